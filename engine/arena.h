@@ -1,0 +1,93 @@
+/*
+ * arena.h -- the in-memory cache of the embeddings: a chunked, 64-byte
+ * aligned row store with an id -> slot hash map.
+ *
+ *   chunk c:  [ row 0 | row 1 | ... | row rpc-1 ]   rpc = rows per chunk (2^k)
+ *   row:      [ x0 .. x(dim-1) | 0 .. 0 ]           stride = RSN_STRIDE(dim)
+ *   slot s lives in chunk s >> shift, row s & (rpc-1); ids[s] is its id.
+ *
+ * Chunks never move once allocated, so growth never relocates rows that a
+ * search is reading; they are also the natural shards of a parallel scan.
+ * Live rows are always slots [0, n): a delete moves the last row into the
+ * hole (swap-remove), so the scan never pays for holes.
+ *
+ * The arena itself is not synchronised: engine/db.c wraps it in a
+ * reader/writer lock (searches read, mutations write).
+ */
+#ifndef RSN_ARENA_H
+#define RSN_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base.h"
+
+typedef struct rsn_idpool_block rsn_idpool_block;
+
+typedef struct rsn_arena {
+  uint32_t dim;          /* floats per vector                              */
+  size_t stride;         /* floats per row, RSN_STRIDE(dim)                */
+  unsigned shift;        /* log2(rows per chunk)                           */
+  size_t rpc;            /* rows per chunk                                 */
+  size_t n;              /* live rows: slots [0, n)                        */
+  float **chunks;        /* chunk directory (owned, each aligned)          */
+  size_t nchunks;        /* chunks allocated                               */
+  size_t chunks_cap;     /* directory capacity                             */
+  const char **ids;      /* ids[slot], pointing into the id pool           */
+  size_t ids_cap;        /* capacity of ids                                */
+  uint64_t *map;         /* open addressing: (hash32 << 32 | slot+1), 0 empty */
+  size_t map_cap;        /* power of two                                   */
+  rsn_idpool_block *pool;/* id strings, bump-allocated in blocks           */
+  size_t pool_waste;     /* bytes of ids no longer referenced              */
+  int huge;              /* 1 if chunks were advised MADV_HUGEPAGE         */
+  int nomap;             /* 1: no id map (a loader's private arena: ids are
+                            unique by the primary key; the map is built once
+                            when the handle's arena adopts the rows)      */
+} rsn_arena;
+
+/* Bytes of the mapping behind one chunk. */
+RSN_INTERNAL size_t rsn__arena_chunk_bytes(const rsn_arena *a);
+
+/* Set up an empty arena for dim floats (dim may be 0: the first append
+ * fixes it via rsn__arena_set_dim).  expected_rows sizes the chunks and map
+ * (0 is fine). */
+RSN_INTERNAL rsn_status rsn__arena_init(rsn_arena *a, uint32_t dim,
+                                        size_t expected_rows);
+RSN_INTERNAL void rsn__arena_free(rsn_arena *a); /* accepts zeroed struct */
+/* Only while empty. */
+RSN_INTERNAL void rsn__arena_set_dim(rsn_arena *a, uint32_t dim);
+
+/* Pointer to the row of slot s (s < n or the slot being appended). */
+static inline float *rsn__arena_row(const rsn_arena *a, size_t s) {
+  return a->chunks[s >> a->shift] + (s & (a->rpc - 1)) * a->stride;
+}
+
+/* Slot of id, or -1. */
+RSN_INTERNAL long rsn__arena_find(const rsn_arena *a, const char *id);
+
+/* Reserve a row for a new id (not present) and return its slot; the
+ * padding after dim is zeroed, the caller writes the dim floats.
+ * Allocates a chunk when the last one is full. */
+RSN_INTERNAL rsn_status rsn__arena_append(rsn_arena *a, const char *id,
+                                          size_t idlen, size_t *slot);
+/* Insert or overwrite: copies dim floats of v (already normalised). */
+RSN_INTERNAL rsn_status rsn__arena_put(rsn_arena *a, const char *id,
+                                       const float *v);
+/* Remove id if present (swap-remove).  Returns 1 if removed, 0 if absent. */
+RSN_INTERNAL int rsn__arena_remove(rsn_arena *a, const char *id);
+/* Remove the last row (an append that failed validation). */
+RSN_INTERNAL void rsn__arena_pop(rsn_arena *a);
+
+/* Bytes held by chunks, directory, ids and map. */
+RSN_INTERNAL size_t rsn__arena_bytes(const rsn_arena *a);
+/* Rows per chunk chosen for a dimension (chunks of at most 8 MiB). */
+RSN_INTERNAL unsigned rsn__arena_shift_for(uint32_t dim);
+
+/* Merging per-thread arenas of the parallel loader (same dim).
+ * adopt_full: while dst ends on a chunk boundary, move src's full chunks
+ * (and its id pool) to dst without copying rows; src keeps its partial last
+ * chunk.  absorb: copy every row src still holds to dst, then free src. */
+RSN_INTERNAL rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src);
+RSN_INTERNAL rsn_status rsn__arena_absorb(rsn_arena *dst, rsn_arena *src);
+
+#endif /* RSN_ARENA_H */

@@ -1,0 +1,503 @@
+/*
+ * db.c -- the rsn_db handle: open/close, writes (SQLite first, arena after
+ * COMMIT), reads, stats, check and maintenance.  Lock order and fields are
+ * documented in db_int.h; searching is in search.c, loading in load.c.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db_int.h"
+
+#ifdef RSN_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+void rsn_open_opts_init(rsn_open_opts *o) {
+  if (o) memset(o, 0, sizeof *o);
+}
+
+static int default_threads(void) {
+#ifdef RSN_HAVE_OPENMP
+  int t = omp_get_num_procs();
+#else
+  long t = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+  return t > 0 ? (int)t : 1;
+}
+
+/* ---- reader pool -------------------------------------------------------------- */
+
+rsn_status rsn__db_reader(rsn_db *db, rsn_store **out) {
+  *out = NULL;
+  pthread_mutex_lock(&db->pool_mu);
+  if (db->npool > 0) *out = db->pool[--db->npool];
+  pthread_mutex_unlock(&db->pool_mu);
+  if (*out) return RSN_OK;
+  return rsn_store_open(db->path, RSN_OPEN_READONLY, out);
+}
+
+void rsn__db_reader_release(rsn_db *db, rsn_store *s) {
+  if (!s) return;
+  pthread_mutex_lock(&db->pool_mu);
+  if (db->npool < RSN_POOL_MAX) {
+    db->pool[db->npool++] = s;
+    s = NULL;
+  }
+  pthread_mutex_unlock(&db->pool_mu);
+  rsn_store_close(s);
+}
+
+/* ---- open / close --------------------------------------------------------------- */
+
+static void db_free(rsn_db *db) {
+  if (!db) return;
+  for (int i = 0; i < db->npool; i++) rsn_store_close(db->pool[i]);
+  rsn_store_close(db->wr);
+  rsn__arena_free(&db->arena);
+  for (rsn_pending *p = db->pending, *next; p; p = next) {
+    next = p->next;
+    rsn__free(p->vec);
+    rsn__free(p);
+  }
+  pthread_rwlock_destroy(&db->lock);
+  pthread_mutex_destroy(&db->load_mu);
+  pthread_mutex_destroy(&db->pool_mu);
+  pthread_mutex_destroy(&db->wr_mu);
+  rsn__free(db->path);
+  rsn__free(db);
+}
+
+rsn_status rsn_open(const char *path, const rsn_open_opts *opts, rsn_db **out) {
+  rsn_open_opts defaults;
+  rsn_status st;
+  if (!out) return rsn__err(RSN_E_INVAL, "rsn_open: out is NULL");
+  *out = NULL;
+  if (!path || !*path) return rsn__err(RSN_E_INVAL, "rsn_open: empty path");
+  if (!opts) {
+    rsn_open_opts_init(&defaults);
+    opts = &defaults;
+  }
+  if (opts->dim > RSN_MAX_DIM)
+    return rsn__err(RSN_E_INVAL, "dimension %u exceeds the maximum %u",
+                    opts->dim, RSN_MAX_DIM);
+  if (opts->threads < 0 || opts->load_threads < 0)
+    return rsn__err(RSN_E_INVAL, "thread counts must not be negative");
+
+  rsn_db *db = rsn__calloc(1, sizeof *db);
+  if (!db) return rsn__err(RSN_E_NOMEM, "rsn_open: out of memory");
+  pthread_mutex_init(&db->wr_mu, NULL);
+  pthread_mutex_init(&db->pool_mu, NULL);
+  pthread_mutex_init(&db->load_mu, NULL);
+  pthread_rwlockattr_t ra;
+  pthread_rwlockattr_init(&ra);
+  /* Writers must not starve behind a steady stream of searches. */
+  pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&db->lock, &ra);
+  pthread_rwlockattr_destroy(&ra);
+
+  db->flags = opts->flags;
+  db->threads = opts->threads ? opts->threads : default_threads();
+  db->load_threads = opts->load_threads;
+  db->progress = opts->progress;
+  db->progress_ctx = opts->progress_ctx;
+  db->path = rsn__strdup(path);
+  if (!db->path) {
+    st = rsn__err(RSN_E_NOMEM, "rsn_open: out of memory");
+    goto fail;
+  }
+
+  st = rsn_store_open(path, opts->flags, &db->wr);
+  if (st) goto fail;
+  db->readonly = rsn_store_readonly(db->wr);
+  if (db->readonly) db->flags |= RSN_OPEN_READONLY;
+
+  st = rsn_store_get_dim(db->wr, &db->dim);
+  if (st) goto fail;
+  if (!db->readonly) {
+    if (opts->dim) {
+      if (db->dim && db->dim != opts->dim) {
+        st = rsn__err(RSN_E_DIM,
+                      "%s records dimension %u but %u was asked for", path,
+                      db->dim, opts->dim);
+        goto fail;
+      }
+      if (!db->dim && (st = rsn_store_set_dim(db->wr, opts->dim))) goto fail;
+      db->dim = opts->dim;
+    }
+    if (opts->model && *opts->model &&
+        (st = rsn_store_set_model(db->wr, opts->model)))
+      goto fail;
+  }
+  rsn__sync_init(db);
+  if (!db->readonly && !(opts->flags & RSN_OPEN_NO_TRIGGERS)) {
+    st = rsn_store_changelog_install(db->wr);
+    if (st) goto fail;
+  }
+  st = rsn_store_changelog_present(db->wr, &db->changelog);
+  if (st) goto fail;
+  st = rsn_store_data_version(db->wr, &db->data_version);
+  if (st) goto fail;
+  st = rsn__arena_init(&db->arena, db->dim, 0);
+  if (st) goto fail;
+
+  if (!(db->flags & RSN_OPEN_NOLOAD)) {
+    pthread_mutex_lock(&db->load_mu);
+    st = rsn__db_load(db);
+    pthread_mutex_unlock(&db->load_mu);
+    if (st) goto fail;
+  }
+  *out = db;
+  return RSN_OK;
+
+fail:
+  {
+    /* Keep the message of the failure, not of the cleanup. */
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", rsn__errbuf());
+    db_free(db);
+    return rsn__err(st, "%s", msg);
+  }
+}
+
+void rsn_close(rsn_db *db) {
+  if (!db) return;
+  if (db->in_txn) rsn_store_rollback(db->wr);
+  if (db->changelog && !db->readonly) rsn_store_changelog_forget(db->wr, db->handle_id);
+  db_free(db);
+}
+
+rsn_status rsn__db_ensure_loaded(rsn_db *db) {
+  if (atomic_load(&db->loaded)) return RSN_OK;
+  pthread_mutex_lock(&db->load_mu);
+  rsn_status st = atomic_load(&db->loaded) ? RSN_OK : rsn__db_load(db);
+  pthread_mutex_unlock(&db->load_mu);
+  return st;
+}
+
+/* ---- writes ------------------------------------------------------------------------ */
+
+static rsn_status check_writable(rsn_db *db) {
+  if (db->readonly)
+    return rsn__err(RSN_E_READONLY, "%s is open read-only", db->path);
+  return RSN_OK;
+}
+
+/* Apply one committed change to the arena (caller holds load_mu, wr_mu). */
+static rsn_status arena_apply(rsn_db *db, const char *id, const float *vec) {
+  if (!atomic_load(&db->loaded)) return RSN_OK; /* the load will read it */
+  rsn_status st = RSN_OK;
+  pthread_rwlock_wrlock(&db->lock);
+  if (vec) {
+    if (db->arena.dim == 0 && db->arena.n == 0) rsn__arena_set_dim(&db->arena, db->dim);
+    st = rsn__arena_put(&db->arena, id, vec);
+  } else {
+    rsn__arena_remove(&db->arena, id);
+  }
+  pthread_rwlock_unlock(&db->lock);
+  return st;
+}
+
+static rsn_status queue_pending(rsn_db *db, const char *id, const float *vec,
+                                int del) {
+  size_t len = strlen(id);
+  rsn_pending *p = rsn__malloc(sizeof *p + len + 1);
+  if (!p) return rsn__err(RSN_E_NOMEM, "out of memory queueing a write");
+  memcpy(p->id, id, len + 1);
+  p->del = del;
+  p->vec = NULL;
+  if (vec) {
+    p->vec = rsn__malloc(db->dim * sizeof(float));
+    if (!p->vec) {
+      rsn__free(p);
+      return rsn__err(RSN_E_NOMEM, "out of memory queueing a write");
+    }
+    memcpy(p->vec, vec, db->dim * sizeof(float));
+  }
+  p->next = db->pending;
+  db->pending = p;
+  return RSN_OK;
+}
+
+static void drop_pending(rsn_db *db) {
+  for (rsn_pending *p = db->pending, *next; p; p = next) {
+    next = p->next;
+    rsn__free(p->vec);
+    rsn__free(p);
+  }
+  db->pending = NULL;
+}
+
+/* A committed write: straight into the arena, or queued until COMMIT. */
+static rsn_status after_write(rsn_db *db, const char *id, const float *vec) {
+  if (db->in_txn) return queue_pending(db, id, vec, vec == NULL);
+  return arena_apply(db, id, vec);
+}
+
+/* Validate and normalise node->embedding into *vec_out (owned by caller). */
+static rsn_status prepare_vector(rsn_db *db, const rsn_node *node,
+                                 float **vec_out) {
+  *vec_out = NULL;
+  if (!node->embedding) return RSN_OK;
+  if (node->dim == 0 || node->dim > RSN_MAX_DIM)
+    return rsn__err(RSN_E_DIM, "node '%s': embedding dimension %u is out of range 1..%u",
+                    node->id, node->dim, RSN_MAX_DIM);
+  if (db->dim && node->dim != db->dim)
+    return rsn__err(RSN_E_DIM,
+                    "node '%s': embedding has %u floats but the database holds %u",
+                    node->id, node->dim, db->dim);
+  float *v = rsn__malloc(node->dim * sizeof(float));
+  if (!v) return rsn__err(RSN_E_NOMEM, "out of memory");
+  memcpy(v, node->embedding, node->dim * sizeof(float));
+  rsn_status st = rsn_normalize(v, node->dim);
+  if (st) {
+    rsn__free(v);
+    return rsn__err(st, "node '%s': %s", node->id,
+                    st == RSN_E_ZERO ? "embedding is a zero vector (norm < 1e-6)"
+                                     : "embedding contains NaN or infinity");
+  }
+  *vec_out = v;
+  return RSN_OK;
+}
+
+rsn_status rsn_upsert(rsn_db *db, const rsn_node *node) {
+  if (!db || !node || !node->id)
+    return rsn__err(RSN_E_INVAL, "rsn_upsert: db, node and node->id are required");
+  float *vec = NULL;
+  pthread_mutex_lock(&db->load_mu);
+  pthread_mutex_lock(&db->wr_mu);
+  rsn_status st = check_writable(db);
+  if (!st) st = prepare_vector(db, node, &vec);
+  if (!st && vec && !db->dim) {
+    /* First vector of a database without a recorded dimension. */
+    st = rsn_store_set_dim(db->wr, node->dim);
+    if (!st) db->dim = node->dim;
+  }
+  if (!st) {
+    rsn_node copy = *node;
+    copy.embedding = vec;
+    st = rsn_store_upsert(db->wr, &copy, !(db->flags & RSN_OPEN_NO_HISTORY));
+  }
+  if (!st) st = after_write(db, node->id, vec);
+  if (!st && !db->in_txn) (void)rsn__sync_own_commit(db); /* best effort */
+  pthread_mutex_unlock(&db->wr_mu);
+  pthread_mutex_unlock(&db->load_mu);
+  rsn__free(vec);
+  return st;
+}
+
+rsn_status rsn_update_meta(rsn_db *db, const char *id, const char *meta) {
+  if (!db || !id) return rsn__err(RSN_E_INVAL, "rsn_update_meta: db and id are required");
+  pthread_mutex_lock(&db->wr_mu);
+  rsn_status st = check_writable(db);
+  if (!st)
+    st = rsn_store_update_meta(db->wr, id, meta, !(db->flags & RSN_OPEN_NO_HISTORY));
+  pthread_mutex_unlock(&db->wr_mu);
+  return st;
+}
+
+rsn_status rsn_delete(rsn_db *db, const char *id) {
+  if (!db || !id) return rsn__err(RSN_E_INVAL, "rsn_delete: db and id are required");
+  pthread_mutex_lock(&db->load_mu);
+  pthread_mutex_lock(&db->wr_mu);
+  rsn_status st = check_writable(db);
+  if (!st) st = rsn_store_delete(db->wr, id, !(db->flags & RSN_OPEN_NO_HISTORY));
+  if (!st) st = after_write(db, id, NULL);
+  if (!st && !db->in_txn) (void)rsn__sync_own_commit(db); /* best effort */
+  pthread_mutex_unlock(&db->wr_mu);
+  pthread_mutex_unlock(&db->load_mu);
+  return st;
+}
+
+rsn_status rsn_begin(rsn_db *db) {
+  if (!db) return rsn__err(RSN_E_INVAL, "rsn_begin: db is NULL");
+  pthread_mutex_lock(&db->wr_mu);
+  rsn_status st = check_writable(db);
+  if (!st && db->in_txn) st = rsn__err(RSN_E_STATE, "a transaction is already open");
+  if (!st) st = rsn_store_begin(db->wr);
+  if (!st) db->in_txn = 1;
+  pthread_mutex_unlock(&db->wr_mu);
+  return st;
+}
+
+rsn_status rsn_commit(rsn_db *db) {
+  if (!db) return rsn__err(RSN_E_INVAL, "rsn_commit: db is NULL");
+  pthread_mutex_lock(&db->load_mu);
+  pthread_mutex_lock(&db->wr_mu);
+  rsn_status st = RSN_OK;
+  if (!db->in_txn) {
+    st = rsn__err(RSN_E_STATE, "rsn_commit without rsn_begin");
+  } else {
+    st = rsn_store_commit(db->wr); /* rolls back itself on failure */
+    db->in_txn = 0;
+    if (!st) (void)rsn__sync_own_commit(db); /* best effort: skips own log entries */
+    if (!st && db->pending) {
+      /* Oldest first, under one exclusive hold of the arena, so a search
+       * sees all of the transaction or none of it. */
+      rsn_pending *rev = NULL;
+      for (rsn_pending *p = db->pending, *next; p; p = next) {
+        next = p->next;
+        p->next = rev;
+        rev = p;
+      }
+      db->pending = rev;
+      if (atomic_load(&db->loaded)) {
+        pthread_rwlock_wrlock(&db->lock);
+        if (db->arena.dim == 0 && db->arena.n == 0)
+          rsn__arena_set_dim(&db->arena, db->dim);
+        for (rsn_pending *p = rev; p && !st; p = p->next)
+          st = p->del ? (rsn__arena_remove(&db->arena, p->id), RSN_OK)
+                      : rsn__arena_put(&db->arena, p->id, p->vec);
+        pthread_rwlock_unlock(&db->lock);
+        /* Out of memory while applying: the file is right, the arena is
+         * not; rebuild it from the file at the next search. */
+        if (st) atomic_store(&db->loaded, 0);
+      }
+    }
+    drop_pending(db);
+  }
+  pthread_mutex_unlock(&db->wr_mu);
+  pthread_mutex_unlock(&db->load_mu);
+  return st;
+}
+
+rsn_status rsn_rollback(rsn_db *db) {
+  if (!db) return rsn__err(RSN_E_INVAL, "rsn_rollback: db is NULL");
+  pthread_mutex_lock(&db->wr_mu);
+  rsn_status st;
+  if (!db->in_txn) {
+    st = rsn__err(RSN_E_STATE, "rsn_rollback without rsn_begin");
+  } else {
+    st = rsn_store_rollback(db->wr);
+    db->in_txn = 0;
+    drop_pending(db);
+  }
+  pthread_mutex_unlock(&db->wr_mu);
+  return st;
+}
+
+/* ---- reads ------------------------------------------------------------------------- */
+
+/* Reads go through a pooled reader connection, except inside a transaction
+ * of this handle, where they must see its uncommitted writes. */
+#define WITH_READER(db, store, expr)                                 \
+  do {                                                               \
+    pthread_mutex_lock(&(db)->wr_mu);                                \
+    if ((db)->in_txn) {                                              \
+      rsn_store *store = (db)->wr;                                   \
+      st = (expr);                                                   \
+      pthread_mutex_unlock(&(db)->wr_mu);                            \
+    } else {                                                         \
+      pthread_mutex_unlock(&(db)->wr_mu);                            \
+      rsn_store *store = NULL;                                       \
+      st = rsn__db_reader((db), &store);                             \
+      if (!st) st = (expr);                                          \
+      rsn__db_reader_release((db), store);                           \
+    }                                                                \
+  } while (0)
+
+rsn_status rsn_get(rsn_db *db, const char *id, int with_embedding, rsn_node **out) {
+  if (!db || !id || !out) return rsn__err(RSN_E_INVAL, "rsn_get: db, id and out are required");
+  *out = NULL;
+  rsn_status st;
+  WITH_READER(db, s, rsn_store_get(s, id, with_embedding, out));
+  return st;
+}
+
+rsn_status rsn_list(rsn_db *db, const rsn_list_opts *opts, rsn_node **out, size_t *n) {
+  if (!db || !opts || !out || !n)
+    return rsn__err(RSN_E_INVAL, "rsn_list: db, opts, out and n are required");
+  *out = NULL;
+  *n = 0;
+  rsn_status st;
+  WITH_READER(db, s, rsn_store_list(s, opts, out, n));
+  return st;
+}
+
+rsn_status rsn_edges(rsn_db *db, const char *id, int direction, rsn_edge **out, size_t *n) {
+  if (!db || !id || !out || !n)
+    return rsn__err(RSN_E_INVAL, "rsn_edges: db, id, out and n are required");
+  *out = NULL;
+  *n = 0;
+  rsn_status st;
+  WITH_READER(db, s, rsn_store_edges(s, id, direction, out, n));
+  return st;
+}
+
+static rsn_status edge_write(rsn_db *db, const rsn_edge *e, int upsert) {
+  if (!db || !e || !e->source || !e->target || !e->type)
+    return rsn__err(RSN_E_INVAL, "edge: source, target and type are required");
+  pthread_mutex_lock(&db->wr_mu);
+  rsn_status st = check_writable(db);
+  if (!st)
+    st = upsert ? rsn_store_edge_upsert(db->wr, e)
+                : rsn_store_edge_insert(db->wr, e, !(db->flags & RSN_OPEN_NO_HISTORY));
+  pthread_mutex_unlock(&db->wr_mu);
+  return st;
+}
+
+rsn_status rsn_edge_insert(rsn_db *db, const rsn_edge *e) { return edge_write(db, e, 0); }
+rsn_status rsn_edge_upsert(rsn_db *db, const rsn_edge *e) { return edge_write(db, e, 1); }
+
+/* ---- stats, check, maintenance ------------------------------------------------------ */
+
+rsn_status rsn_stats_get(rsn_db *db, rsn_stats *out) {
+  if (!db || !out) return rsn__err(RSN_E_INVAL, "rsn_stats_get: db and out are required");
+  memset(out, 0, sizeof *out);
+  rsn_status st;
+  pthread_mutex_lock(&db->wr_mu);
+  st = rsn_store_stats(db->wr, out);
+  if (!st) st = rsn_store_health(db->wr, &out->health);
+  if (!st && !atomic_load(&db->loaded)) st = rsn_store_audit(db->wr, &out->vectors);
+  pthread_mutex_unlock(&db->wr_mu);
+  if (st) return st;
+  if (atomic_load(&db->loaded)) {
+    pthread_rwlock_rdlock(&db->lock);
+    out->vectors = db->audit;
+    out->loaded = 1;
+    out->arena_rows = (int64_t)db->arena.n;
+    out->arena_bytes = (int64_t)rsn__arena_bytes(&db->arena);
+    pthread_rwlock_unlock(&db->lock);
+  }
+  out->load_ms = db->load_ms;
+  out->isa = rsn_isa_name(rsn_isa_active());
+  out->threads = db->threads;
+  return RSN_OK;
+}
+
+rsn_status rsn_check(rsn_db *db, rsn_check_report *r) {
+  if (!db || !r) return rsn__err(RSN_E_INVAL, "rsn_check: db and report are required");
+  memset(r, 0, sizeof *r);
+  pthread_mutex_lock(&db->wr_mu);
+  rsn_status st = rsn_store_integrity(db->wr, &r->integrity_ok, r->integrity,
+                                      sizeof r->integrity);
+  if (!st) st = rsn_store_audit(db->wr, &r->vectors);
+  if (!st) st = rsn_store_health(db->wr, &r->health);
+  pthread_mutex_unlock(&db->wr_mu);
+  if (st) return st;
+  const rsn_vector_audit *a = &r->vectors;
+  r->problems = !r->integrity_ok + (r->health.drift != 0);
+  for (int v = RSN_BLOB_NULL; v < RSN_BLOB__COUNT; v++)
+    if (v != RSN_BLOB_NULL) r->problems += a->by_verdict[v] > 0;
+  return RSN_OK;
+}
+
+rsn_status rsn_maintain(rsn_db *db, unsigned ops) {
+  if (!db) return rsn__err(RSN_E_INVAL, "rsn_maintain: db is NULL");
+  pthread_mutex_lock(&db->wr_mu);
+  rsn_status st = check_writable(db);
+  if (!st && db->in_txn) st = rsn__err(RSN_E_STATE, "maintenance inside a transaction");
+  if (!st) st = rsn_store_maintain(db->wr, ops);
+  pthread_mutex_unlock(&db->wr_mu);
+  return st;
+}
+
+rsn_status rsn_backup(rsn_db *db, const char *dest) {
+  if (!db || !dest || !*dest) return rsn__err(RSN_E_INVAL, "rsn_backup: db and dest are required");
+  pthread_mutex_lock(&db->wr_mu);
+  rsn_status st = rsn_store_backup(db->wr, dest);
+  pthread_mutex_unlock(&db->wr_mu);
+  return st;
+}

@@ -1,0 +1,450 @@
+/*
+ * resonance.h -- the public API of resonance: exact vector search over the
+ * embeddings of a SQLite knowledge-graph database.
+ *
+ * SQLite is the durable source of truth; an aligned in-memory arena is a
+ * cache of it that serves queries with SIMD kernels, OpenMP sharding and a
+ * heap top-K.  The big picture is in DESIGN.md; the database contract is in
+ * README.md ("Database contract").
+ *
+ * Conventions
+ *   - Every fallible call returns an rsn_status; RSN_OK is 0.
+ *     rsn_strerror(status) gives a fixed sentence, rsn_errmsg(db) the detail
+ *     of the most recent failure of the calling thread (it names ids,
+ *     dimensions, SQL errors, line numbers ...).
+ *   - Nothing here aborts the process or writes to stdout/stderr.
+ *   - Objects returned through out-parameters belong to the caller and are
+ *     released with the matching free or close call, all of which accept NULL.
+ *   - Strings are UTF-8 and NUL-terminated; NULL string fields mean SQL NULL.
+ *
+ * Thread-safety contract (see also each call)
+ *   - An rsn_db may be shared by any number of threads.  Searches
+ *     (rsn_search*, rsn_get, rsn_list, rsn_edges, rsn_stats) run concurrently
+ *     with each other.  Writes (rsn_upsert, rsn_delete, rsn_update_meta,
+ *     rsn_edge_*) and rsn_refresh may be called from any thread; they are
+ *     serialised with each other, and exclude searches only while the arena
+ *     rows they change are being mutated.
+ *   - A transaction opened with rsn_begin belongs to the handle, not to the
+ *     thread: while it is open, writes from other threads join it.  Use one
+ *     writer thread per handle if that is not what you want.
+ *   - rsn_close must not race with any other call on the same handle.
+ */
+#ifndef RESONANCE_H
+#define RESONANCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RSN_VERSION_MAJOR 0
+#define RSN_VERSION_MINOR 1
+#define RSN_VERSION_PATCH 0
+#define RSN_VERSION_STRING "0.1.0"
+
+#if defined(RSN_STATIC_DEFINE)
+#define RSN_API
+#elif defined(_WIN32)
+#define RSN_API __declspec(dllexport)
+#else
+#define RSN_API __attribute__((visibility("default")))
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Status codes.  One list generates the enum, rsn_strerror() and
+ * rsn_status_name().  Values are stable: new codes are appended.
+ * ------------------------------------------------------------------------- */
+#define RSN_STATUS_MAP(X)                                                     \
+  X(OK,        0, "success")                                                  \
+  X(E_NOMEM,   1, "out of memory")                                            \
+  X(E_INVAL,   2, "invalid argument")                                         \
+  X(E_CANTOPEN, 3, "cannot open the database file")                           \
+  X(E_NOTDB,   4, "file is not a SQLite database")                            \
+  X(E_BUSY,    5, "database is locked by another connection")                 \
+  X(E_READONLY, 6, "database is read-only")                                   \
+  X(E_SCHEMA,  7, "database schema does not match the resonance contract")    \
+  X(E_SQL,     8, "SQLite error")                                             \
+  X(E_NOTFOUND, 9, "no such node")                                            \
+  X(E_DIM,     10, "vector dimension does not match the database")           \
+  X(E_NULLBLOB, 11, "embedding is NULL")                                      \
+  X(E_BLOBLEN, 12, "embedding length is not a multiple of 4 bytes")           \
+  X(E_NONFINITE, 13, "vector contains NaN or infinity")                       \
+  X(E_ZERO,    14, "zero vector (norm below 1e-6)")                           \
+  X(E_K,       15, "k must be at least 1")                                    \
+  X(E_PARSE,   16, "malformed input")                                         \
+  X(E_IO,      17, "I/O error")                                               \
+  X(E_ISA,     18, "instruction set not available on this CPU")               \
+  X(E_STATE,   19, "call not valid in the current state")                     \
+  X(E_CORRUPT, 20, "database is corrupt")                                     \
+  X(E_PROBLEMS, 21, "check found problems")
+
+typedef enum rsn_status {
+#define RSN__ENUM(name, val, msg) RSN_##name = val,
+  RSN_STATUS_MAP(RSN__ENUM)
+#undef RSN__ENUM
+  RSN_STATUS__COUNT
+} rsn_status;
+
+typedef struct rsn_db rsn_db;
+
+/* A fixed English sentence for a status; never NULL. */
+RSN_API const char *rsn_strerror(rsn_status status);
+/* The enum name without prefix ("E_DIM"); never NULL. */
+RSN_API const char *rsn_status_name(rsn_status status);
+/* Detail of the last failure on the calling thread (db may be NULL, e.g.
+ * after a failed rsn_open).  Valid until the thread's next resonance call. */
+RSN_API const char *rsn_errmsg(const rsn_db *db);
+/* "0.1.0" */
+RSN_API const char *rsn_version(void);
+
+/* ---------------------------------------------------------------------------
+ * FAFCAS codec: raw little-endian float32, 4*d bytes, unit L2 norm.
+ * ------------------------------------------------------------------------- */
+#define RSN_ZERO_NORM 1e-6     /* norm below this: a failed embedding      */
+#define RSN_UNIT_TOL  1e-3     /* |norm - 1| above this: not unit length    */
+#define RSN_MAX_DIM   65536u
+
+/* Outcome of validating one blob; RSN_BLOB_OK and RSN_BLOB_NOT_UNIT are
+ * usable (the second after normalising), the others are rejections. */
+typedef enum rsn_blob_verdict {
+  RSN_BLOB_OK = 0,
+  RSN_BLOB_NOT_UNIT,    /* valid, norm differs from 1 by more than RSN_UNIT_TOL */
+  RSN_BLOB_NULL,        /* SQL NULL / no bytes                              */
+  RSN_BLOB_BADLEN,      /* length not a multiple of 4                       */
+  RSN_BLOB_DIM,         /* length/4 differs from the expected dimension     */
+  RSN_BLOB_NONFINITE,   /* a NaN or +-Inf element                           */
+  RSN_BLOB_ZERO,        /* norm < RSN_ZERO_NORM                             */
+  RSN_BLOB__COUNT
+} rsn_blob_verdict;
+
+/* Short name of a verdict ("ok", "not_unit", "null", "bad_length",
+ * "dim_mismatch", "non_finite", "zero"). */
+RSN_API const char *rsn_blob_verdict_name(rsn_blob_verdict v);
+/* The status code that corresponds to a rejecting verdict (RSN_OK for
+ * OK/NOT_UNIT). */
+RSN_API rsn_status rsn_blob_verdict_status(rsn_blob_verdict v);
+/* Validate `bytes` bytes at `blob` (any alignment) against dimension `dim`
+ * (0 = accept any dimension).  If norm_out is not NULL it receives the L2
+ * norm (computed in double) when the verdict gets that far. */
+RSN_API rsn_blob_verdict rsn_fafcas_check(const void *blob, size_t bytes,
+                                          uint32_t dim, double *norm_out);
+/* Normalise v[0..dim) in place to unit length.  Returns RSN_E_NONFINITE,
+ * RSN_E_ZERO or RSN_E_INVAL (dim 0) and leaves v unchanged on failure. */
+RSN_API rsn_status rsn_normalize(float *v, uint32_t dim);
+/* Decode a blob into out[0..dim) (host floats) and normalise it.  Returns
+ * the verdict's status; *verdict_out (optional) receives the verdict. */
+RSN_API rsn_status rsn_fafcas_decode(const void *blob, size_t bytes,
+                                     uint32_t dim, float *out,
+                                     rsn_blob_verdict *verdict_out);
+
+/* ---------------------------------------------------------------------------
+ * Instruction-set dispatch (process-wide).
+ * ------------------------------------------------------------------------- */
+typedef enum rsn_isa {
+  RSN_ISA_SCALAR = 1u << 0, /* portable C reference, always available       */
+  RSN_ISA_SIMDE = 1u << 1,  /* SIMDe 256-bit path, builds on any CPU         */
+  RSN_ISA_AVX2 = 1u << 2,   /* AVX2 + FMA                                    */
+  RSN_ISA_AVX512 = 1u << 3  /* AVX-512F                                      */
+} rsn_isa;
+#define RSN_ISA_ALL 0xFu
+
+/* Paths this CPU (and this build) can run, as a mask of rsn_isa. */
+RSN_API unsigned rsn_isa_supported(void);
+/* Restrict the choice to `mask` (the environment variable RSN_ISA=
+ * scalar|simde|avx2|avx512 does the same at first use).  The best supported
+ * path in the mask becomes active.  RSN_E_ISA if none of the mask is
+ * supported (the active path is then unchanged).  Thread-safe; searches
+ * already running finish on the path they started with. */
+RSN_API rsn_status rsn_isa_restrict(unsigned mask);
+/* The active path. */
+RSN_API rsn_isa rsn_isa_active(void);
+/* "scalar", "simde", "avx2", "avx512"; "?" for anything else. */
+RSN_API const char *rsn_isa_name(rsn_isa isa);
+/* Parse a name as above (case-insensitive) into *out; RSN_E_INVAL if unknown. */
+RSN_API rsn_status rsn_isa_parse(const char *name, rsn_isa *out);
+
+/* ---------------------------------------------------------------------------
+ * Opening a database.
+ * ------------------------------------------------------------------------- */
+#define RSN_OPEN_READONLY 0x01u     /* never write; works on read-only files   */
+#define RSN_OPEN_CREATE 0x02u       /* create the file and schema if missing   */
+#define RSN_OPEN_NOLOAD 0x04u       /* build the arena lazily, at first search */
+#define RSN_OPEN_AUTO_REFRESH 0x08u /* rsn_refresh before a search when another
+                                       connection changed the file           */
+#define RSN_OPEN_NO_TRIGGERS 0x10u  /* do not install change-log triggers    */
+#define RSN_OPEN_NO_HISTORY 0x20u   /* do not write history audit rows        */
+
+/* Progress callback for long work: phase is "load", "import", ...; total is
+ * 0 when unknown.  Called from the thread doing the work. */
+typedef void (*rsn_progress_fn)(void *ctx, const char *phase, uint64_t done,
+                                uint64_t total);
+
+typedef struct rsn_open_opts {
+  unsigned flags;            /* RSN_OPEN_*                                    */
+  uint32_t dim;              /* CREATE: embedding dimension to record; 0 =
+                                taken from the first vector written         */
+  const char *model;         /* CREATE: model name to record, or NULL        */
+  int threads;               /* search threads; 0 = all cores                */
+  int load_threads;          /* arena loader threads; 0 = automatic          */
+  rsn_progress_fn progress;  /* optional                                     */
+  void *progress_ctx;        /* passed to progress                           */
+} rsn_open_opts;
+
+/* Fill opts with defaults (all zero: read-write, load at open). */
+RSN_API void rsn_open_opts_init(rsn_open_opts *opts);
+
+/* Open `path` (opts may be NULL for defaults).  Applies the connection
+ * standard, verifies (or with CREATE, creates) the schema, and unless NOLOAD
+ * loads every valid embedding into the arena.  On success *out owns the
+ * handle; on failure *out is NULL and rsn_errmsg(NULL) says why.
+ * Errors: E_CANTOPEN (missing file without CREATE, directory, permission),
+ * E_NOTDB, E_BUSY, E_READONLY (CREATE on a read-only location), E_SCHEMA
+ * (names the missing table or column), E_NOMEM, E_SQL. */
+RSN_API rsn_status rsn_open(const char *path, const rsn_open_opts *opts,
+                            rsn_db **out);
+/* Checkpoint (TRUNCATE) and PRAGMA optimize when writable, then release
+ * everything.  Accepts NULL.  An open transaction is rolled back. */
+RSN_API void rsn_close(rsn_db *db);
+
+/* ---------------------------------------------------------------------------
+ * Nodes, edges, history.
+ * ------------------------------------------------------------------------- */
+typedef struct rsn_node {
+  const char *id;        /* primary key, required                           */
+  const char *type;      /* NULL = SQL NULL for every string field          */
+  const char *title;
+  const char *domain;
+  const char *layer;
+  const char *hash;
+  const char *meta;      /* JSON text                                       */
+  const char *date;
+  const char *summary;
+  const float *embedding; /* NULL = no embedding (stored as SQL NULL)        */
+  uint32_t dim;          /* number of floats at embedding                   */
+} rsn_node;
+
+/* Insert or replace a node (INSERT OR REPLACE, as the app does) and write a
+ * history row (entity_type 'node', action 'upsert').  The embedding is
+ * validated (E_DIM, E_NONFINITE, E_ZERO) and normalised before it is stored.
+ * SQLite first; the arena changes only once the write is committed.
+ * Serialised with other writes. */
+RSN_API rsn_status rsn_upsert(rsn_db *db, const rsn_node *node);
+/* Replace a node's meta JSON; history row with old and new meta (action
+ * 'update').  E_NOTFOUND if there is no such node. */
+RSN_API rsn_status rsn_update_meta(rsn_db *db, const char *id,
+                                   const char *meta_json);
+/* Delete a node; history row (action 'delete').  E_NOTFOUND if absent. */
+RSN_API rsn_status rsn_delete(rsn_db *db, const char *id);
+
+/* Group writes into one SQLite transaction.  Nested begin is E_STATE.  The
+ * arena applies the group's changes only after rsn_commit succeeds;
+ * rsn_rollback discards them. */
+RSN_API rsn_status rsn_begin(rsn_db *db);
+RSN_API rsn_status rsn_commit(rsn_db *db);
+RSN_API rsn_status rsn_rollback(rsn_db *db);
+
+/* Fetch one node.  with_embedding=0 leaves embedding NULL.  *out is one
+ * allocation owned by the caller: free it with rsn_node_free.  E_NOTFOUND if
+ * absent.  A stored embedding that fails validation is returned as stored
+ * (dim = bytes/4) so callers can inspect it. */
+RSN_API rsn_status rsn_get(rsn_db *db, const char *id, int with_embedding,
+                           rsn_node **out);
+RSN_API void rsn_node_free(rsn_node *node);
+
+/* Column selection for rsn_list (id is always returned). */
+#define RSN_COL_TYPE 0x001u
+#define RSN_COL_TITLE 0x002u
+#define RSN_COL_DOMAIN 0x004u
+#define RSN_COL_LAYER 0x008u
+#define RSN_COL_HASH 0x010u
+#define RSN_COL_META 0x020u
+#define RSN_COL_DATE 0x040u
+#define RSN_COL_SUMMARY 0x080u
+#define RSN_COL_EMBEDDING 0x100u
+#define RSN_COL_ALL_TEXT 0x0FFu
+
+typedef struct rsn_list_opts {
+  const char *domain;   /* filter: domain = ?, or NULL for any             */
+  const char *type;     /* filter: type = ?, or NULL for any               */
+  int64_t limit;        /* <= 0: no limit                                  */
+  int64_t offset;       /* >= 0                                            */
+  unsigned columns;     /* RSN_COL_* to fetch; others are left NULL         */
+} rsn_list_opts;
+
+/* List nodes ordered by id.  *out is an array of *n nodes in one allocation,
+ * freed with rsn_nodes_free. */
+RSN_API rsn_status rsn_list(rsn_db *db, const rsn_list_opts *opts,
+                            rsn_node **out, size_t *n);
+RSN_API void rsn_nodes_free(rsn_node *nodes);
+
+typedef struct rsn_edge {
+  const char *source;
+  const char *target;
+  const char *type;
+  double confidence;          /* default 1                                 */
+  double veracity;            /* default 1                                 */
+  const char *context_source; /* NULL = SQL NULL                           */
+} rsn_edge;
+
+/* INSERT OR IGNORE (source, target, type) with default confidence and
+ * veracity, plus a history row (entity_type 'edge', action 'insert'). */
+RSN_API rsn_status rsn_edge_insert(rsn_db *db, const rsn_edge *edge);
+/* Insert, or on conflict update confidence, veracity and context_source. */
+RSN_API rsn_status rsn_edge_upsert(rsn_db *db, const rsn_edge *edge);
+
+#define RSN_EDGES_OUT 1 /* edges whose source is the id */
+#define RSN_EDGES_IN 2  /* edges whose target is the id */
+/* Neighbours of a node.  *out: array of *n edges in one allocation, freed
+ * with rsn_edges_free. */
+RSN_API rsn_status rsn_edges(rsn_db *db, const char *id, int direction,
+                             rsn_edge **out, size_t *n);
+RSN_API void rsn_edges_free(rsn_edge *edges);
+
+/* ---------------------------------------------------------------------------
+ * Search.
+ * ------------------------------------------------------------------------- */
+#define RSN_SEARCH_MIN_SCORE 0x01u /* keep only hits with score > min_score  */
+#define RSN_SEARCH_NO_HYDRATE 0x02u /* ids and scores only                  */
+
+typedef struct rsn_search_params {
+  size_t k;          /* number of hits wanted, >= 1; k > N returns N        */
+  unsigned flags;    /* RSN_SEARCH_*                                        */
+  float min_score;   /* with RSN_SEARCH_MIN_SCORE: keep score > min_score
+                        (0 reproduces the app, which drops scores <= 0)    */
+  int threads;       /* 0 = the handle's default; 1 = caller's thread only  */
+} rsn_search_params;
+
+/* k = 10, hydrate, no minimum, default threads. */
+RSN_API void rsn_search_params_init(rsn_search_params *p);
+
+typedef struct rsn_hit {
+  const char *id;
+  float score;       /* dot product with the normalised query (cosine)     */
+  /* Hydrated metadata (NULL when not hydrated or SQL NULL). */
+  const char *type, *title, *domain, *layer, *date, *meta, *summary;
+} rsn_hit;
+
+typedef struct rsn_results {
+  size_t nq;         /* number of queries                                  */
+  size_t k;          /* hits[q*k .. q*k+count[q]) belong to query q         */
+  size_t *count;     /* count[q] <= k: hits found for query q               */
+  rsn_hit *hits;     /* nq*k slots, sorted by score desc, id asc            */
+  double search_ms;  /* wall time of the scan                               */
+  double hydrate_ms; /* wall time of the metadata fetch                     */
+} rsn_results;
+
+/* Exact top-k of one query (dim floats, any alignment) by dot product with
+ * the normalised query.  Errors: E_K (k = 0), E_DIM, E_NONFINITE, E_ZERO,
+ * E_STATE (nothing loaded and loading failed).  *out is freed with
+ * rsn_results_free.  Safe to call from many threads at once. */
+RSN_API rsn_status rsn_search(rsn_db *db, const float *query, uint32_t dim,
+                              const rsn_search_params *params,
+                              rsn_results **out);
+/* nq queries stored row-major (query i at queries + i*dim), answered with the
+ * blocked multi-query kernel.  Any invalid query fails the whole call and
+ * rsn_errmsg names its index. */
+RSN_API rsn_status rsn_search_batch(rsn_db *db, const float *queries,
+                                    size_t nq, uint32_t dim,
+                                    const rsn_search_params *params,
+                                    rsn_results **out);
+/* "More like this": the node's own stored vector is the query and the node
+ * itself is excluded.  E_NOTFOUND if the id is not in the arena. */
+RSN_API rsn_status rsn_search_like(rsn_db *db, const char *id,
+                                   const rsn_search_params *params,
+                                   rsn_results **out);
+RSN_API void rsn_results_free(rsn_results *results);
+
+/* ---------------------------------------------------------------------------
+ * Sync with other writers.
+ * ------------------------------------------------------------------------- */
+typedef struct rsn_refresh_info {
+  int changed;          /* 0: nothing changed since the last look            */
+  int full_reload;      /* 1: the change log could not be trusted            */
+  int64_t upserted;     /* rows (re)loaded into the arena                    */
+  int64_t removed;      /* rows removed from the arena                       */
+} rsn_refresh_info;
+
+/* Bring the arena up to date with the file.  info may be NULL. */
+RSN_API rsn_status rsn_refresh(rsn_db *db, rsn_refresh_info *info);
+
+/* ---------------------------------------------------------------------------
+ * Stats, health, check, maintenance.
+ * ------------------------------------------------------------------------- */
+#define RSN_DRIFT_NOT_WAL 0x01u      /* journal_mode is not WAL              */
+#define RSN_DRIFT_BUSY_TIMEOUT 0x02u /* busy_timeout below 5000 ms           */
+#define RSN_DRIFT_MMAP 0x04u         /* mmap_size is not 0                   */
+#define RSN_DRIFT_SYNCHRONOUS 0x08u  /* synchronous is not NORMAL            */
+#define RSN_DRIFT_FOREIGN_KEYS 0x10u /* foreign_keys is off                  */
+#define RSN_DRIFT_TEMP_STORE 0x20u   /* temp_store is not MEMORY             */
+
+typedef struct rsn_health {
+  char journal_mode[16]; /* "wal", "delete", ...                            */
+  int busy_timeout_ms;
+  int64_t mmap_size;
+  int synchronous;       /* 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA                 */
+  int foreign_keys;
+  int temp_store;        /* 0 DEFAULT, 1 FILE, 2 MEMORY                      */
+  unsigned drift;        /* RSN_DRIFT_* bits; 0 = compliant                  */
+} rsn_health;
+
+#define RSN_MAX_DIMS_SEEN 8
+
+typedef struct rsn_vector_audit {
+  int64_t rows;          /* rows with a non-NULL embedding                   */
+  int64_t no_embedding;  /* rows whose embedding is NULL                     */
+  int64_t valid;         /* usable rows (includes not_unit)                  */
+  int64_t by_verdict[RSN_BLOB__COUNT]; /* counts per rsn_blob_verdict        */
+  uint32_t dim;          /* expected dimension (metadata, else most common)  */
+  int dim_from_meta;     /* 1 if dim came from rsn_meta                      */
+  size_t ndims;          /* distinct lengths seen (bytes/4), up to 8        */
+  uint32_t dims[RSN_MAX_DIMS_SEEN];
+  int64_t dims_count[RSN_MAX_DIMS_SEEN];
+} rsn_vector_audit;
+
+typedef struct rsn_stats {
+  int64_t nodes, edges, history;
+  rsn_vector_audit vectors; /* from the arena load, or a scan with NOLOAD    */
+  int64_t db_bytes;         /* page_count * page_size                        */
+  int64_t wal_bytes;        /* size of the -wal file, 0 if none              */
+  char model[128];          /* recorded model name, "" if none               */
+  int loaded;               /* 1 if the arena is built                       */
+  int64_t arena_rows;       /* rows searchable now                           */
+  int64_t arena_bytes;      /* bytes reserved by the arena                   */
+  double load_ms;           /* wall time of the last full load               */
+  const char *isa;          /* active kernel path name                       */
+  int threads;              /* default search threads                        */
+  rsn_health health;
+} rsn_stats;
+
+RSN_API rsn_status rsn_stats_get(rsn_db *db, rsn_stats *out);
+
+typedef struct rsn_check_report {
+  int integrity_ok;         /* PRAGMA integrity_check said "ok"              */
+  char integrity[512];      /* its first message(s)                          */
+  rsn_vector_audit vectors; /* full audit of every blob in the file          */
+  rsn_health health;
+  int problems;             /* count of problems found (0 = clean)           */
+} rsn_check_report;
+
+/* Integrity check plus a vector audit of every row.  Returns RSN_OK whether
+ * or not problems were found; look at report->problems. */
+RSN_API rsn_status rsn_check(rsn_db *db, rsn_check_report *report);
+
+#define RSN_MAINT_ANALYZE 0x01u
+#define RSN_MAINT_VACUUM 0x02u
+#define RSN_MAINT_OPTIMIZE 0x04u
+#define RSN_MAINT_CHECKPOINT 0x08u /* wal_checkpoint(TRUNCATE) */
+
+/* Run the selected maintenance steps in the order analyze, vacuum, optimize,
+ * checkpoint. */
+RSN_API rsn_status rsn_maintain(rsn_db *db, unsigned ops);
+/* Online backup of the whole database to dest_path with the SQLite backup
+ * API (overwrites dest_path). */
+RSN_API rsn_status rsn_backup(rsn_db *db, const char *dest_path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RESONANCE_H */

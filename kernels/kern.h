@@ -1,0 +1,133 @@
+/*
+ * kern.h -- the interface of kernels/: dot-product kernels per instruction
+ * set, run-time dispatch, and the top-K heap.  Kernels know nothing of
+ * SQLite; they take plain pointers and lengths so tests and benches drive
+ * them directly.  The public side of dispatch (rsn_isa_*) is declared in
+ * resonance.h and implemented in dispatch.c.
+ *
+ * Memory layout the row kernels assume (the arena provides it):
+ *
+ *   row r:  rows + r*stride   64-byte aligned, stride % 16 == 0
+ *           [ x0 x1 ... x(dim-1) | 0 0 ... 0 ]   padding up to stride is 0.0f
+ *   query:  64-byte aligned, `n` floats, zero-padded the same way
+ *
+ * so a row kernel multiplies n = stride floats (a multiple of 16) and needs
+ * no tail: the zero padding adds nothing to the sum.
+ */
+#ifndef RSN_KERN_H
+#define RSN_KERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base.h"
+
+/* Dot product of a[0..n) and b[0..n): any n >= 0, any alignment. */
+typedef float (*rsn_dot_fn)(const float *a, const float *b, size_t n);
+
+/* Multi-row, single query: out[r] = dot(q, rows + r*stride) over n floats,
+ * for r < nrows.  Preconditions: q, rows 64-byte aligned; n % 16 == 0;
+ * n <= stride; stride % 16 == 0.  The query stays in registers where it
+ * fits and several rows are scored per pass. */
+typedef void (*rsn_dotrows_fn)(const float *q, const float *rows,
+                               size_t stride, size_t n, size_t nrows,
+                               float *out);
+
+/* Blocked multi-query: out[i*ldo + r] = dot(Q + i*qstride, rows + r*stride)
+ * over n floats, for i < nq, r < nrows.  Same preconditions as above for Q
+ * (qstride % 16 == 0) and rows.  Each row read from memory serves a tile of
+ * queries; the kernel tiles internally for registers and cache. */
+typedef void (*rsn_dotblock_fn)(const float *Q, size_t qstride, size_t nq,
+                                const float *rows, size_t stride, size_t nrows,
+                                size_t n, float *out, size_t ldo);
+
+/* One kernel table per instruction set. */
+typedef struct rsn_kern {
+  rsn_isa isa;              /* which path this table is                     */
+  const char *name;         /* rsn_isa_name(isa)                            */
+  rsn_dot_fn dot;           /* pairwise, any n and alignment                */
+  rsn_dotrows_fn dotrows;   /* one query x many rows                        */
+  rsn_dotblock_fn dotblock; /* many queries x many rows                     */
+} rsn_kern;
+
+/* The active table (best supported path allowed by rsn_isa_restrict or the
+ * RSN_ISA environment variable).  CPU detection runs once, thread-safely,
+ * on first use.  Never NULL: the scalar table is the last fallback. */
+RSN_INTERNAL const rsn_kern *rsn_kern_active(void);
+/* The table of one path, or NULL if this CPU/build cannot run it. */
+RSN_INTERNAL const rsn_kern *rsn_kern_for(rsn_isa isa);
+
+/* Per-ISA tables (defined in dot_<isa>.c).  Only dot_avx2.c and dot_avx512.c
+ * are compiled with -m flags; they are referenced only through dispatch. */
+RSN_INTERNAL extern const rsn_kern rsn_kern_scalar;
+RSN_INTERNAL extern const rsn_kern rsn_kern_simde;
+RSN_INTERNAL extern const rsn_kern rsn_kern_avx2;   /* if RSN_HAVE_AVX2    */
+RSN_INTERNAL extern const rsn_kern rsn_kern_avx512; /* if RSN_HAVE_AVX512  */
+
+/* If the RSN_ISA environment variable was set but could not be honoured
+ * (unknown name, or a path this CPU/build cannot run), a sentence saying so
+ * and which path is used instead; NULL otherwise.  Triggers CPU detection.
+ * The engine may surface it (e.g. in stats or a CLI warning); kernels never
+ * print. */
+RSN_INTERNAL const char *rsn_kern_env_warning(void);
+
+/* The correctness oracle: the dot product accumulated in double precision. */
+RSN_INTERNAL double rsn_dot_f64_oracle(const float *a, const float *b,
+                                       size_t n);
+
+/* ---- top-K ---------------------------------------------------------------
+ * A size-k min-heap ordered by (score, id): the root is the worst kept hit.
+ * "Better" means higher score, or equal score and smaller id (strcmp), so
+ * the kept set and its order are identical for any scan order, thread count
+ * or ISA that produces the same scores.  Callers test rsn_topk_wants() (one
+ * float compare) before rsn_topk_push(), so the heap is touched only for
+ * candidates.  Scores are never NaN (inputs are validated upstream). */
+typedef struct rsn_hitref {
+  float score;     /* dot product                                          */
+  uint32_t aux;    /* caller's spare field (e.g. query index)              */
+  uint64_t slot;   /* caller's row identifier                              */
+  const char *id;  /* borrowed, used only to break ties                    */
+} rsn_hitref;
+
+typedef struct rsn_topk {
+  size_t k;        /* capacity (>= 1)                                      */
+  size_t n;        /* entries held, <= k                                   */
+  float floor;     /* score of the root when n == k, else -INFINITY        */
+  rsn_hitref *e;   /* heap array of k entries (owned)                      */
+} rsn_topk;
+
+/* Allocate room for k >= 1 entries.  RSN_E_NOMEM / RSN_E_K. */
+RSN_INTERNAL rsn_status rsn_topk_init(rsn_topk *h, size_t k);
+RSN_INTERNAL void rsn_topk_free(rsn_topk *h);  /* accepts zeroed struct */
+RSN_INTERNAL void rsn_topk_reset(rsn_topk *h); /* empty, keep memory     */
+/* Cheap pre-test: could `score` enter the heap?  (>= so ties reach push.) */
+static inline int rsn_topk_wants(const rsn_topk *h, float score) {
+  return score >= h->floor;
+}
+/* Offer a hit; kept if the heap is not full or it is better than the root. */
+RSN_INTERNAL void rsn_topk_push(rsn_topk *h, float score, uint64_t slot,
+                                const char *id, uint32_t aux);
+/* Offer every entry of src to dst. */
+RSN_INTERNAL void rsn_topk_merge(rsn_topk *dst, const rsn_topk *src);
+/* Sort the entries best first (score desc, id asc).  The heap property is
+ * gone afterwards: only reset/free may follow. */
+RSN_INTERNAL void rsn_topk_sort(rsn_topk *h);
+
+/* ---- probes ----------------------------------------------------------------
+ * Machine probes for benchmarks (DESIGN.md section 5): performance is judged
+ * as ratios to these floors measured in the same run.  They allocate through
+ * rsn__aligned_alloc, take tens of milliseconds to seconds, and return 0.0
+ * on failure (allocation, bad argument, ISA not runnable here).  threads <= 0
+ * means all OpenMP threads; without OpenMP they run on the calling thread. */
+
+/* Streaming read bandwidth in GB/s (1e9 bytes/s): every thread sums its
+ * share of a `bytes`-byte buffer (make it larger than the last-level cache
+ * to measure memory); median of several repetitions. */
+RSN_INTERNAL double rsn__probe_read_gbps(size_t bytes, int threads);
+/* Peak fused multiply-add throughput in GFLOP/s (2 flops per lane per FMA)
+ * for one path (16 lanes for avx512, 8 for avx2/simde, 1 for scalar, where
+ * scalar counts a separate multiply and add), with enough independent
+ * accumulators to cover latency x ports; median of several repetitions. */
+RSN_INTERNAL double rsn__probe_fma_gflops(rsn_isa isa, int threads);
+
+#endif /* RSN_KERN_H */

@@ -1,0 +1,196 @@
+/*
+ * store.h -- the interface of storage/: everything that speaks SQL.
+ *
+ * One rsn_store is one SQLite connection plus its cached prepared
+ * statements.  It is NOT thread-safe: the engine gives each thread its own
+ * store or serialises access.  Every call returns an rsn_status and, on
+ * failure, records a message for the calling thread with rsn__err() that
+ * names the file, id, table, column or SQLite error involved.
+ *
+ * The database contract (tables of the app, created byte-for-byte as the
+ * app's migrations create them) and resonance's rsn_-prefixed tables are
+ * diagrammed in schema.c.  The FAFCAS blob codec lives in fafcas.c and is
+ * public (resonance.h).  No SIMD here.
+ */
+#ifndef RSN_STORE_H
+#define RSN_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base.h"
+
+typedef struct rsn_store rsn_store;
+
+/* ---- connections ---------------------------------------------------------
+ * rsn_store_open applies the connection standard, in this order:
+ *   busy_timeout=5000; journal_mode=WAL (only if not already, never on a
+ *   read-only connection); synchronous=NORMAL; temp_store=MEMORY;
+ *   foreign_keys=ON; mmap_size=0.
+ * then verifies the schema (E_SCHEMA naming the missing table/column), or
+ * with RSN_OPEN_CREATE creates it on a new/empty file.  flags: RSN_OPEN_*
+ * (READONLY, CREATE, NO_TRIGGERS used).  Errors are mapped:
+ *   missing file (no CREATE) / directory / permission -> E_CANTOPEN,
+ *   not a database -> E_NOTDB, locked past busy_timeout -> E_BUSY,
+ *   read-only file opened read-write -> falls back to read-only when the
+ *   file cannot be written and CREATE is not set, else E_READONLY.
+ * A read-only open of a WAL file needs the -shm/-wal to be readable (or a
+ * writable directory); when SQLite cannot, the message says so. */
+RSN_INTERNAL rsn_status rsn_store_open(const char *path, unsigned flags,
+                                       rsn_store **out);
+/* If writable: wal_checkpoint(TRUNCATE) and PRAGMA optimize; then finalize
+ * every statement and close.  Accepts NULL. */
+RSN_INTERNAL void rsn_store_close(rsn_store *s);
+/* A dedicated read-only connection for one sequential scan of the
+ * embeddings (the arena loader): opened SQLITE_OPEN_READONLY, query_only,
+ * mmap_size as large as the file (zero-copy page reads), larger page cache.
+ * Never used for anything but rsn_store_scan.  Close with rsn_store_close
+ * (which does no checkpoint on a read-only store). */
+RSN_INTERNAL rsn_status rsn_store_open_loader(const char *path,
+                                              rsn_store **out);
+
+RSN_INTERNAL sqlite3 *rsn_store_sqlite(rsn_store *s);
+RSN_INTERNAL int rsn_store_readonly(const rsn_store *s);
+RSN_INTERNAL const char *rsn_store_path(const rsn_store *s);
+/* Why the store is read-only ("opened with RSN_OPEN_READONLY", "opened
+ * read-only automatically: the file is not writable by this process", ...),
+ * or NULL when it is writable.  Owned by the store. */
+RSN_INTERNAL const char *rsn_store_readonly_reason(const rsn_store *s);
+/* Read the six pragmas of the standard and report drift as data. */
+RSN_INTERNAL rsn_status rsn_store_health(rsn_store *s, rsn_health *out);
+/* PRAGMA data_version (changes when another connection commits). */
+RSN_INTERNAL rsn_status rsn_store_data_version(rsn_store *s, int64_t *out);
+
+/* ---- resonance metadata (table rsn_meta(key TEXT PRIMARY KEY, value)) --- */
+/* Recorded dimension, or 0 if none recorded. */
+RSN_INTERNAL rsn_status rsn_store_get_dim(rsn_store *s, uint32_t *dim);
+RSN_INTERNAL rsn_status rsn_store_set_dim(rsn_store *s, uint32_t dim);
+/* Copies the model name into buf ("" if none). */
+RSN_INTERNAL rsn_status rsn_store_get_model(rsn_store *s, char *buf,
+                                            size_t len);
+RSN_INTERNAL rsn_status rsn_store_set_model(rsn_store *s, const char *model);
+
+/* ---- transactions --------------------------------------------------------
+ * begin is BEGIN IMMEDIATE (takes the write lock now, so a busy database
+ * fails here with E_BUSY rather than at the first write).  Nested begin is
+ * E_STATE; commit/rollback without begin is E_STATE.  A failed commit rolls
+ * back. */
+RSN_INTERNAL rsn_status rsn_store_begin(rsn_store *s);
+RSN_INTERNAL rsn_status rsn_store_commit(rsn_store *s);
+RSN_INTERNAL rsn_status rsn_store_rollback(rsn_store *s);
+RSN_INTERNAL int rsn_store_in_txn(const rsn_store *s);
+
+/* ---- nodes ----------------------------------------------------------------
+ * All SQL binds parameters; ids may hold quotes or any UTF-8.
+ * history != 0 writes the audit row the app writes:
+ *   upsert: ('node', id, 'upsert', NULL, <node JSON without embedding>)
+ *   update_meta: ('node', id, 'update', <old meta>, <new meta>)
+ *   delete: ('node', id, 'delete', <old node JSON without embedding>, NULL)
+ * Outside a transaction each call is its own transaction (node + history
+ * together or not at all). */
+/* INSERT OR REPLACE.  node->embedding, when not NULL, is stored as given
+ * (the caller has validated and normalised it) as 4*dim little-endian
+ * bytes. */
+RSN_INTERNAL rsn_status rsn_store_upsert(rsn_store *s, const rsn_node *node,
+                                         int history);
+RSN_INTERNAL rsn_status rsn_store_update_meta(rsn_store *s, const char *id,
+                                              const char *meta, int history);
+RSN_INTERNAL rsn_status rsn_store_delete(rsn_store *s, const char *id,
+                                         int history);
+/* One allocation, freed with rsn_node_free (defined in storage/). */
+RSN_INTERNAL rsn_status rsn_store_get(rsn_store *s, const char *id,
+                                      int with_embedding, rsn_node **out);
+/* Freed with rsn_nodes_free. */
+RSN_INTERNAL rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o,
+                                       rsn_node **out, size_t *n);
+/* Raw embedding bytes of one node into a caller buffer: *bytes receives the
+ * stored length (0 and E_NULLBLOB if NULL); copies min(len, cap) bytes.
+ * E_NOTFOUND if there is no such node. */
+RSN_INTERNAL rsn_status rsn_store_get_blob(rsn_store *s, const char *id,
+                                           void *buf, size_t cap,
+                                           size_t *bytes);
+
+/* ---- edges ---------------------------------------------------------------- */
+RSN_INTERNAL rsn_status rsn_store_edge_insert(rsn_store *s, const rsn_edge *e,
+                                              int history);
+RSN_INTERNAL rsn_status rsn_store_edge_upsert(rsn_store *s, const rsn_edge *e);
+RSN_INTERNAL rsn_status rsn_store_edges(rsn_store *s, const char *id,
+                                        int direction, rsn_edge **out,
+                                        size_t *n);
+
+/* ---- scanning embeddings (arena load, audit) -----------------------------
+ * Calls fn for each row with rowid in [lo, hi] (inclusive; pass INT64_MIN,
+ * INT64_MAX for all) whose embedding is not NULL, in rowid order, with
+ * pointers valid only during the call.  fn returns 0 to go on, non-zero to
+ * stop: the scan then returns that value cast to rsn_status.  The whole
+ * scan is one read transaction. */
+typedef int (*rsn_store_row_fn)(void *ctx, const char *id, size_t idlen,
+                                const void *blob, size_t bytes);
+RSN_INTERNAL rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
+                                       rsn_store_row_fn fn, void *ctx);
+/* min(rowid), max(rowid) of nodes (0, -1 when empty) -- O(log n). */
+RSN_INTERNAL rsn_status rsn_store_rowid_bounds(rsn_store *s, int64_t *lo,
+                                               int64_t *hi);
+
+/* Audit every blob: fills a with counts per verdict against the recorded
+ * dimension (or, with none recorded, the most common length; other lengths
+ * count as RSN_BLOB_DIM) and the distinct lengths seen. */
+RSN_INTERNAL rsn_status rsn_store_audit(rsn_store *s, rsn_vector_audit *a);
+
+/* ---- hydration ------------------------------------------------------------
+ * For each hits[i] (i < n) with hits[i].id set, fill type, title, domain,
+ * layer, date, meta and summary with rsn__strdup'ed copies (NULL for SQL
+ * NULL or a missing node), never the embedding.  One cached prepared
+ * statement, rebound per id.  The caller frees the strings with
+ * rsn_store_hits_release. */
+RSN_INTERNAL rsn_status rsn_store_hydrate(rsn_store *s, rsn_hit *hits,
+                                          size_t n);
+RSN_INTERNAL void rsn_store_hits_release(rsn_hit *hits, size_t n);
+
+/* ---- stats and maintenance ------------------------------------------------ */
+/* nodes, edges, history counts; db_bytes = page_count*page_size; wal_bytes
+ * = size of path-wal (0 if absent); model.  Does not touch the vector audit
+ * or arena fields. */
+RSN_INTERNAL rsn_status rsn_store_stats(rsn_store *s, rsn_stats *st);
+/* PRAGMA integrity_check: ok flag and the first messages in msg. */
+RSN_INTERNAL rsn_status rsn_store_integrity(rsn_store *s, int *ok, char *msg,
+                                            size_t len);
+/* RSN_MAINT_* in order analyze, vacuum, optimize, checkpoint(TRUNCATE). */
+RSN_INTERNAL rsn_status rsn_store_maintain(rsn_store *s, unsigned ops);
+/* Online backup with sqlite3_backup_* to dest (overwritten). */
+RSN_INTERNAL rsn_status rsn_store_backup(rsn_store *s, const char *dest);
+
+/* ---- change log (changelog.c): sync with other writers -------------------
+ * rsn_changes (seq, node_id, op) fed by triggers on nodes, rsn_cursors
+ * (handle, seq) for pruning; see changelog.c for the design. */
+/* Callback per logged change (op 1 = insert/update, 2 = delete); non-zero
+ * stops the read, which then returns that value as its status. */
+typedef int (*rsn_store_change_fn)(void *ctx, const char *id, int op);
+/* Create the tables and triggers if absent (writable stores only). */
+RSN_INTERNAL rsn_status rsn_store_changelog_install(rsn_store *s);
+/* *present = 1 if both tables and all three triggers exist. */
+RSN_INTERNAL rsn_status rsn_store_changelog_present(rsn_store *s, int *present);
+/* Highest seq ever issued (sqlite_sequence, survives pruning) and the
+ * lowest seq still in the log (0 when empty). */
+RSN_INTERNAL rsn_status rsn_store_changelog_bounds(rsn_store *s,
+                                                   int64_t *max_seq,
+                                                   int64_t *min_seq);
+/* Calls fn for each change with after < seq <= upto, in seq order. */
+RSN_INTERNAL rsn_status rsn_store_changelog_read(rsn_store *s, int64_t after,
+                                                 int64_t upto,
+                                                 rsn_store_change_fn fn,
+                                                 void *ctx);
+/* Record that `handle` applied everything up to seq, drop cursors idle for
+ * a day, and prune entries every remaining cursor has applied.  No-op on a
+ * read-only store. */
+RSN_INTERNAL rsn_status rsn_store_changelog_ack(rsn_store *s,
+                                                const char *handle,
+                                                int64_t seq);
+/* Remove the handle's cursor (at close). */
+RSN_INTERNAL rsn_status rsn_store_changelog_forget(rsn_store *s,
+                                                   const char *handle);
+/* PRAGMA schema_version. */
+RSN_INTERNAL rsn_status rsn_store_schema_version(rsn_store *s, int64_t *out);
+
+#endif /* RSN_STORE_H */

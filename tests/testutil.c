@@ -1,0 +1,94 @@
+/* testutil.c -- see testutil.h. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *tu_tmpdir(void) {
+  const char *base = getenv("TMPDIR");
+  char tmpl[4096];
+  snprintf(tmpl, sizeof tmpl, "%s/rsn-test-XXXXXX", base && *base ? base : "/tmp");
+  if (!mkdtemp(tmpl)) return NULL;
+  return strdup(tmpl);
+}
+
+void tu_rmrf(const char *path) {
+  if (!path || !*path || strcmp(path, "/") == 0) return;
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+  if (system(cmd) != 0) { /* best effort */ }
+}
+
+const char *tu_path(const char *dir, const char *name) {
+  static char buf[8][4096];
+  static int slot;
+  char *b = buf[slot++ & 7];
+  snprintf(b, 4096, "%s/%s", dir, name);
+  return b;
+}
+
+uint64_t tu_rng(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+double tu_uniform(uint64_t *s) { return (double)(tu_rng(s) >> 11) * 0x1.0p-53; }
+
+double tu_normal(uint64_t *s) {
+  double u1 = tu_uniform(s), u2 = tu_uniform(s);
+  if (u1 < 1e-300) u1 = 1e-300;
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void tu_rand_unit(uint64_t *s, float *v, uint32_t dim) {
+  double n2 = 0;
+  for (uint32_t i = 0; i < dim; i++) {
+    v[i] = (float)tu_normal(s);
+    n2 += (double)v[i] * v[i];
+  }
+  double inv = n2 > 0 ? 1.0 / sqrt(n2) : 0;
+  for (uint32_t i = 0; i < dim; i++) v[i] = (float)(v[i] * inv);
+}
+
+int tu_run(const char *cmd, char **out, int merge_stderr) {
+  char full[16384];
+  snprintf(full, sizeof full, "%s%s", cmd, merge_stderr ? " 2>&1" : "");
+  FILE *p = popen(full, "r");
+  if (!p) return -1;
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  size_t r;
+  while (buf && (r = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+    len += r;
+    if (cap - len < 2) {
+      char *nb = realloc(buf, cap *= 2);
+      if (!nb) { free(buf); buf = NULL; break; }
+      buf = nb;
+    }
+  }
+  if (buf) buf[len] = '\0';
+  int st = pclose(p);
+  if (out) *out = buf; else free(buf);
+  if (st == -1) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+int tu_write_file(const char *path, const void *data, size_t len) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
+  size_t w = fwrite(data, 1, len, f);
+  return (fclose(f) == 0 && w == len) ? 0 : -1;
+}
+
+int tu_dir_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}

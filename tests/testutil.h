@@ -1,0 +1,40 @@
+/*
+ * testutil.h -- small helpers shared by the cmocka tests: temporary
+ * directories, a deterministic RNG, random unit vectors, running a shell
+ * command and capturing its output.
+ */
+#ifndef RSN_TESTUTIL_H
+#define RSN_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A fresh directory under $TMPDIR (or /tmp); caller frees the string and
+ * removes the tree with tu_rmrf. */
+char *tu_tmpdir(void);
+/* rm -rf path (ignores errors). */
+void tu_rmrf(const char *path);
+/* dir + "/" + name in a static rotating buffer (8 slots). */
+const char *tu_path(const char *dir, const char *name);
+
+/* splitmix64 step. */
+uint64_t tu_rng(uint64_t *state);
+/* Uniform in [0, 1). */
+double tu_uniform(uint64_t *state);
+/* Standard normal (Box-Muller). */
+double tu_normal(uint64_t *state);
+/* dim floats, Gaussian, then normalised to unit length. */
+void tu_rand_unit(uint64_t *state, float *v, uint32_t dim);
+
+/* Run `cmd` with /bin/sh; stdout (and stderr if merge) captured into a
+ * malloc'd NUL-terminated string at *out (may be NULL to discard).
+ * Returns the exit status (0..255), or -1 if it could not run. */
+int tu_run(const char *cmd, char **out, int merge_stderr);
+
+/* Write len bytes to path; returns 0 on success. */
+int tu_write_file(const char *path, const void *data, size_t len);
+
+/* Is the directory present?  For tests that need ../shared/data. */
+int tu_dir_exists(const char *path);
+
+#endif

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# tools/setup.sh -- install what resonance needs to build, test and bench on
+# Debian 12.  Idempotent: installs only the packages that are missing, and
+# runs `apt-get update` only when something must be installed.
+set -euo pipefail
+
+PKGS=(build-essential cmake pkg-config git
+      libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libsimde-dev
+      libbenchmark-dev python3-numpy)
+# Extra packages for the benchmark suite (comparison and plots).
+if [ "${RSN_SETUP_BENCH:-0}" = 1 ]; then
+  PKGS+=(python3-faiss gnuplot-nox dataset-fashion-mnist)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PKGS[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"
