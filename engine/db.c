@@ -230,8 +230,16 @@ static void drop_pending(rsn_db *db) {
   db->pending = NULL;
 }
 
-/* A committed write: straight into the arena, or queued until COMMIT. */
+/* A committed write: straight into the arena, or queued until COMMIT.
+ * With no arena built there is nothing to keep in step (the load will read
+ * the file), so a bulk import does not hold a copy of every vector; if a
+ * search builds the arena before this transaction commits, the load cannot
+ * have seen the transaction's rows, so commit marks the arena stale. */
 static rsn_status after_write(rsn_db *db, const char *id, const float *vec) {
+  if (!atomic_load(&db->loaded)) {
+    if (db->in_txn) db->txn_unqueued = 1;
+    return RSN_OK;
+  }
   if (db->in_txn) return queue_pending(db, id, vec, vec == NULL);
   return arena_apply(db, id, vec);
 }
@@ -317,7 +325,10 @@ rsn_status rsn_begin(rsn_db *db) {
   rsn_status st = check_writable(db);
   if (!st && db->in_txn) st = rsn__err(RSN_E_STATE, "a transaction is already open");
   if (!st) st = rsn_store_begin(db->wr);
-  if (!st) db->in_txn = 1;
+  if (!st) {
+    db->in_txn = 1;
+    db->txn_unqueued = 0;
+  }
   pthread_mutex_unlock(&db->wr_mu);
   return st;
 }
@@ -333,6 +344,8 @@ rsn_status rsn_commit(rsn_db *db) {
     st = rsn_store_commit(db->wr); /* rolls back itself on failure */
     db->in_txn = 0;
     if (!st) (void)rsn__sync_own_commit(db); /* best effort: skips own log entries */
+    if (!st && db->txn_unqueued && atomic_load(&db->loaded))
+      atomic_store(&db->loaded, 0); /* loaded mid-transaction: rebuild */
     if (!st && db->pending) {
       /* Oldest first, under one exclusive hold of the arena, so a search
        * sees all of the transaction or none of it. */

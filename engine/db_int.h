@@ -42,6 +42,7 @@ struct rsn_db {
   rsn_store *wr;            /* writer / metadata connection                 */
   int readonly;             /* wr was opened (or fell back to) read-only    */
   int in_txn;               /* rsn_begin .. commit/rollback open            */
+  int txn_unqueued;         /* the open transaction wrote while unloaded    */
   rsn_pending *pending;     /* queued arena ops, newest first               */
   uint32_t dim;             /* embedding dimension (0 = not yet known)      */
 

@@ -159,6 +159,7 @@ static void scan_range(const rsn_arena *a, const rsn_kern *K, const float *q,
   }
 }
 
+#ifdef RSN_HAVE_OPENMP
 /* Shard boundary t of nt over n rows, on 16-row granularity. */
 static size_t shard(size_t n, int t, int nt) {
   if (t >= nt) return n;
@@ -166,6 +167,7 @@ static size_t shard(size_t n, int t, int nt) {
   b &= ~(size_t)15;
   return b;
 }
+#endif
 
 static rsn_status scan_one(const rsn_arena *a, const float *q, size_t k,
                            size_t skip, int nt, rsn_topk *out) {

@@ -37,8 +37,15 @@ rsn_status rsn__sync_mark_load(rsn_db *db, int64_t *seq) {
   rsn_status st = rsn_store_data_version(db->wr, &db->data_version);
   if (!st) st = rsn_store_schema_version(db->wr, &db->schema_version);
   if (st || !db->changelog) return st;
+  /* The log position comes from a reader connection: inside this handle's
+   * own open transaction the writer connection would also count sequence
+   * numbers that a rollback hands out again later. */
+  rsn_store *r = NULL;
   int64_t min_seq;
-  return rsn_store_changelog_bounds(db->wr, seq, &min_seq);
+  st = rsn__db_reader(db, &r);
+  if (!st) st = rsn_store_changelog_bounds(r, seq, &min_seq);
+  rsn__db_reader_release(db, r);
+  return st;
 }
 
 rsn_status rsn__sync_loaded(rsn_db *db, int64_t seq) {
@@ -51,13 +58,15 @@ rsn_status rsn__sync_loaded(rsn_db *db, int64_t seq) {
 
 rsn_status rsn__sync_own_commit(rsn_db *db) {
   /* If no other connection committed since the last sync, every log entry
-   * is this handle's own and already in the arena: skip past them. */
+   * is this handle's own and already in the arena: skip past them.  The
+   * bounds are read BEFORE data_version: an outside commit after the bounds
+   * read moves data_version (so nothing is skipped), and one before it has
+   * moved data_version already. */
   if (!db->changelog) return RSN_OK;
   int64_t v = 0, max_seq = 0, min_seq = 0;
-  rsn_status st = rsn_store_data_version(db->wr, &v);
+  rsn_status st = rsn_store_changelog_bounds(db->wr, &max_seq, &min_seq);
+  if (!st) st = rsn_store_data_version(db->wr, &v);
   if (st || v != db->data_version) return st;
-  st = rsn_store_changelog_bounds(db->wr, &max_seq, &min_seq);
-  if (st) return st;
   db->applied_seq = max_seq;
   /* Prune now and then so the log stays short without costing every write. */
   if (++db->own_commits % 256 == 0 && !db->readonly)
@@ -207,7 +216,11 @@ rsn_status rsn_refresh(rsn_db *db, rsn_refresh_info *info) {
   pthread_mutex_lock(&db->wr_mu);
   int64_t v = 0, max_seq = 0;
   int trusted = 0;
-  rsn_status st = rsn_store_data_version(db->wr, &v);
+  rsn_status st = RSN_OK;
+  /* Inside this handle's own transaction the connection sees uncommitted
+   * rows and log entries; refresh after the commit or rollback instead. */
+  if (db->in_txn) goto unlock;
+  st = rsn_store_data_version(db->wr, &v);
   if (st || v == db->data_version) goto unlock; /* nothing committed elsewhere */
   info->changed = 1;
   db->data_version = v;

@@ -28,8 +28,10 @@ typedef struct rsn_store rsn_store;
  *   busy_timeout=5000; journal_mode=WAL (only if not already, never on a
  *   read-only connection); synchronous=NORMAL; temp_store=MEMORY;
  *   foreign_keys=ON; mmap_size=0.
- * then verifies the schema (E_SCHEMA naming the missing table/column), or
- * with RSN_OPEN_CREATE creates it on a new/empty file.  flags: RSN_OPEN_*
+ * and verifies the schema (E_SCHEMA naming the missing table/column), or
+ * with RSN_OPEN_CREATE creates it on a file that has none of the app's
+ * tables.  (Verification is a read and runs right after busy_timeout, before
+ * journal_mode: a file resonance refuses is never converted to WAL.)  flags: RSN_OPEN_*
  * (READONLY, CREATE, NO_TRIGGERS used).  Errors are mapped:
  *   missing file (no CREATE) / directory / permission -> E_CANTOPEN,
  *   not a database -> E_NOTDB, locked past busy_timeout -> E_BUSY,
@@ -88,7 +90,9 @@ RSN_INTERNAL int rsn_store_in_txn(const rsn_store *s);
  *   update_meta: ('node', id, 'update', <old meta>, <new meta>)
  *   delete: ('node', id, 'delete', <old node JSON without embedding>, NULL)
  * Outside a transaction each call is its own transaction (node + history
- * together or not at all). */
+ * together or not at all).  Inside rsn_store_begin each call runs in a
+ * savepoint: a failed call undoes only its own rows and the transaction
+ * stays open, for the caller to roll back (or commit the rest). */
 /* INSERT OR REPLACE.  node->embedding, when not NULL, is stored as given
  * (the caller has validated and normalised it) as 4*dim little-endian
  * bytes. */

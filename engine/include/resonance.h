@@ -366,7 +366,12 @@ typedef struct rsn_refresh_info {
   int64_t removed;      /* rows removed from the arena                       */
 } rsn_refresh_info;
 
-/* Bring the arena up to date with the file.  info may be NULL. */
+/* Bring the arena up to date with commits made by other connections: the
+ * ids logged since the last sync are re-read (incremental), or the arena is
+ * rebuilt when the change log cannot be trusted (triggers absent, log
+ * pruned past this handle, schema changed).  A no-op (changed = 0) while
+ * this handle's own transaction is open.  info may be NULL.  Thread-safe;
+ * searches are excluded only while the changed rows are applied. */
 RSN_API rsn_status rsn_refresh(rsn_db *db, rsn_refresh_info *info);
 
 /* ---------------------------------------------------------------------------

@@ -1,0 +1,155 @@
+/*
+ * edges.c -- edges of the graph: insert-or-ignore with its history row,
+ * the semantic upsert, and neighbours by source or target.
+ *
+ * edges(source, target, type) is the primary key; confidence and veracity
+ * default to 1 (schema.c).  No foreign keys: an edge may name a node that
+ * does not exist (the app writes edges before or without their nodes).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "store_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { E_SOURCE, E_TARGET, E_TYPE, E_CONTEXT };
+
+static void bind_str(sqlite3_stmt *st, int i, const char *v) {
+  if (v)
+    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+static rsn_status check_edge(const rsn_edge *e, const char *what) {
+  if (!e) return rsn__err(RSN_E_INVAL, "%s: edge is NULL", what);
+  if (!e->source || !e->target || !e->type)
+    return rsn__err(RSN_E_INVAL, "%s: edge %s is NULL", what,
+                    !e->source ? "source" : !e->target ? "target" : "type");
+  return RSN_OK;
+}
+
+/* Step a bound write; the message names the edge. */
+static rsn_status step_edge(rsn_store *s, sqlite3_stmt *q, const rsn_edge *e,
+                            const char *what) {
+  char ctx[256];
+  int rc = sqlite3_step(q);
+  if (rc == SQLITE_DONE) return RSN_OK;
+  snprintf(ctx, sizeof ctx, "%s of edge '%.60s'-'%.60s'-'%.40s'", what,
+           e->source, e->target, e->type);
+  return rsn__store_sqlerr(s, rc, ctx);
+}
+
+/* INSERT OR IGNORE (default confidence and veracity, e->context_source).
+ * The history row ('edge', "source-target-type", 'insert', NULL,
+ * {"source","target","type"}) is written only when a row was inserted: an
+ * ignored duplicate changed nothing. */
+rsn_status rsn_store_edge_insert(rsn_store *s, const rsn_edge *e,
+                                 int history) {
+  sqlite3_stmt *ins = NULL, *hist = NULL;
+  rsn_status st;
+  if (!s) return rsn__err(RSN_E_INVAL, "edge insert: store is NULL");
+  if ((st = check_edge(e, "edge insert")) != RSN_OK) return st;
+  if ((st = rsn__scope_begin(s, "insert an edge")) != RSN_OK) return st;
+  if ((st = rsn__stmt(s, RSN_STMT_EDGE_INSERT, &ins)) != RSN_OK) goto cleanup;
+  bind_str(ins, 1, e->source);
+  bind_str(ins, 2, e->target);
+  bind_str(ins, 3, e->type);
+  bind_str(ins, 4, e->context_source);
+  if ((st = step_edge(s, ins, e, "insert")) != RSN_OK) goto cleanup;
+  if (history && sqlite3_changes(s->db) > 0) {
+    if ((st = rsn__stmt(s, RSN_STMT_HIST_EDGE, &hist)) != RSN_OK) goto cleanup;
+    bind_str(hist, 1, e->source);
+    bind_str(hist, 2, e->target);
+    bind_str(hist, 3, e->type);
+    st = step_edge(s, hist, e, "history row for the insert");
+  }
+cleanup:
+  rsn__stmt_done(ins);
+  rsn__stmt_done(hist);
+  return rsn__scope_end(s, st);
+}
+
+/* Insert, or on conflict of (source, target, type) update confidence,
+ * veracity and context_source.  No history row (the app writes none). */
+rsn_status rsn_store_edge_upsert(rsn_store *s, const rsn_edge *e) {
+  sqlite3_stmt *q = NULL;
+  rsn_status st;
+  if (!s) return rsn__err(RSN_E_INVAL, "edge upsert: store is NULL");
+  if ((st = check_edge(e, "edge upsert")) != RSN_OK) return st;
+  if ((st = rsn__scope_begin(s, "upsert an edge")) != RSN_OK) return st;
+  if ((st = rsn__stmt(s, RSN_STMT_EDGE_UPSERT, &q)) != RSN_OK) goto cleanup;
+  bind_str(q, 1, e->source);
+  bind_str(q, 2, e->target);
+  bind_str(q, 3, e->type);
+  sqlite3_bind_double(q, 4, e->confidence);
+  sqlite3_bind_double(q, 5, e->veracity);
+  bind_str(q, 6, e->context_source);
+  st = step_edge(s, q, e, "upsert");
+cleanup:
+  rsn__stmt_done(q);
+  return rsn__scope_end(s, st);
+}
+
+/* Edges whose source (RSN_EDGES_OUT) or target (RSN_EDGES_IN) is id,
+ * ordered by the other end then type.  A NULL confidence or veracity (the
+ * columns allow it) is returned as 1, the column default.  *out is one
+ * allocation for rsn_edges_free, NULL when *n is 0. */
+rsn_status rsn_store_edges(rsn_store *s, const char *id, int direction,
+                           rsn_edge **out, size_t *n) {
+  sqlite3_stmt *q = NULL;
+  rsn_acc acc = {0};
+  rsn_edge *edges = NULL;
+  char *data = NULL;
+  rsn_status st = RSN_OK;
+  int rc;
+  if (out) *out = NULL;
+  if (n) *n = 0;
+  if (!s || !id || !out || !n)
+    return rsn__err(RSN_E_INVAL, "edges: NULL argument");
+  if (direction != RSN_EDGES_OUT && direction != RSN_EDGES_IN)
+    return rsn__err(RSN_E_INVAL, "edges: direction %d is neither "
+                    "RSN_EDGES_OUT nor RSN_EDGES_IN", direction);
+  st = rsn__stmt(s, direction == RSN_EDGES_OUT ? RSN_STMT_EDGES_OUT
+                                               : RSN_STMT_EDGES_IN, &q);
+  if (st != RSN_OK) goto cleanup;
+  sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    rsn_acc_row *row = NULL;
+    if ((st = rsn__acc_row(&acc, &row)) != RSN_OK) goto cleanup;
+    if ((st = rsn__acc_text(&acc, row, E_SOURCE, q, 0)) != RSN_OK ||
+        (st = rsn__acc_text(&acc, row, E_TARGET, q, 1)) != RSN_OK ||
+        (st = rsn__acc_text(&acc, row, E_TYPE, q, 2)) != RSN_OK ||
+        (st = rsn__acc_text(&acc, row, E_CONTEXT, q, 5)) != RSN_OK)
+      goto cleanup;
+    row->num[0] = sqlite3_column_type(q, 3) == SQLITE_NULL
+                      ? 1.0 : sqlite3_column_double(q, 3);
+    row->num[1] = sqlite3_column_type(q, 4) == SQLITE_NULL
+                      ? 1.0 : sqlite3_column_double(q, 4);
+  }
+  if (rc != SQLITE_DONE) {
+    st = rsn__store_sqlerr(s, rc, "reading edges");
+    goto cleanup;
+  }
+  if (acc.n == 0) goto cleanup;
+  edges = rsn__acc_block(&acc, sizeof *edges, &data);
+  if (!edges) {
+    st = RSN_E_NOMEM;
+    goto cleanup;
+  }
+  for (size_t i = 0; i < acc.n; i++) {
+    const rsn_acc_row *r = &acc.rows[i];
+    edges[i].source = RSN_ACC_PTR(data, r->off[E_SOURCE]);
+    edges[i].target = RSN_ACC_PTR(data, r->off[E_TARGET]);
+    edges[i].type = RSN_ACC_PTR(data, r->off[E_TYPE]);
+    edges[i].context_source = RSN_ACC_PTR(data, r->off[E_CONTEXT]);
+    edges[i].confidence = r->num[0];
+    edges[i].veracity = r->num[1];
+  }
+  *out = edges;
+  *n = acc.n;
+cleanup:
+  rsn__stmt_done(q);
+  rsn__acc_free(&acc);
+  return st;
+}

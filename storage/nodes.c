@@ -1,0 +1,499 @@
+/*
+ * nodes.c -- nodes: upsert, update_meta and delete with their history rows,
+ * get, list, raw blob access, hydration of search hits, and the public
+ * rsn_node_free / rsn_nodes_free / rsn_edges_free.  Also the result
+ * accumulator (store_int.h) that gives every returned array its single
+ * allocation.
+ *
+ * Every write binds its parameters (ids may hold quotes or any UTF-8) and
+ * runs in a write scope (store_int.h) so a node row and its history row are
+ * written together or not at all.  The statements' SQL is in conn.c.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "store_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Field numbers of rsn_node in accumulator rows and in the fixed column
+ * order of the get statements. */
+enum { F_ID, F_TYPE, F_TITLE, F_DOMAIN, F_LAYER, F_HASH, F_META, F_DATE,
+       F_SUMMARY, F_EMBEDDING };
+
+/* Ids in messages are cut to this many bytes, so a huge id cannot hide the
+ * rest of the message. */
+#define ID_SHOWN 80
+
+/* ---- accumulator -------------------------------------------------------------- */
+
+/* Grow a's data so `more` bytes fit after aligning len to `align`. */
+static rsn_status acc_reserve(rsn_acc *a, size_t more, size_t align,
+                              size_t *off) {
+  size_t start = (a->len + align - 1) & ~(align - 1);
+  if (start + more > a->cap) {
+    size_t cap = a->cap ? a->cap : 256;
+    while (cap < start + more) cap *= 2;
+    char *d = rsn__realloc(a->data, cap);
+    if (!d) return rsn__err(RSN_E_NOMEM, "out of memory building a result "
+                            "(%zu bytes)", cap);
+    a->data = d;
+    a->cap = cap;
+  }
+  *off = start;
+  a->len = start + more;
+  return RSN_OK;
+}
+
+rsn_status rsn__acc_row(rsn_acc *a, rsn_acc_row **row) {
+  if (a->n == a->cap_rows) {
+    size_t cap = a->cap_rows ? a->cap_rows * 2 : 16;
+    rsn_acc_row *r = rsn__realloc(a->rows, cap * sizeof *r);
+    if (!r) return rsn__err(RSN_E_NOMEM, "out of memory building a result "
+                            "(%zu rows)", cap);
+    a->rows = r;
+    a->cap_rows = cap;
+  }
+  *row = &a->rows[a->n++];
+  memset(*row, 0, sizeof **row);
+  return RSN_OK;
+}
+
+rsn_status rsn__acc_text(rsn_acc *a, rsn_acc_row *row, int field,
+                         sqlite3_stmt *st, int col) {
+  const unsigned char *t;
+  size_t n, off;
+  rsn_status s;
+  if (sqlite3_column_type(st, col) == SQLITE_NULL) return RSN_OK;
+  t = sqlite3_column_text(st, col);
+  n = (size_t)sqlite3_column_bytes(st, col);
+  if (!t) return rsn__err(RSN_E_NOMEM, "out of memory reading a column");
+  s = acc_reserve(a, n + 1, 1, &off);
+  if (s != RSN_OK) return s;
+  memcpy(a->data + off, t, n);
+  a->data[off + n] = '\0';
+  row->off[field] = off + 1;
+  return RSN_OK;
+}
+
+rsn_status rsn__acc_floats(rsn_acc *a, rsn_acc_row *row, sqlite3_stmt *st,
+                           int col) {
+  const void *b;
+  size_t n, off;
+  rsn_status s;
+  if (sqlite3_column_type(st, col) == SQLITE_NULL) return RSN_OK;
+  b = sqlite3_column_blob(st, col);
+  n = (size_t)sqlite3_column_bytes(st, col) / 4;
+  if (n == 0) return RSN_OK; /* empty (or < 4 bytes): nothing to return */
+  if (!b) return rsn__err(RSN_E_NOMEM, "out of memory reading a blob");
+  s = acc_reserve(a, n * 4, sizeof(float), &off);
+  if (s != RSN_OK) return s;
+  rsn__le_to_f32((float *)(void *)(a->data + off), b, n);
+  row->off[F_EMBEDDING] = off + 1;
+  row->dim = (uint32_t)n;
+  return RSN_OK;
+}
+
+void *rsn__acc_block(const rsn_acc *a, size_t size, char **data_out) {
+  size_t head = a->n * size; /* a multiple of the struct's alignment */
+  char *p = rsn__malloc(head + a->len);
+  *data_out = NULL;
+  if (!p) {
+    rsn__err(RSN_E_NOMEM, "out of memory returning %zu rows (%zu bytes)", a->n,
+             head + a->len);
+    return NULL;
+  }
+  if (a->len) memcpy(p + head, a->data, a->len);
+  *data_out = p + head;
+  return p;
+}
+
+void rsn__acc_free(rsn_acc *a) {
+  rsn__free(a->data);
+  rsn__free(a->rows);
+  memset(a, 0, sizeof *a);
+}
+
+/* Turn accumulated node rows into one block of rsn_node (see rsn_acc).
+ * *out is NULL for zero rows.  Ownership of *out passes to the caller. */
+static rsn_status acc_nodes(const rsn_acc *a, rsn_node **out) {
+  char *data = NULL;
+  rsn_node *nodes = NULL;
+  *out = NULL;
+  if (a->n == 0) return RSN_OK;
+  nodes = rsn__acc_block(a, sizeof *nodes, &data);
+  if (!nodes) return RSN_E_NOMEM;
+  for (size_t i = 0; i < a->n; i++) {
+    const rsn_acc_row *r = &a->rows[i];
+    rsn_node *n = &nodes[i];
+    n->id = RSN_ACC_PTR(data, r->off[F_ID]);
+    n->type = RSN_ACC_PTR(data, r->off[F_TYPE]);
+    n->title = RSN_ACC_PTR(data, r->off[F_TITLE]);
+    n->domain = RSN_ACC_PTR(data, r->off[F_DOMAIN]);
+    n->layer = RSN_ACC_PTR(data, r->off[F_LAYER]);
+    n->hash = RSN_ACC_PTR(data, r->off[F_HASH]);
+    n->meta = RSN_ACC_PTR(data, r->off[F_META]);
+    n->date = RSN_ACC_PTR(data, r->off[F_DATE]);
+    n->summary = RSN_ACC_PTR(data, r->off[F_SUMMARY]);
+    n->embedding = (const float *)(const void *)RSN_ACC_PTR(
+        data, r->off[F_EMBEDDING]);
+    n->dim = n->embedding ? r->dim : 0;
+  }
+  *out = nodes;
+  return RSN_OK;
+}
+
+/* Append the current row of st, whose column c holds field fields[c]. */
+static rsn_status acc_node_row(rsn_acc *a, sqlite3_stmt *st, const int *fields,
+                               int ncols) {
+  rsn_acc_row *row = NULL;
+  rsn_status s = rsn__acc_row(a, &row);
+  for (int c = 0; s == RSN_OK && c < ncols; c++)
+    s = fields[c] == F_EMBEDDING ? rsn__acc_floats(a, row, st, c)
+                                 : rsn__acc_text(a, row, fields[c], st, c);
+  return s;
+}
+
+/* ---- public frees -------------------------------------------------------------- */
+
+void rsn_node_free(rsn_node *node) { rsn__free(node); }
+void rsn_nodes_free(rsn_node *nodes) { rsn__free(nodes); }
+void rsn_edges_free(rsn_edge *edges) { rsn__free(edges); }
+
+/* ---- writes -------------------------------------------------------------------- */
+
+static void bind_str(sqlite3_stmt *st, int i, const char *v) {
+  if (v)
+    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+/* Step a bound write statement to completion; message names what and id. */
+static rsn_status step_write(rsn_store *s, sqlite3_stmt *st, const char *what,
+                             const char *id) {
+  int rc = sqlite3_step(st);
+  char ctx[160];
+  if (rc == SQLITE_DONE) return RSN_OK;
+  snprintf(ctx, sizeof ctx, "%s of node '%.*s'", what, ID_SHOWN, id);
+  return rsn__store_sqlerr(s, rc, ctx);
+}
+
+/* INSERT OR REPLACE the node, then (history != 0) its 'upsert' history row
+ * whose new_value is the node's JSON without the embedding.  The embedding
+ * is stored as 4*dim little-endian bytes exactly as given; on big-endian
+ * hosts a converted copy is bound (and freed here). */
+rsn_status rsn_store_upsert(rsn_store *s, const rsn_node *n, int history) {
+  sqlite3_stmt *ins = NULL, *hist = NULL;
+  void *le = NULL;
+  rsn_status st = RSN_OK;
+  if (!s || !n || !n->id)
+    return rsn__err(RSN_E_INVAL, "upsert: %s", !s ? "store is NULL"
+                    : !n ? "node is NULL" : "node id is NULL");
+  if (n->embedding && (n->dim == 0 || n->dim > RSN_MAX_DIM))
+    return rsn__err(RSN_E_INVAL, "upsert of node '%.*s': embedding dimension "
+                    "%u is not between 1 and %u", ID_SHOWN, n->id, n->dim,
+                    RSN_MAX_DIM);
+  st = rsn__scope_begin(s, "upsert a node");
+  if (st != RSN_OK) return st;
+
+  if ((st = rsn__stmt(s, RSN_STMT_NODE_UPSERT, &ins)) != RSN_OK) goto cleanup;
+  bind_str(ins, 1, n->id);
+  bind_str(ins, 2, n->type);
+  bind_str(ins, 3, n->title);
+  bind_str(ins, 4, n->domain);
+  bind_str(ins, 5, n->layer);
+  if (n->embedding) {
+    const void *bytes = n->embedding;
+    if (!RSN_HOST_LE) {
+      le = rsn__malloc((size_t)n->dim * 4);
+      if (!le) {
+        st = rsn__err(RSN_E_NOMEM, "upsert of node '%.*s': out of memory",
+                      ID_SHOWN, n->id);
+        goto cleanup;
+      }
+      rsn__f32_to_le(le, n->embedding, n->dim);
+      bytes = le;
+    }
+    sqlite3_bind_blob(ins, 6, bytes, (int)(n->dim * 4u), SQLITE_STATIC);
+  } else {
+    sqlite3_bind_null(ins, 6);
+  }
+  bind_str(ins, 7, n->hash);
+  bind_str(ins, 8, n->meta);
+  bind_str(ins, 9, n->date);
+  bind_str(ins, 10, n->summary);
+  if ((st = step_write(s, ins, "upsert", n->id)) != RSN_OK) goto cleanup;
+
+  if (history) {
+    if ((st = rsn__stmt(s, RSN_STMT_HIST_UPSERT, &hist)) != RSN_OK)
+      goto cleanup;
+    bind_str(hist, 1, n->id);
+    bind_str(hist, 2, n->type);
+    bind_str(hist, 3, n->title);
+    bind_str(hist, 4, n->domain);
+    bind_str(hist, 5, n->layer);
+    bind_str(hist, 7, n->hash);
+    bind_str(hist, 8, n->meta);
+    bind_str(hist, 9, n->date);
+    bind_str(hist, 10, n->summary);
+    st = step_write(s, hist, "history row for the upsert", n->id);
+  }
+cleanup:
+  rsn__stmt_done(ins);
+  rsn__stmt_done(hist);
+  rsn__free(le);
+  return rsn__scope_end(s, st);
+}
+
+/* Shared body of delete and update_meta: optional history statement (reads
+ * the old row, so it runs first), then the change; no row changed is
+ * E_NOTFOUND and the scope rolls back. */
+static rsn_status change_node(rsn_store *s, const char *id, const char *meta,
+                              int history, rsn_stmt_id hist_id,
+                              rsn_stmt_id change_id, const char *what) {
+  sqlite3_stmt *hist = NULL, *chg = NULL;
+  rsn_status st = rsn__scope_begin(s, what);
+  if (st != RSN_OK) return st;
+  if (history) {
+    if ((st = rsn__stmt(s, hist_id, &hist)) != RSN_OK) goto cleanup;
+    bind_str(hist, 1, id);
+    if (change_id == RSN_STMT_NODE_SET_META) bind_str(hist, 2, meta);
+    if ((st = step_write(s, hist, "history row", id)) != RSN_OK) goto cleanup;
+  }
+  if ((st = rsn__stmt(s, change_id, &chg)) != RSN_OK) goto cleanup;
+  bind_str(chg, 1, id);
+  if (change_id == RSN_STMT_NODE_SET_META) bind_str(chg, 2, meta);
+  if ((st = step_write(s, chg, what, id)) != RSN_OK) goto cleanup;
+  if (sqlite3_changes(s->db) == 0)
+    st = rsn__err(RSN_E_NOTFOUND, "cannot %s: no node with id '%.*s' in %s",
+                  what, ID_SHOWN, id, s->path);
+cleanup:
+  rsn__stmt_done(hist);
+  rsn__stmt_done(chg);
+  return rsn__scope_end(s, st);
+}
+
+rsn_status rsn_store_update_meta(rsn_store *s, const char *id,
+                                 const char *meta, int history) {
+  if (!s || !id) return rsn__err(RSN_E_INVAL, "update_meta: NULL argument");
+  return change_node(s, id, meta, history, RSN_STMT_HIST_UPDATE,
+                     RSN_STMT_NODE_SET_META, "update meta");
+}
+
+rsn_status rsn_store_delete(rsn_store *s, const char *id, int history) {
+  if (!s || !id) return rsn__err(RSN_E_INVAL, "delete: NULL argument");
+  return change_node(s, id, NULL, history, RSN_STMT_HIST_DELETE,
+                     RSN_STMT_NODE_DELETE, "delete");
+}
+
+/* ---- reads --------------------------------------------------------------------- */
+
+rsn_status rsn_store_get(rsn_store *s, const char *id, int with_embedding,
+                         rsn_node **out) {
+  static const int fields[] = {F_ID,   F_TYPE, F_TITLE, F_DOMAIN,  F_LAYER,
+                               F_HASH, F_META, F_DATE,  F_SUMMARY, F_EMBEDDING};
+  sqlite3_stmt *q = NULL;
+  rsn_acc acc = {0};
+  rsn_status st = RSN_OK;
+  int rc;
+  if (out) *out = NULL;
+  if (!s || !id || !out) return rsn__err(RSN_E_INVAL, "get: NULL argument");
+  st = rsn__stmt(s, with_embedding ? RSN_STMT_NODE_GET_EMB : RSN_STMT_NODE_GET,
+                 &q);
+  if (st != RSN_OK) goto cleanup;
+  sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+  rc = sqlite3_step(q);
+  if (rc == SQLITE_DONE) {
+    st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
+                  id, s->path);
+    goto cleanup;
+  }
+  if (rc != SQLITE_ROW) {
+    st = rsn__store_sqlerr(s, rc, "reading a node");
+    goto cleanup;
+  }
+  st = acc_node_row(&acc, q, fields, with_embedding ? 10 : 9);
+  if (st != RSN_OK) goto cleanup;
+  st = acc_nodes(&acc, out);
+cleanup:
+  rsn__stmt_done(q);
+  rsn__acc_free(&acc);
+  return st;
+}
+
+/* The optional columns of rsn_list: the SQL column list is built from these
+ * fixed names selected by RSN_COL_* bits, never from caller strings. */
+static const struct {
+  unsigned bit;
+  const char *name;
+  int field;
+} list_cols[] = {
+    {RSN_COL_TYPE, "type", F_TYPE},       {RSN_COL_TITLE, "title", F_TITLE},
+    {RSN_COL_DOMAIN, "domain", F_DOMAIN}, {RSN_COL_LAYER, "layer", F_LAYER},
+    {RSN_COL_HASH, "hash", F_HASH},       {RSN_COL_META, "meta", F_META},
+    {RSN_COL_DATE, "date", F_DATE},       {RSN_COL_SUMMARY, "summary", F_SUMMARY},
+    {RSN_COL_EMBEDDING, "embedding", F_EMBEDDING},
+};
+
+/* List nodes ordered by id.  o may be NULL (ids only, no filter).  The
+ * statement is built per call (its shape depends on o) and finalized here;
+ * *out is one allocation for rsn_nodes_free, NULL when *n is 0. */
+rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
+                          size_t *n) {
+  static const rsn_list_opts none = {0};
+  char sql[512];
+  int fields[1 + sizeof list_cols / sizeof list_cols[0]];
+  int ncols = 0, len, rc;
+  sqlite3_stmt *q = NULL;
+  rsn_acc acc = {0};
+  rsn_status st = RSN_OK;
+  if (out) *out = NULL;
+  if (n) *n = 0;
+  if (!s || !out || !n) return rsn__err(RSN_E_INVAL, "list: NULL argument");
+  if (!o) o = &none;
+  if (o->columns & ~(RSN_COL_ALL_TEXT | RSN_COL_EMBEDDING))
+    return rsn__err(RSN_E_INVAL, "list: unknown column bits 0x%x",
+                    o->columns & ~(RSN_COL_ALL_TEXT | RSN_COL_EMBEDDING));
+  if (o->offset < 0)
+    return rsn__err(RSN_E_INVAL, "list: negative offset %lld",
+                    (long long)o->offset);
+
+  len = snprintf(sql, sizeof sql, "SELECT id");
+  fields[ncols++] = F_ID;
+  for (size_t i = 0; i < sizeof list_cols / sizeof list_cols[0]; i++) {
+    if (!(o->columns & list_cols[i].bit)) continue;
+    len += snprintf(sql + len, sizeof sql - (size_t)len, ", %s",
+                    list_cols[i].name);
+    fields[ncols++] = list_cols[i].field;
+  }
+  len += snprintf(sql + len, sizeof sql - (size_t)len, " FROM nodes");
+  if (o->domain || o->type)
+    len += snprintf(sql + len, sizeof sql - (size_t)len, " WHERE %s%s%s",
+                    o->domain ? "domain = ?1" : "",
+                    o->domain && o->type ? " AND " : "",
+                    o->type ? "type = ?2" : "");
+  snprintf(sql + len, sizeof sql - (size_t)len,
+           " ORDER BY id LIMIT ?3 OFFSET ?4");
+
+  rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
+  if (rc != SQLITE_OK) {
+    st = rsn__store_sqlerr(s, rc, "preparing the node list");
+    goto cleanup;
+  }
+  if (o->domain) sqlite3_bind_text(q, 1, o->domain, -1, SQLITE_STATIC);
+  if (o->type) sqlite3_bind_text(q, 2, o->type, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(q, 3, o->limit > 0 ? o->limit : -1);
+  sqlite3_bind_int64(q, 4, o->offset);
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    st = acc_node_row(&acc, q, fields, ncols);
+    if (st != RSN_OK) goto cleanup;
+  }
+  if (rc != SQLITE_DONE) {
+    st = rsn__store_sqlerr(s, rc, "listing nodes");
+    goto cleanup;
+  }
+  st = acc_nodes(&acc, out);
+  if (st == RSN_OK) *n = acc.n;
+cleanup:
+  sqlite3_finalize(q);
+  rsn__acc_free(&acc);
+  return st;
+}
+
+rsn_status rsn_store_get_blob(rsn_store *s, const char *id, void *buf,
+                              size_t cap, size_t *bytes) {
+  sqlite3_stmt *q = NULL;
+  rsn_status st = RSN_OK;
+  int rc;
+  if (bytes) *bytes = 0;
+  if (!s || !id || !bytes || (!buf && cap))
+    return rsn__err(RSN_E_INVAL, "get_blob: NULL argument");
+  if ((st = rsn__stmt(s, RSN_STMT_NODE_BLOB, &q)) != RSN_OK) goto cleanup;
+  sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+  rc = sqlite3_step(q);
+  if (rc == SQLITE_DONE) {
+    st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
+                  id, s->path);
+  } else if (rc != SQLITE_ROW) {
+    st = rsn__store_sqlerr(s, rc, "reading an embedding");
+  } else if (sqlite3_column_type(q, 0) == SQLITE_NULL) {
+    st = rsn__err(RSN_E_NULLBLOB, "node '%.*s' has no embedding (NULL)",
+                  ID_SHOWN, id);
+  } else {
+    const void *b = sqlite3_column_blob(q, 0);
+    size_t len = (size_t)sqlite3_column_bytes(q, 0);
+    if (len && b && cap) memcpy(buf, b, RSN_MIN(len, cap));
+    *bytes = len;
+  }
+cleanup:
+  rsn__stmt_done(q);
+  return st;
+}
+
+/* ---- hydration ----------------------------------------------------------------- */
+
+void rsn_store_hits_release(rsn_hit *hits, size_t n) {
+  if (!hits) return;
+  for (size_t i = 0; i < n; i++) {
+    rsn_hit *h = &hits[i];
+    rsn__free((void *)h->type);
+    rsn__free((void *)h->title);
+    rsn__free((void *)h->domain);
+    rsn__free((void *)h->layer);
+    rsn__free((void *)h->date);
+    rsn__free((void *)h->meta);
+    rsn__free((void *)h->summary);
+    h->type = h->title = h->domain = h->layer = NULL;
+    h->date = h->meta = h->summary = NULL;
+  }
+}
+
+/* A rsn__strdup'ed copy of column c (NULL for SQL NULL); *oom set on
+ * allocation failure. */
+static const char *dup_col(sqlite3_stmt *q, int c, int *oom) {
+  const unsigned char *t;
+  if (sqlite3_column_type(q, c) == SQLITE_NULL) return NULL;
+  t = sqlite3_column_text(q, c);
+  char *d = t ? rsn__strdup((const char *)t) : NULL;
+  if (!d) *oom = 1;
+  return d;
+}
+
+/* Fill each hit's metadata with owned copies; on failure every hit this
+ * call touched is released again, so the caller has nothing to free. */
+rsn_status rsn_store_hydrate(rsn_store *s, rsn_hit *hits, size_t n) {
+  sqlite3_stmt *q = NULL;
+  rsn_status st = RSN_OK;
+  size_t i = 0;
+  if (!s || (!hits && n)) return rsn__err(RSN_E_INVAL, "hydrate: NULL argument");
+  if ((st = rsn__stmt(s, RSN_STMT_HYDRATE, &q)) != RSN_OK) goto cleanup;
+  for (i = 0; i < n; i++) {
+    rsn_hit *h = &hits[i];
+    int rc, oom = 0;
+    if (!h->id) continue;
+    sqlite3_bind_text(q, 1, h->id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+      h->type = dup_col(q, 0, &oom);
+      h->title = dup_col(q, 1, &oom);
+      h->domain = dup_col(q, 2, &oom);
+      h->layer = dup_col(q, 3, &oom);
+      h->date = dup_col(q, 4, &oom);
+      h->meta = dup_col(q, 5, &oom);
+      h->summary = dup_col(q, 6, &oom);
+    } else if (rc != SQLITE_DONE) {
+      st = rsn__store_sqlerr(s, rc, "hydrating search hits");
+      goto cleanup;
+    }
+    sqlite3_reset(q);
+    if (oom) {
+      st = rsn__err(RSN_E_NOMEM, "hydrating hit '%.*s': out of memory",
+                    ID_SHOWN, h->id);
+      goto cleanup;
+    }
+  }
+cleanup:
+  rsn__stmt_done(q);
+  if (st != RSN_OK) rsn_store_hits_release(hits, i < n ? i + 1 : n);
+  return st;
+}

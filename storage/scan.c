@@ -1,0 +1,158 @@
+/*
+ * scan.c -- streaming the embeddings out of nodes (the arena loader's
+ * input) and auditing every blob against the FAFCAS rules (fafcas.c).
+ *
+ * The scan statement (conn.c) is
+ *   SELECT id, embedding FROM nodes
+ *   WHERE rowid BETWEEN ?1 AND ?2 AND embedding IS NOT NULL
+ * which SQLite plans as a range search on the table b-tree itself
+ * ("SEARCH nodes USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"), so
+ * loader threads can each take a disjoint rowid range of one file, and rows
+ * come back in rowid order.  Nothing is allocated per row: the callback
+ * sees SQLite's own buffers.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "store_int.h"
+
+#include <string.h>
+
+/* Run fn over each row of [lo, hi] with a non-NULL embedding.  Pointers
+ * passed to fn are SQLite's and valid only during the call.  A non-zero
+ * return from fn stops the scan and is returned as the status. */
+rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
+                          rsn_store_row_fn fn, void *ctx) {
+  sqlite3_stmt *q = NULL;
+  rsn_status st = RSN_OK;
+  int rc;
+  if (!s || !fn) return rsn__err(RSN_E_INVAL, "scan: NULL argument");
+  if ((st = rsn__stmt(s, RSN_STMT_SCAN, &q)) != RSN_OK) goto cleanup;
+  sqlite3_bind_int64(q, 1, lo);
+  sqlite3_bind_int64(q, 2, hi);
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    /* text/blob first, then bytes: the order SQLite documents as safe. */
+    const unsigned char *id = sqlite3_column_text(q, 0);
+    size_t idlen = (size_t)sqlite3_column_bytes(q, 0);
+    const void *blob = sqlite3_column_blob(q, 1);
+    size_t bytes = (size_t)sqlite3_column_bytes(q, 1);
+    int r;
+    if (!id && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+      st = rsn__err(RSN_E_NOMEM, "scan of %s: out of memory", s->path);
+      goto cleanup;
+    }
+    r = fn(ctx, id ? (const char *)id : "", id ? idlen : 0, blob, bytes);
+    if (r != 0) {
+      st = (rsn_status)r;
+      goto cleanup;
+    }
+  }
+  if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "scanning embeddings");
+cleanup:
+  rsn__stmt_done(q);
+  return st;
+}
+
+rsn_status rsn_store_rowid_bounds(rsn_store *s, int64_t *lo, int64_t *hi) {
+  sqlite3_stmt *q = NULL;
+  rsn_status st = RSN_OK;
+  int rc;
+  if (!s || !lo || !hi) return rsn__err(RSN_E_INVAL, "rowid_bounds: NULL argument");
+  *lo = 0;
+  *hi = -1;
+  if ((st = rsn__stmt(s, RSN_STMT_ROWID_BOUNDS, &q)) != RSN_OK) goto cleanup;
+  rc = sqlite3_step(q);
+  if (rc != SQLITE_ROW) {
+    st = rsn__store_sqlerr(s, rc, "reading the rowid range of nodes");
+    goto cleanup;
+  }
+  if (sqlite3_column_type(q, 0) != SQLITE_NULL) {
+    *lo = sqlite3_column_int64(q, 0);
+    *hi = sqlite3_column_int64(q, 1);
+  }
+cleanup:
+  rsn__stmt_done(q);
+  return st;
+}
+
+/* Per-row work of the audit: one verdict per blob. */
+typedef struct audit_ctx {
+  rsn_vector_audit *a;
+} audit_ctx;
+
+static int audit_row(void *ctx, const char *id, size_t idlen, const void *blob,
+                     size_t bytes) {
+  audit_ctx *c = ctx;
+  rsn_blob_verdict v = rsn_fafcas_check(blob, bytes, c->a->dim, NULL);
+  (void)id;
+  (void)idlen;
+  c->a->rows++;
+  c->a->by_verdict[v]++;
+  if (v == RSN_BLOB_OK || v == RSN_BLOB_NOT_UNIT) c->a->valid++;
+  return 0;
+}
+
+/* The audit in three reads inside one read transaction (a savepoint, which
+ * works on read-only connections and inside an explicit transaction), so
+ * the counts describe one snapshot:
+ *   1. NULL embeddings: a count;
+ *   2. the distinct blob lengths that are whole float arrays, most common
+ *      first -- length() of a blob does not read its content, so this is
+ *      cheap -- giving dims[] and, without rsn_meta, the expected dimension
+ *      (ties go to the smaller dimension, for determinism);
+ *   3. a scan that checks every blob against that dimension.
+ * A value stored as TEXT in the embedding column is measured in bytes. */
+rsn_status rsn_store_audit(rsn_store *s, rsn_vector_audit *a) {
+  static const char lengths_sql[] =
+      "SELECT len / 4, count(*) AS c FROM ("
+      " SELECT CASE typeof(embedding) WHEN 'blob' THEN length(embedding)"
+      " ELSE length(CAST(embedding AS BLOB)) END AS len"
+      " FROM nodes WHERE embedding IS NOT NULL)"
+      " WHERE len > 0 AND len % 4 = 0 GROUP BY len ORDER BY c DESC, len ASC";
+  sqlite3_stmt *q = NULL;
+  rsn_status st = RSN_OK;
+  audit_ctx ctx;
+  uint32_t meta_dim = 0;
+  int rc, in_sp = 0;
+  if (!s || !a) return rsn__err(RSN_E_INVAL, "audit: NULL argument");
+  memset(a, 0, sizeof *a);
+  if ((st = rsn__exec(s, "SAVEPOINT rsn_audit", "starting the audit")) != RSN_OK)
+    goto cleanup;
+  in_sp = 1;
+  if ((st = rsn__query_int(s,
+                           "SELECT count(*) FROM nodes WHERE embedding IS NULL",
+                           &a->no_embedding)) != RSN_OK)
+    goto cleanup;
+  if ((st = rsn_store_get_dim(s, &meta_dim)) != RSN_OK) goto cleanup;
+
+  rc = sqlite3_prepare_v2(s->db, lengths_sql, -1, &q, NULL);
+  if (rc != SQLITE_OK) {
+    st = rsn__store_sqlerr(s, rc, "measuring embedding lengths");
+    goto cleanup;
+  }
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    int64_t d = sqlite3_column_int64(q, 0);
+    if (a->ndims < RSN_MAX_DIMS_SEEN) {
+      a->dims[a->ndims] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+      a->dims_count[a->ndims] = sqlite3_column_int64(q, 1);
+      a->ndims++;
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    st = rsn__store_sqlerr(s, rc, "measuring embedding lengths");
+    goto cleanup;
+  }
+  if (meta_dim) {
+    a->dim = meta_dim;
+    a->dim_from_meta = 1;
+  } else if (a->ndims) {
+    a->dim = a->dims[0];
+  }
+  ctx.a = a;
+  st = rsn_store_scan(s, INT64_MIN, INT64_MAX, audit_row, &ctx);
+cleanup:
+  sqlite3_finalize(q);
+  if (in_sp) {
+    /* Reads only: RELEASE cannot lose anything. */
+    sqlite3_exec(s->db, "RELEASE rsn_audit", NULL, NULL, NULL);
+  }
+  return st;
+}

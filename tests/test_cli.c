@@ -1,0 +1,591 @@
+/*
+ * test_cli.c -- end-to-end tests of the `resonance` command-line tool: every
+ * case runs the built binary (RSN_CLI_PATH) in a temporary directory and
+ * checks its exit code, its output and the database it leaves behind.
+ *
+ * JSON output is parsed with SQLite's JSON functions (json_valid,
+ * json_extract): SQLite is already linked into every test, and its parser is
+ * strict, so a line it accepts is valid JSON.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "testutil.h"
+
+#define N_ROWS 200 /* rows of the shared vector database */
+#define DIM 16     /* their dimension */
+
+/* Fixture shared by the tests (set up once for the group). */
+static char *dir;            /* temporary directory                        */
+static float rows[N_ROWS][DIM]; /* the unit vectors written to the files  */
+static sqlite3 *jdb;         /* in-memory SQLite used as a JSON parser     */
+
+/* ---- helpers --------------------------------------------------------------*/
+
+/* Run `resonance <args>`; *out (may be NULL) gets stdout, plus stderr when
+ * merge is set.  Returns the exit code. */
+static int cli(char **out, int merge, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int cli(char **out, int merge, const char *fmt, ...) {
+  char cmd[8192];
+  int n = snprintf(cmd, sizeof cmd, "cd '%s' && '%s' ", dir, RSN_CLI_PATH);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd + n, sizeof cmd - (size_t)n, fmt, ap);
+  va_end(ap);
+  char *o = NULL;
+  int rc = tu_run(cmd, &o, merge);
+  if (out) *out = o;
+  else free(o);
+  return rc;
+}
+
+/* Run a command and assert its exit code; returns the merged output. */
+static char *cli_expect(int want, const char *args) {
+  char *out = NULL;
+  int rc = cli(&out, 1, "%s", args);
+  if (rc != want) print_error("'%s' exited %d, want %d; output:\n%s\n", args, rc,
+                              want, out ? out : "");
+  assert_int_equal(rc, want);
+  assert_non_null(out);
+  return out;
+}
+
+/* json_extract(json, path) as malloc'd text (NULL for SQL NULL). */
+static char *jtext(const char *json, const char *path) {
+  sqlite3_stmt *st;
+  char *res = NULL;
+  assert_int_equal(sqlite3_prepare_v2(jdb, "SELECT json_extract(?1, ?2)", -1,
+                                      &st, NULL), SQLITE_OK);
+  sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+    res = strdup((const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  return res;
+}
+
+static double jnum(const char *json, const char *path) {
+  char *t = jtext(json, path);
+  assert_non_null(t);
+  double v = strtod(t, NULL);
+  free(t);
+  return v;
+}
+
+/* Assert json_extract(json, path) equals want. */
+static void jexpect(const char *json, const char *path, const char *want) {
+  char *t = jtext(json, path);
+  if (!t || strcmp(t, want) != 0)
+    print_error("%s: got '%s', want '%s'\n", path, t ? t : "(null)", want);
+  assert_non_null(t);
+  assert_string_equal(t, want);
+  free(t);
+}
+
+static int jvalid(const char *json) {
+  sqlite3_stmt *st;
+  int ok = 0;
+  sqlite3_prepare_v2(jdb, "SELECT json_valid(?1) AND json_type(?1) = 'object'",
+                     -1, &st, NULL);
+  sqlite3_bind_text(st, 1, json, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) ok = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return ok;
+}
+
+/* stdout of `resonance stats DB --json`, asserted to be valid JSON. */
+static char *stats_json(const char *db) {
+  char *out = NULL;
+  assert_int_equal(cli(&out, 0, "stats '%s' --json", db), 0);
+  assert_true(jvalid(out));
+  return out;
+}
+
+static double stats_num(const char *db, const char *path) {
+  char *s = stats_json(db);
+  double v = jnum(s, path);
+  free(s);
+  return v;
+}
+
+static void write_text(const char *name, const char *text) {
+  assert_int_equal(tu_write_file(tu_path(dir, name), text, strlen(text)), 0);
+}
+
+/* rows[i] scaled by 1 + i % 3, so imports have to normalise. */
+static void scaled_row(int i, float *out) {
+  for (int d = 0; d < DIM; d++) out[d] = rows[i][d] * (float)(1 + i % 3);
+}
+
+static void write_f32(const char *name) {
+  FILE *f = fopen(tu_path(dir, name), "wb");
+  assert_non_null(f);
+  float v[DIM];
+  for (int i = 0; i < N_ROWS; i++) {
+    scaled_row(i, v);
+    fwrite(v, sizeof v, 1, f);
+  }
+  fclose(f);
+}
+
+static void write_fvecs(const char *name, const int *which, int n) {
+  FILE *f = fopen(tu_path(dir, name), "wb");
+  assert_non_null(f);
+  int32_t d = DIM;
+  float v[DIM];
+  for (int i = 0; i < n; i++) {
+    scaled_row(which ? which[i] : i, v);
+    fwrite(&d, 4, 1, f);
+    fwrite(v, sizeof v, 1, f);
+  }
+  fclose(f);
+}
+
+/* An .npy file written by hand with a version 2.0 header (4-byte length),
+ * so the reader is tested against something numpy did not write. */
+static void write_npy_v2(const char *name) {
+  char dict[128];
+  int len = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': "
+                     "False, 'shape': (%d, %d), }", N_ROWS, DIM);
+  while ((12 + len + 1) % 64) dict[len++] = ' ';
+  dict[len++] = '\n';
+  uint32_t hlen = (uint32_t)len;
+  FILE *f = fopen(tu_path(dir, name), "wb");
+  assert_non_null(f);
+  fwrite("\x93NUMPY\x02\x00", 1, 8, f);
+  fwrite(&hlen, 4, 1, f);
+  fwrite(dict, 1, (size_t)len, f);
+  float v[DIM];
+  for (int i = 0; i < N_ROWS; i++) {
+    scaled_row(i, v);
+    fwrite(v, sizeof v, 1, f);
+  }
+  fclose(f);
+}
+
+/* Check that node `id` of db holds the unit version of rows[i]. */
+static void expect_row(const char *db, int i) {
+  char *out = NULL, path[32];
+  assert_int_equal(cli(&out, 0, "get '%s' %d --json --embedding", db, i), 0);
+  assert_true(jvalid(out));
+  char id[16];
+  snprintf(id, sizeof id, "%d", i);
+  jexpect(out, "$.id", id);
+  assert_int_equal((int)jnum(out, "$.dim"), DIM);
+  for (int d = 0; d < DIM; d++) {
+    snprintf(path, sizeof path, "$.embedding[%d]", d);
+    assert_float_equal(jnum(out, path), rows[i][d], 1e-5);
+  }
+  free(out);
+}
+
+/* Import a vector file into a fresh db and check ids and vectors. */
+static void import_and_verify(const char *file, const char *db,
+                              const char *extra) {
+  char args[512];
+  snprintf(args, sizeof args, "import '%s' '%s' %s", db, file, extra);
+  char *out = cli_expect(0, args);
+  assert_non_null(strstr(out, "imported 200 rows"));
+  free(out);
+  assert_int_equal((int)stats_num(db, "$.nodes"), N_ROWS);
+  expect_row(db, 0);
+  expect_row(db, 101);
+  expect_row(db, N_ROWS - 1);
+  assert_int_equal(cli(NULL, 1, "get '%s' %d", db, N_ROWS), 5); /* no such id */
+}
+
+/* ---- fixture --------------------------------------------------------------*/
+
+static int group_setup(void **state) {
+  (void)state;
+  dir = tu_tmpdir();
+  if (!dir || sqlite3_open(":memory:", &jdb) != SQLITE_OK) return -1;
+  uint64_t rng = 20240611;
+  for (int i = 0; i < N_ROWS; i++) tu_rand_unit(&rng, rows[i], DIM);
+  write_f32("vec.f32");
+  /* The database most search tests use. */
+  char *out = NULL;
+  int rc = cli(&out, 1, "import vec.db vec.f32 --dim %d", DIM);
+  if (rc != 0) fprintf(stderr, "fixture import failed (%d): %s\n", rc, out);
+  free(out);
+  return rc == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  sqlite3_close(jdb);
+  tu_rmrf(dir);
+  free(dir);
+  return 0;
+}
+
+/* ---- help and usage -------------------------------------------------------*/
+
+static void test_cli_help_lists_options(void **state) {
+  (void)state;
+  static const char *const expect[][8] = {
+      {"init", "--dim", "--model", NULL},
+      {"import", "--dim", "--format", "--skip-bad", "--no-history", "--model", NULL},
+      {"get", "--json", "--embedding", NULL},
+      {"stats", "--json", NULL},
+      {"check", "--json", NULL},
+      {"maintain", "--analyze", "--vacuum", "--optimize", "--checkpoint",
+       "--backup", NULL},
+      {"search", "--vector", "--like", "--queries", "--min-score", "--no-hydrate",
+       "--threads", "--isa"},
+      {"generate", "--n", "--dim", "--seed", "--clusters", "--format",
+       "--queries-out", NULL},
+  };
+  for (size_t c = 0; c < sizeof expect / sizeof expect[0]; c++) {
+    char args[64];
+    snprintf(args, sizeof args, "%s --help", expect[c][0]);
+    char *out = cli_expect(0, args);
+    for (int o = 1; o < 8 && expect[c][o]; o++) {
+      if (!strstr(out, expect[c][o]))
+        print_error("%s --help does not mention %s\n", expect[c][0], expect[c][o]);
+      assert_non_null(strstr(out, expect[c][o]));
+    }
+    free(out);
+  }
+  char *out = cli_expect(0, "--help");
+  assert_non_null(strstr(out, "Exit codes"));
+  assert_non_null(strstr(out, "generate"));
+  free(out);
+  out = cli_expect(0, "--version");
+  assert_non_null(strstr(out, "0.1.0"));
+  free(out);
+}
+
+static void test_cli_usage_errors_exit_2(void **state) {
+  (void)state;
+  assert_int_equal(cli(NULL, 1, "frobnicate x.db"), 2);
+  assert_int_equal(cli(NULL, 1, "stats vec.db --bogus"), 2);
+  assert_int_equal(cli(NULL, 1, "get vec.db"), 2);                 /* missing ID */
+  assert_int_equal(cli(NULL, 1, "generate g.jsonl --n abc"), 2);   /* not a number */
+  assert_int_equal(cli(NULL, 1, "generate g.jsonl --n -5"), 2);    /* negative */
+  assert_int_equal(cli(NULL, 1, "generate g.jsonl --n 10x"), 2);   /* trailing junk */
+  assert_int_equal(cli(NULL, 1, "search vec.db --vector"), 2);     /* no value */
+  assert_int_equal(cli(NULL, 1, "maintain vec.db"), 2);            /* no step */
+  assert_int_equal(cli(NULL, 1, "search vec.db --isa mmx --like 1"), 2);
+}
+
+/* ---- init, generate, import, get, stats, check ----------------------------*/
+
+static void test_cli_init_then_stats(void **state) {
+  (void)state;
+  free(cli_expect(0, "init init.db --dim 8 --model test-model"));
+  char *s = stats_json("init.db");
+  assert_int_equal((int)jnum(s, "$.nodes"), 0);
+  assert_int_equal((int)jnum(s, "$.vectors.dim"), 8);
+  jexpect(s, "$.model", "test-model");
+  free(s);
+  free(cli_expect(0, "init init.db --dim 8")); /* same dimension: fine */
+  char *out = cli_expect(4, "init init.db --dim 16");
+  assert_non_null(strstr(out, "dimension 8"));
+  free(out);
+}
+
+static void test_cli_generate_import_get_check(void **state) {
+  (void)state;
+  free(cli_expect(0, "generate corpus.jsonl --n 300 --dim 24 --seed 9"));
+  free(cli_expect(0, "generate corpus2.jsonl --n 300 --dim 24 --seed 9"));
+  /* Deterministic: the same arguments give the same bytes. */
+  char cmp[4200];
+  snprintf(cmp, sizeof cmp, "cd '%s' && cmp corpus.jsonl corpus2.jsonl", dir);
+  assert_int_equal(tu_run(cmp, NULL, 1), 0);
+  char *out = cli_expect(0, "import corpus.db corpus.jsonl");
+  assert_non_null(strstr(out, "imported 300 rows, skipped 0"));
+  free(out);
+  char *s = stats_json("corpus.db");
+  assert_int_equal((int)jnum(s, "$.nodes"), 300);
+  assert_int_equal((int)jnum(s, "$.vectors.valid"), 300);
+  assert_int_equal((int)jnum(s, "$.vectors.dim"), 24);
+  free(s);
+
+  /* get returns exactly what line 8 (node-000007) of the corpus holds. */
+  char *line = NULL;
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "sed -n 8p '%s/corpus.jsonl'", dir);
+  assert_int_equal(tu_run(cmd, &line, 0), 0);
+  assert_true(jvalid(line));
+  assert_int_equal(cli(&out, 0, "get corpus.db node-000007 --json"), 0);
+  assert_true(jvalid(out));
+  static const char *const fields[] = {"$.id", "$.title", "$.type", "$.domain",
+                                       "$.layer", "$.date", "$.summary", "$.meta"};
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    char *want = jtext(line, fields[i]);
+    assert_non_null(want);
+    jexpect(out, fields[i], want);
+    free(want);
+  }
+  free(out);
+  free(line);
+  /* Human mode shows the stored title too. */
+  out = cli_expect(0, "get corpus.db node-000007");
+  assert_non_null(strstr(out, "title"));
+  free(out);
+  free(cli_expect(0, "check corpus.db"));
+}
+
+static void test_cli_import_vector_files(void **state) {
+  (void)state;
+  import_and_verify("vec.f32", "f32.db", "--dim 16");
+  write_fvecs("vec.fvecs", NULL, N_ROWS);
+  import_and_verify("vec.fvecs", "fvecs.db", "");
+  write_npy_v2("hand.npy");
+  import_and_verify("hand.npy", "hand.db", "");
+  /* Raw f32 without --dim cannot be split into rows. */
+  assert_int_equal(cli(NULL, 1, "import nodim.db vec.f32"), 2);
+  /* An .npy written by numpy itself, float64 to exercise the conversion. */
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "cd '%s' && /usr/bin/python3 -c 'import numpy as "
+           "np; a = np.fromfile(\"vec.f32\", dtype=np.float32).reshape(-1, %d);"
+           " np.save(\"py.npy\", a.astype(np.float64))' 2>/dev/null", dir, DIM);
+  if (tu_run(cmd, NULL, 1) != 0) {
+    print_message("python3 with numpy not available: skipping numpy .npy\n");
+    return;
+  }
+  import_and_verify("py.npy", "py.db", "");
+}
+
+static void test_cli_import_malformed_line3_rolls_back(void **state) {
+  (void)state;
+  write_text("bad3.jsonl", "{\"id\":\"a\",\"embedding\":[1,0,0]}\n"
+                           "{\"id\":\"b\",\"embedding\":[0,1,0]}\n"
+                           "{\"id\":\"c\",\"embedding\":[0,0,\n"
+                           "{\"id\":\"d\",\"embedding\":[0,0,1]}\n");
+  char *out = cli_expect(3, "import bad3.db bad3.jsonl");
+  assert_non_null(strstr(out, "line 3"));
+  free(out);
+  assert_int_equal((int)stats_num("bad3.db", "$.nodes"), 0);
+  assert_int_equal((int)stats_num("bad3.db", "$.history"), 0);
+}
+
+static void test_cli_import_skip_bad_reports_reasons(void **state) {
+  (void)state;
+  write_text("mixed.jsonl",
+             "{\"id\":\"ok1\",\"embedding\":[1,0,0],\"title\":\"One\"}\n"
+             "{\"id\":\"ok2\",\"embedding\":[0,2,0]}\n"
+             "not json at all\n"
+             "{\"id\":\"wrongdim\",\"embedding\":[1,2]}\n"
+             "{\"id\":\"inf\",\"embedding\":[1,1e999,0]}\n"
+             "{\"id\":\"zero\",\"embedding\":[0,0,0]}\n"
+             "{\"embedding\":[1,2,3]}\n"
+             "{\"id\":\"text\",\"embedding\":[1,\"x\",3]}\n"
+             "\n"
+             "{\"id\":7,\"embedding\":[0,0,3]}\n");
+  char *out = cli_expect(0, "import mixed.db mixed.jsonl --skip-bad");
+  assert_non_null(strstr(out, "imported 3 rows, skipped 6"));
+  assert_non_null(strstr(out, "line 3"));
+  assert_non_null(strstr(out, "line 4: embedding has 2 elements, expected 3"));
+  assert_non_null(strstr(out, "line 5"));
+  assert_non_null(strstr(out, "line 6: zero vector"));
+  assert_non_null(strstr(out, "line 7: missing \"id\""));
+  free(out);
+  assert_int_equal((int)stats_num("mixed.db", "$.nodes"), 3);
+  free(cli_expect(0, "get mixed.db 7")); /* numeric id stored as text */
+
+  /* Without --skip-bad each kind of bad line aborts with its reason. */
+  static const struct {
+    const char *line2, *reason;
+  } cases[] = {
+      {"{\"id\":\"w\",\"embedding\":[1,2]}", "expected 3"},
+      {"{\"id\":\"n\",\"embedding\":[1,1e999,0]}", "overflow"},
+      {"{\"id\":\"z\",\"embedding\":[0,0,0]}", "zero"},
+      {"{\"id\":\"s\",\"embedding\":[1,\"x\",0]}", "not a number"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char text[256];
+    snprintf(text, sizeof text, "{\"id\":\"g\",\"embedding\":[1,0,0]}\n%s\n",
+             cases[i].line2);
+    write_text("one_bad.jsonl", text);
+    out = cli_expect(3, "import one_bad.db one_bad.jsonl");
+    assert_non_null(strstr(out, "line 2"));
+    if (!strstr(out, cases[i].reason)) print_error("no '%s' in: %s", cases[i].reason, out);
+    assert_non_null(strstr(out, cases[i].reason));
+    free(out);
+  }
+  assert_int_equal((int)stats_num("one_bad.db", "$.nodes"), 0);
+}
+
+static void test_cli_ids_with_quotes_and_unicode(void **state) {
+  (void)state;
+  /* id: he said "hi" — ünïcødé ✓ (escaped and raw UTF-8 in one file). */
+  write_text("uni.jsonl",
+             "{\"id\":\"he said \\\"hi\\\" \\u2014 \xc3\xbcn\xc3\xaf" "c\xc3\xb8"
+             "d\xc3\xa9 \xe2\x9c\x93\",\"embedding\":[1,2,3],"
+             "\"title\":\"T\xc3\xaftle \\\"q\\\"\"}\n");
+  free(cli_expect(0, "import uni.db uni.jsonl"));
+  char *out = NULL;
+  assert_int_equal(cli(&out, 0, "get uni.db 'he said \"hi\" \xe2\x80\x94 "
+                   "\xc3\xbcn\xc3\xaf" "c\xc3\xb8" "d\xc3\xa9 \xe2\x9c\x93' "
+                   "--json"), 0);
+  assert_true(jvalid(out));
+  jexpect(out, "$.id", "he said \"hi\" \xe2\x80\x94 \xc3\xbcn\xc3\xaf" "c\xc3\xb8"
+          "d\xc3\xa9 \xe2\x9c\x93");
+  jexpect(out, "$.title", "T\xc3\xaftle \"q\"");
+  free(out);
+}
+
+static void test_cli_missing_db_and_not_sqlite(void **state) {
+  (void)state;
+  free(cli_expect(4, "get missing.db x"));
+  free(cli_expect(4, "stats missing.db"));
+  free(cli_expect(4, "check missing.db"));
+  write_text("text.db", "this is a text file, not a database\n");
+  char *out = cli_expect(4, "stats text.db");
+  assert_non_null(strstr(out, "not a SQLite database"));
+  free(out);
+  free(cli_expect(3, "import vec.db nosuchfile.jsonl"));
+}
+
+/* ---- search ---------------------------------------------------------------*/
+
+static void write_query(const char *name, int i) {
+  assert_int_equal(tu_write_file(tu_path(dir, name), rows[i], sizeof rows[i]), 0);
+}
+
+static void test_cli_search_vector_finds_itself(void **state) {
+  (void)state;
+  write_query("q42.f32", 42);
+  char *out = NULL;
+  assert_int_equal(cli(&out, 0, "search vec.db --vector q42.f32 -k 3 --json"), 0);
+  assert_true(jvalid(out));
+  assert_int_equal((int)jnum(out, "$.query"), 0);
+  jexpect(out, "$.results[0].id", "42");
+  assert_float_equal(jnum(out, "$.results[0].score"), 1.0, 1e-5);
+  char *third = jtext(out, "$.results[2].id"), *fourth = jtext(out, "$.results[3].id");
+  assert_non_null(third);
+  assert_null(fourth);
+  free(third);
+  assert_true(jnum(out, "$.results[0].score") >= jnum(out, "$.results[1].score"));
+  free(out);
+  /* Human output: a table and the timings. */
+  out = cli_expect(0, "search vec.db -k 3 --vector q42.f32");
+  assert_non_null(strstr(out, "rank"));
+  assert_non_null(strstr(out, "search"));
+  assert_non_null(strstr(out, "isa"));
+  free(out);
+  /* k beyond N returns N and says so. */
+  out = cli_expect(0, "search vec.db --vector q42.f32 -k 1000 --no-hydrate");
+  assert_non_null(strstr(out, "200 results"));
+  free(out);
+}
+
+static void test_cli_search_queries_in_order(void **state) {
+  (void)state;
+  static const int which[3] = {5, 150, 23};
+  write_fvecs("three.fvecs", which, 3);
+  char *out = NULL;
+  assert_int_equal(cli(&out, 0, "search vec.db --queries three.fvecs -k 2 "
+                   "--json"), 0);
+  char *line = out;
+  for (int q = 0; q < 3; q++) {
+    char *nl = strchr(line, '\n');
+    assert_non_null(nl);
+    *nl = '\0';
+    assert_true(jvalid(line));
+    char id[16];
+    snprintf(id, sizeof id, "%d", which[q]);
+    assert_int_equal((int)jnum(line, "$.query"), q);
+    jexpect(line, "$.results[0].id", id);
+    line = nl + 1;
+  }
+  assert_string_equal(line, ""); /* exactly three lines */
+  free(out);
+}
+
+static void test_cli_search_errors(void **state) {
+  (void)state;
+  write_query("q1.f32", 1);
+  assert_int_equal(cli(NULL, 1, "search vec.db --vector q1.f32 -k 0"), 5);
+  float nanq[DIM] = {0}, zero[DIM] = {0}, small[DIM - 1] = {0};
+  nanq[3] = NAN;
+  tu_write_file(tu_path(dir, "nan.f32"), nanq, sizeof nanq);
+  tu_write_file(tu_path(dir, "zero.f32"), zero, sizeof zero);
+  tu_write_file(tu_path(dir, "short.f32"), small, sizeof small);
+  char *out = cli_expect(5, "search vec.db --vector nan.f32");
+  assert_non_null(strstr(out, "NaN"));
+  free(out);
+  out = cli_expect(5, "search vec.db --vector zero.f32");
+  assert_non_null(strstr(out, "zero"));
+  free(out);
+  free(cli_expect(3, "search vec.db --vector short.f32"));
+  write_text("q5.json", "[1, 2, 3, 4, 5]");
+  out = cli_expect(4, "search vec.db --vector q5.json");
+  assert_non_null(strstr(out, "dimension"));
+  free(out);
+  free(cli_expect(5, "search vec.db --like no-such-id"));
+  free(cli_expect(2, "search vec.db --vector q1.f32 --like 3"));
+}
+
+static void test_cli_search_like_excludes_itself(void **state) {
+  (void)state;
+  char *out = NULL;
+  assert_int_equal(cli(&out, 0, "search vec.db --like 7 -k 5 --json"), 0);
+  assert_true(jvalid(out));
+  for (int i = 0; i < 5; i++) {
+    char path[32];
+    snprintf(path, sizeof path, "$.results[%d].id", i);
+    char *id = jtext(out, path);
+    assert_non_null(id);
+    assert_string_not_equal(id, "7");
+    free(id);
+  }
+  free(out);
+}
+
+/* ---- check ----------------------------------------------------------------*/
+
+static void test_cli_check_corrupt_blob_exits_1(void **state) {
+  (void)state;
+  if (tu_run("command -v sqlite3 >/dev/null", NULL, 1) != 0) {
+    print_message("sqlite3 CLI not available: skipping\n");
+    skip();
+  }
+  free(cli_expect(0, "import corrupt.db vec.fvecs"));
+  free(cli_expect(0, "check corrupt.db"));
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "sqlite3 '%s/corrupt.db' \"UPDATE nodes SET "
+           "embedding = x'0000' WHERE id = '3'\"", dir);
+  assert_int_equal(tu_run(cmd, NULL, 1), 0);
+  char *out = cli_expect(1, "check corrupt.db");
+  assert_non_null(strstr(out, "problem"));
+  free(out);
+  assert_int_equal(cli(&out, 0, "check corrupt.db --json"), 1);
+  assert_true(jvalid(out));
+  assert_true(jnum(out, "$.problems") > 0);
+  assert_int_equal((int)jnum(out, "$.vectors.invalid.bad_length"), 1);
+  free(out);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_cli_help_lists_options),
+      cmocka_unit_test(test_cli_usage_errors_exit_2),
+      cmocka_unit_test(test_cli_init_then_stats),
+      cmocka_unit_test(test_cli_generate_import_get_check),
+      cmocka_unit_test(test_cli_import_vector_files),
+      cmocka_unit_test(test_cli_import_malformed_line3_rolls_back),
+      cmocka_unit_test(test_cli_import_skip_bad_reports_reasons),
+      cmocka_unit_test(test_cli_ids_with_quotes_and_unicode),
+      cmocka_unit_test(test_cli_missing_db_and_not_sqlite),
+      cmocka_unit_test(test_cli_search_vector_finds_itself),
+      cmocka_unit_test(test_cli_search_queries_in_order),
+      cmocka_unit_test(test_cli_search_errors),
+      cmocka_unit_test(test_cli_search_like_excludes_itself),
+      cmocka_unit_test(test_cli_check_corrupt_blob_exits_1),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

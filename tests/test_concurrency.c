@@ -1,0 +1,232 @@
+/*
+ * test_concurrency.c -- one handle shared by several searcher threads, a
+ * writer thread (upserts, deletes, transactions, rollbacks), a refresher
+ * thread, and an outside writer on its own SQLite connection, for a bounded
+ * time.  Run under ThreadSanitizer by tools/test.sh (label "concurrency").
+ *
+ * What must hold throughout: every search succeeds; the probe row (which no
+ * writer touches and which beats every other row) is always the first hit;
+ * no hit carries a score outside [-1, 1] (a torn or freed row would).
+ * Afterwards the arena equals a fresh load of the file.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "db_int.h"
+#include "resonance.h"
+#include "testutil.h"
+
+#define D 32
+#define RUN_MS 3000.0
+
+typedef struct shared {
+  rsn_db *db;
+  const char *path;
+  float probe[D];
+  atomic_int stop;
+  atomic_long searches, failures, writes, refreshes, outside;
+  char failure[256];
+  pthread_mutex_t fail_mu;
+} shared;
+
+static void record_failure(shared *s, const char *fmt, const char *detail) {
+  atomic_fetch_add(&s->failures, 1);
+  pthread_mutex_lock(&s->fail_mu);
+  if (!s->failure[0]) snprintf(s->failure, sizeof s->failure, fmt, detail);
+  pthread_mutex_unlock(&s->fail_mu);
+}
+
+/* A vector that scores below the probe: its first element is 0. */
+static void other_vec(uint64_t *st, float *v) {
+  tu_rand_unit(st, v, D);
+  v[0] = 0;
+  rsn_normalize(v, D);
+}
+
+static void *searcher(void *arg) {
+  shared *s = arg;
+  rsn_search_params p;
+  rsn_search_params_init(&p);
+  p.k = 5;
+  while (!atomic_load(&s->stop)) {
+    rsn_results *r = NULL;
+    rsn_status st = rsn_search(s->db, s->probe, D, &p, &r);
+    if (st) {
+      record_failure(s, "search failed: %s", rsn_errmsg(s->db));
+    } else if (r->count[0] == 0 || strcmp(r->hits[0].id, "probe") != 0) {
+      record_failure(s, "probe not first: %s", r->count[0] ? r->hits[0].id : "(none)");
+    } else {
+      for (size_t i = 0; i < r->count[0]; i++)
+        if (!(fabsf(r->hits[i].score) <= 1.0001f)) record_failure(s, "bad score for %s", r->hits[i].id);
+      rsn_results *like = NULL;
+      if (rsn_search_like(s->db, "probe", &p, &like) == RSN_OK) rsn_results_free(like);
+    }
+    rsn_results_free(r);
+    atomic_fetch_add(&s->searches, 1);
+  }
+  return NULL;
+}
+
+static void *writer(void *arg) {
+  shared *s = arg;
+  uint64_t st = 5;
+  for (int i = 0; !atomic_load(&s->stop); i++) {
+    char id[32];
+    float v[D];
+    sprintf(id, "w%d", i % 64);
+    other_vec(&st, v);
+    rsn_node n = {.id = id, .embedding = v, .dim = D};
+    rsn_status rc;
+    switch (i % 5) {
+      case 0: case 1:
+        rc = rsn_upsert(s->db, &n);
+        break;
+      case 2:
+        rc = rsn_delete(s->db, id);
+        if (rc == RSN_E_NOTFOUND) rc = RSN_OK;
+        break;
+      default: { /* a transaction, committed or rolled back */
+        rc = rsn_begin(s->db);
+        for (int j = 0; j < 10 && !rc; j++) {
+          char tid[32];
+          sprintf(tid, "t%d", j);
+          other_vec(&st, v);
+          rsn_node t = {.id = tid, .embedding = v, .dim = D};
+          rc = rsn_upsert(s->db, &t);
+        }
+        if (!rc) rc = (i % 2) ? rsn_commit(s->db) : rsn_rollback(s->db);
+        break;
+      }
+    }
+    if (rc && rc != RSN_E_BUSY) record_failure(s, "write failed: %s", rsn_errmsg(s->db));
+    atomic_fetch_add(&s->writes, 1);
+  }
+  return NULL;
+}
+
+static void *refresher(void *arg) {
+  shared *s = arg;
+  while (!atomic_load(&s->stop)) {
+    if (rsn_refresh(s->db, NULL)) record_failure(s, "refresh failed: %s", rsn_errmsg(s->db));
+    atomic_fetch_add(&s->refreshes, 1);
+    usleep(1000);
+  }
+  return NULL;
+}
+
+static void *outsider(void *arg) {
+  shared *s = arg;
+  sqlite3 *h;
+  if (sqlite3_open(s->path, &h) != SQLITE_OK) {
+    record_failure(s, "outside open failed%s", "");
+    return NULL;
+  }
+  sqlite3_busy_timeout(h, 5000);
+  sqlite3_stmt *ins;
+  sqlite3_prepare_v2(h, "INSERT OR REPLACE INTO nodes(id, embedding) VALUES (?1, ?2)", -1, &ins, NULL);
+  uint64_t st = 77;
+  for (int i = 0; !atomic_load(&s->stop); i++) {
+    char id[32];
+    float v[D];
+    sprintf(id, "o%d", i % 32);
+    other_vec(&st, v);
+    sqlite3_bind_text(ins, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(ins, 2, v, sizeof v, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(ins);
+    sqlite3_reset(ins);
+    if (rc != SQLITE_DONE && rc != SQLITE_BUSY) record_failure(s, "outside write: %s", sqlite3_errmsg(h));
+    if (i % 10 == 9) sqlite3_exec(h, "DELETE FROM nodes WHERE id = 'o3'", NULL, NULL, NULL);
+    atomic_fetch_add(&s->outside, 1);
+    usleep(2000); /* an app daemon, not a tight loop: SQLite's busy handler
+                     sleeps, so a hammering writer would starve ours */
+  }
+  sqlite3_finalize(ins);
+  sqlite3_close(h);
+  return NULL;
+}
+
+static void test_concurrency_stress(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  char path[4096];
+  snprintf(path, sizeof path, "%s/stress.db", dir);
+  rsn_open_opts o;
+  rsn_open_opts_init(&o);
+  o.flags = RSN_OPEN_CREATE;
+  o.dim = D;
+  o.threads = 2;
+  shared s;
+  memset(&s, 0, sizeof s);
+  pthread_mutex_init(&s.fail_mu, NULL);
+  s.path = path;
+  assert_int_equal(rsn_open(path, &o, &s.db), RSN_OK);
+  uint64_t st = 1;
+  assert_int_equal(rsn_begin(s.db), RSN_OK);
+  for (int i = 0; i < 2000; i++) {
+    char id[32];
+    float v[D];
+    sprintf(id, "base%d", i);
+    other_vec(&st, v);
+    rsn_node n = {.id = id, .embedding = v, .dim = D};
+    assert_int_equal(rsn_upsert(s.db, &n), RSN_OK);
+  }
+  s.probe[0] = 1;
+  rsn_node pn = {.id = "probe", .embedding = s.probe, .dim = D};
+  assert_int_equal(rsn_upsert(s.db, &pn), RSN_OK);
+  assert_int_equal(rsn_commit(s.db), RSN_OK);
+
+  enum { NSEARCH = 3 };
+  pthread_t th[NSEARCH + 3];
+  for (int i = 0; i < NSEARCH; i++) pthread_create(&th[i], NULL, searcher, &s);
+  pthread_create(&th[NSEARCH], NULL, writer, &s);
+  pthread_create(&th[NSEARCH + 1], NULL, refresher, &s);
+  pthread_create(&th[NSEARCH + 2], NULL, outsider, &s);
+  double t0 = rsn__now_ms();
+  while (rsn__now_ms() - t0 < RUN_MS) usleep(20000);
+  atomic_store(&s.stop, 1);
+  for (int i = 0; i < NSEARCH + 3; i++) pthread_join(th[i], NULL);
+  print_message("stress: %ld searches, %ld writes, %ld refreshes, %ld outside writes in %.0f ms\n",
+                atomic_load(&s.searches), atomic_load(&s.writes), atomic_load(&s.refreshes),
+                atomic_load(&s.outside), RUN_MS);
+  if (atomic_load(&s.failures)) fail_msg("%ld failures; first: %s", atomic_load(&s.failures), s.failure);
+  assert_true(atomic_load(&s.searches) > 0 && atomic_load(&s.writes) > 0);
+
+  /* Quiet now: one last refresh, then the arena equals the file. */
+  assert_int_equal(rsn_refresh(s.db, NULL), RSN_OK);
+  rsn_open_opts_init(&o);
+  o.flags = RSN_OPEN_READONLY;
+  rsn_db *fresh = NULL;
+  assert_int_equal(rsn_open(path, &o, &fresh), RSN_OK);
+  assert_int_equal(s.db->arena.n, fresh->arena.n);
+  for (size_t i = 0; i < fresh->arena.n; i++) {
+    long t = rsn__arena_find(&s.db->arena, fresh->arena.ids[i]);
+    if (t < 0) fail_msg("%s missing from the arena", fresh->arena.ids[i]);
+    if (memcmp(rsn__arena_row(&s.db->arena, (size_t)t), rsn__arena_row(&fresh->arena, i),
+               D * sizeof(float)))
+      fail_msg("vector of %s differs from the file", fresh->arena.ids[i]);
+  }
+  rsn_close(fresh);
+  rsn_close(s.db);
+  pthread_mutex_destroy(&s.fail_mu);
+  tu_rmrf(dir);
+  free(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_concurrency_stress),
+  };
+  return cmocka_run_group_tests_name("concurrency", tests, NULL, NULL);
+}

@@ -1,0 +1,118 @@
+/*
+ * cli.h -- declarations shared by the files of the `resonance` command-line
+ * tool: exit codes, the option-table parser, strict number parsing, error
+ * reporting and the subcommand entry points.
+ *
+ * The CLI is a client of the public API only (resonance.h) plus libc and
+ * jansson; it never includes the library's internal headers.  cli.c holds
+ * main(), the dispatch table, help text and the status -> exit code map.
+ */
+#ifndef RSN_CLI_H
+#define RSN_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "resonance.h"
+
+/* Exit codes (documented in `resonance --help` and at the top of cli.c). */
+enum {
+  CLI_EXIT_OK = 0,       /* success                                          */
+  CLI_EXIT_PROBLEMS = 1, /* `check` found problems                           */
+  CLI_EXIT_USAGE = 2,    /* unknown option, missing argument, bad number     */
+  CLI_EXIT_INPUT = 3,    /* import/query file missing, unreadable, malformed */
+  CLI_EXIT_DB = 4,       /* cannot open, not a database, locked, read-only,
+                            schema, dimension mismatch with the database     */
+  CLI_EXIT_OTHER = 5     /* k = 0, bad query vector, unknown id, no memory   */
+};
+
+#define CLI_MAX_OPTS 16 /* options per subcommand                          */
+#define CLI_MAX_POS 4   /* positional arguments per subcommand             */
+
+/* One option of a subcommand.  A table of these ends with a zeroed entry. */
+typedef struct cli_opt {
+  const char *name;  /* long name without the dashes: "dim"                */
+  char short_name;   /* single-letter alias ('k'), or 0                     */
+  const char *arg;   /* metavariable shown in help ("N"); NULL for a flag   */
+  const char *help;  /* one line of help                                    */
+} cli_opt;
+
+struct cli_args;
+
+/* One subcommand: its help text, option table and entry point. */
+typedef struct cli_cmd {
+  const char *name;     /* "import"                                         */
+  const char *usage;    /* positional synopsis: "DB FILE"                   */
+  const char *summary;  /* one line for `resonance --help`                  */
+  const char *details;  /* extra paragraph for `<cmd> --help`, or NULL      */
+  const cli_opt *opts;  /* option table, ends with a zeroed entry           */
+  int min_pos, max_pos; /* accepted number of positional arguments          */
+  int (*run)(const struct cli_args *a); /* returns an exit code             */
+} cli_cmd;
+
+/* The parsed command line of one subcommand. */
+typedef struct cli_args {
+  const cli_cmd *cmd;             /* the subcommand being run               */
+  const char *pos[CLI_MAX_POS];   /* positional arguments in order          */
+  int npos;                       /* how many of pos[] are set              */
+  const char *val[CLI_MAX_OPTS];  /* per option: its value, "" for a flag
+                                     that was given, NULL if absent         */
+} cli_args;
+
+/* ---- option access (cli.c) ------------------------------------------------
+ * `name` must be in the subcommand's table (asserted).  The number getters
+ * leave *out unchanged when the option is absent, print a usage message and
+ * return CLI_EXIT_USAGE when the value is not a number in [min, max], and
+ * return CLI_EXIT_OK otherwise. */
+int cli_has(const cli_args *a, const char *name);
+const char *cli_str(const cli_args *a, const char *name);
+int cli_opt_u64(const cli_args *a, const char *name, uint64_t min,
+                uint64_t max, uint64_t *out);
+int cli_opt_u32(const cli_args *a, const char *name, uint32_t min,
+                uint32_t max, uint32_t *out);
+int cli_opt_double(const cli_args *a, const char *name, double min,
+                   double max, double *out);
+
+/* Strict parsers: the whole string must be a number in range.  Return 0 on
+ * success, -1 otherwise (and leave *out unchanged). */
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+int cli_parse_double(const char *s, double min, double max, double *out);
+
+/* ---- errors (cli.c) -------------------------------------------------------*/
+/* The exit code for a library status (the one place that maps them). */
+int cli_exit_for(rsn_status st);
+/* Print "resonance: <what>: <strerror>[: <errmsg detail>]" to stderr for a
+ * failed library call and return cli_exit_for(st).  db may be NULL. */
+int cli_fail(const rsn_db *db, rsn_status st, const char *what_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Print "resonance: <message>" to stderr and return `code`. */
+int cli_error(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- shared helpers (cli.c) -----------------------------------------------*/
+/* Open `path` with `flags` (RSN_OPEN_*); on failure report it and return the
+ * exit code, else CLI_EXIT_OK with *db set.  opts may be NULL (defaults). */
+int cli_open_db(const char *path, rsn_open_opts *opts, unsigned flags,
+                rsn_db **db);
+/* Monotonic clock in milliseconds. */
+double cli_now_ms(void);
+/* Print a JSON value compactly on one line of stdout and release it. */
+void cli_print_json(json_t *v);
+/* Set obj[key] to a text column: skipped when NULL; "meta" is embedded as
+ * the JSON value it holds (or as a string if it is not valid JSON). */
+void cli_json_set_text(json_t *obj, const char *key, const char *val);
+/* Is stderr a terminal?  Progress lines are only drawn when it is. */
+int cli_stderr_tty(void);
+/* Print a progress line "\r<label> <done> rows, <rate> rows/s" to stderr at
+ * most four times a second; *last_ms holds the time of the last print. */
+void cli_progress(const char *label, uint64_t done, double start_ms,
+                  double *last_ms);
+
+/* ---- subcommands ----------------------------------------------------------*/
+extern const cli_cmd cli_cmd_init, cli_cmd_import, cli_cmd_get, cli_cmd_stats,
+    cli_cmd_check, cli_cmd_maintain, cli_cmd_search, cli_cmd_generate;
+
+#endif /* RSN_CLI_H */

@@ -1,0 +1,416 @@
+/*
+ * cli_import.c -- `resonance import DB FILE`: load JSON Lines or a vector
+ * file (raw f32, .fvecs, .npy) into the nodes table.
+ *
+ * The whole import is one transaction, so a bad line aborts with nothing
+ * written unless --skip-bad asks to drop bad lines and keep the rest.  Input
+ * is streamed (getline + json_loadb, or vecfile's row reader), so memory use
+ * does not grow with the file.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "vecfile.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHOW_BAD 5 /* bad lines reported one by one with --skip-bad */
+
+typedef enum in_format { IN_UNKNOWN, IN_JSONL, IN_VECTORS } in_format;
+
+/* State shared by both import loops. */
+typedef struct import_ctx {
+  rsn_db *db;           /* destination, inside rsn_begin                  */
+  const char *path;     /* input file, for messages                       */
+  const char *unit;     /* "line" (JSONL) or "row" (vector files)         */
+  int skip_bad;         /* --skip-bad                                     */
+  uint32_t dim;         /* expected dimension; 0 until the first vector   */
+  uint64_t imported;    /* rows upserted                                  */
+  uint64_t skipped;     /* bad rows dropped (--skip-bad)                  */
+  int progress;         /* draw progress on stderr (it is a terminal)     */
+  double start_ms;      /* when the import started                        */
+  double last_ms;       /* last progress line                             */
+} import_ctx;
+
+/* A row that cannot be imported.  Without --skip-bad this aborts the import
+ * (returns CLI_EXIT_INPUT); with it the row is counted, the first few are
+ * reported, and the import goes on (returns CLI_EXIT_OK). */
+static int bad_row(import_ctx *c, uint64_t where, const char *why) {
+  if (!c->skip_bad)
+    return cli_error(CLI_EXIT_INPUT, "import %s: %s %" PRIu64 ": %s "
+                     "(nothing imported; use --skip-bad to skip bad %ss)",
+                     c->path, c->unit, where, why, c->unit);
+  if (c->skipped++ < SHOW_BAD)
+    fprintf(stderr, "resonance: skipped %s %" PRIu64 ": %s\n", c->unit, where,
+            why);
+  return CLI_EXIT_OK;
+}
+
+/* Check a vector before the upsert so that the message can name the row.
+ * Returns 0 or -1 with a reason in why. */
+static int check_vector(import_ctx *c, const float *v, uint32_t dim,
+                        char *why, size_t whylen) {
+  rsn_blob_verdict verdict =
+      rsn_fafcas_check(v, (size_t)dim * sizeof(float), c->dim, NULL);
+  if (verdict == RSN_BLOB_OK || verdict == RSN_BLOB_NOT_UNIT) return 0;
+  if (verdict == RSN_BLOB_DIM)
+    snprintf(why, whylen, "embedding has %u elements, expected %u", dim,
+             c->dim);
+  else
+    snprintf(why, whylen, "%s (%s)",
+             rsn_strerror(rsn_blob_verdict_status(verdict)),
+             rsn_blob_verdict_name(verdict));
+  return -1;
+}
+
+/* Upsert one node; a rejected vector is a bad row, anything else (SQL, I/O,
+ * a database of another dimension) ends the import. */
+static int store_node(import_ctx *c, const rsn_node *node, uint64_t where) {
+  rsn_status st = rsn_upsert(c->db, node);
+  if (st == RSN_OK) {
+    if (c->dim == 0 && node->embedding) c->dim = node->dim;
+    c->imported++;
+    if (c->progress) cli_progress("import:", c->imported, c->start_ms,
+                                  &c->last_ms);
+    return CLI_EXIT_OK;
+  }
+  if (st == RSN_E_NONFINITE || st == RSN_E_ZERO || st == RSN_E_INVAL)
+    return bad_row(c, where, rsn_errmsg(c->db));
+  return cli_fail(c->db, st, "import %s: %s %" PRIu64 " (id '%s')", c->path,
+                  c->unit, where, node->id);
+}
+
+/* ---- JSON Lines -----------------------------------------------------------*/
+
+/* Buffers reused from line to line. */
+typedef struct line_bufs {
+  float *vec;       /* embedding                                          */
+  size_t cap;       /* floats allocated at vec                            */
+  char id[64];      /* a numeric id converted to text                     */
+  char *meta;       /* compact JSON of "meta" (malloc'd per line)         */
+} line_bufs;
+
+/* Text of a numeric id: integers as such, reals in the shortest form that
+ * reads back to the same double. */
+static void number_id(const json_t *v, char *out, size_t len) {
+  if (json_is_integer(v)) {
+    snprintf(out, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return;
+  }
+  double d = json_real_value(v);
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(out, len, "%.*g", prec, d);
+    if (strtod(out, NULL) == d) return;
+  }
+}
+
+/* Optional string field: absent or null -> NULL, string -> its value. */
+static int opt_string(const json_t *obj, const char *key, const char **out,
+                      char *why, size_t whylen) {
+  const json_t *v = json_object_get(obj, key);
+  *out = NULL;
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_string(v)) {
+    snprintf(why, whylen, "\"%s\" must be a string", key);
+    return -1;
+  }
+  *out = json_string_value(v);
+  return 0;
+}
+
+static int parse_id(const json_t *obj, line_bufs *b, rsn_node *n, char *why,
+                    size_t whylen) {
+  const json_t *id = json_object_get(obj, "id");
+  if (json_is_string(id) && json_string_length(id) > 0) {
+    n->id = json_string_value(id);
+  } else if (json_is_number(id)) {
+    number_id(id, b->id, sizeof b->id);
+    n->id = b->id;
+  } else {
+    snprintf(why, whylen, id ? "\"id\" must be a non-empty string or a "
+             "number" : "missing \"id\"");
+    return -1;
+  }
+  return 0;
+}
+
+static int parse_embedding(const json_t *obj, line_bufs *b, rsn_node *n,
+                           char *why, size_t whylen) {
+  const json_t *e = json_object_get(obj, "embedding");
+  if (!e || json_is_null(e)) return 0; /* a node without a vector is legal */
+  if (!json_is_array(e) || json_array_size(e) == 0) {
+    snprintf(why, whylen, "\"embedding\" must be a non-empty array of "
+             "numbers");
+    return -1;
+  }
+  size_t d = json_array_size(e);
+  if (d > RSN_MAX_DIM) {
+    snprintf(why, whylen, "embedding has %zu elements, more than %u", d,
+             RSN_MAX_DIM);
+    return -1;
+  }
+  if (d > b->cap) {
+    float *nv = realloc(b->vec, d * sizeof *nv);
+    if (!nv) {
+      snprintf(why, whylen, "out of memory");
+      return -1;
+    }
+    b->vec = nv;
+    b->cap = d;
+  }
+  for (size_t i = 0; i < d; i++) {
+    const json_t *x = json_array_get(e, i);
+    if (!json_is_number(x)) {
+      snprintf(why, whylen, "embedding element %zu is not a number", i);
+      return -1;
+    }
+    b->vec[i] = (float)json_number_value(x); /* overflow -> inf, caught later */
+  }
+  n->embedding = b->vec;
+  n->dim = (uint32_t)d;
+  return 0;
+}
+
+/* Fill *n from one JSON object.  Pointers in *n borrow from obj and b. */
+static int parse_node(const json_t *obj, line_bufs *b, rsn_node *n,
+                      char *why, size_t whylen) {
+  static const struct {
+    const char *key;
+    size_t off;
+  } fields[] = {
+      {"title", offsetof(rsn_node, title)},   {"type", offsetof(rsn_node, type)},
+      {"domain", offsetof(rsn_node, domain)}, {"layer", offsetof(rsn_node, layer)},
+      {"date", offsetof(rsn_node, date)},     {"summary", offsetof(rsn_node, summary)},
+      {"hash", offsetof(rsn_node, hash)},
+  };
+  memset(n, 0, sizeof *n);
+  if (!json_is_object(obj)) {
+    snprintf(why, whylen, "not a JSON object");
+    return -1;
+  }
+  if (parse_id(obj, b, n, why, whylen) || parse_embedding(obj, b, n, why, whylen))
+    return -1;
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+    if (opt_string(obj, fields[i].key,
+                   (const char **)((char *)n + fields[i].off), why, whylen))
+      return -1;
+  const json_t *meta = json_object_get(obj, "meta");
+  if (meta && !json_is_null(meta)) {
+    b->meta = json_dumps(meta, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!b->meta) {
+      snprintf(why, whylen, "cannot serialise \"meta\"");
+      return -1;
+    }
+    n->meta = b->meta;
+  }
+  return 0;
+}
+
+static int is_blank(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return 0;
+  return 1;
+}
+
+/* Parse and store one line.  Returns an exit code (OK to go on). */
+static int import_line(import_ctx *c, const char *line, size_t len,
+                       uint64_t lineno, line_bufs *b) {
+  char why[320];
+  json_error_t jerr;
+  json_t *obj = json_loadb(line, len, 0, &jerr);
+  if (!obj) {
+    snprintf(why, sizeof why, "malformed JSON: %s", jerr.text);
+    return bad_row(c, lineno, why);
+  }
+  rsn_node n;
+  int rc;
+  if (parse_node(obj, b, &n, why, sizeof why) != 0 ||
+      (n.embedding && check_vector(c, n.embedding, n.dim, why, sizeof why)))
+    rc = bad_row(c, lineno, why);
+  else
+    rc = store_node(c, &n, lineno);
+  free(b->meta);
+  b->meta = NULL;
+  json_decref(obj);
+  return rc;
+}
+
+static int import_jsonl(import_ctx *c, FILE *in) {
+  line_bufs b = {0};
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  uint64_t lineno = 0;
+  int rc = CLI_EXIT_OK;
+  errno = 0;
+  while (rc == CLI_EXIT_OK && (len = getline(&line, &cap, in)) >= 0) {
+    const char *p = line;
+    lineno++;
+    if (lineno == 1 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+      p += 3; /* a UTF-8 byte-order mark some editors add */
+      len -= 3;
+    }
+    if (!is_blank(p, (size_t)len)) rc = import_line(c, p, (size_t)len, lineno, &b);
+  }
+  if (rc == CLI_EXIT_OK && ferror(in))
+    rc = cli_error(CLI_EXIT_INPUT, "import %s: read error after line %" PRIu64
+                   ": %s", c->path, lineno, strerror(errno));
+  free(line);
+  free(b.vec);
+  return rc;
+}
+
+/* ---- vector files ---------------------------------------------------------*/
+
+static int import_vectors(import_ctx *c, vf_reader *r) {
+  uint32_t dim = vf_dim(r);
+  float *v = malloc((size_t)dim * sizeof *v);
+  if (!v) return cli_error(CLI_EXIT_OTHER, "import: out of memory");
+  int rc = CLI_EXIT_OK, got;
+  char id[32], why[160];
+  while (rc == CLI_EXIT_OK && (got = vf_next_f32(r, v)) == 1) {
+    uint64_t row = vf_pos(r) - 1;
+    snprintf(id, sizeof id, "%" PRIu64, row);
+    rsn_node n = {.id = id, .embedding = v, .dim = dim};
+    if (check_vector(c, v, dim, why, sizeof why) != 0)
+      rc = bad_row(c, row, why);
+    else
+      rc = store_node(c, &n, row);
+  }
+  if (rc == CLI_EXIT_OK && got < 0)
+    rc = cli_error(CLI_EXIT_INPUT, "import %s: %s", c->path, vf_error(r));
+  free(v);
+  return rc;
+}
+
+/* ---- the command ----------------------------------------------------------*/
+
+static in_format input_format(const char *path, const char *name,
+                              vf_format *vf) {
+  const char *ext = strrchr(path, '.');
+  *vf = VF_FMT_UNKNOWN;
+  if (name) {
+    if (strcmp(name, "jsonl") == 0) return IN_JSONL;
+    *vf = vf_format_parse(name);
+  } else if (ext && (strcmp(ext, ".jsonl") == 0 || strcmp(ext, ".ndjson") == 0)) {
+    return IN_JSONL;
+  } else {
+    *vf = vf_format_from_path(path);
+  }
+  /* Integer and byte matrices are ground truth, not embeddings. */
+  if (*vf == VF_FMT_F32 || *vf == VF_FMT_FVECS || *vf == VF_FMT_NPY)
+    return IN_VECTORS;
+  return IN_UNKNOWN;
+}
+
+/* Open the input before the database, so a missing file creates nothing. */
+static int open_input(const cli_args *a, in_format fmt, vf_format vf,
+                      uint32_t dim, FILE **jsonl, vf_reader **vr) {
+  const char *path = a->pos[1];
+  char err[256];
+  if (fmt == IN_JSONL) {
+    *jsonl = fopen(path, "r");
+    if (!*jsonl)
+      return cli_error(CLI_EXIT_INPUT, "import: cannot open %s: %s", path,
+                       strerror(errno));
+    return CLI_EXIT_OK;
+  }
+  if (vf_open(path, vf, dim, vr, err, sizeof err) != 0)
+    return cli_error(vf == VF_FMT_F32 && dim == 0 ? CLI_EXIT_USAGE
+                                                  : CLI_EXIT_INPUT,
+                     "import: %s: %s", path, err);
+  return CLI_EXIT_OK;
+}
+
+/* Run the import loop inside one transaction; commit only if it succeeded. */
+static int run_transaction(import_ctx *c, FILE *jsonl, vf_reader *vr) {
+  rsn_status st = rsn_begin(c->db);
+  if (st != RSN_OK) return cli_fail(c->db, st, "import: cannot begin");
+  c->start_ms = cli_now_ms();
+  int rc = jsonl ? import_jsonl(c, jsonl) : import_vectors(c, vr);
+  if (c->progress) fputc('\n', stderr);
+  if (rc != CLI_EXIT_OK) {
+    rsn_rollback(c->db);
+    return rc;
+  }
+  st = rsn_commit(c->db);
+  if (st != RSN_OK) {
+    rsn_rollback(c->db);
+    return cli_fail(c->db, st, "import %s: commit failed", c->path);
+  }
+  return CLI_EXIT_OK;
+}
+
+static void print_summary(const import_ctx *c) {
+  double secs = (cli_now_ms() - c->start_ms) / 1e3;
+  if (c->skipped > SHOW_BAD)
+    fprintf(stderr, "resonance: ... and %" PRIu64 " more bad %ss\n",
+            c->skipped - SHOW_BAD, c->unit);
+  printf("imported %" PRIu64 " rows, skipped %" PRIu64 " in %.3f s (%.0f "
+         "rows/s)\n", c->imported, c->skipped, secs,
+         secs > 0 ? (double)c->imported / secs : 0.0);
+}
+
+static int run_import(const cli_args *a) {
+  uint32_t dim = 0;
+  int rc = cli_opt_u32(a, "dim", 1, RSN_MAX_DIM, &dim);
+  if (rc) return rc;
+  vf_format vf;
+  in_format fmt = input_format(a->pos[1], cli_str(a, "format"), &vf);
+  if (fmt == IN_UNKNOWN)
+    return cli_error(CLI_EXIT_USAGE, "import: cannot tell the format of %s; "
+                     "use --format jsonl|f32|fvecs|npy", a->pos[1]);
+  FILE *jsonl = NULL;
+  vf_reader *vr = NULL;
+  if ((rc = open_input(a, fmt, vf, dim, &jsonl, &vr)) != CLI_EXIT_OK) return rc;
+
+  import_ctx c = {.path = a->pos[1], .unit = jsonl ? "line" : "row",
+                  .skip_bad = cli_has(a, "skip-bad"),
+                  .dim = vr ? vf_dim(vr) : dim, .progress = cli_stderr_tty()};
+  rsn_open_opts o;
+  rsn_open_opts_init(&o);
+  o.dim = c.dim;
+  o.model = cli_str(a, "model");
+  unsigned flags = RSN_OPEN_CREATE | RSN_OPEN_NOLOAD |
+                   (cli_has(a, "no-history") ? RSN_OPEN_NO_HISTORY : 0);
+  rc = cli_open_db(a->pos[0], &o, flags, &c.db);
+  if (rc == CLI_EXIT_OK) rc = run_transaction(&c, jsonl, vr);
+  if (rc == CLI_EXIT_OK) print_summary(&c);
+  rsn_close(c.db);
+  if (jsonl) fclose(jsonl);
+  vf_close(vr);
+  return rc;
+}
+
+static const cli_opt import_opts[] = {
+    {"dim", 0, "D", "embedding dimension (required for raw f32 input)"},
+    {"format", 0, "FMT", "jsonl, f32, fvecs or npy (default: from the "
+                         "extension)"},
+    {"skip-bad", 0, NULL, "skip bad lines (reported) instead of aborting"},
+    {"no-history", 0, NULL, "do not write history audit rows"},
+    {"model", 0, "NAME", "model name to record when creating the database"},
+    {0},
+};
+
+const cli_cmd cli_cmd_import = {
+    .name = "import",
+    .usage = "DB FILE",
+    .summary = "import nodes from JSON Lines or vectors from f32/fvecs/npy",
+    .details =
+        "FILE formats: .jsonl/.ndjson (one object per line: \"id\", "
+        "\"embedding\",\noptional \"title\", \"type\", \"domain\", \"layer\", "
+        "\"date\", \"summary\", \"hash\"\n(strings) and \"meta\" (any JSON)); "
+        ".f32/.bin/.raw (raw float32 rows, needs\n--dim); .fvecs; .npy "
+        "(float32 or float64, shape (N, D)).  Vector files get\nids \"0\", "
+        "\"1\", ... by row.  The database is created if missing.  The "
+        "import\nis one transaction: a bad line aborts it with nothing "
+        "written, unless\n--skip-bad.",
+    .opts = import_opts,
+    .min_pos = 2,
+    .max_pos = 2,
+    .run = run_import,
+};

@@ -1,0 +1,309 @@
+/*
+ * cli_search.c -- `resonance search DB`: exact top-k by one query vector
+ * (--vector), many (--queries, answered with one rsn_search_batch call) or a
+ * stored node's own vector (--like).  Prints a table per query with timings,
+ * or one JSON line per query.
+ *
+ * Query files: .json (an array of numbers, or an array of such arrays),
+ * .fvecs, .npy, or anything else as raw little-endian float32 whose
+ * dimension is the database's (or --dim).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "vecfile.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TITLE_WIDTH 36 /* bytes of title shown in the table */
+#define ID_WIDTH 22    /* bytes of id shown in the table */
+
+/* A set of query vectors read from a file (row-major, owned). */
+typedef struct queries {
+  float *v;     /* n * dim floats                                         */
+  uint64_t n;   /* number of queries                                      */
+  uint32_t dim; /* floats per query                                       */
+} queries;
+
+/* ---- reading query files --------------------------------------------------*/
+
+/* Copy a JSON array of numbers into out[0..dim). */
+static int json_row(const json_t *arr, float *out, uint32_t dim, char *err,
+                    size_t errlen) {
+  if (!json_is_array(arr) || json_array_size(arr) != dim) {
+    snprintf(err, errlen, "every query must be an array of %u numbers", dim);
+    return -1;
+  }
+  for (uint32_t i = 0; i < dim; i++) {
+    const json_t *x = json_array_get(arr, i);
+    if (!json_is_number(x)) {
+      snprintf(err, errlen, "element %u is not a number", i);
+      return -1;
+    }
+    out[i] = (float)json_number_value(x);
+  }
+  return 0;
+}
+
+/* A .json query file: [numbers] is one query, [[numbers], ...] several. */
+static int load_json_queries(const char *path, queries *q, char *err,
+                             size_t errlen) {
+  json_error_t jerr;
+  json_t *root = json_load_file(path, 0, &jerr);
+  if (!root) {
+    if (jerr.line > 0) snprintf(err, errlen, "line %d: %s", jerr.line, jerr.text);
+    else snprintf(err, errlen, "%s", jerr.text);
+    return -1;
+  }
+  int nested = json_is_array(root) && json_is_array(json_array_get(root, 0));
+  const json_t *first = nested ? json_array_get(root, 0) : root;
+  int rc = -1;
+  q->n = nested ? json_array_size(root) : 1;
+  q->dim = json_is_array(first) ? (uint32_t)json_array_size(first) : 0;
+  if (q->dim == 0 || q->dim > RSN_MAX_DIM) {
+    snprintf(err, errlen, "expected a non-empty array of numbers (or an "
+             "array of them)");
+  } else if (!(q->v = malloc(q->n * q->dim * sizeof(float)))) {
+    snprintf(err, errlen, "out of memory");
+  } else {
+    rc = 0;
+    for (uint64_t i = 0; rc == 0 && i < q->n; i++)
+      rc = json_row(nested ? json_array_get(root, i) : root,
+                    q->v + i * q->dim, q->dim, err, errlen);
+  }
+  json_decref(root);
+  return rc;
+}
+
+/* Read the query file at `path`.  db_dim is the dimension for raw f32. */
+static int load_queries(const char *path, uint32_t db_dim, queries *q) {
+  char err[300];
+  const char *ext = strrchr(path, '.');
+  memset(q, 0, sizeof *q);
+  if (ext && strcmp(ext, ".json") == 0) {
+    if (load_json_queries(path, q, err, sizeof err) == 0) return CLI_EXIT_OK;
+  } else {
+    vf_format fmt = vf_format_from_path(path);
+    if (fmt == VF_FMT_UNKNOWN) fmt = VF_FMT_F32;
+    if (fmt == VF_FMT_F32 && db_dim == 0)
+      return cli_error(CLI_EXIT_USAGE, "search: the database has no "
+                       "dimension yet; give --dim for the raw query file %s",
+                       path);
+    if (vf_load_f32(path, fmt, fmt == VF_FMT_F32 ? db_dim : 0, &q->v, &q->n,
+                    &q->dim, err, sizeof err) == 0)
+      return CLI_EXIT_OK;
+  }
+  free(q->v);
+  q->v = NULL;
+  return cli_error(CLI_EXIT_INPUT, "search: query file %s: %s", path, err);
+}
+
+/* ---- output ---------------------------------------------------------------*/
+
+/* Print s in a column of `width` bytes, cut at a UTF-8 character boundary. */
+static void print_cell(const char *s, int width) {
+  size_t len = s ? strlen(s) : 0;
+  if (len > (size_t)width) {
+    len = (size_t)width;
+    while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
+  }
+  printf("%.*s%*s", (int)len, s ? s : "", width - (int)len + 1, "");
+}
+
+static void print_table(const rsn_results *r, size_t q, const char *label) {
+  size_t n = r->count[q];
+  printf("%s: %zu result%s\n", label, n, n == 1 ? "" : "s");
+  if (n == 0) return;
+  printf("%4s  %7s  %-*s %-*s %s\n", "rank", "score", ID_WIDTH, "id",
+         TITLE_WIDTH, "title", "type/domain");
+  for (size_t i = 0; i < n; i++) {
+    const rsn_hit *h = &r->hits[q * r->k + i];
+    printf("%4zu  %7.4f  ", i + 1, h->score);
+    print_cell(h->id, ID_WIDTH);
+    print_cell(h->title, TITLE_WIDTH);
+    printf("%s/%s\n", h->type ? h->type : "-", h->domain ? h->domain : "-");
+  }
+}
+
+static json_t *hit_json(const rsn_hit *h) {
+  json_t *o = json_pack("{s:s, s:f}", "id", h->id, "score", (double)h->score);
+  const char *keys[] = {"title", "type", "domain", "layer",
+                        "date", "summary", "meta"};
+  const char *vals[] = {h->title, h->type, h->domain, h->layer,
+                        h->date, h->summary, h->meta};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    cli_json_set_text(o, keys[i], vals[i]);
+  return o;
+}
+
+static void print_json_line(const rsn_results *r, size_t q, const char *like) {
+  json_t *hits = json_array();
+  for (size_t i = 0; i < r->count[q]; i++)
+    json_array_append_new(hits, hit_json(&r->hits[q * r->k + i]));
+  json_t *o = json_pack("{s:I, s:o, s:f, s:f}", "query", (json_int_t)q,
+                        "results", hits, "search_ms", r->search_ms,
+                        "hydrate_ms", r->hydrate_ms);
+  if (like) json_object_set_new(o, "like", json_string(like));
+  cli_print_json(o);
+}
+
+/* Everything the report needs besides the results. */
+typedef struct search_run {
+  const char *like;      /* --like ID, or NULL                            */
+  int json;              /* --json                                        */
+  size_t k;              /* requested k                                   */
+  int threads;           /* threads used                                  */
+  int64_t searchable;    /* rows that could match                         */
+  double load_ms;        /* arena load time                               */
+} search_run;
+
+static void print_results(const search_run *s, const rsn_results *r) {
+  char label[64];
+  for (size_t q = 0; q < r->nq; q++) {
+    if (s->json) {
+      print_json_line(r, q, s->like);
+      continue;
+    }
+    snprintf(label, sizeof label, "query %zu", q);
+    print_table(r, q, s->like ? "like" : label);
+  }
+  if (s->searchable >= 0 && (uint64_t)s->searchable < s->k)
+    fprintf(stderr, "resonance: note: k=%zu is more than the %" PRId64
+            " searchable vectors; returned %" PRId64 " per query\n", s->k,
+            s->searchable, s->searchable);
+  if (!s->json)
+    printf("load %.1f ms, search %.3f ms, hydrate %.3f ms, isa %s, threads "
+           "%d\n", s->load_ms, r->search_ms, r->hydrate_ms,
+           rsn_isa_name(rsn_isa_active()), s->threads);
+}
+
+/* ---- the command ----------------------------------------------------------*/
+
+/* Parse -k, --min-score, --no-hydrate, --threads into params. */
+static int parse_params(const cli_args *a, rsn_search_params *p) {
+  uint64_t k = 10, threads = 0;
+  double min_score = 0;
+  rsn_search_params_init(p);
+  int rc = cli_opt_u64(a, "k", 0, SIZE_MAX / 64, &k);
+  if (!rc) rc = cli_opt_u64(a, "threads", 0, 4096, &threads);
+  if (!rc) rc = cli_opt_double(a, "min-score", -2.0, 2.0, &min_score);
+  if (rc) return rc;
+  if (k == 0)
+    return cli_error(CLI_EXIT_OTHER, "search: k must be at least 1 (got -k "
+                     "0)");
+  p->k = (size_t)k;
+  p->threads = (int)threads;
+  p->min_score = (float)min_score;
+  if (cli_has(a, "min-score")) p->flags |= RSN_SEARCH_MIN_SCORE;
+  if (cli_has(a, "no-hydrate")) p->flags |= RSN_SEARCH_NO_HYDRATE;
+  return CLI_EXIT_OK;
+}
+
+/* --isa NAME: pin the kernel path for this process. */
+static int apply_isa(const char *name) {
+  rsn_isa isa;
+  if (!name) return CLI_EXIT_OK;
+  if (rsn_isa_parse(name, &isa) != RSN_OK)
+    return cli_error(CLI_EXIT_USAGE, "search: --isa: unknown instruction set "
+                     "'%s' (scalar, simde, avx2, avx512)", name);
+  rsn_status st = rsn_isa_restrict((unsigned)isa);
+  if (st != RSN_OK) return cli_fail(NULL, st, "search: --isa %s", name);
+  return CLI_EXIT_OK;
+}
+
+/* Exactly one of --vector, --queries, --like. */
+static int pick_source(const cli_args *a) {
+  int n = cli_has(a, "vector") + cli_has(a, "queries") + cli_has(a, "like");
+  if (n == 1) return CLI_EXIT_OK;
+  return cli_error(CLI_EXIT_USAGE, "search: give exactly one of --vector "
+                   "FILE, --queries FILE, --like ID");
+}
+
+/* Read the queries and run the search.  *out receives the results. */
+static int run_query(rsn_db *db, const cli_args *a, uint32_t dim,
+                     const rsn_search_params *p, rsn_results **out) {
+  const char *like = cli_str(a, "like");
+  if (like) {
+    rsn_status st = rsn_search_like(db, like, p, out);
+    return st ? cli_fail(db, st, "search --like '%s'", like) : CLI_EXIT_OK;
+  }
+  const char *vec = cli_str(a, "vector");
+  queries q;
+  int rc = load_queries(vec ? vec : cli_str(a, "queries"), dim, &q);
+  if (rc) return rc;
+  if (vec && q.n != 1) {
+    free(q.v);
+    return cli_error(CLI_EXIT_INPUT, "search: %s holds %" PRIu64 " vectors; "
+                     "--vector wants exactly one (use --queries)", vec, q.n);
+  }
+  if (dim && q.dim != dim) {
+    free(q.v);
+    return cli_error(CLI_EXIT_DB, "search: the query has dimension %u but the "
+                     "database has dimension %u", q.dim, dim);
+  }
+  rsn_status st = vec ? rsn_search(db, q.v, q.dim, p, out)
+                      : rsn_search_batch(db, q.v, q.n, q.dim, p, out);
+  free(q.v);
+  return st ? cli_fail(db, st, "search") : CLI_EXIT_OK;
+}
+
+static int run_search(const cli_args *a) {
+  rsn_search_params p;
+  uint32_t dim = 0;
+  int rc = pick_source(a);
+  if (!rc) rc = parse_params(a, &p);
+  if (!rc) rc = cli_opt_u32(a, "dim", 1, RSN_MAX_DIM, &dim);
+  if (!rc) rc = apply_isa(cli_str(a, "isa"));
+  if (rc) return rc;
+
+  rsn_open_opts o;
+  rsn_open_opts_init(&o);
+  o.threads = p.threads;
+  rsn_db *db;
+  if ((rc = cli_open_db(a->pos[0], &o, 0, &db)) != CLI_EXIT_OK) return rc;
+  rsn_stats s;
+  rsn_status st = rsn_stats_get(db, &s);
+  rsn_results *r = NULL;
+  if (st != RSN_OK) rc = cli_fail(db, st, "search: stats of %s", a->pos[0]);
+  else rc = run_query(db, a, dim ? dim : s.vectors.dim, &p, &r);
+  if (rc == CLI_EXIT_OK) {
+    search_run run = {.like = cli_str(a, "like"), .json = cli_has(a, "json"),
+                      .k = p.k, .threads = p.threads ? p.threads : s.threads,
+                      .searchable = s.arena_rows - (cli_has(a, "like") ? 1 : 0),
+                      .load_ms = s.load_ms};
+    print_results(&run, r);
+  }
+  rsn_results_free(r);
+  rsn_close(db);
+  return rc;
+}
+
+static const cli_opt search_opts[] = {
+    {"vector", 0, "FILE", "one query: raw f32 (database dimension), .fvecs, "
+                          ".npy or .json"},
+    {"queries", 0, "FILE", "many queries (same formats), answered as one "
+                           "batch"},
+    {"like", 0, "ID", "use the stored vector of node ID (ID itself "
+                      "excluded)"},
+    {"k", 'k', "N", "number of results per query (default 10)"},
+    {"min-score", 0, "S", "keep only results scoring above S"},
+    {"json", 0, NULL, "print one JSON line per query"},
+    {"no-hydrate", 0, NULL, "ids and scores only (no metadata fetch)"},
+    {"threads", 0, "T", "search threads (default: all cores)"},
+    {"isa", 0, "NAME", "kernel path: scalar, simde, avx2 or avx512"},
+    {"dim", 0, "D", "dimension of a raw f32 query file (default: the "
+                    "database's)"},
+    {0},
+};
+
+const cli_cmd cli_cmd_search = {
+    .name = "search", .usage = "DB (--vector FILE | --queries FILE | --like ID)",
+    .summary = "exact top-k search by a query vector, a query file or a node",
+    .details = "Human output is a table per query (rank, score, id, title, "
+               "type/domain)\nfollowed by load, search and hydrate times, the "
+               "ISA and the thread count.\n--json prints {\"query\":i,"
+               "\"results\":[{\"id\":..,\"score\":..,...}],\"search_ms\":..,"
+               "\n\"hydrate_ms\":..} per query.",
+    .opts = search_opts, .min_pos = 1, .max_pos = 1, .run = run_search,
+};

@@ -1,0 +1,93 @@
+/*
+ * vecfile.h -- streaming readers and writers for the dense vector file
+ * formats used around embedding search:
+ *
+ *   raw f32   rows of D little-endian float32, no header (D given by caller)
+ *   raw i32   rows of D little-endian int32 (ground-truth matrices)
+ *   .fvecs    per row: int32 D, then D float32     (the TEXMEX/SIFT format)
+ *   .ivecs    per row: int32 D, then D int32       (ground-truth neighbours)
+ *   .bvecs    per row: int32 D, then D uint8
+ *   .npy      NumPy 1.0/2.0/3.0 header, C order, shape (N, D) or (D,),
+ *             descr '<f4' '<f8' '<i4' '<i8' or '|u1'
+ *
+ * Readers never load the whole file: they read one row at a time through a
+ * buffered FILE, so multi-GB inputs stream in constant memory.  The dimension
+ * and the row count are known when vf_open returns (from the header or the
+ * file size), which lets callers size outputs up front.  Used by the CLI's
+ * import/search/generate and by the benchmark.  Depends only on libc.
+ *
+ * Errors are reported as text: vf_open/vf_create/vf_finish write a sentence
+ * into the caller's buffer, and a failed read leaves one in vf_error(r).
+ */
+#ifndef RSN_VECFILE_H
+#define RSN_VECFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VF_MAX_DIM (1u << 20) /* refuse absurd dimensions from bad headers */
+
+typedef enum vf_format {
+  VF_FMT_UNKNOWN = 0,
+  VF_FMT_F32,   /* raw float32 rows (.f32 .bin .raw)                         */
+  VF_FMT_I32,   /* raw int32 rows (.i32)                                     */
+  VF_FMT_FVECS, /* .fvecs                                                    */
+  VF_FMT_IVECS, /* .ivecs                                                    */
+  VF_FMT_BVECS, /* .bvecs                                                    */
+  VF_FMT_NPY    /* .npy                                                      */
+} vf_format;
+
+/* "f32", "i32", "fvecs", "ivecs", "bvecs", "npy" (also "bin", "raw") ->
+ * format; VF_FMT_UNKNOWN otherwise. */
+vf_format vf_format_parse(const char *name);
+/* The format implied by a path's extension; VF_FMT_UNKNOWN if none fits. */
+vf_format vf_format_from_path(const char *path);
+/* Canonical name of a format ("fvecs"); "unknown" for VF_FMT_UNKNOWN. */
+const char *vf_format_name(vf_format fmt);
+
+/* ---- reading --------------------------------------------------------------*/
+typedef struct vf_reader vf_reader;
+
+/* Open `path` as `fmt`.  `dim` is required for the raw formats (the file
+ * size must be a multiple of a row); for the others it is 0 or the expected
+ * dimension, which is then checked.  Returns 0 and sets *out (free with
+ * vf_close), or -1 with a sentence in err[0..errlen). */
+int vf_open(const char *path, vf_format fmt, uint32_t dim, vf_reader **out,
+            char *err, size_t errlen);
+uint32_t vf_dim(const vf_reader *r);
+uint64_t vf_rows(const vf_reader *r);
+/* Rows returned so far (the zero-based index of the next row). */
+uint64_t vf_pos(const vf_reader *r);
+/* Read the next row into row[0..dim) converted to float.  Returns 1 for a
+ * row, 0 at the end, -1 on error (vf_error says why; e.g. a truncated file
+ * or an .fvecs row whose dimension differs from the first). */
+int vf_next_f32(vf_reader *r, float *row);
+/* The same for integer matrices (ground truth): int32, int64 within int32
+ * range and uint8 elements; a float file is an error. */
+int vf_next_i32(vf_reader *r, int32_t *row);
+const char *vf_error(const vf_reader *r);
+/* Close the file and free the reader; accepts NULL. */
+void vf_close(vf_reader *r);
+
+/* Read a whole (small) file: *rows is a malloc'd n*dim matrix owned by the
+ * caller.  Returns 0, or -1 with a sentence in err. */
+int vf_load_f32(const char *path, vf_format fmt, uint32_t dim, float **rows,
+                uint64_t *n, uint32_t *dim_out, char *err, size_t errlen);
+int vf_load_i32(const char *path, vf_format fmt, uint32_t dim, int32_t **rows,
+                uint64_t *n, uint32_t *dim_out, char *err, size_t errlen);
+
+/* ---- writing --------------------------------------------------------------*/
+typedef struct vf_writer vf_writer;
+
+/* Create `path` as raw f32, .fvecs or .npy float32 with `rows` rows of `dim`
+ * (the .npy header needs the row count up front).  Returns 0 and sets *out,
+ * or -1 with a sentence in err. */
+int vf_create(const char *path, vf_format fmt, uint32_t dim, uint64_t rows,
+              vf_writer **out, char *err, size_t errlen);
+/* Append one row of dim floats.  Returns 0, or -1 (reported by vf_finish). */
+int vf_write_f32(vf_writer *w, const float *row);
+/* Flush and close; checks that exactly `rows` rows were written.  Returns 0
+ * or -1 with a sentence in err.  Frees w; accepts NULL (returns 0). */
+int vf_finish(vf_writer *w, char *err, size_t errlen);
+
+#endif /* RSN_VECFILE_H */
