@@ -9,6 +9,7 @@
 #ifndef RSN_BASE_H
 #define RSN_BASE_H
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,9 +42,9 @@ RSN_INTERNAL void rsn__map_free(void *p, size_t n);
 
 /* Test hook: the next `n` allocations succeed, the one after fails, then
  * all succeed again.  n < 0 disables.  Counts every rsn__* allocation. */
-RSN_API void rsn__alloc_fail_after(long n);
+RSN_INTERNAL void rsn__alloc_fail_after(long n);
 /* Test hook: number of live allocations made through rsn__* (leak check). */
-RSN_API long rsn__alloc_live(void);
+RSN_INTERNAL long rsn__alloc_live(void);
 
 /* ---- errors ------------------------------------------------------------ */
 /* Record a message for the calling thread and return `st`, so a failure
@@ -66,7 +67,6 @@ RSN_INTERNAL double rsn__now_ms(void);
 #define RSN_ALWAYS(x) (x)
 #define RSN_NEVER(x) (x)
 #else
-#include <assert.h>
 #define RSN_ALWAYS(x) ((x) ? 1 : (assert(0), 0))
 #define RSN_NEVER(x) ((x) ? (assert(0), 1) : 0)
 #endif

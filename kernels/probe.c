@@ -78,7 +78,9 @@ double rsn__probe_read_gbps(size_t bytes, int threads) {
   }
 #endif
   const size_t share = bytes / (size_t)nt; /* multiple of 256 */
+#ifdef RSN_HAVE_AVX512
   const int wide = rsn_kern_for(RSN_ISA_AVX512) != NULL;
+#endif
   double t[RSN_PROBE_REPS];
   volatile uint64_t sink = 0;
   for (int rep = -1; rep < RSN_PROBE_REPS; rep++) {
@@ -95,7 +97,11 @@ double rsn__probe_read_gbps(size_t bytes, int threads) {
 #endif
       unsigned char *p = buf + me * share;
       if (rep < 0) memset(p, (int)me + 1, share);
+#ifdef RSN_HAVE_AVX512
       total += wide ? rsn__probe_sum_avx512(p, share) : sum_words(p, share);
+#else
+      total += sum_words(p, share);
+#endif
     }
     double ms = rsn__now_ms() - t0;
     sink += total;

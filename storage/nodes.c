@@ -61,7 +61,7 @@ rsn_status rsn__acc_row(rsn_acc *a, rsn_acc_row **row) {
 rsn_status rsn__acc_text(rsn_acc *a, rsn_acc_row *row, int field,
                          sqlite3_stmt *st, int col) {
   const unsigned char *t;
-  size_t n, off;
+  size_t n, off = 0;
   rsn_status s;
   if (sqlite3_column_type(st, col) == SQLITE_NULL) return RSN_OK;
   t = sqlite3_column_text(st, col);
@@ -78,7 +78,7 @@ rsn_status rsn__acc_text(rsn_acc *a, rsn_acc_row *row, int field,
 rsn_status rsn__acc_floats(rsn_acc *a, rsn_acc_row *row, sqlite3_stmt *st,
                            int col) {
   const void *b;
-  size_t n, off;
+  size_t n, off = 0;
   rsn_status s;
   if (sqlite3_column_type(st, col) == SQLITE_NULL) return RSN_OK;
   b = sqlite3_column_blob(st, col);

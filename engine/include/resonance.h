@@ -449,6 +449,19 @@ RSN_API rsn_status rsn_maintain(rsn_db *db, unsigned ops);
  * API (overwrites dest_path). */
 RSN_API rsn_status rsn_backup(rsn_db *db, const char *dest_path);
 
+/* ---------------------------------------------------------------------------
+ * Machine probes, for benchmarks that report figures as ratios to the
+ * hardware's floors (DESIGN.md section 5).  Each takes tens of milliseconds
+ * to a few seconds and returns 0.0 on failure.  threads <= 0: all cores.
+ * ------------------------------------------------------------------------- */
+/* Streaming read bandwidth in GB/s (1e9 bytes/s) over a buffer of `bytes`
+ * (make it larger than the last-level cache), all threads, median of reps. */
+RSN_API double rsn_probe_read_gbps(size_t bytes, int threads);
+/* Peak FMA throughput in GFLOP/s of one kernel path (2 flops per lane). */
+RSN_API double rsn_probe_fma_gflops(rsn_isa isa, int threads);
+/* The SQLite library version resonance runs on ("3.40.1"). */
+RSN_API const char *rsn_sqlite_version(void);
+
 #ifdef __cplusplus
 }
 #endif
