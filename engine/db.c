@@ -113,6 +113,9 @@ rsn_status rsn_open(const char *path, const rsn_open_opts *opts, rsn_db **out) {
   if (st) goto fail;
   db->readonly = rsn_store_readonly(db->wr);
   if (db->readonly) db->flags |= RSN_OPEN_READONLY;
+  /* Inside rsn_begin..rsn_commit a failed write poisons the transaction
+   * (commit refuses and rolls back), so per-call savepoints are not needed. */
+  rsn_store_set_call_savepoints(db->wr, 0);
 
   st = rsn_store_get_dim(db->wr, &db->dim);
   if (st) goto fail;
@@ -197,6 +200,24 @@ static rsn_status arena_apply(rsn_db *db, const char *id, const float *vec) {
     rsn__arena_remove(&db->arena, id);
   }
   pthread_rwlock_unlock(&db->lock);
+  return st;
+}
+
+/* Inside a transaction, a write that failed after reaching SQLite may have
+ * left part of its rows (there is no per-call savepoint): the transaction
+ * is poisoned and rsn_commit will refuse it.  Failures detected before any
+ * SQL ran (bad arguments, bad vectors, absent ids) leave it usable. */
+static rsn_status txn_note(rsn_db *db, rsn_status st) {
+  if (st && db->in_txn && !db->txn_failed) {
+    switch (st) {
+      case RSN_E_INVAL: case RSN_E_NOTFOUND: case RSN_E_READONLY:
+      case RSN_E_DIM: case RSN_E_NONFINITE: case RSN_E_ZERO:
+        break;
+      default:
+        db->txn_failed = 1;
+        snprintf(db->txn_error, sizeof db->txn_error, "%s", rsn__errbuf());
+    }
+  }
   return st;
 }
 
@@ -286,7 +307,7 @@ rsn_status rsn_upsert(rsn_db *db, const rsn_node *node) {
   if (!st) {
     rsn_node copy = *node;
     copy.embedding = vec;
-    st = rsn_store_upsert(db->wr, &copy, !(db->flags & RSN_OPEN_NO_HISTORY));
+    st = txn_note(db, rsn_store_upsert(db->wr, &copy, !(db->flags & RSN_OPEN_NO_HISTORY)));
   }
   if (!st) st = after_write(db, node->id, vec);
   if (!st && !db->in_txn) (void)rsn__sync_own_commit(db); /* best effort */
@@ -301,7 +322,7 @@ rsn_status rsn_update_meta(rsn_db *db, const char *id, const char *meta) {
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = check_writable(db);
   if (!st)
-    st = rsn_store_update_meta(db->wr, id, meta, !(db->flags & RSN_OPEN_NO_HISTORY));
+    st = txn_note(db, rsn_store_update_meta(db->wr, id, meta, !(db->flags & RSN_OPEN_NO_HISTORY)));
   pthread_mutex_unlock(&db->wr_mu);
   return st;
 }
@@ -311,7 +332,7 @@ rsn_status rsn_delete(rsn_db *db, const char *id) {
   pthread_mutex_lock(&db->load_mu);
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = check_writable(db);
-  if (!st) st = rsn_store_delete(db->wr, id, !(db->flags & RSN_OPEN_NO_HISTORY));
+  if (!st) st = txn_note(db, rsn_store_delete(db->wr, id, !(db->flags & RSN_OPEN_NO_HISTORY)));
   if (!st) st = after_write(db, id, NULL);
   if (!st && !db->in_txn) (void)rsn__sync_own_commit(db); /* best effort */
   pthread_mutex_unlock(&db->wr_mu);
@@ -328,6 +349,7 @@ rsn_status rsn_begin(rsn_db *db) {
   if (!st) {
     db->in_txn = 1;
     db->txn_unqueued = 0;
+    db->txn_failed = 0;
   }
   pthread_mutex_unlock(&db->wr_mu);
   return st;
@@ -340,6 +362,13 @@ rsn_status rsn_commit(rsn_db *db) {
   rsn_status st = RSN_OK;
   if (!db->in_txn) {
     st = rsn__err(RSN_E_STATE, "rsn_commit without rsn_begin");
+  } else if (db->txn_failed) {
+    /* Part of a failed write may be in the transaction: never commit it. */
+    rsn_store_rollback(db->wr);
+    db->in_txn = 0;
+    drop_pending(db);
+    st = rsn__err(RSN_E_STATE,
+                  "transaction rolled back: a write in it failed (%s)", db->txn_error);
   } else {
     st = rsn_store_commit(db->wr); /* rolls back itself on failure */
     db->in_txn = 0;
@@ -445,8 +474,8 @@ static rsn_status edge_write(rsn_db *db, const rsn_edge *e, int upsert) {
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = check_writable(db);
   if (!st)
-    st = upsert ? rsn_store_edge_upsert(db->wr, e)
-                : rsn_store_edge_insert(db->wr, e, !(db->flags & RSN_OPEN_NO_HISTORY));
+    st = txn_note(db, upsert ? rsn_store_edge_upsert(db->wr, e)
+                             : rsn_store_edge_insert(db->wr, e, !(db->flags & RSN_OPEN_NO_HISTORY)));
   pthread_mutex_unlock(&db->wr_mu);
   return st;
 }

@@ -43,6 +43,8 @@ struct rsn_db {
   int readonly;             /* wr was opened (or fell back to) read-only    */
   int in_txn;               /* rsn_begin .. commit/rollback open            */
   int txn_unqueued;         /* the open transaction wrote while unloaded    */
+  int txn_failed;           /* a write in the open transaction failed in SQL */
+  char txn_error[256];      /* its message, for rsn_commit                  */
   rsn_pending *pending;     /* queued arena ops, newest first               */
   uint32_t dim;             /* embedding dimension (0 = not yet known)      */
 

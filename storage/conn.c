@@ -285,8 +285,13 @@ rsn_status rsn__scope_begin(rsn_store *s, const char *what) {
                     "SQLite after an earlier error; call rollback",
                     what, s->path);
   }
+  if (s->in_txn && s->no_call_savepoints) return RSN_OK;
   return rsn__stmt_exec(s, s->in_txn ? RSN_STMT_SAVEPOINT : RSN_STMT_BEGIN,
                         s->in_txn ? "SAVEPOINT" : "BEGIN IMMEDIATE");
+}
+
+void rsn_store_set_call_savepoints(rsn_store *s, int on) {
+  s->no_call_savepoints = !on;
 }
 
 rsn_status rsn__scope_end(rsn_store *s, rsn_status st) {
@@ -300,6 +305,7 @@ rsn_status rsn__scope_end(rsn_store *s, rsn_status st) {
       return rsn__err(st, "%s; SQLite rolled back the whole transaction",
                       first);
     }
+    if (s->no_call_savepoints) return st; /* the caller owns atomicity */
     if (st == RSN_OK) {
       st = rsn__stmt_exec(s, RSN_STMT_RELEASE, "RELEASE");
       if (st == RSN_OK) return RSN_OK;

@@ -50,6 +50,8 @@ struct rsn_store {
   int readonly;                         /* 1: connection cannot write      */
   int loader;                           /* 1: rsn_store_open_loader handle  */
   int in_txn;                           /* 1: rsn_store_begin is active     */
+  int no_call_savepoints;               /* 1: calls inside a transaction run
+                                           without their own savepoint      */
   char ro_reason[160];                  /* why read-only ("" if writable)  */
   sqlite3_stmt *stmt[RSN_STMT__COUNT];  /* cached statements, lazily made  */
 };

@@ -455,6 +455,51 @@ static void test_writes_visible_to_search(void **state) {
   rsn_close(db);
 }
 
+/* A write that fails inside SQLite poisons the transaction: commit rolls
+ * everything back (nothing half-written), while rejections found before
+ * any SQL leave it usable. */
+static void test_txn_failed_write_poisons_commit(void **state) {
+  fixture *f = *state;
+  const char *path = tu_path(f->dir, "poison.db");
+  rsn_db *db = open_new(path, 4, 0);
+  /* Another connection installs a trigger that makes one id fail in SQL. */
+  sqlite3 *raw;
+  assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(raw,
+                                "CREATE TRIGGER boom BEFORE INSERT ON nodes WHEN NEW.id = 'bad' "
+                                "BEGIN SELECT RAISE(ABORT, 'boom'); END",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(raw);
+  float v[4] = {1, 0, 0, 0}, nan_v[4] = {NAN, 0, 0, 0};
+  /* A vector rejection does not poison. */
+  assert_int_equal(rsn_begin(db), RSN_OK);
+  rsn_node ok = {.id = "ok", .embedding = v, .dim = 4};
+  rsn_node rejected = {.id = "nan", .embedding = nan_v, .dim = 4};
+  assert_int_equal(rsn_upsert(db, &ok), RSN_OK);
+  assert_int_equal(rsn_upsert(db, &rejected), RSN_E_NONFINITE);
+  assert_int_equal(rsn_commit(db), RSN_OK);
+  rsn_node *got = NULL;
+  assert_int_equal(rsn_get(db, "ok", 0, &got), RSN_OK);
+  rsn_node_free(got);
+  /* A SQL failure does. */
+  assert_int_equal(rsn_begin(db), RSN_OK);
+  rsn_node first = {.id = "first", .embedding = v, .dim = 4};
+  rsn_node bad = {.id = "bad", .embedding = v, .dim = 4};
+  assert_int_equal(rsn_upsert(db, &first), RSN_OK);
+  assert_int_equal(rsn_upsert(db, &bad), RSN_E_SQL);
+  assert_int_equal(rsn_commit(db), RSN_E_STATE);
+  assert_non_null(strstr(rsn_errmsg(db), "boom"));
+  assert_int_equal(rsn_get(db, "first", 0, &got), RSN_E_NOTFOUND);
+  rsn_stats st;
+  assert_int_equal(rsn_stats_get(db, &st), RSN_OK);
+  assert_int_equal(st.arena_rows, 1);
+  assert_int_equal(st.history, 1);
+  /* The handle works normally afterwards. */
+  assert_int_equal(rsn_upsert(db, &first), RSN_OK);
+  rsn_close(db);
+}
+
 /* Invalid rows in a file (written behind resonance's back) are skipped on
  * load and counted by reason; non-unit rows are normalised and counted. */
 static void test_load_audits_invalid_rows(void **state) {
@@ -647,6 +692,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_search_hydrates_metadata, setup, teardown),
       cmocka_unit_test_setup_teardown(test_search_bad_input, setup, teardown),
       cmocka_unit_test_setup_teardown(test_writes_visible_to_search, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_txn_failed_write_poisons_commit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_audits_invalid_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_majority_dimension, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_modes, setup, teardown),

@@ -240,7 +240,11 @@ RSN_API rsn_status rsn_delete(rsn_db *db, const char *id);
 
 /* Group writes into one SQLite transaction.  Nested begin is E_STATE.  The
  * arena applies the group's changes only after rsn_commit succeeds;
- * rsn_rollback discards them. */
+ * rsn_rollback discards them.  A write that fails inside the transaction
+ * after reaching SQLite (E_SQL, E_BUSY, E_IO, E_NOMEM ...) poisons it:
+ * rsn_commit then rolls everything back and returns E_STATE, so a half-done
+ * write is never committed.  Rejections found before any SQL runs (E_INVAL,
+ * E_DIM, E_NONFINITE, E_ZERO, E_NOTFOUND) leave the transaction usable. */
 RSN_API rsn_status rsn_begin(rsn_db *db);
 RSN_API rsn_status rsn_commit(rsn_db *db);
 RSN_API rsn_status rsn_rollback(rsn_db *db);
