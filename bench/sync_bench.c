@@ -1,0 +1,231 @@
+/*
+ * sync_bench.c -- the figures of writes and sync, measured in one run on a
+ * copy of a database (the copy is modified; the original is not):
+ *
+ *   1. upserts per second through rsn_upsert with the arena loaded: one
+ *      transaction per upsert, and batches of 1,000 per transaction;
+ *   2. rsn_refresh after 1,000 changes made by another connection (inserts,
+ *      embedding updates, deletes), versus a full reload of the arena;
+ *   3. single-query latency p50/p99, alone and while a writer thread
+ *      upserts continuously.
+ *
+ * Usage: rsn_sync_bench --db FILE [--work COPY] [--queries Q] [--json]
+ * FILE must hold vectors of one dimension (e.g. rsn_core_bench's database).
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_int.h"
+
+static uint64_t rng(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static void unit(uint64_t *s, float *v, uint32_t d) {
+  for (uint32_t j = 0; j < d; j++) v[j] = (float)((rng(s) >> 11) * 0x1.0p-53 - 0.5);
+  rsn_normalize(v, d);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double pct(double *v, size_t n, double p) {
+  qsort(v, n, sizeof *v, cmp_double);
+  size_t i = (size_t)ceil(p / 100.0 * (double)n);
+  return v[i ? i - 1 : 0];
+}
+
+static void die(const char *what, rsn_db *db) {
+  fprintf(stderr, "rsn_sync_bench: %s: %s\n", what, rsn_errmsg(db));
+  exit(1);
+}
+
+typedef struct writer_ctx {
+  rsn_db *db;
+  uint32_t dim;
+  atomic_int stop;
+  long writes;
+} writer_ctx;
+
+static void *writer(void *arg) {
+  writer_ctx *w = arg;
+  uint64_t s = 4242;
+  float *v = malloc(w->dim * sizeof *v);
+  for (long i = 0; !atomic_load(&w->stop); i++) {
+    char id[32];
+    snprintf(id, sizeof id, "bg-%ld", i % 5000);
+    unit(&s, v, w->dim);
+    rsn_node n = {.id = id, .embedding = v, .dim = w->dim};
+    if (rsn_upsert(w->db, &n)) die("background upsert", w->db);
+    w->writes++;
+  }
+  free(v);
+  return NULL;
+}
+
+/* Latency of nq single queries; fills p50/p99. */
+static void latency(rsn_db *db, const float *q, size_t nq, uint32_t d, double *p50, double *p99) {
+  rsn_search_params p;
+  rsn_search_params_init(&p);
+  p.k = 10;
+  p.flags = RSN_SEARCH_NO_HYDRATE;
+  double *lat = malloc(nq * sizeof *lat);
+  for (size_t i = 0; i < nq; i++) {
+    rsn_results *r;
+    double t0 = rsn__now_ms();
+    if (rsn_search(db, q + i * d, d, &p, &r)) die("search", db);
+    lat[i] = rsn__now_ms() - t0;
+    rsn_results_free(r);
+  }
+  *p50 = pct(lat, nq, 50);
+  *p99 = pct(lat, nq, 99);
+  free(lat);
+}
+
+int main(int argc, char **argv) {
+  const char *src = NULL, *work = "/tmp/rsn_sync_bench.db";
+  size_t nq = 100;
+  int json = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--db") && i + 1 < argc) src = argv[++i];
+    else if (!strcmp(argv[i], "--work") && i + 1 < argc) work = argv[++i];
+    else if (!strcmp(argv[i], "--queries") && i + 1 < argc) nq = strtoull(argv[++i], NULL, 10);
+    else {
+      fprintf(stderr, "usage: rsn_sync_bench --db FILE [--work COPY] [--queries Q] [--json]\n");
+      return 2;
+    }
+  }
+  if (!src || !nq) {
+    fprintf(stderr, "usage: rsn_sync_bench --db FILE [--work COPY] [--queries Q] [--json]\n");
+    return 2;
+  }
+  /* Work on a copy made with the backup API. */
+  rsn_open_opts o;
+  rsn_open_opts_init(&o);
+  o.flags = RSN_OPEN_READONLY | RSN_OPEN_NOLOAD;
+  rsn_db *db;
+  if (rsn_open(src, &o, &db)) die("open source", NULL);
+  if (rsn_backup(db, work)) die("backup", db);
+  rsn_close(db);
+
+  rsn_open_opts_init(&o);
+  if (rsn_open(work, &o, &db)) die("open copy", NULL);
+  uint32_t d = db->dim;
+  size_t n = db->arena.n;
+  uint64_t s = 7;
+  float *v = malloc(d * sizeof *v);
+
+  /* 1. Upserts. */
+  const int single = 2000, batches = 10, per = 1000;
+  double t0 = rsn__now_ms();
+  for (int i = 0; i < single; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "single-%d", i);
+    unit(&s, v, d);
+    rsn_node nd = {.id = id, .embedding = v, .dim = d};
+    if (rsn_upsert(db, &nd)) die("upsert", db);
+  }
+  double single_ups = single / ((rsn__now_ms() - t0) / 1e3);
+  t0 = rsn__now_ms();
+  for (int b = 0; b < batches; b++) {
+    if (rsn_begin(db)) die("begin", db);
+    for (int i = 0; i < per; i++) {
+      char id[32];
+      snprintf(id, sizeof id, "batch-%d-%d", b, i);
+      unit(&s, v, d);
+      rsn_node nd = {.id = id, .embedding = v, .dim = d};
+      if (rsn_upsert(db, &nd)) die("upsert", db);
+    }
+    if (rsn_commit(db)) die("commit", db);
+  }
+  double batch_ups = batches * per / ((rsn__now_ms() - t0) / 1e3);
+
+  /* 2. 1,000 outside changes: 500 inserts, 300 embedding updates, 200
+   * deletes, on another connection; then refresh vs full reload. */
+  sqlite3 *h;
+  if (sqlite3_open(work, &h) != SQLITE_OK) die("outside open", NULL);
+  sqlite3_busy_timeout(h, 5000);
+  sqlite3_exec(h, "BEGIN", NULL, NULL, NULL);
+  sqlite3_stmt *ins, *upd, *del;
+  sqlite3_prepare_v2(h, "INSERT INTO nodes(id, embedding) VALUES (?1, ?2)", -1, &ins, NULL);
+  sqlite3_prepare_v2(h, "UPDATE nodes SET embedding = ?2 WHERE id = ?1", -1, &upd, NULL);
+  sqlite3_prepare_v2(h, "DELETE FROM nodes WHERE id = ?1", -1, &del, NULL);
+  for (int i = 0; i < 1000; i++) {
+    char id[32];
+    sqlite3_stmt *st = i < 500 ? ins : i < 800 ? upd : del;
+    if (i < 500) snprintf(id, sizeof id, "outside-%d", i);
+    else snprintf(id, sizeof id, "batch-0-%d", i);
+    unit(&s, v, d);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (st != del) sqlite3_bind_blob(st, 2, v, (int)(d * 4), SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE) die("outside write", NULL);
+    sqlite3_reset(st);
+  }
+  sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+  sqlite3_finalize(ins);
+  sqlite3_finalize(upd);
+  sqlite3_finalize(del);
+  sqlite3_close(h);
+  rsn_refresh_info info;
+  t0 = rsn__now_ms();
+  if (rsn_refresh(db, &info)) die("refresh", db);
+  double refresh_ms = rsn__now_ms() - t0;
+  pthread_mutex_lock(&db->load_mu);
+  t0 = rsn__now_ms();
+  if (rsn__db_load(db)) die("reload", db);
+  double reload_ms = rsn__now_ms() - t0;
+  pthread_mutex_unlock(&db->load_mu);
+
+  /* 3. Latency alone and with a writer. */
+  float *q = malloc(nq * d * sizeof *q);
+  for (size_t i = 0; i < nq * d; i += d) unit(&s, q + i, d);
+  double p50a, p99a, p50w, p99w;
+  latency(db, q, 5, d, &p50a, &p99a); /* warm-up */
+  latency(db, q, nq, d, &p50a, &p99a);
+  writer_ctx w = {db, d, 0, 0};
+  pthread_t th;
+  pthread_create(&th, NULL, writer, &w);
+  t0 = rsn__now_ms();
+  latency(db, q, nq, d, &p50w, &p99w);
+  double span = rsn__now_ms() - t0;
+  atomic_store(&w.stop, 1);
+  pthread_join(th, NULL);
+
+  if (json) {
+    printf("{\"n\":%zu,\"dim\":%u,\"upserts_single_per_s\":%.0f,\"upserts_batched_per_s\":%.0f,"
+           "\"refresh_changes\":1000,\"refresh_ms\":%.1f,\"refresh_full_reload\":%d,"
+           "\"full_reload_ms\":%.1f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p50_ms_with_writer\":%.2f,"
+           "\"p99_ms_with_writer\":%.2f,\"writer_upserts_per_s\":%.0f}\n",
+           n, d, single_ups, batch_ups, refresh_ms, info.full_reload, reload_ms, p50a, p99a, p50w,
+           p99w, w.writes / (span / 1e3));
+  } else {
+    printf("resonance sync bench: N=%zu d=%u isa=%s (on a copy: %s)\n", n, d,
+           rsn_isa_name(rsn_isa_active()), work);
+    printf("upserts   single (1 per transaction)   %8.0f /s\n", single_ups);
+    printf("upserts   batched (1,000 per txn)      %8.0f /s\n", batch_ups);
+    printf("refresh   after 1,000 outside changes  %8.1f ms (%s; %lld upserted, %lld removed)\n",
+           refresh_ms, info.full_reload ? "full reload" : "incremental", (long long)info.upserted,
+           (long long)info.removed);
+    printf("reload    full, same arena             %8.1f ms   (%.0fx the refresh)\n", reload_ms,
+           reload_ms / refresh_ms);
+    printf("search    alone        p50 %.2f ms  p99 %.2f ms  (%zu queries)\n", p50a, p99a, nq);
+    printf("search    with writer  p50 %.2f ms  p99 %.2f ms  (writer: %.0f upserts/s meanwhile)\n",
+           p50w, p99w, w.writes / (span / 1e3));
+  }
+  free(q);
+  free(v);
+  rsn_close(db);
+  return 0;
+}
