@@ -130,6 +130,7 @@ RSN_API rsn_status rsn_blob_verdict_status(rsn_blob_verdict v);
  * norm (computed in double) when the verdict gets that far. */
 RSN_API rsn_blob_verdict rsn_fafcas_check(const void *blob, size_t bytes,
                                           uint32_t dim, double *norm_out);
+/* The codec functions are pure: thread-safe, no handle needed. */
 /* Normalise v[0..dim) in place to unit length.  Returns RSN_E_NONFINITE,
  * RSN_E_ZERO or RSN_E_INVAL (dim 0) and leaves v unchanged on failure. */
 RSN_API rsn_status rsn_normalize(float *v, uint32_t dim);
@@ -150,6 +151,8 @@ typedef enum rsn_isa {
 } rsn_isa;
 #define RSN_ISA_ALL 0xFu
 
+/* All rsn_isa_* calls are thread-safe (detection runs once, the choice is
+ * an atomic pointer). */
 /* Paths this CPU (and this build) can run, as a mask of rsn_isa. */
 RSN_API unsigned rsn_isa_supported(void);
 /* Restrict the choice to `mask` (the environment variable RSN_ISA=
@@ -201,11 +204,13 @@ RSN_API void rsn_open_opts_init(rsn_open_opts *opts);
  * handle; on failure *out is NULL and rsn_errmsg(NULL) says why.
  * Errors: E_CANTOPEN (missing file without CREATE, directory, permission),
  * E_NOTDB, E_BUSY, E_READONLY (CREATE on a read-only location), E_SCHEMA
- * (names the missing table or column), E_NOMEM, E_SQL. */
+ * (names the missing table or column), E_NOMEM, E_SQL.  Any thread; the
+ * new handle is not visible to others until this returns. */
 RSN_API rsn_status rsn_open(const char *path, const rsn_open_opts *opts,
                             rsn_db **out);
 /* Checkpoint (TRUNCATE) and PRAGMA optimize when writable, then release
- * everything.  Accepts NULL.  An open transaction is rolled back. */
+ * everything.  Accepts NULL.  An open transaction is rolled back.  Must not
+ * race with any other call on the same handle (join your threads first). */
 RSN_API void rsn_close(rsn_db *db);
 
 /* ---------------------------------------------------------------------------
@@ -232,10 +237,13 @@ typedef struct rsn_node {
  * Serialised with other writes. */
 RSN_API rsn_status rsn_upsert(rsn_db *db, const rsn_node *node);
 /* Replace a node's meta JSON; history row with old and new meta (action
- * 'update').  E_NOTFOUND if there is no such node. */
+ * 'update').  E_NOTFOUND if there is no such node.  Serialised with other
+ * writes; the arena is not touched (hydration reads metadata fresh). */
 RSN_API rsn_status rsn_update_meta(rsn_db *db, const char *id,
                                    const char *meta_json);
-/* Delete a node; history row (action 'delete').  E_NOTFOUND if absent. */
+/* Delete a node; history row (action 'delete').  E_NOTFOUND if absent.
+ * Serialised with other writes; searches are excluded only while the row
+ * leaves the arena. */
 RSN_API rsn_status rsn_delete(rsn_db *db, const char *id);
 
 /* Group writes into one SQLite transaction.  Nested begin is E_STATE.  The
@@ -252,7 +260,9 @@ RSN_API rsn_status rsn_rollback(rsn_db *db);
 /* Fetch one node.  with_embedding=0 leaves embedding NULL.  *out is one
  * allocation owned by the caller: free it with rsn_node_free.  E_NOTFOUND if
  * absent.  A stored embedding that fails validation is returned as stored
- * (dim = bytes/4) so callers can inspect it. */
+ * (dim = bytes/4) so callers can inspect it.  Thread-safe: reads use a
+ * pooled reader connection (inside this handle's open transaction, the
+ * writer connection, so the transaction's own writes are visible). */
 RSN_API rsn_status rsn_get(rsn_db *db, const char *id, int with_embedding,
                            rsn_node **out);
 RSN_API void rsn_node_free(rsn_node *node);
@@ -278,7 +288,7 @@ typedef struct rsn_list_opts {
 } rsn_list_opts;
 
 /* List nodes ordered by id.  *out is an array of *n nodes in one allocation,
- * freed with rsn_nodes_free. */
+ * freed with rsn_nodes_free.  Thread-safe, as rsn_get. */
 RSN_API rsn_status rsn_list(rsn_db *db, const rsn_list_opts *opts,
                             rsn_node **out, size_t *n);
 RSN_API void rsn_nodes_free(rsn_node *nodes);
@@ -295,13 +305,14 @@ typedef struct rsn_edge {
 /* INSERT OR IGNORE (source, target, type) with default confidence and
  * veracity, plus a history row (entity_type 'edge', action 'insert'). */
 RSN_API rsn_status rsn_edge_insert(rsn_db *db, const rsn_edge *edge);
-/* Insert, or on conflict update confidence, veracity and context_source. */
+/* Insert, or on conflict update confidence, veracity and context_source.
+ * Both edge writes are serialised with other writes. */
 RSN_API rsn_status rsn_edge_upsert(rsn_db *db, const rsn_edge *edge);
 
 #define RSN_EDGES_OUT 1 /* edges whose source is the id */
 #define RSN_EDGES_IN 2  /* edges whose target is the id */
 /* Neighbours of a node.  *out: array of *n edges in one allocation, freed
- * with rsn_edges_free. */
+ * with rsn_edges_free.  Thread-safe, as rsn_get. */
 RSN_API rsn_status rsn_edges(rsn_db *db, const char *id, int direction,
                              rsn_edge **out, size_t *n);
 RSN_API void rsn_edges_free(rsn_edge *edges);
@@ -354,10 +365,12 @@ RSN_API rsn_status rsn_search_batch(rsn_db *db, const float *queries,
                                     const rsn_search_params *params,
                                     rsn_results **out);
 /* "More like this": the node's own stored vector is the query and the node
- * itself is excluded.  E_NOTFOUND if the id is not in the arena. */
+ * itself is excluded.  E_NOTFOUND if the id is not in the arena.  Batch and
+ * like searches are thread-safe like rsn_search. */
 RSN_API rsn_status rsn_search_like(rsn_db *db, const char *id,
                                    const rsn_search_params *params,
                                    rsn_results **out);
+/* Results belong to the caller alone; free them from any thread. */
 RSN_API void rsn_results_free(rsn_results *results);
 
 /* ---------------------------------------------------------------------------
@@ -427,6 +440,7 @@ typedef struct rsn_stats {
   rsn_health health;
 } rsn_stats;
 
+/* Thread-safe (briefly takes the writer connection's lock). */
 RSN_API rsn_status rsn_stats_get(rsn_db *db, rsn_stats *out);
 
 typedef struct rsn_check_report {
@@ -438,7 +452,8 @@ typedef struct rsn_check_report {
 } rsn_check_report;
 
 /* Integrity check plus a vector audit of every row.  Returns RSN_OK whether
- * or not problems were found; look at report->problems. */
+ * or not problems were found; look at report->problems.  Thread-safe;
+ * holds the writer connection for the whole check (writes wait). */
 RSN_API rsn_status rsn_check(rsn_db *db, rsn_check_report *report);
 
 #define RSN_MAINT_ANALYZE 0x01u
@@ -447,10 +462,10 @@ RSN_API rsn_status rsn_check(rsn_db *db, rsn_check_report *report);
 #define RSN_MAINT_CHECKPOINT 0x08u /* wal_checkpoint(TRUNCATE) */
 
 /* Run the selected maintenance steps in the order analyze, vacuum, optimize,
- * checkpoint. */
+ * checkpoint.  E_STATE inside a transaction.  Thread-safe; writes wait. */
 RSN_API rsn_status rsn_maintain(rsn_db *db, unsigned ops);
 /* Online backup of the whole database to dest_path with the SQLite backup
- * API (overwrites dest_path). */
+ * API (overwrites dest_path).  Thread-safe; writes wait; searches go on. */
 RSN_API rsn_status rsn_backup(rsn_db *db, const char *dest_path);
 
 /* ---------------------------------------------------------------------------
@@ -458,6 +473,7 @@ RSN_API rsn_status rsn_backup(rsn_db *db, const char *dest_path);
  * hardware's floors (DESIGN.md section 5).  Each takes tens of milliseconds
  * to a few seconds and returns 0.0 on failure.  threads <= 0: all cores.
  * ------------------------------------------------------------------------- */
+/* Probes are thread-safe but meant to run alone (they load every core). */
 /* Streaming read bandwidth in GB/s (1e9 bytes/s) over a buffer of `bytes`
  * (make it larger than the last-level cache), all threads, median of reps. */
 RSN_API double rsn_probe_read_gbps(size_t bytes, int threads);
