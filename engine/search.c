@@ -30,8 +30,13 @@
 #define BATCH_ROWS 128   /* rows per block in a batch (kept in L2)          */
 #define BATCH_QTILE 64   /* queries per tile in a batch                     */
 /* Below this many floats to scan, one thread: fork/join costs more than the
- * scan saves.  See the README ("Threads") for the measurement. */
+ * scan saves.  Measured with tools in bench/ (README, "Searching"); a build
+ * may override it (-DRSN_PAR_MIN_FLOATS=0 to measure the cut-off). */
+#ifdef RSN_PAR_MIN_FLOATS
+#define PAR_MIN_FLOATS ((size_t)RSN_PAR_MIN_FLOATS)
+#else
 #define PAR_MIN_FLOATS ((size_t)1 << 18)
+#endif
 
 /* Searches running now in this process, to split the cores among callers
  * that search from many threads at once (no oversubscription). */
@@ -139,6 +144,19 @@ static rsn_status hydrate(rsn_db *db, rsn_results *r, const rsn_search_params *p
   return st;
 }
 
+/* After the scan (arena released): time it, hydrate, hand over or free. */
+static rsn_status finish(rsn_db *db, const rsn_search_params *p, rsn_status st,
+                         rsn_results *r, double t0, rsn_results **out) {
+  if (r) r->search_ms = rsn__now_ms() - t0;
+  if (!st) st = hydrate(db, r, p);
+  if (st) {
+    rsn_results_free(r);
+    return st;
+  }
+  *out = r;
+  return RSN_OK;
+}
+
 /* ---- single-query scan ------------------------------------------------------------- */
 
 /* Score slots [lo, hi) against q into heap h, skipping slot `skip`. */
@@ -229,14 +247,7 @@ unlock:
   pthread_rwlock_unlock(&db->lock);
   atomic_fetch_sub(&g_active, 1);
   rsn_topk_free(&top);
-  if (r) r->search_ms = rsn__now_ms() - t0;
-  if (!st) st = hydrate(db, r, p);
-  if (st) {
-    rsn_results_free(r);
-    return st;
-  }
-  *out = r;
-  return RSN_OK;
+  return finish(db, p, st, r, t0, out);
 }
 
 /* Common entry checks: arguments, lazy load, optional auto-refresh. */
@@ -368,12 +379,5 @@ unlock:
   rsn__free(heaps);
   rsn__aligned_free(bufs);
   rsn__aligned_free(Q);
-  if (r) r->search_ms = rsn__now_ms() - t0;
-  if (!st) st = hydrate(db, r, p);
-  if (st) {
-    rsn_results_free(r);
-    return st;
-  }
-  *out = r;
-  return RSN_OK;
+  return finish(db, p, st, r, t0, out);
 }
