@@ -13,8 +13,8 @@
  *   5  search or other error: k = 0, bad query vector, unknown id, no memory
  *
  * Subcommands live in cli_info.c (init, get, stats, check, maintain),
- * cli_import.c, cli_search.c and cli_generate.c; vector files are read and
- * written by vecfile.c.
+ * cli_import.c, cli_search.c, cli_generate.c and cli_bench.c; vector files
+ * are read and written by vecfile.c.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -31,6 +31,7 @@
 static const cli_cmd *const commands[] = {
     &cli_cmd_init,  &cli_cmd_import,   &cli_cmd_get,    &cli_cmd_stats,
     &cli_cmd_check, &cli_cmd_maintain, &cli_cmd_search, &cli_cmd_generate,
+    &cli_cmd_bench,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -309,15 +310,34 @@ int cli_fail(const rsn_db *db, rsn_status st, const char *what_fmt, ...) {
 
 /* ---- shared helpers -------------------------------------------------------*/
 
+/* Progress of a long arena load, on a terminal only: "load: N rows". */
+static void load_progress(void *ctx, const char *phase, uint64_t done,
+                          uint64_t total) {
+  double *t = ctx; /* t[0] = start, t[1] = last line */
+  (void)total;
+  cli_progress(phase, done, t[0], &t[1]);
+}
+
 int cli_open_db(const char *path, rsn_open_opts *opts, unsigned flags,
                 rsn_db **db) {
   rsn_open_opts local;
+  double times[2] = {cli_now_ms(), 0};
   if (!opts) {
     rsn_open_opts_init(&local);
     opts = &local;
   }
   opts->flags |= flags;
+  int show = !opts->progress && !(opts->flags & RSN_OPEN_NOLOAD) && cli_stderr_tty();
+  if (show) {
+    opts->progress = load_progress;
+    opts->progress_ctx = times;
+  }
   rsn_status st = rsn_open(path, opts, db);
+  if (show) {
+    if (times[1] > 0) fputc('\n', stderr); /* a line was drawn */
+    opts->progress = NULL;
+    opts->progress_ctx = NULL;
+  }
   if (st != RSN_OK) return cli_fail(NULL, st, "cannot open %s", path);
   return CLI_EXIT_OK;
 }

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "resonance.h"
+#include "vecfile.h"
 
 /* Exit codes (documented in `resonance --help` and at the top of cli.c). */
 enum {
@@ -29,7 +30,7 @@ enum {
   CLI_EXIT_OTHER = 5     /* k = 0, bad query vector, unknown id, no memory   */
 };
 
-#define CLI_MAX_OPTS 16 /* options per subcommand                          */
+#define CLI_MAX_OPTS 32 /* options per subcommand                          */
 #define CLI_MAX_POS 4   /* positional arguments per subcommand             */
 
 /* One option of a subcommand.  A table of these ends with a zeroed entry. */
@@ -111,8 +112,21 @@ int cli_stderr_tty(void);
 void cli_progress(const char *label, uint64_t done, double start_ms,
                   double *last_ms);
 
+/* ---- shared with the bench (cli_generate.c, cli_import.c) -----------------*/
+/* Write n synthetic vectors (the generator's row stream, or its query stream
+ * when `queries` is set) to path as fmt (VF_FMT_UNKNOWN = JSON Lines).
+ * Returns an exit code after reporting any error. */
+int cli_generate_vectors(const char *path, vf_format fmt, uint64_t n, uint32_t dim,
+                         uint32_t clusters, uint64_t seed, int queries);
+/* Import every remaining row of r into db (which must have been opened
+ * writable) as ids "0", "1", ... in one transaction, exactly as `resonance
+ * import` does.  *imported gets the row count.  Returns an exit code. */
+int cli_import_reader(rsn_db *db, const char *path, vf_reader *r,
+                      uint64_t *imported);
+
 /* ---- subcommands ----------------------------------------------------------*/
 extern const cli_cmd cli_cmd_init, cli_cmd_import, cli_cmd_get, cli_cmd_stats,
-    cli_cmd_check, cli_cmd_maintain, cli_cmd_search, cli_cmd_generate;
+    cli_cmd_check, cli_cmd_maintain, cli_cmd_search, cli_cmd_generate,
+    cli_cmd_bench;
 
 #endif /* RSN_CLI_H */

@@ -238,6 +238,22 @@ static int write_stream(corpus *c, const char *path, vf_format fmt,
   return rc ? rc : rc2;
 }
 
+/* ---- shared with the bench ------------------------------------------------*/
+
+int cli_generate_vectors(const char *path, vf_format fmt, uint64_t n,
+                         uint32_t dim, uint32_t clusters, uint64_t seed,
+                         int queries) {
+  corpus c;
+  if (corpus_init(&c, dim, clusters, seed) != 0) {
+    corpus_free(&c);
+    return cli_error(CLI_EXIT_OTHER, "generate: out of memory");
+  }
+  int rc = write_stream(&c, path, fmt, n, seed,
+                        queries ? STREAM_QUERIES : STREAM_ROWS);
+  corpus_free(&c);
+  return rc;
+}
+
 /* ---- the command ----------------------------------------------------------*/
 
 /* The output format: --format NAME or the extension; jsonl is reported as
@@ -276,14 +292,11 @@ static int run_generate(const cli_args *a) {
   if (qfmt != VF_FMT_F32 && qfmt != VF_FMT_FVECS && qfmt != VF_FMT_NPY)
     qfmt = VF_FMT_F32;
 
-  corpus c;
-  if (corpus_init(&c, dim, clusters, seed) != 0) {
-    corpus_free(&c);
-    return cli_error(CLI_EXIT_OTHER, "generate: out of memory");
-  }
-  rc = write_stream(&c, a->pos[0], fmt, n, seed, STREAM_ROWS);
-  if (!rc && qout) rc = write_stream(&c, qout, qfmt, nq, seed, STREAM_QUERIES);
-  corpus_free(&c);
+  /* The centres depend only on the seed, so both calls draw around the
+   * same clusters. */
+  rc = cli_generate_vectors(a->pos[0], fmt, n, dim, clusters, seed, 0);
+  if (!rc && qout)
+    rc = cli_generate_vectors(qout, qfmt, nq, dim, clusters, seed, 1);
   if (rc) return rc;
   printf("wrote %" PRIu64 " vectors of dimension %u (%u clusters, seed %"
          PRIu64 ") to %s\n", n, dim, clusters, seed, a->pos[0]);

@@ -345,6 +345,15 @@ static int run_transaction(import_ctx *c, FILE *jsonl, vf_reader *vr) {
   return CLI_EXIT_OK;
 }
 
+int cli_import_reader(rsn_db *db, const char *path, vf_reader *r,
+                      uint64_t *imported) {
+  import_ctx c = {.db = db, .path = path, .unit = "row", .dim = vf_dim(r),
+                  .progress = cli_stderr_tty()};
+  int rc = run_transaction(&c, NULL, r);
+  *imported = c.imported;
+  return rc;
+}
+
 static void print_summary(const import_ctx *c) {
   double secs = (cli_now_ms() - c->start_ms) / 1e3;
   if (c->skipped > SHOW_BAD)

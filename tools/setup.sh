@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config git
       libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libsimde-dev
-      libbenchmark-dev python3-numpy)
+      libbenchmark-dev python3-numpy zlib1g-dev)
 # Extra packages for the benchmark suite (comparison and plots).
 if [ "${RSN_SETUP_BENCH:-0}" = 1 ]; then
   PKGS+=(python3-faiss gnuplot-nox dataset-fashion-mnist)

@@ -1,0 +1,369 @@
+/*
+ * test_bench.c -- the arithmetic and readers behind `resonance bench`
+ * (tools/benchlib.c, tools/vecfile.c), each checked against an independent
+ * reference: known answers for percentiles and recall, a separate
+ * brute-force loop for the ground truth, files written by numpy or byte by
+ * byte for the readers; then one short smoke run of the built CLI whose
+ * JSON Lines are checked for shape and exact recall (not for speed).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <zlib.h>
+
+#include "benchlib.h"
+#include "testutil.h"
+#include "vecfile.h"
+
+/* ---- percentiles (nearest rank) ------------------------------------------*/
+
+static void test_percentile_known_samples(void **state) {
+  (void)state;
+  double v[100];
+  for (int i = 0; i < 100; i++) v[i] = i + 1; /* 1..100 */
+  bl_latency l;
+  assert_int_equal(bl_latency_summarise(v, 100, &l), 0);
+  assert_true(l.p50 == 50 && l.p95 == 95 && l.p99 == 99 && l.max == 100);
+  assert_true(l.mean == 50.5 && l.n == 100);
+  /* The same sample shuffled gives the same answers. */
+  uint64_t s = 7;
+  for (int i = 99; i > 0; i--) {
+    int j = (int)(tu_rng(&s) % (uint64_t)(i + 1));
+    double t = v[i];
+    v[i] = v[j];
+    v[j] = t;
+  }
+  assert_int_equal(bl_latency_summarise(v, 100, &l), 0);
+  assert_true(l.p50 == 50 && l.p95 == 95 && l.p99 == 99 && l.max == 100);
+  /* Small n: rank ceil(p*n/100) is always a real sample. */
+  double w[5] = {0.5, 0.1, 0.4, 0.2, 0.3};
+  assert_int_equal(bl_latency_summarise(w, 5, &l), 0);
+  assert_true(l.p50 == 0.3 && l.p95 == 0.5 && l.p99 == 0.5 && l.max == 0.5);
+  assert_true(bl_median(w, 5) == 0.3);
+  assert_true(w[0] == 0.5); /* input untouched */
+  double one = 4.0;
+  assert_true(bl_median(&one, 1) == 4.0);
+  assert_int_equal(bl_latency_summarise(v, 0, &l), -1);
+}
+
+/* ---- recall ---------------------------------------------------------------*/
+
+static void test_recall_plain_and_tie_aware(void **state) {
+  (void)state;
+  const int32_t truth[4] = {10, 11, 12, 13};
+  /* Exact answer in another order: 3 of 3 either way. */
+  int64_t got1[3] = {12, 10, 11};
+  double sc1[3] = {0.8, 0.9, 0.85};
+  assert_int_equal(bl_hits(got1, sc1, 3, truth, 3, 0.8, 0), 3);
+  assert_int_equal(bl_hits(got1, sc1, 3, truth, 3, 0.8, 1), 3);
+  /* Row 99 is outside the true top 3 but scores within 1e-6 of the third
+   * true score: a tie, so it counts only for tie-aware recall. */
+  int64_t got2[3] = {10, 99, 11};
+  double sc2[3] = {0.9, 0.8 - 5e-7, 0.85};
+  assert_int_equal(bl_hits(got2, sc2, 3, truth, 3, 0.8, 0), 2);
+  assert_int_equal(bl_hits(got2, sc2, 3, truth, 3, 0.8, 1), 3);
+  /* 2e-6 below is a real miss for both. */
+  sc2[1] = 0.8 - 2e-6;
+  assert_int_equal(bl_hits(got2, sc2, 3, truth, 3, 0.8, 1), 2);
+  /* Only the first c returned ids count: @1 of got2 is a hit, and 13 is
+   * not in the true top 3. */
+  assert_int_equal(bl_hits(got2, sc2, 3, truth, 1, 0.9, 0), 1);
+  int64_t got3[3] = {13, -1, 12};
+  double sc3[3] = {0.7, -INFINITY, 0.8};
+  assert_int_equal(bl_hits(got3, sc3, 3, truth, 3, 0.8, 1), 1);
+  /* Fewer results than c: the missing ones are misses. */
+  assert_int_equal(bl_hits(got1, sc1, 2, truth, 3, 0.8, 0), 2);
+}
+
+/* ---- ground truth ---------------------------------------------------------*/
+
+typedef struct scored {
+  double s;
+  int32_t id;
+} scored;
+
+static int cmp_scored(const void *a, const void *b) {
+  const scored *x = a, *y = b;
+  if (x->s != y->s) return x->s < y->s ? 1 : -1;
+  return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Reference: every cosine in double, full sort by (score desc, id asc). */
+static void brute_force(const float *rows, size_t n, const float *q,
+                        uint32_t d, size_t k, int32_t *ids) {
+  scored *all = malloc(n * sizeof *all);
+  double qn = 0;
+  for (uint32_t j = 0; j < d; j++) qn += (double)q[j] * q[j];
+  for (size_t i = 0; i < n; i++) {
+    double dot = 0, rn = 0;
+    for (uint32_t j = 0; j < d; j++) {
+      dot += (double)rows[i * d + j] * q[j];
+      rn += (double)rows[i * d + j] * rows[i * d + j];
+    }
+    all[i].s = dot / sqrt(qn * rn);
+    all[i].id = (int32_t)i;
+  }
+  qsort(all, n, sizeof *all, cmp_scored);
+  for (size_t i = 0; i < k; i++) ids[i] = all[i].id;
+  free(all);
+}
+
+static void test_truth_matches_brute_force_with_ties(void **state) {
+  (void)state;
+  enum { N = 700, D = 9, NQ = 6, K = 25 };
+  float *rows = malloc(N * D * sizeof *rows), q[NQ * D];
+  uint64_t s = 11;
+  for (size_t i = 0; i < N * D; i++) rows[i] = (float)tu_normal(&s);
+  /* Ties: row 600 duplicates row 3 and row 650 is a scaled copy of row 3
+   * (same cosine); query 0 is row 3 itself, so rows 3, 600 and 650 all
+   * score 1 and must come back as 3, 600, 650 (lower id first). */
+  memcpy(rows + 600 * D, rows + 3 * D, D * sizeof *rows);
+  for (int j = 0; j < D; j++) rows[650 * D + j] = 2.0f * rows[3 * D + j];
+  memcpy(q, rows + 3 * D, D * sizeof *q);
+  for (size_t i = D; i < NQ * D; i++) q[i] = (float)tu_normal(&s);
+  bl_truth *t = bl_truth_new(q, NQ, D, K);
+  assert_non_null(t);
+  /* Uneven blocks, crossing the block size. */
+  size_t at = 0, step[] = {1, 256, 100, 256, 87};
+  for (size_t b = 0; b < 5; b++) {
+    bl_truth_add(t, rows + at * D, step[b], (int64_t)at);
+    at += step[b];
+  }
+  assert_int_equal(at, N);
+  int32_t ids[NQ * K], want[K];
+  double sc[NQ * K];
+  bl_truth_result(t, ids, sc);
+  for (int i = 0; i < NQ; i++) {
+    brute_force(rows, N, q + i * D, D, K, want);
+    for (int j = 0; j < K; j++) assert_int_equal(ids[i * K + j], want[j]);
+  }
+  assert_int_equal(ids[0], 3);
+  assert_int_equal(ids[1], 600);
+  assert_int_equal(ids[2], 650);
+  assert_true(fabs(sc[0] - 1.0) < 1e-12 &&
+              fabs(bl_cosine(q, rows + 650 * D, D) - 1.0) < 1e-12);
+  bl_truth_free(t);
+  /* Fewer rows than k: padded with -1. */
+  t = bl_truth_new(q, 1, D, 5);
+  bl_truth_add(t, rows, 3, 0);
+  bl_truth_result(t, ids, sc);
+  assert_int_equal(ids[3], -1);
+  assert_true(isnan(sc[4]));
+  bl_truth_free(t);
+  free(rows);
+}
+
+/* ---- helpers --------------------------------------------------------------*/
+
+static void test_parse_sizes_and_hash(void **state) {
+  (void)state;
+  size_t v[4], n;
+  assert_int_equal(bl_parse_sizes("1,10,100", 1000, v, 4, &n), 0);
+  assert_true(n == 3 && v[0] == 1 && v[1] == 10 && v[2] == 100);
+  assert_int_equal(bl_parse_sizes("", 1000, v, 4, &n), -1);
+  assert_int_equal(bl_parse_sizes("1,", 1000, v, 4, &n), -1);
+  assert_int_equal(bl_parse_sizes("0", 1000, v, 4, &n), -1);
+  assert_int_equal(bl_parse_sizes("1,-2", 1000, v, 4, &n), -1);
+  assert_int_equal(bl_parse_sizes("1,2,3,4,5", 1000, v, 4, &n), -1);
+  assert_int_equal(bl_parse_sizes("2000", 1000, v, 4, &n), -1);
+  /* FNV-1a 64 of "a" is the published test vector. */
+  assert_true(bl_fnv1a(BL_FNV_SEED, "a", 1) == 0xaf63dc4c8601ec8cull);
+}
+
+/* ---- readers --------------------------------------------------------------*/
+
+static void put_i32(unsigned char **p, int32_t v) {
+  memcpy(*p, &v, 4);
+  *p += 4;
+}
+
+/* .fvecs, .ivecs and .bvecs written byte by byte: 2 rows of dimension 3. */
+static void test_xvecs_readers(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir();
+  unsigned char buf[64], *p = buf;
+  const float fv[6] = {1.5f, -2, 3, 4, 5.25f, -6};
+  for (int r = 0; r < 2; r++) {
+    put_i32(&p, 3);
+    memcpy(p, fv + 3 * r, 12);
+    p += 12;
+  }
+  assert_int_equal(tu_write_file(tu_path(dir, "a.fvecs"), buf,
+                                 (size_t)(p - buf)), 0);
+  p = buf;
+  for (int r = 0; r < 2; r++) {
+    put_i32(&p, 3);
+    for (int j = 0; j < 3; j++) put_i32(&p, 100 * r + j);
+  }
+  assert_int_equal(tu_write_file(tu_path(dir, "a.ivecs"), buf,
+                                 (size_t)(p - buf)), 0);
+  p = buf;
+  for (int r = 0; r < 2; r++) {
+    put_i32(&p, 3);
+    for (int j = 0; j < 3; j++) *p++ = (unsigned char)(250 - r * 3 - j);
+  }
+  assert_int_equal(tu_write_file(tu_path(dir, "a.bvecs"), buf,
+                                 (size_t)(p - buf)), 0);
+  float *f;
+  int32_t *iv;
+  uint64_t n;
+  uint32_t d;
+  char err[256];
+  assert_int_equal(vf_load_f32(tu_path(dir, "a.fvecs"), VF_FMT_FVECS, 0, &f,
+                               &n, &d, err, sizeof err), 0);
+  assert_true(n == 2 && d == 3);
+  assert_memory_equal(f, fv, sizeof fv);
+  free(f);
+  assert_int_equal(vf_load_i32(tu_path(dir, "a.ivecs"), VF_FMT_IVECS, 0, &iv,
+                               &n, &d, err, sizeof err), 0);
+  assert_true(n == 2 && d == 3 && iv[0] == 0 && iv[5] == 102);
+  free(iv);
+  assert_int_equal(vf_load_f32(tu_path(dir, "a.bvecs"), VF_FMT_BVECS, 0, &f,
+                               &n, &d, err, sizeof err), 0);
+  assert_true(n == 2 && d == 3 && f[0] == 250 && f[5] == 245);
+  free(f);
+  tu_rmrf(dir);
+  free(dir);
+}
+
+/* .npy float32 and float64 written by numpy itself. */
+static void test_npy_reader_against_numpy(void **state) {
+  (void)state;
+  if (tu_run("/usr/bin/python3 -c 'import numpy' 2>/dev/null", NULL, 0)) {
+    print_message("numpy (/usr/bin/python3) unavailable: npy test skipped\n");
+    skip();
+  }
+  char *dir = tu_tmpdir(), cmd[1024];
+  snprintf(cmd, sizeof cmd, "cd '%s' && /usr/bin/python3 -c \"import numpy "
+           "as np; a = np.arange(12).reshape(4, 3) / 8 - 0.5; "
+           "np.save('f4.npy', a.astype('<f4')); np.save('f8.npy', a)\"", dir);
+  assert_int_equal(tu_run(cmd, NULL, 0), 0);
+  const char *names[] = {"f4.npy", "f8.npy"};
+  for (int i = 0; i < 2; i++) {
+    float *f;
+    uint64_t n;
+    uint32_t d;
+    char err[256];
+    assert_int_equal(vf_load_f32(tu_path(dir, names[i]), VF_FMT_NPY, 0, &f,
+                                 &n, &d, err, sizeof err), 0);
+    assert_true(n == 4 && d == 3);
+    for (int j = 0; j < 12; j++) assert_true(f[j] == (float)(j / 8.0 - 0.5));
+    free(f);
+  }
+  tu_rmrf(dir);
+  free(dir);
+}
+
+/* A tiny gzip'd IDX file (3 images of 2x2) written with zlib. */
+static void test_idx_reader(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir(), err[256];
+  const char *path = tu_path(dir, "tiny-idx3-ubyte.gz");
+  const unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, 0, 3,
+                                 0, 0, 0, 2, 0, 0, 0, 2};
+  unsigned char px[12];
+  for (int i = 0; i < 12; i++) px[i] = (unsigned char)(i * 20 + 3);
+  gzFile g = gzopen(path, "wb");
+  assert_non_null(g);
+  assert_int_equal(gzwrite(g, hdr, 16), 16);
+  assert_int_equal(gzwrite(g, px, 12), 12);
+  assert_int_equal(gzclose(g), Z_OK);
+  float *v;
+  uint64_t n;
+  uint32_t d;
+  assert_int_equal(bl_idx_load(path, 0, &v, &n, &d, err, sizeof err), 0);
+  assert_true(n == 3 && d == 4);
+  for (int i = 0; i < 12; i++) assert_true(v[i] == (float)(i * 20 + 3));
+  free(v);
+  assert_int_equal(bl_idx_load(path, 2, &v, &n, &d, err, sizeof err), 0);
+  assert_true(n == 2 && v[7] == 143);
+  free(v);
+  /* Wrong magic and truncation are errors with a message. */
+  const unsigned char bad[8] = {0, 0, 9, 1, 0, 0, 0, 1};
+  assert_int_equal(tu_write_file(path, bad, 8), 0);
+  assert_int_equal(bl_idx_load(path, 0, &v, &n, &d, err, sizeof err), -1);
+  assert_non_null(strstr(err, "not an IDX"));
+  assert_int_equal(tu_write_file(path, hdr, 16), 0);
+  assert_int_equal(bl_idx_load(path, 0, &v, &n, &d, err, sizeof err), -1);
+  assert_non_null(strstr(err, "truncated"));
+  tu_rmrf(dir);
+  free(dir);
+}
+
+/* ---- the CLI, end to end --------------------------------------------------*/
+
+static void test_cli_smoke_json(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir(), cmd[1024], *out = NULL;
+  /* TMPDIR keeps the temp files and the truth cache inside the test dir. */
+  snprintf(cmd, sizeof cmd, "TMPDIR='%s' '%s' bench --synthetic 2000 --dim 32 "
+           "--holdout 20 -k 10 --json --batch-sizes 1,7 --reps 1 --warmup 2",
+           dir, RSN_CLI_PATH);
+  assert_int_equal(tu_run(cmd, &out, 0), 0);
+  const char *need_latency[] = {"p50_ms", "p95_ms", "p99_ms", "max_ms",
+                                "x_bandwidth_floor", "system", "dataset"};
+  int lines = 0, header = 0, latency = 0, batch = 0, recall = 0;
+  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+    json_error_t je;
+    json_t *o = json_loads(line, 0, &je);
+    if (!o) fail_msg("not JSON: %s (%s)", line, je.text);
+    const char *m = json_string_value(json_object_get(o, "measurement"));
+    assert_non_null(m);
+    if (lines++ == 0) {
+      assert_string_equal(m, "header");
+      header = 1;
+      const char *keys[] = {"resonance_version", "sqlite_version", "isa",
+                            "threads", "cpu_model", "n", "d", "q", "k",
+                            "dataset", "date", "read_gbps", "fma_gflops"};
+      for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        assert_non_null(json_object_get(o, keys[i]));
+      assert_int_equal(json_integer_value(json_object_get(o, "n")), 1980);
+      assert_int_equal(json_integer_value(json_object_get(o, "q")), 20);
+    } else if (strcmp(m, "latency") == 0) {
+      latency++;
+      for (size_t i = 0; i < sizeof need_latency / sizeof *need_latency; i++)
+        assert_non_null(json_object_get(o, need_latency[i]));
+    } else if (strcmp(m, "batch") == 0) {
+      batch++;
+      assert_non_null(json_object_get(o, "qps"));
+      assert_non_null(json_object_get(o, "pct_fma_peak"));
+      assert_non_null(json_object_get(o, "batch_size"));
+    } else if (strcmp(m, "recall") == 0) {
+      recall++;
+      assert_true(json_real_value(json_object_get(o, "recall_at_10")) == 1.0);
+      assert_true(json_real_value(json_object_get(o, "recall_tie_at_10")) ==
+                  1.0);
+      assert_non_null(json_object_get(o, "recall_at_100"));
+    }
+    assert_string_equal(json_string_value(json_object_get(o, "system")) ?
+                        json_string_value(json_object_get(o, "system")) :
+                        "resonance", "resonance");
+    json_decref(o);
+  }
+  assert_true(header && latency == 1 && batch == 2 && recall == 1);
+  free(out);
+  tu_rmrf(dir);
+  free(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_percentile_known_samples),
+      cmocka_unit_test(test_recall_plain_and_tie_aware),
+      cmocka_unit_test(test_truth_matches_brute_force_with_ties),
+      cmocka_unit_test(test_parse_sizes_and_hash),
+      cmocka_unit_test(test_xvecs_readers),
+      cmocka_unit_test(test_npy_reader_against_numpy),
+      cmocka_unit_test(test_idx_reader),
+      cmocka_unit_test(test_cli_smoke_json),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
