@@ -201,11 +201,12 @@ static rsn_status ensure_row_capacity(rsn_arena *a) {
      * ones (measured here: 4 KiB faults cost 0.4-0.6 s per GiB, huge pages
      * a fraction of that), and scans take fewer TLB misses. */
     size_t bytes = rsn__arena_chunk_bytes(a);
-    float *c = rsn__map_alloc(bytes, 1);
+    /* A loader's private arena is filled at once: pre-fault it. */
+    float *c = rsn__map_alloc(bytes, a->nomap ? -1 : 1);
     if (!c)
       return rsn__err(RSN_E_NOMEM, "arena: cannot allocate a %zu-byte chunk",
                       bytes);
-    a->huge |= bytes >= (2u << 20);
+    a->huge |= !a->nomap && bytes >= (2u << 20);
     a->chunks[a->nchunks++] = c;
   }
   return RSN_OK;
@@ -365,6 +366,11 @@ rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src) {
   /* src's map is stale now; absorb() does not use it. */
   memset(src->map, 0, src->map_cap * sizeof *src->map);
   return RSN_OK;
+}
+
+void rsn__arena_advise_huge(rsn_arena *a) {
+  size_t bytes = rsn__arena_chunk_bytes(a);
+  for (size_t c = 0; c < a->nchunks; c++) a->huge |= rsn__map_advise_huge(a->chunks[c], bytes);
 }
 
 rsn_status rsn__arena_absorb(rsn_arena *dst, rsn_arena *src) {

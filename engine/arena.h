@@ -83,6 +83,10 @@ RSN_INTERNAL size_t rsn__arena_bytes(const rsn_arena *a);
 /* Rows per chunk chosen for a dimension (chunks of at most 8 MiB). */
 RSN_INTERNAL unsigned rsn__arena_shift_for(uint32_t dim);
 
+/* Ask for transparent huge pages on every chunk (after a load: the loader's
+ * private chunks are faulted in as ordinary pages, see load.c). */
+RSN_INTERNAL void rsn__arena_advise_huge(rsn_arena *a);
+
 /* Merging per-thread arenas of the parallel loader (same dim).
  * adopt_full: while dst ends on a chunk boundary, move src's full chunks
  * (and its id pool) to dst without copying rows; src keeps its partial last

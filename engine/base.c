@@ -108,23 +108,31 @@ void rsn__aligned_free(void *p) { rsn__free(p); }
 
 void *rsn__map_alloc(size_t n, int huge) {
   if (should_fail() || n == 0) return NULL;
-  huge = huge && n >= HUGE_PAGE;
-  size_t extra = huge ? HUGE_PAGE : 0;
+  /* Large mappings are 2 MiB aligned whether or not huge pages are asked
+   * for now, so they can be advised later (rsn__map_advise_huge). */
+  size_t extra = n >= HUGE_PAGE ? HUGE_PAGE : 0;
   char *p = mmap(NULL, n + extra, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                 MAP_PRIVATE | MAP_ANONYMOUS | (huge < 0 ? MAP_POPULATE : 0), -1, 0);
   if (p == MAP_FAILED) return NULL;
-  if (huge) {
+  if (extra) {
     /* Trim to a 2 MiB boundary so every huge page of the range can be used. */
     char *a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
     if (a > p) munmap(p, (size_t)(a - p));
     if (a + n < p + n + extra) munmap(a + n, (size_t)(p + n + extra - (a + n)));
     p = a;
-#ifdef MADV_HUGEPAGE
-    madvise(p, n, MADV_HUGEPAGE); /* advisory: failure only costs speed */
-#endif
   }
+  if (huge > 0) rsn__map_advise_huge(p, n);
   atomic_fetch_add(&live, 1);
   return p;
+}
+
+int rsn__map_advise_huge(void *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+  if (n >= HUGE_PAGE && ((uintptr_t)p & (HUGE_PAGE - 1)) == 0)
+    return madvise(p, n, MADV_HUGEPAGE) == 0; /* advisory */
+#endif
+  (void)p, (void)n;
+  return 0;
 }
 
 void rsn__map_free(void *p, size_t n) {

@@ -32,13 +32,17 @@ RSN_INTERNAL char *rsn__strdup(const char *s); /* NULL in, NULL out */
 RSN_INTERNAL void *rsn__aligned_alloc(size_t n);
 RSN_INTERNAL void rsn__aligned_free(void *p);
 
-/* Large row storage: an anonymous mapping of n bytes, 64-byte aligned; with
- * huge != 0 and n >= 2 MiB it is 2 MiB aligned and advised MADV_HUGEPAGE so
- * the kernel can back it with transparent huge pages (far fewer page faults
- * on first touch, fewer TLB misses on scans).  Free with the same n.  Pages
- * are zero until written. */
+/* Large row storage: an anonymous mapping of n bytes, 64-byte aligned, and
+ * 2 MiB aligned when n >= 2 MiB.  huge > 0: advised MADV_HUGEPAGE now, so
+ * the kernel can back it with transparent huge pages (fewer TLB misses on
+ * scans); huge < 0: pre-faulted with MAP_POPULATE (one kernel call instead
+ * of a fault per page, for memory about to be filled); 0: neither.  Free
+ * with the same n.  Pages are zero until written. */
 RSN_INTERNAL void *rsn__map_alloc(size_t n, int huge);
 RSN_INTERNAL void rsn__map_free(void *p, size_t n);
+/* Advise MADV_HUGEPAGE on a mapping from rsn__map_alloc (n >= 2 MiB and
+ * 2 MiB aligned, else nothing); returns 1 if advised. */
+RSN_INTERNAL int rsn__map_advise_huge(void *p, size_t n);
 
 /* Test hook: the next `n` allocations succeed, the one after fails, then
  * all succeed again.  n < 0 disables.  Counts every rsn__* allocation. */

@@ -35,7 +35,7 @@
 #ifdef RSN_PAR_MIN_FLOATS
 #define PAR_MIN_FLOATS ((size_t)RSN_PAR_MIN_FLOATS)
 #else
-#define PAR_MIN_FLOATS ((size_t)1 << 18)
+#define PAR_MIN_FLOATS ((size_t)1 << 17)
 #endif
 
 /* Searches running now in this process, to split the cores among callers
