@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "db_int.h"
@@ -42,15 +43,16 @@ typedef struct loader {
   int64_t total;           /* estimated rows, for progress                 */
 } loader;
 
-static void audit_len(rsn_vector_audit *a, uint32_t len) {
+/* Count `count` blobs of `len` floats in the audit's dimension table. */
+static void audit_len(rsn_vector_audit *a, uint32_t len, int64_t count) {
   for (size_t i = 0; i < a->ndims; i++)
     if (a->dims[i] == len) {
-      a->dims_count[i]++;
+      a->dims_count[i] += count;
       return;
     }
   if (a->ndims < RSN_MAX_DIMS_SEEN) {
     a->dims[a->ndims] = len;
-    a->dims_count[a->ndims++] = 1;
+    a->dims_count[a->ndims++] = count;
   }
 }
 
@@ -76,7 +78,7 @@ static int load_row(void *ctx, const char *id, size_t idlen, const void *blob,
   loader *L = ctx;
   rsn_vector_audit *a = &L->audit;
   a->rows++;
-  if (bytes % 4 == 0 && bytes) audit_len(a, (uint32_t)(bytes / 4));
+  if (bytes % 4 == 0 && bytes) audit_len(a, (uint32_t)(bytes / 4), 1);
   if (bytes != (size_t)L->dim * 4) {
     a->by_verdict[rsn_fafcas_check(blob, bytes, L->dim, NULL)]++;
     return 0;
@@ -102,7 +104,7 @@ static void *load_range(void *arg) {
   loader *L = arg;
   rsn_store *s = NULL;
   L->st = rsn_store_open_loader(L->db->path, &s);
-  if (!L->st) L->st = rsn_store_scan(s, L->lo, L->hi, load_row, L);
+  if (!L->st) L->st = rsn_store_scan(s, L->lo, L->hi, load_row, L, &L->audit.no_embedding);
   if (L->st) snprintf(L->err, sizeof L->err, "%s", rsn__errbuf());
   rsn_store_close(s);
   return NULL;
@@ -119,7 +121,7 @@ static int first_len(void *ctx, const char *id, size_t idlen, const void *blob,
   return 0;
 }
 
-static int choose_threads(rsn_db *db, int64_t span) {
+static int choose_threads(rsn_db *db, uint64_t rows) {
   int t = db->load_threads;
   if (t <= 0) {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -128,8 +130,28 @@ static int choose_threads(rsn_db *db, int64_t span) {
   }
   /* Small files: a thread and a connection per range cost more than they
    * save. */
-  if (span < 20000) t = 1;
+  if (rows < 20000) t = 1;
   return t;
+}
+
+/* Start of range t of nt over the rowids [lo, lo + span): lo + span*t/nt,
+ * computed without overflow (span may be close to 2^64 when rowids are
+ * sparse). */
+static int64_t range_start(int64_t lo, uint64_t span, int t, int nt) {
+  uint64_t ut = (uint64_t)t, un = (uint64_t)nt;
+  return (int64_t)((uint64_t)lo + span / un * ut + span % un * ut / un);
+}
+
+/* Rows the file can hold at most, for sizing and progress: the rowid span,
+ * bounded by how many blobs of dim floats fit in the file (rowids may be
+ * sparse, so the span alone can be far too large). */
+static uint64_t estimate_rows(const char *path, uint32_t dim, uint64_t span) {
+  struct stat sb;
+  if (dim && stat(path, &sb) == 0 && sb.st_size >= 0) {
+    uint64_t fit = (uint64_t)sb.st_size / ((uint64_t)dim * 4) + 1;
+    if (fit < span) return fit;
+  }
+  return span;
 }
 
 /* One full pass with dimension `dim`; fills *out and *audit. */
@@ -141,8 +163,9 @@ static rsn_status load_pass(rsn_db *db, uint32_t dim, rsn_arena *out,
   st = rsn_store_rowid_bounds(db->wr, &lo, &hi);
   pthread_mutex_unlock(&db->wr_mu);
   if (st) return st;
-  int64_t span = hi >= lo ? hi - lo + 1 : 0;
-  int nt = choose_threads(db, span);
+  uint64_t span = hi >= lo ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
+  uint64_t est = estimate_rows(db->path, dim, span);
+  int nt = choose_threads(db, est);
   loader *L = rsn__calloc((size_t)nt, sizeof *L);
   pthread_t *tid = rsn__calloc((size_t)nt, sizeof *tid);
   int *started = rsn__calloc((size_t)nt, sizeof *started);
@@ -151,18 +174,18 @@ static rsn_status load_pass(rsn_db *db, uint32_t dim, rsn_arena *out,
     st = rsn__err(RSN_E_NOMEM, "load: out of memory");
     goto done;
   }
-  st = rsn__arena_init(out, dim, (size_t)span);
+  st = rsn__arena_init(out, dim, (size_t)est);
   if (st) goto done;
   const rsn_kern *kern = rsn_kern_active();
   for (int t = 0; t < nt; t++) {
     L[t].db = db;
     L[t].dim = dim;
     L[t].kern = kern;
-    L[t].lo = t == 0 ? INT64_MIN : lo + span * t / nt;
-    L[t].hi = t == nt - 1 ? INT64_MAX : lo + span * (t + 1) / nt - 1;
+    L[t].lo = t == 0 ? INT64_MIN : range_start(lo, span, t, nt);
+    L[t].hi = t == nt - 1 ? INT64_MAX : range_start(lo, span, t + 1, nt) - 1;
     L[t].done = &done;
     L[t].report = t == 0;
-    L[t].total = span;
+    L[t].total = (int64_t)est;
     st = rsn__arena_init(&L[t].arena, dim, 0);
     if (st) goto done;
     L[t].arena.nomap = 1; /* built once, when `out` adopts the rows */
@@ -196,10 +219,10 @@ static rsn_status load_pass(rsn_db *db, uint32_t dim, rsn_arena *out,
   for (int t = 0; t < nt; t++) {
     const rsn_vector_audit *a = &L[t].audit;
     audit->rows += a->rows;
+    audit->no_embedding += a->no_embedding;
     audit->valid += a->valid;
     for (int v = 0; v < RSN_BLOB__COUNT; v++) audit->by_verdict[v] += a->by_verdict[v];
-    for (size_t i = 0; i < a->ndims; i++)
-      for (int64_t c = 0; c < a->dims_count[i]; c++) audit_len(audit, a->dims[i]);
+    for (size_t i = 0; i < a->ndims; i++) audit_len(audit, a->dims[i], a->dims_count[i]);
   }
   audit->dim = dim;
 done:
@@ -226,7 +249,7 @@ rsn_status rsn__db_load(rsn_db *db) {
     /* A file written by the app records no dimension: guess the first
      * blob's length, and reload below if most blobs disagree. */
     pthread_mutex_lock(&db->wr_mu);
-    st = rsn_store_scan(db->wr, INT64_MIN, INT64_MAX, first_len, &dim);
+    st = rsn_store_scan(db->wr, INT64_MIN, INT64_MAX, first_len, &dim, NULL);
     pthread_mutex_unlock(&db->wr_mu);
     if (st != RSN_OK && (int)st != SCAN_STOP) return st;
   }
@@ -254,7 +277,6 @@ rsn_status rsn__db_load(rsn_db *db) {
   if (st) return st;
   audit.dim = dim;
   audit.dim_from_meta = from_meta;
-  /* Rows of the file with a NULL embedding, for the audit. */
   pthread_rwlock_wrlock(&db->lock);
   rsn__arena_free(&db->arena);
   db->arena = fresh;

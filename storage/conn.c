@@ -114,8 +114,7 @@ static const char *const stmt_sql[RSN_STMT__COUNT] = {
         "SELECT source, target, type, confidence, veracity, context_source "
         "FROM edges WHERE target = ?1 ORDER BY source, type",
     [RSN_STMT_SCAN] =
-        "SELECT id, embedding FROM nodes "
-        "WHERE rowid BETWEEN ?1 AND ?2 AND embedding IS NOT NULL",
+        "SELECT id, embedding FROM nodes WHERE rowid BETWEEN ?1 AND ?2",
     /* Two scalar subqueries: each gets the min/max optimisation (one
      * b-tree descent); min() and max() in one SELECT would scan. */
     [RSN_STMT_ROWID_BOUNDS] =

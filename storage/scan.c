@@ -3,8 +3,9 @@
  * input) and auditing every blob against the FAFCAS rules (fafcas.c).
  *
  * The scan statement (conn.c) is
- *   SELECT id, embedding FROM nodes
- *   WHERE rowid BETWEEN ?1 AND ?2 AND embedding IS NOT NULL
+ *   SELECT id, embedding FROM nodes WHERE rowid BETWEEN ?1 AND ?2
+ * (NULL embeddings are counted here rather than filtered in SQL, so the
+ * loader learns the count without a second pass over the table)
  * which SQLite plans as a range search on the table b-tree itself
  * ("SEARCH nodes USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"), so
  * loader threads can each take a disjoint rowid range of one file, and rows
@@ -20,7 +21,7 @@
  * passed to fn are SQLite's and valid only during the call.  A non-zero
  * return from fn stops the scan and is returned as the status. */
 rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
-                          rsn_store_row_fn fn, void *ctx) {
+                          rsn_store_row_fn fn, void *ctx, int64_t *nulls) {
   sqlite3_stmt *q = NULL;
   rsn_status st = RSN_OK;
   int rc;
@@ -29,6 +30,10 @@ rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
   sqlite3_bind_int64(q, 1, lo);
   sqlite3_bind_int64(q, 2, hi);
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    if (sqlite3_column_type(q, 1) == SQLITE_NULL) {
+      if (nulls) ++*nulls;
+      continue;
+    }
     /* text/blob first, then bytes: the order SQLite documents as safe. */
     const unsigned char *id = sqlite3_column_text(q, 0);
     size_t idlen = (size_t)sqlite3_column_bytes(q, 0);
@@ -93,12 +98,12 @@ static int audit_row(void *ctx, const char *id, size_t idlen, const void *blob,
 /* The audit in three reads inside one read transaction (a savepoint, which
  * works on read-only connections and inside an explicit transaction), so
  * the counts describe one snapshot:
- *   1. NULL embeddings: a count;
- *   2. the distinct blob lengths that are whole float arrays, most common
+ *   1. the distinct blob lengths that are whole float arrays, most common
  *      first -- length() of a blob does not read its content, so this is
  *      cheap -- giving dims[] and, without rsn_meta, the expected dimension
  *      (ties go to the smaller dimension, for determinism);
- *   3. a scan that checks every blob against that dimension.
+ *   2. a scan that checks every blob against that dimension and counts the
+ *      NULL embeddings.
  * A value stored as TEXT in the embedding column is measured in bytes. */
 rsn_status rsn_store_audit(rsn_store *s, rsn_vector_audit *a) {
   static const char lengths_sql[] =
@@ -117,10 +122,6 @@ rsn_status rsn_store_audit(rsn_store *s, rsn_vector_audit *a) {
   if ((st = rsn__exec(s, "SAVEPOINT rsn_audit", "starting the audit")) != RSN_OK)
     goto cleanup;
   in_sp = 1;
-  if ((st = rsn__query_int(s,
-                           "SELECT count(*) FROM nodes WHERE embedding IS NULL",
-                           &a->no_embedding)) != RSN_OK)
-    goto cleanup;
   if ((st = rsn_store_get_dim(s, &meta_dim)) != RSN_OK) goto cleanup;
 
   rc = sqlite3_prepare_v2(s->db, lengths_sql, -1, &q, NULL);
@@ -147,7 +148,7 @@ rsn_status rsn_store_audit(rsn_store *s, rsn_vector_audit *a) {
     a->dim = a->dims[0];
   }
   ctx.a = a;
-  st = rsn_store_scan(s, INT64_MIN, INT64_MAX, audit_row, &ctx);
+  st = rsn_store_scan(s, INT64_MIN, INT64_MAX, audit_row, &ctx, &a->no_embedding);
 cleanup:
   sqlite3_finalize(q);
   if (in_sp) {

@@ -132,13 +132,15 @@ RSN_INTERNAL rsn_status rsn_store_edges(rsn_store *s, const char *id,
 /* ---- scanning embeddings (arena load, audit) -----------------------------
  * Calls fn for each row with rowid in [lo, hi] (inclusive; pass INT64_MIN,
  * INT64_MAX for all) whose embedding is not NULL, in rowid order, with
- * pointers valid only during the call.  fn returns 0 to go on, non-zero to
- * stop: the scan then returns that value cast to rsn_status.  The whole
- * scan is one read transaction. */
+ * pointers valid only during the call; rows whose embedding is NULL are
+ * only counted, into *nulls when nulls is not NULL (added to, not reset).
+ * fn returns 0 to go on, non-zero to stop: the scan then returns that value
+ * cast to rsn_status.  The whole scan is one read transaction. */
 typedef int (*rsn_store_row_fn)(void *ctx, const char *id, size_t idlen,
                                 const void *blob, size_t bytes);
 RSN_INTERNAL rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
-                                       rsn_store_row_fn fn, void *ctx);
+                                       rsn_store_row_fn fn, void *ctx,
+                                       int64_t *nulls);
 /* min(rowid), max(rowid) of nodes (0, -1 when empty) -- O(log n). */
 RSN_INTERNAL rsn_status rsn_store_rowid_bounds(rsn_store *s, int64_t *lo,
                                                int64_t *hi);

@@ -533,6 +533,7 @@ static void test_load_audits_invalid_rows(void **state) {
   assert_int_equal(rsn_stats_get(db, &st), RSN_OK);
   assert_int_equal(st.arena_rows, 3);
   assert_int_equal(st.vectors.rows, 7);
+  assert_int_equal(st.vectors.no_embedding, 1); /* "null" */
   assert_int_equal(st.vectors.valid, 3);
   assert_int_equal(st.vectors.by_verdict[RSN_BLOB_OK], 2);
   assert_int_equal(st.vectors.by_verdict[RSN_BLOB_NOT_UNIT], 1);
@@ -559,6 +560,68 @@ static void test_load_audits_invalid_rows(void **state) {
 
 /* A file without resonance metadata: the dimension is the length most blobs
  * have, even when the first row has another. */
+/* The parallel loader: rowids sparse across the whole int64 range (so the
+ * per-thread ranges are computed near overflow), NULL and invalid blobs
+ * mixed in, enough rows that several loader connections run.  For 1, 2 and
+ * 3 loader threads the arena equals the file as plain sqlite3 reads it, and
+ * the audit counts match. */
+static void test_load_parallel_ranges(void **state) {
+  fixture *f = *state;
+  const char *path = tu_path(f->dir, "sparse.db");
+  enum { D = 16, N = 30000 };
+  rsn_close(open_new(path, D, RSN_OPEN_NOLOAD));
+  sqlite3 *raw;
+  sqlite3_stmt *ins;
+  assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(raw, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(raw, "INSERT INTO nodes(rowid, id, embedding) VALUES(?,?,?)",
+                                      -1, &ins, NULL), SQLITE_OK);
+  uint64_t seed = 99;
+  int64_t nulls = 0, bad = 0, scaled = 0;
+  for (int i = 0; i < N; i++) {
+    char id[32];
+    float v[D];
+    int64_t rowid = i % 3 == 0 ? INT64_MIN + 1 + i : i % 3 == 1 ? i : INT64_MAX - i;
+    sprintf(id, "s%05d", i);
+    tu_rand_unit(&seed, v, D);
+    sqlite3_bind_int64(ins, 1, rowid);
+    sqlite3_bind_text(ins, 2, id, -1, SQLITE_TRANSIENT);
+    if (i % 997 == 0) {
+      sqlite3_bind_null(ins, 3);
+      nulls++;
+    } else {
+      if (i % 1009 == 0) v[3] = NAN, bad++;
+      else if (i % 1013 == 0) { /* valid, normalised on load */
+        for (int j = 0; j < D; j++) v[j] *= 3;
+        scaled++;
+      }
+      sqlite3_bind_blob(ins, 3, v, sizeof v, SQLITE_TRANSIENT);
+    }
+    assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+    sqlite3_reset(ins);
+  }
+  sqlite3_finalize(ins);
+  assert_int_equal(sqlite3_exec(raw, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(raw);
+
+  for (int threads = 1; threads <= 3; threads++) {
+    rsn_open_opts o;
+    rsn_open_opts_init(&o);
+    o.load_threads = threads;
+    rsn_db *db = NULL;
+    if (rsn_open(path, &o, &db)) fail_msg("open: %s", rsn_errmsg(NULL));
+    rsn_stats st;
+    assert_int_equal(rsn_stats_get(db, &st), RSN_OK);
+    assert_int_equal(st.vectors.rows, N - nulls);
+    assert_int_equal(st.vectors.no_embedding, nulls);
+    assert_int_equal(st.vectors.by_verdict[RSN_BLOB_NONFINITE], bad);
+    assert_int_equal(st.vectors.by_verdict[RSN_BLOB_NOT_UNIT], scaled);
+    assert_int_equal(st.arena_rows, N - nulls - bad);
+    tu_assert_arena_matches_sqlite(db, path);
+    rsn_close(db);
+  }
+}
+
 static void test_load_majority_dimension(void **state) {
   fixture *f = *state;
   const char *path = tu_path(f->dir, "app.db");
@@ -695,6 +758,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_txn_failed_write_poisons_commit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_audits_invalid_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_majority_dimension, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_load_parallel_ranges, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_modes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_search_and_write, setup, teardown),
   };

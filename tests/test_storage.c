@@ -705,16 +705,20 @@ static void test_scan_rowid_range(void **state) {
   assert_int_equal(lo, 1);
   assert_int_equal(hi, 100);
   scan_acc a = {0};
-  assert_int_equal(rsn_store_scan(f->s, INT64_MIN, INT64_MAX, scan_cb, &a), RSN_OK);
+  int64_t nulls = 0;
+  assert_int_equal(rsn_store_scan(f->s, INT64_MIN, INT64_MAX, scan_cb, &a, &nulls), RSN_OK);
   assert_int_equal(a.rows, 90);
+  assert_int_equal(nulls, 10); /* r000, r010, ..., r090 */
   assert_int_equal(a.bytes, 90 * 32);
   assert_string_equal(a.last, "r099");
   memset(&a, 0, sizeof a);
-  assert_int_equal(rsn_store_scan(f->s, 11, 20, scan_cb, &a), RSN_OK);
+  nulls = 0;
+  assert_int_equal(rsn_store_scan(f->s, 11, 20, scan_cb, &a, &nulls), RSN_OK);
   assert_int_equal(a.rows, 9); /* rowid 11 holds r010 (NULL embedding) */
+  assert_int_equal(nulls, 1);
   memset(&a, 0, sizeof a);
   a.stop_at = 3;
-  assert_int_equal(rsn_store_scan(f->s, lo, hi, scan_cb, &a), RSN_E_STATE);
+  assert_int_equal(rsn_store_scan(f->s, lo, hi, scan_cb, &a, NULL), RSN_E_STATE);
   assert_int_equal(a.rows, 3);
 }
 
@@ -1214,7 +1218,7 @@ static void test_loader_connection(void **state) {
   assert_int_equal(q_int(ld, "PRAGMA query_only"), 1);
   assert_true(q_int(ld, "PRAGMA mmap_size") > 0);
   scan_acc a = {0};
-  assert_int_equal(rsn_store_scan(ld, INT64_MIN, INT64_MAX, scan_cb, &a), RSN_OK);
+  assert_int_equal(rsn_store_scan(ld, INT64_MIN, INT64_MAX, scan_cb, &a, NULL), RSN_OK);
   assert_int_equal(a.rows, 10);
   rsn_node n = mk_node("x", NULL, 0);
   assert_int_equal(rsn_store_upsert(ld, &n, 0), RSN_E_READONLY);

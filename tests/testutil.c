@@ -10,6 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "db_int.h"
+
 char *tu_tmpdir(void) {
   const char *base = getenv("TMPDIR");
   char tmpl[4096];
@@ -91,4 +98,38 @@ int tu_write_file(const char *path, const void *data, size_t len) {
 int tu_dir_exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void tu_assert_arena_matches_sqlite(struct rsn_db *db, const char *path) {
+  sqlite3 *h = NULL;
+  sqlite3_stmt *q = NULL;
+  if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+    fail_msg("open %s: %s", path, sqlite3_errmsg(h));
+  assert_int_equal(sqlite3_prepare_v2(h, "SELECT id, embedding FROM nodes", -1, &q, NULL),
+                   SQLITE_OK);
+  const rsn_arena *a = &db->arena;
+  size_t usable = 0;
+  float *v = malloc(((size_t)a->dim + 1) * sizeof *v);
+  assert_non_null(v);
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    const char *id = (const char *)sqlite3_column_text(q, 0);
+    const void *b = sqlite3_column_blob(q, 1);
+    size_t bytes = (size_t)sqlite3_column_bytes(q, 1);
+    rsn_blob_verdict verdict = rsn_fafcas_check(b, bytes, a->dim, NULL);
+    long slot = rsn__arena_find(a, id);
+    if (verdict != RSN_BLOB_OK && verdict != RSN_BLOB_NOT_UNIT) {
+      if (slot >= 0) fail_msg("id %s has an unusable blob but is in the arena", id);
+      continue;
+    }
+    usable++;
+    if (slot < 0) fail_msg("id %s is in the file but not in the arena", id);
+    memcpy(v, b, bytes);
+    if (verdict == RSN_BLOB_NOT_UNIT) rsn_normalize(v, a->dim);
+    if (memcmp(rsn__arena_row(a, (size_t)slot), v, bytes) != 0)
+      fail_msg("vector of %s differs from the file", id);
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(h);
+  free(v);
+  if (a->n != usable) fail_msg("arena holds %zu rows, the file %zu usable ones", a->n, usable);
 }

@@ -37,4 +37,12 @@ int tu_write_file(const char *path, const void *data, size_t len);
 /* Is the directory present?  For tests that need ../shared/data. */
 int tu_dir_exists(const char *path);
 
+/* Fails the running cmocka test unless db's arena holds exactly the usable
+ * vectors of the file at `path`, read with plain sqlite3 (not through
+ * resonance's loader): the same ids, and for each id the stored blob bit for
+ * bit (or, for a valid blob that is not unit length, rsn_normalize of it).
+ * Rows whose blob the FAFCAS codec rejects must be absent. */
+struct rsn_db;
+void tu_assert_arena_matches_sqlite(struct rsn_db *db, const char *path);
+
 #endif
