@@ -165,6 +165,14 @@ fail:
   }
 }
 
+uint32_t rsn_db_dim(rsn_db *db) {
+  if (!db) return 0;
+  pthread_mutex_lock(&db->wr_mu);
+  uint32_t d = db->dim;
+  pthread_mutex_unlock(&db->wr_mu);
+  return d;
+}
+
 void rsn_close(rsn_db *db) {
   if (!db) return;
   if (db->in_txn) rsn_store_rollback(db->wr);
@@ -188,6 +196,15 @@ static rsn_status check_writable(rsn_db *db) {
   return RSN_OK;
 }
 
+/* The arena could not follow a committed write (out of memory growing it).
+ * The file is right and the write is durable, so the write itself
+ * succeeded; the arena is dropped and rebuilt from the file at the next
+ * search, which reports the shortage if it persists. */
+static rsn_status arena_lost(rsn_db *db) {
+  atomic_store(&db->loaded, 0);
+  return RSN_OK;
+}
+
 /* Apply one committed change to the arena (caller holds load_mu, wr_mu). */
 static rsn_status arena_apply(rsn_db *db, const char *id, const float *vec) {
   if (!atomic_load(&db->loaded)) return RSN_OK; /* the load will read it */
@@ -200,7 +217,7 @@ static rsn_status arena_apply(rsn_db *db, const char *id, const float *vec) {
     rsn__arena_remove(&db->arena, id);
   }
   pthread_rwlock_unlock(&db->lock);
-  return st;
+  return st ? arena_lost(db) : RSN_OK;
 }
 
 /* Inside a transaction, a write that failed after reaching SQLite may have
@@ -393,9 +410,7 @@ rsn_status rsn_commit(rsn_db *db) {
           st = p->del ? (rsn__arena_remove(&db->arena, p->id), RSN_OK)
                       : rsn__arena_put(&db->arena, p->id, p->vec);
         pthread_rwlock_unlock(&db->lock);
-        /* Out of memory while applying: the file is right, the arena is
-         * not; rebuild it from the file at the next search. */
-        if (st) atomic_store(&db->loaded, 0);
+        if (st) st = arena_lost(db);
       }
     }
     drop_pending(db);

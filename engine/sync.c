@@ -223,18 +223,29 @@ rsn_status rsn_refresh(rsn_db *db, rsn_refresh_info *info) {
   st = rsn_store_data_version(db->wr, &v);
   if (st || v == db->data_version) goto unlock; /* nothing committed elsewhere */
   info->changed = 1;
-  db->data_version = v;
-  if (!atomic_load(&db->loaded)) goto unlock; /* the next load reads it all */
+  if (!atomic_load(&db->loaded)) { /* the next load reads it all */
+    db->data_version = v;
+    goto unlock;
+  }
   st = log_trusted(db, &max_seq, &trusted);
   if (st) goto unlock;
-  if (trusted) {
+  /* Without a dimension (no vector seen yet) rows cannot be validated one
+   * by one: the reload below finds the dimension most blobs have. */
+  if (trusted && db->dim) {
     st = apply_log(db, max_seq, info);
+    /* Only a refresh that succeeded moves the mark, so a failed one is
+     * retried by the next call instead of looking like "no change". */
+    if (!st) db->data_version = v;
     goto unlock;
   }
   pthread_mutex_unlock(&db->wr_mu);
   info->full_reload = 1;
-  st = rsn__db_load(db);
-  if (!st) info->upserted = (int64_t)db->arena.n;
+  int64_t before = db->data_version;
+  st = rsn__db_load(db); /* sets data_version as of the start of the scan */
+  if (!st)
+    info->upserted = (int64_t)db->arena.n;
+  else
+    db->data_version = before; /* retry at the next call */
   pthread_mutex_unlock(&db->load_mu);
   return st;
 unlock:

@@ -143,6 +143,8 @@ const char *rsn_kern_env_warning(void) {
   return env_warning[0] ? env_warning : NULL;
 }
 
+const char *rsn_isa_env_warning(void) { return rsn_kern_env_warning(); }
+
 unsigned rsn_isa_supported(void) {
   ensure_init();
   return supported;

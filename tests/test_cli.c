@@ -419,6 +419,62 @@ static void test_cli_import_skip_bad_reports_reasons(void **state) {
   assert_int_equal((int)stats_num("one_bad.db", "$.nodes"), 0);
 }
 
+/* An existing database fixes the dimension: JSON lines of another one are
+ * bad lines (skipped with --skip-bad, wherever they stand in the file), and
+ * a vector file of another one is refused before anything is written. */
+static void test_cli_import_into_other_dimension(void **state) {
+  (void)state;
+  free(cli_expect(0, "init dim3.db --dim 3"));
+  write_text("dim2first.jsonl", "{\"id\":\"two\",\"embedding\":[1,0]}\n"
+                                "{\"id\":\"three\",\"embedding\":[0,0,1]}\n"
+                                "{\"id\":\"two-b\",\"embedding\":[0,1]}\n");
+  char *out = cli_expect(3, "import dim3.db dim2first.jsonl");
+  assert_non_null(strstr(out, "line 1: embedding has 2 elements, expected 3"));
+  free(out);
+  out = cli_expect(0, "import dim3.db dim2first.jsonl --skip-bad");
+  assert_non_null(strstr(out, "imported 1 rows, skipped 2"));
+  free(out);
+  out = cli_expect(4, "import dim3.db vec.f32 --dim 16");
+  assert_non_null(strstr(out, "records dimension 3 but 16"));
+  free(out);
+  assert_int_equal((int)stats_num("dim3.db", "$.nodes"), 1);
+}
+
+/* An RSN_ISA the library cannot honour is reported on stderr, not ignored
+ * in silence; one it can honour shows in stats. */
+static void test_cli_isa_env_warning(void **state) {
+  (void)state;
+  char cmd[8192], *out = NULL;
+  snprintf(cmd, sizeof cmd, "cd '%s' && RSN_ISA=sse9 '%s' stats vec.db", dir, RSN_CLI_PATH);
+  assert_int_equal(tu_run(cmd, &out, 1), 0);
+  if (!strstr(out, "warning: RSN_ISA=sse9 is not one of")) fail_msg("no warning in: %s", out);
+  free(out);
+  snprintf(cmd, sizeof cmd, "cd '%s' && RSN_ISA=scalar '%s' stats vec.db --json", dir,
+           RSN_CLI_PATH);
+  assert_int_equal(tu_run(cmd, &out, 0), 0);
+  assert_non_null(strstr(out, "\"scalar\""));
+  free(out);
+}
+
+/* Every maintenance step through the binary; the backup is a database with
+ * the same rows. */
+static void test_cli_maintain_steps_and_backup(void **state) {
+  (void)state;
+  free(cli_expect(0, "import maint.db vec.fvecs"));
+  char *out = cli_expect(0, "maintain maint.db --analyze --vacuum --optimize "
+                            "--checkpoint --backup maint-copy.db");
+  const char *steps[] = {"analyze", "vacuum", "optimize", "checkpoint", "backup"};
+  for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
+    if (!strstr(out, steps[i])) fail_msg("no '%s' in: %s", steps[i], out);
+  free(out);
+  assert_int_equal((int)stats_num("maint-copy.db", "$.nodes"), N_ROWS);
+  free(cli_expect(0, "check maint-copy.db"));
+  /* Backing up onto a path that cannot be written is a clear error. */
+  out = cli_expect(4, "maintain maint.db --backup /nonexistent-dir/x.db");
+  assert_non_null(strstr(out, "nonexistent-dir"));
+  free(out);
+}
+
 static void test_cli_ids_with_quotes_and_unicode(void **state) {
   (void)state;
   /* id: he said "hi" — ünïcødé ✓ (escaped and raw UTF-8 in one file). */
@@ -579,6 +635,9 @@ int main(void) {
       cmocka_unit_test(test_cli_import_vector_files),
       cmocka_unit_test(test_cli_import_malformed_line3_rolls_back),
       cmocka_unit_test(test_cli_import_skip_bad_reports_reasons),
+      cmocka_unit_test(test_cli_import_into_other_dimension),
+      cmocka_unit_test(test_cli_maintain_steps_and_backup),
+      cmocka_unit_test(test_cli_isa_env_warning),
       cmocka_unit_test(test_cli_ids_with_quotes_and_unicode),
       cmocka_unit_test(test_cli_missing_db_and_not_sqlite),
       cmocka_unit_test(test_cli_search_vector_finds_itself),

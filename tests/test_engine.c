@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "arena.h"
+#include "base.h"
 #include "kern.h"
 #include "resonance.h"
 #include "testutil.h"
@@ -622,6 +623,51 @@ static void test_load_parallel_ranges(void **state) {
   }
 }
 
+/* Out of memory at every allocation of an upsert, in turn: the call either
+ * fails with RSN_E_NOMEM and the file does not hold the node, or succeeds
+ * and the file does; either way, after the next search the arena equals
+ * the file (an arena that could not follow a commit is rebuilt). */
+static void test_upsert_oom_sweep(void **state) {
+  fixture *f = *state;
+  const char *path = tu_path(f->dir, "oom.db");
+  enum { D = 8 };
+  rsn_db *db = open_new(path, D, 0);
+  uint64_t seed = 5;
+  rsn_search_params p;
+  rsn_search_params_init(&p);
+  p.k = 3;
+  p.flags = RSN_SEARCH_NO_HYDRATE;
+  int failed = 0, succeeded = 0;
+  for (long k = 0; k < 60; k++) {
+    char id[32];
+    float v[D];
+    snprintf(id, sizeof id, "oom-%02ld", k);
+    tu_rand_unit(&seed, v, D);
+    rsn_node n = {.id = id, .embedding = v, .dim = D};
+    rsn__alloc_fail_after(k);
+    rsn_status st = rsn_upsert(db, &n);
+    rsn__alloc_fail_after(-1);
+    rsn_node *got = NULL;
+    rsn_status gst = rsn_get(db, id, 0, &got);
+    if (st == RSN_OK) {
+      succeeded++;
+      assert_int_equal(gst, RSN_OK);
+      rsn_node_free(got);
+    } else {
+      failed++;
+      assert_int_equal(st, RSN_E_NOMEM);
+      assert_int_equal(gst, RSN_E_NOTFOUND);
+    }
+    rsn_results *r = NULL;
+    assert_int_equal(rsn_search(db, v, D, &p, &r), RSN_OK);
+    rsn_results_free(r);
+    tu_assert_arena_matches_sqlite(db, path);
+  }
+  assert_true(failed > 0);
+  assert_true(succeeded > 0);
+  rsn_close(db);
+}
+
 static void test_load_majority_dimension(void **state) {
   fixture *f = *state;
   const char *path = tu_path(f->dir, "app.db");
@@ -759,6 +805,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_load_audits_invalid_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_majority_dimension, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_parallel_ranges, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upsert_oom_sweep, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_modes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_search_and_write, setup, teardown),
   };

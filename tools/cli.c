@@ -414,6 +414,8 @@ int main(int argc, char **argv) {
   int rc = parse_args(cmd, argc - 2, argv + 2, &a);
   if (rc < 0) return CLI_EXIT_OK; /* --help */
   if (rc != CLI_EXIT_OK) return rc;
+  const char *isa_warning = rsn_isa_env_warning();
+  if (isa_warning) fprintf(stderr, "resonance: warning: %s\n", isa_warning);
   rc = cmd->run(&a);
   if (fflush(stdout) != 0 && rc == CLI_EXIT_OK)
     rc = cli_error(CLI_EXIT_OTHER, "cannot write the output");

@@ -387,6 +387,10 @@ static int run_import(const cli_args *a) {
   unsigned flags = RSN_OPEN_CREATE | RSN_OPEN_NOLOAD |
                    (cli_has(a, "no-history") ? RSN_OPEN_NO_HISTORY : 0);
   rc = cli_open_db(a->pos[0], &o, flags, &c.db);
+  /* An existing database fixes the dimension (rsn_open refused a vector
+   * file of another one): JSON lines of another one are bad lines, from
+   * the first line on. */
+  if (rc == CLI_EXIT_OK && rsn_db_dim(c.db)) c.dim = rsn_db_dim(c.db);
   if (rc == CLI_EXIT_OK) rc = run_transaction(&c, jsonl, vr);
   if (rc == CLI_EXIT_OK) print_summary(&c);
   rsn_close(c.db);

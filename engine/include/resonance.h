@@ -167,6 +167,11 @@ RSN_API rsn_isa rsn_isa_active(void);
 RSN_API const char *rsn_isa_name(rsn_isa isa);
 /* Parse a name as above (case-insensitive) into *out; RSN_E_INVAL if unknown. */
 RSN_API rsn_status rsn_isa_parse(const char *name, rsn_isa *out);
+/* If RSN_ISA was set but could not be honoured (an unknown name, or a path
+ * this CPU or build cannot run), a sentence saying so and which path is
+ * used instead; NULL otherwise.  The library never prints it: callers that
+ * talk to a person should (the CLI does, on stderr). */
+RSN_API const char *rsn_isa_env_warning(void);
 
 /* ---------------------------------------------------------------------------
  * Opening a database.
@@ -212,6 +217,10 @@ RSN_API rsn_status rsn_open(const char *path, const rsn_open_opts *opts,
  * everything.  Accepts NULL.  An open transaction is rolled back.  Must not
  * race with any other call on the same handle (join your threads first). */
 RSN_API void rsn_close(rsn_db *db);
+/* The embedding dimension the database holds: from resonance's metadata,
+ * else the one the loaded arena found (the length most blobs have), else
+ * the first vector written; 0 while none is known.  Thread-safe. */
+RSN_API uint32_t rsn_db_dim(rsn_db *db);
 
 /* ---------------------------------------------------------------------------
  * Nodes, edges, history.
