@@ -2,8 +2,11 @@
  * cli_bench.c -- `resonance bench`: the end-to-end recall/latency benchmark
  * (DESIGN.md section 5).  One run measures, on one set of vectors:
  *
- *   (1) baseline RSS; (2) import into a temporary database (one transaction,
- *   as `resonance import` does it); (3) rsn_open load time and RSS;
+ *   (1) import into a temporary database (one transaction, as `resonance
+ *   import` does it); (2) baseline RSS after it (its memory handed back with
+ *   malloc_trim, and the kernel's peak mark reset, so the figures below are
+ *   the load's and the searches', not the import's); (3) rsn_open load time
+ *   and RSS;
  *   (4) warm-up; (5) single-query latency, every query issued one at a time;
  *   (6) rsn_search_batch throughput per batch size (median of reps);
  *   (7) recall@1/10/100, plain and tie-aware, against exact ground truth;
@@ -30,6 +33,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -132,6 +136,15 @@ static void read_rss(double *rss, double *hwm) {
   fclose(f);
 }
 
+/* Reset VmHWM to the current RSS (Linux: "5" to /proc/self/clear_refs), so
+ * the peak read later covers only what came after.  Best effort. */
+static void reset_peak(void) {
+  FILE *f = fopen("/proc/self/clear_refs", "w");
+  if (!f) return;
+  fputs("5", f);
+  fclose(f);
+}
+
 static double rss_now(void) {
   double rss, hwm;
   read_rss(&rss, &hwm);
@@ -229,9 +242,16 @@ static int write_matrix(const char *path, const float *v, uint64_t n,
   return CLI_EXIT_OK;
 }
 
+/* IDX files by name, as they are distributed: "...-idx3-ubyte" (or
+ * "...idx1-ubyte"), optionally ".gz", or a ".idx" extension.  Only the file
+ * name is looked at, not the directories. */
 static int is_idx_path(const char *p) {
-  size_t n = strlen(p);
-  return strstr(p, "idx") || (n > 3 && strcmp(p + n - 3, ".gz") == 0);
+  const char *base = strrchr(p, '/');
+  base = base ? base + 1 : p;
+  size_t n = strlen(base);
+  if (n > 3 && strcmp(base + n - 3, ".gz") == 0) n -= 3;
+  return (n > 4 && strncmp(base + n - 4, ".idx", 4) == 0) ||
+         (n > 6 && strncmp(base + n - 6, "-ubyte", 6) == 0);
 }
 
 /* Load a whole IDX file (at most max rows), normalised. */
@@ -612,7 +632,7 @@ static int single_latency(bench *b, rsn_db *db, bl_latency *lat) {
     if (s != RSN_OK) rc = cli_fail(db, s, "bench: warm-up search");
     rsn_results_free(res);
   }
-  b->rss[2] = rss_now();
+  if (isnan(b->rss[2]) || b->rss[2] == 0) b->rss[2] = rss_now(); /* first run only (--plot runs more) */
   for (size_t i = 0; i < b->nq && rc == CLI_EXIT_OK; i++) {
     rsn_results *res = NULL;
     double t0 = cli_now_ms();
@@ -725,7 +745,6 @@ static int run_resonance(bench *b) {
   if (rc != CLI_EXIT_OK) return rc;
   snprintf(s->note, sizeof s->note, "resonance %s, SQLite %s", rsn_version(),
            rsn_sqlite_version());
-  b->rss[0] = rss_now();
   char db_path[PATH_MAX];
   if (b->o.db) {
     snprintf(db_path, sizeof db_path, "%s", b->o.db);
@@ -736,6 +755,9 @@ static int run_resonance(bench *b) {
     rc = import_db(b, db_path, b->base_path, b->base_fmt, &b->import_s);
     if (rc != CLI_EXIT_OK) return rc;
   }
+  malloc_trim(0);
+  b->rss[0] = rss_now();
+  reset_peak();
   note(b, "load");
   rsn_db *db = NULL;
   rc = open_loaded(b, db_path, &db, &b->load_ms);
@@ -836,10 +858,11 @@ static int take_compare_line(bench *b, json_t *o) {
   const char *m = json_string_value(json_object_get(o, "measurement"));
   const char *name = json_string_value(json_object_get(o, "system"));
   if (m && strcmp(m, "missing") == 0) {
+    const char *err = json_string_value(json_object_get(o, "error"));
+    const char *how = json_string_value(json_object_get(o, "install"));
     fprintf(stderr, "resonance: bench: %s is not available: %s\n  install "
-            "it with: %s\n", name ? name : "?",
-            json_string_value(json_object_get(o, "error")),
-            json_string_value(json_object_get(o, "install")));
+            "it with: %s\n", name ? name : "?", err ? err : "(no reason given)",
+            how ? how : "(no command given)");
     return CLI_EXIT_OK;
   }
   sysres *s = name && m ? find_sys(b, name) : NULL;
