@@ -139,7 +139,16 @@ rsn_status rsn_store_changelog_forget(rsn_store *s, const char *handle) {
     rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
   }
   sqlite3_finalize(st);
-  return rc == SQLITE_OK ? RSN_OK : rsn__store_sqlerr(s, rc, "removing the change-log cursor");
+  if (rc != SQLITE_OK) return rsn__store_sqlerr(s, rc, "removing the change-log cursor");
+  /* With no cursor left nobody can use the log (a handle opened later
+   * loads in full and starts from the end), so empty it rather than let
+   * other writers grow it until resonance opens the file again.  Read-only
+   * handles hold no cursor; one still open finds the log cut and reloads in
+   * full at its next refresh. */
+  return rsn__exec(s,
+                   "DELETE FROM rsn_changes WHERE NOT EXISTS (SELECT 1 FROM rsn_cursors) "
+                   "OR seq <= (SELECT min(seq) FROM rsn_cursors)",
+                   "pruning the change log");
 }
 
 rsn_status rsn_store_schema_version(rsn_store *s, int64_t *out) {

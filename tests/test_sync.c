@@ -68,6 +68,17 @@ static void assert_arena_matches_file(rsn_db *db, const char *path) {
 
 static void rand_vec(uint64_t *s, float *v) { tu_rand_unit(s, v, D); }
 
+static int64_t count_rows(sqlite3 *h, const char *table) {
+  char sql[128];
+  sqlite3_stmt *st;
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+  assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  int64_t n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return n;
+}
+
 static void blob_stmt(sqlite3 *h, const char *sql, const char *id, const float *v) {
   sqlite3_stmt *st;
   assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
@@ -174,8 +185,19 @@ static void test_sync_external_writes_incremental(void **state) {
   assert_int_equal(sqlite3_exec(h, "VACUUM", NULL, NULL, NULL), SQLITE_OK);
   assert_int_equal(rsn_refresh(db, &info), RSN_OK);
   assert_arena_matches_file(db, f->path);
-  sqlite3_close(h);
+  /* Writes made while this handle is open but has not refreshed stay in
+   * the log; once the last handle closes nobody needs them. */
+  for (int i = 0; i < 5; i++) {
+    char id[32];
+    sprintf(id, "late%d", i);
+    rand_vec(&s, v);
+    blob_stmt(h, "INSERT INTO nodes(id, embedding) VALUES (?1, ?2)", id, v);
+  }
+  assert_int_equal(count_rows(h, "rsn_changes"), 5);
   rsn_close(db);
+  assert_int_equal(count_rows(h, "rsn_changes"), 0);
+  assert_int_equal(count_rows(h, "rsn_cursors"), 0);
+  sqlite3_close(h);
 }
 
 /* When the log cannot be trusted (triggers dropped, log truncated, schema
