@@ -668,6 +668,109 @@ static void test_upsert_oom_sweep(void **state) {
   rsn_close(db);
 }
 
+/* Real embeddings (../shared/data, see its README): every query's top-10
+ * from rsn_search equals the published exact ground truth (cosine, float64),
+ * counting a returned id whose exact score ties the 10th within 1e-6 as
+ * right.  Skipped, with a message, when the data folder is absent. */
+static float *read_f32_file(const char *path, size_t *count) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return NULL;
+  fseek(fp, 0, SEEK_END);
+  long bytes = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  float *v = malloc((size_t)bytes + 4);
+  if (v && fread(v, 1, (size_t)bytes, fp) != (size_t)bytes) {
+    free(v);
+    v = NULL;
+  }
+  fclose(fp);
+  *count = (size_t)bytes / 4;
+  return v;
+}
+
+static double cosine64(const float *a, const float *b, uint32_t d) {
+  double ab = 0, aa = 0, bb = 0;
+  for (uint32_t j = 0; j < d; j++) {
+    ab += (double)a[j] * b[j];
+    aa += (double)a[j] * a[j];
+    bb += (double)b[j] * b[j];
+  }
+  return ab / sqrt(aa * bb);
+}
+
+static void test_search_real_datasets_match_truth(void **state) {
+  fixture *f = *state;
+  static const struct { const char *name; uint32_t d; } sets[] = {
+      {"sift-ngt-5k", 128}, {"beir-queries-bge-base-en-v1.5", 768}};
+  enum { K = 10, TRUTH_K = 100 };
+  int ran = 0;
+  const char *data = getenv("RSN_SHARED_DATA"); /* overrides the build's path */
+  if (!data || !*data) data = RSN_SHARED_DATA;
+  for (size_t si = 0; si < sizeof sets / sizeof *sets; si++) {
+    char dirp[4096], path[4200];
+    snprintf(dirp, sizeof dirp, "%s/%s", data, sets[si].name);
+    if (!tu_dir_exists(dirp)) {
+      print_message("%s absent: skipping the %s recall check\n", dirp, sets[si].name);
+      continue;
+    }
+    uint32_t d = sets[si].d;
+    size_t nb, nq, nt;
+    snprintf(path, sizeof path, "%s/base.f32", dirp);
+    float *base = read_f32_file(path, &nb);
+    snprintf(path, sizeof path, "%s/queries.f32", dirp);
+    float *qs = read_f32_file(path, &nq);
+    snprintf(path, sizeof path, "%s/groundtruth.i32", dirp);
+    int32_t *truth = (int32_t *)read_f32_file(path, &nt);
+    assert_non_null(base);
+    assert_non_null(qs);
+    assert_non_null(truth);
+    nb /= d;
+    nq /= d;
+    assert_int_equal(nt, nq * TRUTH_K);
+    char dbname[64];
+    snprintf(dbname, sizeof dbname, "real%zu.db", si);
+    rsn_db *db = open_new(tu_path(f->dir, dbname), d, 0);
+    assert_int_equal(rsn_begin(db), RSN_OK);
+    for (size_t i = 0; i < nb; i++) {
+      char id[32];
+      snprintf(id, sizeof id, "%zu", i);
+      rsn_node n = {.id = id, .embedding = base + i * d, .dim = d};
+      assert_int_equal(rsn_upsert(db, &n), RSN_OK);
+    }
+    assert_int_equal(rsn_commit(db), RSN_OK);
+    rsn_search_params p;
+    rsn_search_params_init(&p);
+    p.k = K;
+    p.flags = RSN_SEARCH_NO_HYDRATE;
+    size_t right = 0;
+    for (size_t q = 0; q < nq; q++) {
+      const float *qv = qs + q * d;
+      rsn_results *r = NULL;
+      assert_int_equal(rsn_search(db, qv, d, &p, &r), RSN_OK);
+      assert_int_equal(r->count[0], K);
+      double kth = cosine64(qv, base + (size_t)truth[q * TRUTH_K + K - 1] * d, d);
+      for (size_t i = 0; i < K; i++) {
+        size_t row = (size_t)strtoul(r->hits[i].id, NULL, 10);
+        int in_truth = 0;
+        for (size_t t = 0; t < K; t++) in_truth |= (size_t)truth[q * TRUTH_K + t] == row;
+        if (in_truth || cosine64(qv, base + row * d, d) >= kth - 1e-6) right++;
+        else print_error("%s query %zu: id %zu is not in the exact top-%d\n",
+                         sets[si].name, q, row, K);
+      }
+      rsn_results_free(r);
+    }
+    print_message("%s: %zu x %u, %zu queries: tie-aware recall@%d = %.4f\n",
+                  sets[si].name, nb, d, nq, K, (double)right / (double)(nq * K));
+    assert_int_equal(right, nq * K);
+    rsn_close(db);
+    free(base);
+    free(qs);
+    free(truth);
+    ran++;
+  }
+  if (!ran) skip();
+}
+
 static void test_load_majority_dimension(void **state) {
   fixture *f = *state;
   const char *path = tu_path(f->dir, "app.db");
@@ -806,6 +909,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_load_majority_dimension, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_parallel_ranges, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upsert_oom_sweep, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_search_real_datasets_match_truth, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_modes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_search_and_write, setup, teardown),
   };
