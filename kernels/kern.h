@@ -124,6 +124,14 @@ RSN_INTERNAL void rsn_topk_sort(rsn_topk *h);
  * share of a `bytes`-byte buffer (make it larger than the last-level cache
  * to measure memory); median of several repetitions. */
 RSN_INTERNAL double rsn__probe_read_gbps(size_t bytes, int threads);
+/* The same streaming sum over memory the caller already has (e.g. the
+ * arena's chunks): nregions regions of `bytes` bytes each (64-byte aligned;
+ * bytes is rounded down to a multiple of 256), one contiguous run of
+ * regions per thread, read only.  Where the speed of memory depends on which
+ * pages a buffer got (on a VM it does, see README "Benchmarks"), this is the
+ * floor for scanning exactly those pages.  0.0 on a bad argument. */
+RSN_INTERNAL double rsn__probe_read_regions_gbps(void *const *regions, size_t nregions,
+                                                 size_t bytes, int threads);
 /* Peak fused multiply-add throughput in GFLOP/s (2 flops per lane per FMA)
  * for one path (16 lanes for avx512, 8 for avx2/simde, 1 for scalar, where
  * scalar counts a separate multiply and add), with enough independent

@@ -27,6 +27,7 @@
 #include "probe_int.h"
 
 #define RSN_PROBE_REPS 7
+#define RSN_PROBE_MAX_THREADS 1024 /* shares of the fresh-buffer probe */
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -48,38 +49,40 @@ static int thread_count(int threads) {
 }
 
 /* Portable read loop: eight independent 64-bit sums (a single float sum
- * would be bound by add latency, far below memory speed). */
+ * would be bound by add latency, far below memory speed), one 64-byte line
+ * at a time from each of four streams (the quarters of the buffer), as in
+ * probe_avx512.c.  bytes % 256 == 0. */
 static uint64_t sum_words(const void *p, size_t bytes) {
   const uint64_t *w = p;
+  const size_t q = bytes / 32; /* words per stream */
   uint64_t s[8] = {0};
-  for (size_t i = 0; i < bytes / 8; i += 8)
-    for (int j = 0; j < 8; j++) s[j] += w[i + j];
+  for (size_t i = 0; i < q; i += 8)
+    for (int k = 0; k < 4; k++)
+      for (int j = 0; j < 8; j++) s[j] += w[(size_t)k * q + i + j];
   return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
 }
 
-/* Streaming read bandwidth in GB/s over a buffer of about `bytes` bytes
- * split into one contiguous share per thread.  Each thread first writes its
- * own share (first touch places the pages near it), then every repetition
- * reads the whole buffer once.  Returns 0.0 if bytes is too small or the
- * buffer cannot be allocated. */
-double rsn__probe_read_gbps(size_t bytes, int threads) {
-  int nt = thread_count(threads);
-  size_t unit = (size_t)256 * (size_t)nt;
-  bytes -= bytes % unit;
-  if (bytes == 0) return 0.0;
-  unsigned char *buf = rsn__aligned_alloc(bytes);
-  if (!buf) return 0.0;
-#ifdef MADV_HUGEPAGE
-  {
-    /* A hint only, on the 2 MiB-aligned part of the buffer. */
-    uintptr_t lo = ((uintptr_t)buf + 0x1FFFFF) & ~(uintptr_t)0x1FFFFF;
-    uintptr_t hi = ((uintptr_t)buf + bytes) & ~(uintptr_t)0x1FFFFF;
-    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-  }
+/* Sum of one region with the widest loop this machine runs. */
+static uint64_t sum_region(const unsigned char *p, size_t bytes, int wide) {
+#ifdef RSN_HAVE_AVX512
+  if (wide) return rsn__probe_sum_avx512(p, bytes);
+#else
+  (void)wide;
 #endif
-  const size_t share = bytes / (size_t)nt; /* multiple of 256 */
+  return sum_words(p, bytes);
+}
+
+/* The timing loop shared by both read probes: nregs regions of `bytes`
+ * bytes each (64-byte aligned, bytes % 256 == 0), split into one contiguous
+ * run of regions per thread; every repetition reads all of them once.  With
+ * touch, the untimed first pass writes each region from the thread that
+ * will read it (first touch places the pages near it). */
+static double time_reads(unsigned char *const *regs, size_t nregs, size_t bytes,
+                         int nt, int touch) {
 #ifdef RSN_HAVE_AVX512
   const int wide = rsn_kern_for(RSN_ISA_AVX512) != NULL;
+#else
+  const int wide = 0;
 #endif
   double t[RSN_PROBE_REPS];
   volatile uint64_t sink = 0;
@@ -95,21 +98,56 @@ double rsn__probe_read_gbps(size_t bytes, int threads) {
 #else
       size_t me = 0;
 #endif
-      unsigned char *p = buf + me * share;
-      if (rep < 0) memset(p, (int)me + 1, share);
-#ifdef RSN_HAVE_AVX512
-      total += wide ? rsn__probe_sum_avx512(p, share) : sum_words(p, share);
-#else
-      total += sum_words(p, share);
-#endif
+      size_t lo = nregs * me / (size_t)nt, hi = nregs * (me + 1) / (size_t)nt;
+      for (size_t r = lo; r < hi; r++) {
+        if (rep < 0 && touch) memset(regs[r], (int)me + 1, bytes);
+        total += sum_region(regs[r], bytes, wide);
+      }
     }
     double ms = rsn__now_ms() - t0;
     sink += total;
-    if (rep >= 0) t[rep] = (double)bytes / (ms > 1e-6 ? ms : 1e-6) / 1e6;
+    if (rep >= 0) t[rep] = (double)(nregs * bytes) / (ms > 1e-6 ? ms : 1e-6) / 1e6;
   }
   (void)sink;
-  rsn__aligned_free(buf);
   return median(t, RSN_PROBE_REPS);
+}
+
+/* Streaming read bandwidth in GB/s over a fresh buffer of about `bytes`
+ * bytes split into one contiguous share per thread.  Returns 0.0 if bytes
+ * is too small or the buffer cannot be allocated. */
+double rsn__probe_read_gbps(size_t bytes, int threads) {
+  int nt = thread_count(threads);
+  size_t unit = (size_t)256 * (size_t)nt;
+  bytes -= bytes % unit;
+  if (bytes == 0) return 0.0;
+  unsigned char *buf = rsn__aligned_alloc(bytes);
+  if (!buf) return 0.0;
+#ifdef MADV_HUGEPAGE
+  {
+    /* A hint only, on the 2 MiB-aligned part of the buffer. */
+    uintptr_t lo = ((uintptr_t)buf + 0x1FFFFF) & ~(uintptr_t)0x1FFFFF;
+    uintptr_t hi = ((uintptr_t)buf + bytes) & ~(uintptr_t)0x1FFFFF;
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+  }
+#endif
+  unsigned char *regs[RSN_PROBE_MAX_THREADS];
+  if (nt > RSN_PROBE_MAX_THREADS) nt = RSN_PROBE_MAX_THREADS;
+  const size_t share = bytes / (size_t)nt; /* multiple of 256 */
+  for (int i = 0; i < nt; i++) regs[i] = buf + (size_t)i * share;
+  double g = time_reads(regs, (size_t)nt, share, nt, 1);
+  rsn__aligned_free(buf);
+  return g;
+}
+
+double rsn__probe_read_regions_gbps(void *const *regions, size_t nregions,
+                                    size_t bytes, int threads) {
+  bytes -= bytes % 256;
+  if (!regions || nregions == 0 || bytes == 0) return 0.0;
+  for (size_t i = 0; i < nregions; i++)
+    if (!regions[i] || ((uintptr_t)regions[i] & 63)) return 0.0;
+  int nt = thread_count(threads);
+  if ((size_t)nt > nregions) nt = (int)nregions;
+  return time_reads((unsigned char *const *)regions, nregions, bytes, nt, 0);
 }
 
 /* Scalar chains acc = acc*m + c: without FMA hardware assumed, a multiply

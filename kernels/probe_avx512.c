@@ -24,15 +24,18 @@ double rsn__probe_fma_avx512(long iters, float *sink) {
   return (double)iters * 16.0 * 16.0 * 2.0;
 }
 
-/* Four independent 512-bit integer sums, one 64-byte line per load. */
+/* Four independent 512-bit integer sums, one 64-byte line per load, over
+ * four streams (the quarters of the buffer, read side by side), as the
+ * multi-row search kernel reads several rows at once. */
 uint64_t rsn__probe_sum_avx512(const void *p, size_t bytes) {
   const __m512i *v = p;
+  const size_t q = bytes / 256; /* lines per stream */
   __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
-  for (size_t i = 0; i < bytes / 64; i += 4) {
+  for (size_t i = 0; i < q; i++) {
     s0 = _mm512_add_epi64(s0, _mm512_load_si512(v + i));
-    s1 = _mm512_add_epi64(s1, _mm512_load_si512(v + i + 1));
-    s2 = _mm512_add_epi64(s2, _mm512_load_si512(v + i + 2));
-    s3 = _mm512_add_epi64(s3, _mm512_load_si512(v + i + 3));
+    s1 = _mm512_add_epi64(s1, _mm512_load_si512(v + q + i));
+    s2 = _mm512_add_epi64(s2, _mm512_load_si512(v + 2 * q + i));
+    s3 = _mm512_add_epi64(s3, _mm512_load_si512(v + 3 * q + i));
   }
   s0 = _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3));
   /* Not _mm512_reduce_add_epi64: it adds as signed long long, which may

@@ -771,6 +771,30 @@ static void test_search_real_datasets_match_truth(void **state) {
   if (!ran) skip();
 }
 
+/* The arena read probe: 0 before the arena is loaded or while it holds no
+ * full chunk, a positive bandwidth once it does. */
+static void test_probe_arena_read(void **state) {
+  fixture *f = *state;
+  enum { D = 4096, N = 520 }; /* 16 KiB rows: 512 per 8 MiB chunk */
+  rsn_db *db = open_new(tu_path(f->dir, "probe.db"), D, RSN_OPEN_NOLOAD);
+  assert_true(rsn_probe_arena_read_gbps(db, 1) == 0.0); /* not loaded */
+  assert_true(rsn_probe_arena_read_gbps(NULL, 1) == 0.0);
+  corpus c = make_corpus(N, D, 3);
+  fill(db, &c);
+  rsn_search_params p;
+  rsn_search_params_init(&p);
+  p.k = 1;
+  p.flags = RSN_SEARCH_NO_HYDRATE;
+  rsn_results *r = NULL;
+  assert_int_equal(rsn_search(db, c.v, D, &p, &r), RSN_OK); /* loads */
+  rsn_results_free(r);
+  double g = rsn_probe_arena_read_gbps(db, 0);
+  print_message("arena read probe: %.1f GB/s over one chunk\n", g);
+  assert_true(g > 0.0);
+  rsn_close(db);
+  free(c.v);
+}
+
 static void test_load_majority_dimension(void **state) {
   fixture *f = *state;
   const char *path = tu_path(f->dir, "app.db");
@@ -909,6 +933,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_load_majority_dimension, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_parallel_ranges, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upsert_oom_sweep, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_probe_arena_read, setup, teardown),
       cmocka_unit_test_setup_teardown(test_search_real_datasets_match_truth, setup, teardown),
       cmocka_unit_test_setup_teardown(test_open_modes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_search_and_write, setup, teardown),

@@ -486,6 +486,12 @@ RSN_API rsn_status rsn_backup(rsn_db *db, const char *dest_path);
 /* Streaming read bandwidth in GB/s (1e9 bytes/s) over a buffer of `bytes`
  * (make it larger than the last-level cache), all threads, median of reps. */
 RSN_API double rsn_probe_read_gbps(size_t bytes, int threads);
+/* The same streaming read over the pages of db's arena (its full chunks;
+ * 0.0 when the arena is not loaded or smaller than one chunk).  On a
+ * virtual machine the speed of memory depends on which pages a buffer got,
+ * so a fresh buffer can read faster or slower than the arena; benchmarks
+ * take the faster of the two as the floor.  Holds the arena's read lock. */
+RSN_API double rsn_probe_arena_read_gbps(rsn_db *db, int threads);
 /* Peak FMA throughput in GFLOP/s of one kernel path (2 flops per lane). */
 RSN_API double rsn_probe_fma_gflops(rsn_isa isa, int threads);
 /* The SQLite library version resonance runs on ("3.40.1"). */
