@@ -354,6 +354,64 @@ static void test_cli_smoke_json(void **state) {
   free(dir);
 }
 
+/* The table, --csv and --jsonl of one run; a second run of the same data
+ * takes its ground truth from the cache the first one wrote. */
+static void test_cli_table_csv_jsonl_and_truth_cache(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir(), cmd[2048], *out = NULL, path[1200];
+  const char *args = "bench --synthetic 1500 --dim 24 --holdout 15 -k 10 "
+                     "--batch-sizes 1 --reps 1 --warmup 1";
+  snprintf(cmd, sizeof cmd, "cd '%s' && TMPDIR='%s' '%s' %s --csv r.csv --jsonl r.jsonl",
+           dir, dir, RSN_CLI_PATH, args);
+  assert_int_equal(tu_run(cmd, &out, 0), 0);
+  const char *parts[] = {"single-query latency", "batch throughput", "recall",
+                         "truth: computed"};
+  for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+    if (!strstr(out, parts[i])) fail_msg("no '%s' in the table:\n%s", parts[i], out);
+  free(out);
+  /* CSV: a header naming recall and qps, then rows of as many fields. */
+  snprintf(path, sizeof path, "%s/r.csv", dir);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char line[4096];
+  assert_non_null(fgets(line, sizeof line, f));
+  assert_non_null(strstr(line, "recall"));
+  assert_non_null(strstr(line, "qps"));
+  size_t fields = 1, rows = 0;
+  for (char *c = line; *c; c++) fields += *c == ',';
+  while (fgets(line, sizeof line, f)) {
+    size_t n = 1;
+    for (char *c = line; *c; c++) n += *c == ',';
+    assert_int_equal(n, fields);
+    rows++;
+  }
+  fclose(f);
+  assert_true(rows >= 1);
+  /* JSON Lines: a header first, every line an object. */
+  snprintf(path, sizeof path, "%s/r.jsonl", dir);
+  f = fopen(path, "r");
+  assert_non_null(f);
+  size_t nl = 0;
+  while (fgets(line, sizeof line, f)) {
+    json_error_t je;
+    json_t *o = json_loads(line, 0, &je);
+    if (!o) fail_msg("not JSON: %s (%s)", line, je.text);
+    const char *m = json_string_value(json_object_get(o, "measurement"));
+    assert_non_null(m);
+    if (nl++ == 0) assert_string_equal(m, "header");
+    json_decref(o);
+  }
+  fclose(f);
+  assert_true(nl >= 4);
+  /* Same data again: the truth comes from the cache. */
+  snprintf(cmd, sizeof cmd, "cd '%s' && TMPDIR='%s' '%s' %s", dir, dir, RSN_CLI_PATH, args);
+  assert_int_equal(tu_run(cmd, &out, 0), 0);
+  if (!strstr(out, "truth: cached")) fail_msg("the second run did not use the cache:\n%s", out);
+  free(out);
+  tu_rmrf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_percentile_known_samples),
@@ -364,6 +422,7 @@ int main(void) {
       cmocka_unit_test(test_npy_reader_against_numpy),
       cmocka_unit_test(test_idx_reader),
       cmocka_unit_test(test_cli_smoke_json),
+      cmocka_unit_test(test_cli_table_csv_jsonl_and_truth_cache),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,7 +59,7 @@ static const size_t cutoffs[3] = {1, 10, 100}; /* recall@c reported        */
 /* ---- options --------------------------------------------------------------*/
 
 typedef struct bopts {
-  const char *base, *queries, *truth, *db, *idx, *csv, *plot, *name;
+  const char *base, *queries, *truth, *db, *idx, *csv, *plot, *name, *jsonl;
   uint32_t dim, clusters;
   uint64_t k, synthetic, seed, holdout, max_queries, warmup, reps, threads;
   size_t bsizes[MAX_BATCH], nb;
@@ -1066,6 +1066,10 @@ static void compute_recall(bench *b, sysres *s) {
 
 /* ---- output ---------------------------------------------------------------*/
 
+/* Below this many bytes of vectors the scan runs from the CPU caches
+ * (32 MiB of L3 on the machine measured) and the memory floor is moot. */
+#define CACHE_SIZED_BYTES (64.0 * MIB)
+
 /* Floors: N*d*4 bytes per query at the faster of the two probed read
  * bandwidths (fresh buffer, arena pages); 2*N*d flops. */
 static double bw_floor_ms(const bench *b) {
@@ -1190,10 +1194,10 @@ static void print_table(const bench *b) {
          json_string_value(json_object_get(h, "date")));
   printf("  N %" PRIu64 "  d %u  Q %zu  k %" PRIu64 "  truth: %s\n", b->n,
          b->d, b->nq, b->o.k, b->truth_note);
-  printf("  machine: read %.2f GB/s (1 GiB buffer), %.2f GB/s (arena pages), FMA "
+  printf("  machine: read %.2f GB/s (1 GiB buffer), %s GB/s (arena pages), FMA "
          "peak %.1f GFLOP/s (%s); bandwidth floor per query %.3f ms\n",
-         b->read_gbps, b->arena_gbps, b->fma_gflops, b->isa ? b->isa : "?",
-         bw_floor_ms(b));
+         b->read_gbps, fmt_num(x[0], 32, "%.2f", b->arena_gbps > 0 ? b->arena_gbps : NAN),
+         b->fma_gflops, b->isa ? b->isa : "?", bw_floor_ms(b));
   json_decref(h);
   printf("\nimport   %s rows/s (%s s, one transaction)\n",
          fmt_num(x[0], 32, "%.0f", (double)b->n / b->import_s),
@@ -1219,6 +1223,10 @@ static void print_table(const bench *b) {
   }
   printf("  (\"vs res.\" = p50 / resonance p50: above 1 means slower than "
          "resonance)\n");
+  if ((double)b->n * b->d * 4.0 < CACHE_SIZED_BYTES)
+    printf("  (the vectors take %.1f MiB: they stay in the CPU caches, so the "
+           "memory bandwidth floor does not bind)\n",
+           (double)b->n * b->d * 4.0 / MIB);
 
   printf("\nbatch throughput, queries/s (k=%" PRIu64 ", median of %" PRIu64
          " reps of >= %.0f ms; range = slowest..fastest rep)\n", b->o.k,
@@ -1256,6 +1264,21 @@ static void print_table(const bench *b) {
 }
 
 /* ann-benchmarks-like CSV: one row per system and mode. */
+/* The --json output (header, then one object per measurement) to a file. */
+static int write_jsonl(const bench *b, const char *path) {
+  FILE *f = fopen(path, "w");
+  if (!f) return cli_error(CLI_EXIT_INPUT, "bench: cannot write %s: %s", path, strerror(errno));
+  const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(9);
+  json_t *h = header(b);
+  int bad = json_dumpf(h, f, flags) != 0 || fputc('\n', f) == EOF;
+  json_decref(h);
+  size_t i;
+  json_t *v;
+  json_array_foreach(b->out, i, v) bad |= json_dumpf(v, f, flags) != 0 || fputc('\n', f) == EOF;
+  bad |= fclose(f) != 0;
+  return bad ? cli_error(CLI_EXIT_INPUT, "bench: cannot write %s", path) : CLI_EXIT_OK;
+}
+
 static int write_csv(const bench *b, const char *path) {
   FILE *f = fopen(path, "w");
   if (!f) return cli_error(CLI_EXIT_INPUT, "bench: cannot create %s: %s",
@@ -1391,6 +1414,7 @@ static int parse_opts(const cli_args *a, bopts *o) {
   o->db = cli_str(a, "db");
   o->idx = cli_str(a, "idx");
   o->csv = cli_str(a, "csv");
+  o->jsonl = cli_str(a, "jsonl");
   o->plot = cli_str(a, "plot");
   o->name = cli_str(a, "name");
   o->json = cli_has(a, "json");
@@ -1493,6 +1517,7 @@ static int run_bench(const cli_args *a) {
   if (rc == CLI_EXIT_OK) collect(b);
   if (rc == CLI_EXIT_OK && b->o.plot) rc = write_plots(b, b->o.plot);
   if (rc == CLI_EXIT_OK && b->o.csv) rc = write_csv(b, b->o.csv);
+  if (rc == CLI_EXIT_OK && b->o.jsonl) rc = write_jsonl(b, b->o.jsonl);
   if (rc == CLI_EXIT_OK) {
     if (b->o.json) {
       cli_print_json(header(b));
@@ -1540,6 +1565,7 @@ static const cli_opt bench_opts[] = {
     {"json", 0, NULL, "JSON Lines: a header object, then one per "
                       "measurement"},
     {"csv", 0, "FILE", "also write ann-benchmarks-like CSV rows to FILE"},
+    {"jsonl", 0, "FILE", "also write the --json output to FILE"},
     {"plot", 0, "DIR", "recall-vs-QPS and latency-vs-N PNGs (gnuplot) in "
                        "DIR"},
     {"compare", 0, NULL, "also run FAISS IndexFlatIP and numpy "

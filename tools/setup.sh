@@ -9,7 +9,7 @@ PKGS=(build-essential cmake pkg-config git
       libbenchmark-dev python3-numpy zlib1g-dev)
 # Extra packages for the benchmark suite (comparison and plots).
 if [ "${RSN_SETUP_BENCH:-0}" = 1 ]; then
-  PKGS+=(python3-faiss gnuplot-nox dataset-fashion-mnist)
+  PKGS+=(python3-faiss gnuplot-nox dataset-fashion-mnist libopenblas0-pthread)
 fi
 
 missing=()
