@@ -129,10 +129,11 @@ static size_t map_probe(const rsn_arena *a, const char *id, size_t len,
   }
 }
 
-static rsn_status map_grow(rsn_arena *a) {
-  size_t cap = a->map_cap * 2;
+/* A copy of a's map rehashed into cap entries (the stored hashes are
+ * reused: no id is read).  NULL when out of memory. */
+static uint64_t *map_rehashed(const rsn_arena *a, size_t cap) {
   uint64_t *m = rsn__calloc(cap, sizeof *m);
-  if (!m) return rsn__err(RSN_E_NOMEM, "arena: cannot grow id map to %zu", cap);
+  if (!m) return NULL;
   for (size_t i = 0; i < a->map_cap; i++) {
     uint64_t e = a->map[i];
     if (!e) continue;
@@ -140,10 +141,61 @@ static rsn_status map_grow(rsn_arena *a) {
     while (m[j]) j = (j + 1) & (cap - 1);
     m[j] = e;
   }
+  return m;
+}
+
+static rsn_status map_grow(rsn_arena *a) {
+  size_t cap = a->map_cap * 2;
+  uint64_t *m = map_rehashed(a, cap);
+  if (!m) return rsn__err(RSN_E_NOMEM, "arena: cannot grow id map to %zu", cap);
   rsn__free(a->map);
   a->map = m;
   a->map_cap = cap;
   return RSN_OK;
+}
+
+rsn_status rsn__arena_prepare(const rsn_arena *a, size_t extra, rsn_arena_spare *sp) {
+  memset(sp, 0, sizeof *sp);
+  size_t rows = a->n + extra;
+  if (!a->nomap && rows * 2 > a->map_cap) {
+    size_t cap = a->map_cap ? a->map_cap : 64;
+    while (rows * 2 > cap) cap *= 2;
+    sp->map = map_rehashed(a, cap);
+    if (!sp->map) return rsn__err(RSN_E_NOMEM, "arena: cannot grow id map to %zu", cap);
+    sp->map_cap = cap;
+  }
+  if (rows > a->ids_cap) {
+    size_t cap = a->ids_cap ? a->ids_cap : (a->rpc ? a->rpc : 64);
+    while (rows > cap) cap *= 2;
+    sp->ids = rsn__malloc(cap * sizeof *sp->ids);
+    if (!sp->ids) {
+      rsn__arena_spare_free(sp);
+      return rsn__err(RSN_E_NOMEM, "arena: cannot grow id table to %zu", cap);
+    }
+    if (a->n) memcpy((void *)sp->ids, a->ids, a->n * sizeof *sp->ids);
+    sp->ids_cap = cap;
+  }
+  return RSN_OK;
+}
+
+void rsn__arena_install(rsn_arena *a, rsn_arena_spare *sp) {
+  if (sp->map) {
+    rsn__free(a->map);
+    a->map = sp->map;
+    a->map_cap = sp->map_cap;
+  }
+  if (sp->ids) {
+    rsn__free((void *)a->ids);
+    a->ids = sp->ids;
+    a->ids_cap = sp->ids_cap;
+  }
+  memset(sp, 0, sizeof *sp);
+}
+
+void rsn__arena_spare_free(rsn_arena_spare *sp) {
+  rsn__free(sp->map);
+  rsn__free((void *)sp->ids);
+  memset(sp, 0, sizeof *sp);
 }
 
 /* Make the entry at map index i point to slot s (after a move). */

@@ -78,6 +78,29 @@ RSN_INTERNAL int rsn__arena_remove(rsn_arena *a, const char *id);
 /* Remove the last row (an append that failed validation). */
 RSN_INTERNAL void rsn__arena_pop(rsn_arena *a);
 
+/* Growth of the id map and id table, prepared outside the arena's
+ * exclusive lock.  Rehashing the map and copying the id table are O(rows)
+ * (tens of milliseconds at a million rows); searches must not wait for
+ * that.  A writer (writers are serialised, so the arena cannot change under
+ * it) calls rsn__arena_prepare while searches go on -- it only reads the
+ * arena -- then, under the exclusive lock, rsn__arena_install, which swaps
+ * pointers in O(1).  After that, `extra` appends need no map or id-table
+ * growth (they may still allocate chunks: one mmap each). */
+typedef struct rsn_arena_spare {
+  uint64_t *map;         /* rehashed map of map_cap entries, or NULL       */
+  size_t map_cap;
+  const char **ids;      /* copy of the id table with ids_cap room, or NULL */
+  size_t ids_cap;
+} rsn_arena_spare;
+/* Fill *sp with what `extra` more rows need (nothing if they fit).
+ * RSN_E_NOMEM leaves *sp empty. */
+RSN_INTERNAL rsn_status rsn__arena_prepare(const rsn_arena *a, size_t extra,
+                                           rsn_arena_spare *sp);
+/* Swap the prepared arrays in and free the old ones; *sp is emptied. */
+RSN_INTERNAL void rsn__arena_install(rsn_arena *a, rsn_arena_spare *sp);
+/* Free a prepared spare that was not installed. */
+RSN_INTERNAL void rsn__arena_spare_free(rsn_arena_spare *sp);
+
 /* Bytes held by chunks, directory, ids and map. */
 RSN_INTERNAL size_t rsn__arena_bytes(const rsn_arena *a);
 /* Rows per chunk chosen for a dimension (chunks of at most 8 MiB). */

@@ -205,11 +205,25 @@ static rsn_status arena_lost(rsn_db *db) {
   return RSN_OK;
 }
 
+/* Take the arena's exclusive lock for a mutation that may add up to
+ * `extra` rows.  Any O(rows) growth of the id map and id table is done
+ * first, while searches go on (rsn__arena_prepare; the caller holds load_mu
+ * and wr_mu, so no other writer can change the arena meanwhile), so the
+ * exclusive hold lasts only as long as the rows' own mutation.  If the
+ * growth cannot be prepared (out of memory), the mutation grows the arena
+ * itself and reports the shortage. */
+void rsn__db_arena_wrlock(rsn_db *db, size_t extra) {
+  rsn_arena_spare sp;
+  rsn_status st = extra ? rsn__arena_prepare(&db->arena, extra, &sp) : RSN_E_INVAL;
+  pthread_rwlock_wrlock(&db->lock);
+  if (st == RSN_OK) rsn__arena_install(&db->arena, &sp);
+}
+
 /* Apply one committed change to the arena (caller holds load_mu, wr_mu). */
 static rsn_status arena_apply(rsn_db *db, const char *id, const float *vec) {
   if (!atomic_load(&db->loaded)) return RSN_OK; /* the load will read it */
   rsn_status st = RSN_OK;
-  pthread_rwlock_wrlock(&db->lock);
+  rsn__db_arena_wrlock(db, vec ? 1 : 0);
   if (vec) {
     if (db->arena.dim == 0 && db->arena.n == 0) rsn__arena_set_dim(&db->arena, db->dim);
     st = rsn__arena_put(&db->arena, id, vec);
@@ -403,7 +417,9 @@ rsn_status rsn_commit(rsn_db *db) {
       }
       db->pending = rev;
       if (atomic_load(&db->loaded)) {
-        pthread_rwlock_wrlock(&db->lock);
+        size_t puts = 0;
+        for (rsn_pending *p = rev; p; p = p->next) puts += !p->del;
+        rsn__db_arena_wrlock(db, puts);
         if (db->arena.dim == 0 && db->arena.n == 0)
           rsn__arena_set_dim(&db->arena, db->dim);
         for (rsn_pending *p = rev; p && !st; p = p->next)

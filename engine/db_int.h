@@ -78,6 +78,10 @@ RSN_INTERNAL void rsn__db_reader_release(rsn_db *db, rsn_store *s);
 RSN_INTERNAL rsn_status rsn__db_ensure_loaded(rsn_db *db);
 /* (Re)build the arena from the file; caller holds load_mu. */
 RSN_INTERNAL rsn_status rsn__db_load(rsn_db *db);
+/* Take db->lock exclusively for a mutation adding up to `extra` rows, with
+ * the arena's O(rows) growth done before the lock is taken (db.c).  The
+ * caller holds load_mu and wr_mu, and releases db->lock itself. */
+RSN_INTERNAL void rsn__db_arena_wrlock(rsn_db *db, size_t extra);
 
 /* load.c: copy a blob into an arena row (stride-padded, padding already
  * zero) and classify it exactly as a full load does: rows that are unit

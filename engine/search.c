@@ -30,13 +30,13 @@
 #define BATCH_ROWS 128   /* rows per block in a batch (kept in L2)          */
 #define BATCH_QTILE 64   /* queries per tile in a batch                     */
 /* Below this many floats to scan, one thread: fork/join costs more than the
- * scan saves.  Measured with tools in bench/ (README, "Searching"); a build
- * may override it (-DRSN_PAR_MIN_FLOATS=0 to measure the cut-off). */
-#ifdef RSN_PAR_MIN_FLOATS
-#define PAR_MIN_FLOATS ((size_t)RSN_PAR_MIN_FLOATS)
-#else
-#define PAR_MIN_FLOATS ((size_t)1 << 17)
+ * scan saves.  Measured as README "Searching" says; a build may override it
+ * (-DRSN_PAR_MIN_FLOATS=0 to measure the cut-off).  A variable rather than
+ * a macro so that 0 does not make "floats < 0" a warning under -Werror. */
+#ifndef RSN_PAR_MIN_FLOATS
+#define RSN_PAR_MIN_FLOATS ((size_t)1 << 17)
 #endif
+static const size_t par_min_floats = (size_t)RSN_PAR_MIN_FLOATS;
 
 /* Searches running now in this process, to split the cores among callers
  * that search from many threads at once (no oversubscription). */
@@ -84,7 +84,7 @@ static int plan_threads(const rsn_db *db, const rsn_search_params *p, size_t flo
                         int active) {
   int t = p->threads ? p->threads : db->threads;
   if (active > 1) t /= active;
-  if (floats < PAR_MIN_FLOATS) t = 1;
+  if (floats < par_min_floats) t = 1;
   return t < 1 ? 1 : t;
 }
 

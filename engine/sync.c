@@ -169,7 +169,9 @@ static rsn_status apply_log(rsn_db *db, int64_t max_seq, rsn_refresh_info *info)
   if (!st) st = read_rows(db, &cs);
   if (!st && cs.n) {
     /* One exclusive hold for the whole set: searches see all or none. */
-    pthread_rwlock_wrlock(&db->lock);
+    size_t puts = 0;
+    for (size_t i = 0; i < cs.n; i++) puts += cs.v[i].vec != NULL;
+    rsn__db_arena_wrlock(db, puts);
     if (db->arena.dim == 0 && db->arena.n == 0 && db->dim) rsn__arena_set_dim(&db->arena, db->dim);
     for (size_t i = 0; i < cs.n && !st; i++) {
       if (cs.v[i].vec) {

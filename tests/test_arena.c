@@ -141,12 +141,47 @@ static void test_arena_oom_sweep(void **state) {
   fail_msg("arena never succeeded within 200 allocations");
 }
 
+/* Growth prepared outside the lock: after rsn__arena_prepare(extra) and
+ * rsn__arena_install, every row is still found, and `extra` more appends
+ * neither rehash the map nor move the id table (the exclusive hold of a
+ * write then costs only the rows themselves). */
+static void test_arena_prepared_growth(void **state) {
+  (void)state;
+  rsn_arena a;
+  assert_int_equal(rsn__arena_init(&a, 8, 0), RSN_OK);
+  for (int i = 0; i < 1000; i++) put_id(&a, i);
+  for (int round = 0; round < 3; round++) {
+    size_t extra = round == 0 ? 1 : round == 1 ? 5000 : 3; /* 3 may need nothing */
+    rsn_arena_spare sp;
+    assert_int_equal(rsn__arena_prepare(&a, extra, &sp), RSN_OK);
+    rsn__arena_install(&a, &sp);
+    assert_null(sp.map);
+    assert_null(sp.ids);
+    const uint64_t *map = a.map;
+    const char **ids = a.ids;
+    size_t base = a.n;
+    for (int i = 0; i < (int)base; i++) check_row(&a, i, 1);
+    for (size_t i = 0; i < extra; i++) put_id(&a, (int)(base + i));
+    assert_ptr_equal(a.map, map);
+    assert_ptr_equal(a.ids, ids);
+    for (int i = 0; i < (int)a.n; i++) check_row(&a, i, 1);
+  }
+  /* A spare that is not installed is freed without touching the arena. */
+  rsn_arena_spare sp;
+  assert_int_equal(rsn__arena_prepare(&a, 100000, &sp), RSN_OK);
+  assert_non_null(sp.map);
+  rsn__arena_spare_free(&sp);
+  check_row(&a, 42, 1);
+  rsn__arena_free(&a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_arena_layout_and_padding),
       cmocka_unit_test(test_arena_churn_matches_shadow),
       cmocka_unit_test(test_arena_merge),
       cmocka_unit_test(test_arena_oom_sweep),
+      cmocka_unit_test(test_arena_prepared_growth),
   };
   return cmocka_run_group_tests_name("arena", tests, NULL, NULL);
 }
