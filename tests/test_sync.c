@@ -317,22 +317,126 @@ static void test_sync_other_process_cli(void **state) {
   rsn_close(db);
 }
 
-/* A child imports batches of 500 rows (one transaction each) and reports
- * each batch on a pipe after its commit returned; it is SIGKILLed at a
- * random moment.  Afterwards the file passes integrity_check, every
- * reported batch is present in full, no batch is partial, and a fresh
- * arena equals the file. */
-static void child_import(const char *path, int fd) {
+
+/* Hex of a vector's little-endian float32 bytes (x86-64 is little-endian). */
+static void hex_blob(const float *v, char *out) {
+  const unsigned char *b = (const unsigned char *)v;
+  for (size_t i = 0; i < D * sizeof(float); i++) sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/* The sqlite3 CLI, in another process, inserts, replaces, updates, deletes
+ * and VACUUMs (300 statements, each its own transaction) while this process
+ * keeps searching through a handle that refreshes before each search.
+ * Every search succeeds; afterwards the arena equals the file and the
+ * handle answers exactly as a fresh open of the file does. */
+static void test_sync_other_process_while_searching(void **state) {
+  fixture *f = *state;
+  if (tu_run("command -v sqlite3 >/dev/null", NULL, 1) != 0) {
+    print_message("sqlite3 CLI not available: skipping\n");
+    skip();
+  }
+  rsn_db *db = open_db(f->path, RSN_OPEN_AUTO_REFRESH);
+  uint64_t s = 77;
+  float v[D];
+  assert_int_equal(rsn_begin(db), RSN_OK);
+  for (int i = 0; i < 400; i++) {
+    char id[16];
+    sprintf(id, "c%03d", i);
+    rand_vec(&s, v);
+    rsn_node n = {.id = id, .embedding = v, .dim = D};
+    assert_int_equal(rsn_upsert(db, &n), RSN_OK);
+  }
+  assert_int_equal(rsn_commit(db), RSN_OK);
+
+  char script[4200];
+  snprintf(script, sizeof script, "%.4000s.sql", f->path);
+  FILE *sql = fopen(script, "w");
+  assert_non_null(sql);
+  fprintf(sql, ".timeout 5000\n");
+  char hex[D * 8 + 1];
+  for (int i = 0; i < 300; i++) {
+    int j = (int)(tu_rng(&s) % 400);
+    rand_vec(&s, v);
+    hex_blob(v, hex);
+    switch (i % 4) {
+      case 0: fprintf(sql, "INSERT INTO nodes(id, embedding) VALUES ('p%03d', x'%s');\n", i, hex); break;
+      case 1: fprintf(sql, "INSERT OR REPLACE INTO nodes(id, embedding) VALUES ('c%03d', x'%s');\n", j, hex); break;
+      case 2: fprintf(sql, "UPDATE nodes SET embedding = x'%s' WHERE id = 'c%03d';\n", hex, j); break;
+      default: fprintf(sql, "DELETE FROM nodes WHERE id = 'c%03d';\n", j); break;
+    }
+    if (i == 150) fprintf(sql, "VACUUM;\n");
+  }
+  fclose(sql);
+
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "exec sqlite3 -bail '%s' < '%s'", f->path, script);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  rsn_search_params p;
+  rsn_search_params_init(&p);
+  p.k = 5;
+  p.flags = RSN_SEARCH_NO_HYDRATE;
+  int searches = 0, status = 0;
+  for (;;) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    rand_vec(&s, v);
+    rsn_results *r = NULL;
+    rsn_status st = rsn_search(db, v, D, &p, &r);
+    if (st) fail_msg("search %d while the other process writes: %s", searches, rsn_errmsg(db));
+    rsn_results_free(r);
+    searches++;
+    if (done == pid) break;
+  }
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  print_message("other process: %d searches ran while it wrote\n", searches);
+
+  assert_int_equal(rsn_refresh(db, NULL), RSN_OK);
+  assert_arena_matches_file(db, f->path);
   rsn_open_opts o;
   rsn_open_opts_init(&o);
-  o.flags = RSN_OPEN_CREATE | RSN_OPEN_NOLOAD;
+  o.flags = RSN_OPEN_READONLY;
+  rsn_db *fresh = NULL;
+  if (rsn_open(f->path, &o, &fresh)) fail_msg("fresh open: %s", rsn_errmsg(NULL));
+  for (int q = 0; q < 20; q++) {
+    rand_vec(&s, v);
+    rsn_results *a = NULL, *b = NULL;
+    assert_int_equal(rsn_search(db, v, D, &p, &a), RSN_OK);
+    assert_int_equal(rsn_search(fresh, v, D, &p, &b), RSN_OK);
+    assert_int_equal(a->count[0], b->count[0]);
+    for (size_t i = 0; i < a->count[0]; i++) {
+      assert_string_equal(a->hits[i].id, b->hits[i].id);
+      assert_true(a->hits[i].score == b->hits[i].score);
+    }
+    rsn_results_free(a);
+    rsn_results_free(b);
+  }
+  rsn_close(fresh);
+  rsn_close(db);
+}
+
+/* A child writes -- batches of 500 rows in one transaction each, or (odd
+ * rounds) a stream of single autocommit upserts -- and reports each batch
+ * on a pipe after its commit returned; it is SIGKILLed at a random moment.
+ * Afterwards the file passes integrity_check, every reported batch is
+ * present in full, no batch is partial, and the arena of a fresh open
+ * equals the file as plain sqlite3 reads it. */
+static void child_import(const char *path, int fd, int rows_per_batch) {
+  rsn_open_opts o;
+  rsn_open_opts_init(&o);
+  o.flags = RSN_OPEN_CREATE | (rows_per_batch > 1 ? RSN_OPEN_NOLOAD : 0);
   o.dim = D;
   rsn_db *db;
   if (rsn_open(path, &o, &db)) _exit(3);
   uint64_t s = (uint64_t)getpid();
   for (int batch = 0;; batch++) {
-    if (rsn_begin(db)) _exit(4);
-    for (int i = 0; i < 500; i++) {
+    /* One row per batch: a stream of autocommit upserts, arena loaded. */
+    if (rows_per_batch > 1 && rsn_begin(db)) _exit(4);
+    for (int i = 0; i < rows_per_batch; i++) {
       char id[48];
       float v[D];
       sprintf(id, "p%d-b%d-r%d", (int)getpid(), batch, i);
@@ -340,7 +444,7 @@ static void child_import(const char *path, int fd) {
       rsn_node n = {.id = id, .embedding = v, .dim = D};
       if (rsn_upsert(db, &n)) _exit(5);
     }
-    if (rsn_commit(db)) _exit(6);
+    if (rows_per_batch > 1 && rsn_commit(db)) _exit(6);
     char line[64];
     int len = sprintf(line, "%d %d\n", (int)getpid(), batch);
     if (write(fd, line, (size_t)len) != len) _exit(7);
@@ -352,13 +456,15 @@ static void test_sync_sigkill_during_import(void **state) {
   uint64_t s = 31337;
   int total_batches = 0;
   for (int round = 0; round < 12; round++) {
+    /* Even rounds: transactions of 500 rows; odd: single upserts. */
+    const int per = round % 2 ? 1 : 500;
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
       close(fds[0]);
-      child_import(f->path, fds[1]);
+      child_import(f->path, fds[1], per);
       _exit(0);
     }
     close(fds[1]);
@@ -391,8 +497,8 @@ static void test_sync_sigkill_during_import(void **state) {
     sqlite3_close(h);
     /* Every reported batch is there; at most one more (committed, killed
      * before reporting); never a partial batch. */
-    if (rows % 500 != 0) fail_msg("round %d: %lld rows: a partial batch", round, (long long)rows);
-    if (rows / 500 < reported || rows / 500 > reported + 1)
+    if (rows % per != 0) fail_msg("round %d: %lld rows: a partial batch", round, (long long)rows);
+    if (rows / per < reported || rows / per > reported + 1)
       fail_msg("round %d: %lld rows but %d batches reported", round, (long long)rows, reported);
     rsn_db *db = open_db(f->path, 0);
     assert_arena_matches_file(db, f->path);
@@ -408,6 +514,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sync_untrusted_log_full_reload, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sync_auto_refresh, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sync_other_process_cli, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sync_other_process_while_searching, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sync_sigkill_during_import, setup, teardown),
   };
   return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
