@@ -424,7 +424,15 @@ static void test_cli_import_skip_bad_reports_reasons(void **state) {
  * a vector file of another one is refused before anything is written. */
 static void test_cli_import_into_other_dimension(void **state) {
   (void)state;
-  free(cli_expect(0, "init dim3.db --dim 3"));
+  char *js = NULL;
+  assert_int_equal(cli(&js, 0, "init dim3.db --dim 3 --json"), 0);
+  assert_true(jvalid(js));
+  assert_int_equal((int)jnum(js, "$.dim"), 3);
+  assert_int_equal((int)jnum(js, "$.created"), 1);
+  free(js);
+  assert_int_equal(cli(&js, 0, "init dim3.db --json"), 0); /* exists: nothing to do */
+  assert_int_equal((int)jnum(js, "$.created"), 0);
+  free(js);
   write_text("dim2first.jsonl", "{\"id\":\"two\",\"embedding\":[1,0]}\n"
                                 "{\"id\":\"three\",\"embedding\":[0,0,1]}\n"
                                 "{\"id\":\"two-b\",\"embedding\":[0,1]}\n");
@@ -434,6 +442,11 @@ static void test_cli_import_into_other_dimension(void **state) {
   out = cli_expect(0, "import dim3.db dim2first.jsonl --skip-bad");
   assert_non_null(strstr(out, "imported 1 rows, skipped 2"));
   free(out);
+  assert_int_equal(cli(&js, 0, "import dim3.db dim2first.jsonl --skip-bad --json"), 0);
+  assert_true(jvalid(js));
+  assert_int_equal((int)jnum(js, "$.imported"), 1);
+  assert_int_equal((int)jnum(js, "$.skipped"), 2);
+  free(js);
   out = cli_expect(4, "import dim3.db vec.f32 --dim 16");
   assert_non_null(strstr(out, "records dimension 3 but 16"));
   free(out);
@@ -469,6 +482,14 @@ static void test_cli_maintain_steps_and_backup(void **state) {
   free(out);
   assert_int_equal((int)stats_num("maint-copy.db", "$.nodes"), N_ROWS);
   free(cli_expect(0, "check maint-copy.db"));
+  /* --json: one object naming each step with its time. */
+  assert_int_equal(cli(&out, 0, "maintain maint.db --analyze --backup maint-copy2.db --json"), 0);
+  assert_true(jvalid(out));
+  char *step = jtext(out, "$.steps[1].step");
+  assert_string_equal(step, "backup");
+  free(step);
+  assert_true(jnum(out, "$.steps[0].ms") >= 0);
+  free(out);
   /* Backing up onto a path that cannot be written is a clear error. */
   out = cli_expect(4, "maintain maint.db --backup /nonexistent-dir/x.db");
   assert_non_null(strstr(out, "nonexistent-dir"));

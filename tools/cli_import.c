@@ -354,14 +354,19 @@ int cli_import_reader(rsn_db *db, const char *path, vf_reader *r,
   return rc;
 }
 
-static void print_summary(const import_ctx *c) {
+static void print_summary(const import_ctx *c, int json) {
   double secs = (cli_now_ms() - c->start_ms) / 1e3;
+  double rate = secs > 0 ? (double)c->imported / secs : 0.0;
   if (c->skipped > SHOW_BAD)
     fprintf(stderr, "resonance: ... and %" PRIu64 " more bad %ss\n",
             c->skipped - SHOW_BAD, c->unit);
-  printf("imported %" PRIu64 " rows, skipped %" PRIu64 " in %.3f s (%.0f "
-         "rows/s)\n", c->imported, c->skipped, secs,
-         secs > 0 ? (double)c->imported / secs : 0.0);
+  if (json)
+    cli_print_json(json_pack("{s:I, s:I, s:f, s:f}", "imported", (json_int_t)c->imported,
+                             "skipped", (json_int_t)c->skipped, "seconds", secs,
+                             "rows_per_s", rate));
+  else
+    printf("imported %" PRIu64 " rows, skipped %" PRIu64 " in %.3f s (%.0f "
+           "rows/s)\n", c->imported, c->skipped, secs, rate);
 }
 
 static int run_import(const cli_args *a) {
@@ -392,7 +397,7 @@ static int run_import(const cli_args *a) {
    * the first line on. */
   if (rc == CLI_EXIT_OK && rsn_db_dim(c.db)) c.dim = rsn_db_dim(c.db);
   if (rc == CLI_EXIT_OK) rc = run_transaction(&c, jsonl, vr);
-  if (rc == CLI_EXIT_OK) print_summary(&c);
+  if (rc == CLI_EXIT_OK) print_summary(&c, cli_has(a, "json"));
   rsn_close(c.db);
   if (jsonl) fclose(jsonl);
   vf_close(vr);
@@ -406,6 +411,7 @@ static const cli_opt import_opts[] = {
     {"skip-bad", 0, NULL, "skip bad lines (reported) instead of aborting"},
     {"no-history", 0, NULL, "do not write history audit rows"},
     {"model", 0, "NAME", "model name to record when creating the database"},
+    {"json", 0, NULL, "print the summary as JSON"},
     {0},
 };
 

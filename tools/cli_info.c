@@ -26,8 +26,21 @@ static int db_dim(rsn_db *db, const char *path, uint32_t *dim) {
   return CLI_EXIT_OK;
 }
 
+/* init's report: the path, whether it was created, the dimension. */
+static void init_report(int json, const char *path, int created, uint32_t dim) {
+  if (json) {
+    cli_print_json(json_pack("{s:s, s:b, s:i}", "path", path, "created", created, "dim", (int)dim));
+  } else if (!created) {
+    printf("%s already exists (dimension %u); nothing to do\n", path, dim);
+  } else if (dim) {
+    printf("created %s (dimension %u)\n", path, dim);
+  } else {
+    printf("created %s (dimension set by the first vector)\n", path);
+  }
+}
+
 /* init on an existing file: fine unless it records another dimension. */
-static int init_existing(const char *path, uint32_t want) {
+static int init_existing(const char *path, uint32_t want, int json) {
   rsn_db *db;
   uint32_t have = 0;
   int rc = cli_open_db(path, NULL, RSN_OPEN_NOLOAD, &db);
@@ -37,7 +50,7 @@ static int init_existing(const char *path, uint32_t want) {
   if (want && have && want != have)
     return cli_error(CLI_EXIT_DB, "init: %s already exists with dimension %u, "
                      "not %u; leaving it unchanged", path, have, want);
-  printf("%s already exists (dimension %u); nothing to do\n", path, have);
+  init_report(json, path, 0, have);
   return CLI_EXIT_OK;
 }
 
@@ -46,7 +59,8 @@ static int run_init(const cli_args *a) {
   int rc = cli_opt_u32(a, "dim", 1, RSN_MAX_DIM, &dim);
   if (rc) return rc;
   const char *path = a->pos[0];
-  if (access(path, F_OK) == 0) return init_existing(path, dim);
+  int json = cli_has(a, "json");
+  if (access(path, F_OK) == 0) return init_existing(path, dim, json);
   rsn_open_opts o;
   rsn_open_opts_init(&o);
   o.dim = dim;
@@ -55,14 +69,14 @@ static int run_init(const cli_args *a) {
   rc = cli_open_db(path, &o, RSN_OPEN_CREATE | RSN_OPEN_NOLOAD, &db);
   if (rc != CLI_EXIT_OK) return rc;
   rsn_close(db);
-  if (dim) printf("created %s (dimension %u)\n", path, dim);
-  else printf("created %s (dimension set by the first vector)\n", path);
+  init_report(json, path, 1, dim);
   return CLI_EXIT_OK;
 }
 
 static const cli_opt init_opts[] = {
     {"dim", 0, "D", "embedding dimension to record"},
     {"model", 0, "NAME", "embedding model name to record"},
+    {"json", 0, NULL, "print the result as JSON"},
     {0},
 };
 
@@ -364,23 +378,31 @@ static int run_maintain(const cli_args *a) {
                      "--backup FILE");
   rsn_db *db;
   int rc = cli_open_db(a->pos[0], NULL, RSN_OPEN_NOLOAD, &db);
+  int json = cli_has(a, "json");
+  json_t *steps = json_array();
   /* One call per step, so that each can be timed and reported. */
   for (size_t i = 0; rc == CLI_EXIT_OK && i < NMAINT; i++) {
     if (!cli_has(a, maint_steps[i].opt)) continue;
     double t0 = cli_now_ms();
     rsn_status st = rsn_maintain(db, maint_steps[i].op);
+    double ms = cli_now_ms() - t0;
     if (st != RSN_OK) rc = cli_fail(db, st, "maintain: %s", maint_steps[i].opt);
-    else printf("%-10s ok (%.1f ms)\n", maint_steps[i].opt, cli_now_ms() - t0);
+    else if (json) json_array_append_new(steps, json_pack("{s:s, s:f}", "step", maint_steps[i].opt, "ms", ms));
+    else printf("%-10s ok (%.1f ms)\n", maint_steps[i].opt, ms);
   }
   const char *dest = cli_str(a, "backup");
   if (rc == CLI_EXIT_OK && dest) {
     double t0 = cli_now_ms();
     rsn_status st = rsn_backup(db, dest);
+    double ms = cli_now_ms() - t0;
     if (st != RSN_OK) rc = cli_fail(db, st, "maintain: backup to %s", dest);
-    else printf("%-10s ok -> %s (%.1f ms)\n", "backup", dest,
-                cli_now_ms() - t0);
+    else if (json)
+      json_array_append_new(steps, json_pack("{s:s, s:s, s:f}", "step", "backup", "to", dest, "ms", ms));
+    else printf("%-10s ok -> %s (%.1f ms)\n", "backup", dest, ms);
   }
   rsn_close(db);
+  if (rc == CLI_EXIT_OK && json) cli_print_json(json_pack("{s:s, s:O}", "path", a->pos[0], "steps", steps));
+  json_decref(steps);
   return rc;
 }
 
@@ -390,6 +412,7 @@ static const cli_opt maintain_opts[] = {
     {"optimize", 0, NULL, "PRAGMA optimize"},
     {"checkpoint", 0, NULL, "checkpoint and truncate the WAL"},
     {"backup", 0, "FILE", "online backup of the database to FILE"},
+    {"json", 0, NULL, "print the steps and their times as JSON"},
     {0},
 };
 
