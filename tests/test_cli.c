@@ -496,6 +496,36 @@ static void test_cli_maintain_steps_and_backup(void **state) {
   free(out);
 }
 
+/* Lines are parsed in parallel batches but judged in file order: in a file
+ * of 600 lines (a byte-order mark on the first), the bad line 517 -- in the
+ * third batch -- is the one reported, nothing is imported, and --skip-bad
+ * imports the other 599 with their own ids. */
+static void test_cli_import_many_lines_in_order(void **state) {
+  (void)state;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/many.jsonl", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("\xEF\xBB\xBF", f);
+  for (int i = 1; i <= 600; i++) {
+    if (i == 517) fprintf(f, "{\"id\":\"m%d\",\"embedding\":[1,0,\n", i);
+    else if (i == 300) fprintf(f, "   \n");
+    else fprintf(f, "{\"id\":\"m%d\",\"embedding\":[%d,1,0]}\n", i, i);
+  }
+  fclose(f);
+  char *out = cli_expect(3, "import many.db many.jsonl");
+  assert_non_null(strstr(out, "line 517"));
+  free(out);
+  assert_int_equal((int)stats_num("many.db", "$.nodes"), 0);
+  out = cli_expect(0, "import many.db many.jsonl --skip-bad");
+  assert_non_null(strstr(out, "imported 598 rows, skipped 1"));
+  assert_non_null(strstr(out, "line 517"));
+  free(out);
+  free(cli_expect(0, "get many.db m1"));
+  free(cli_expect(0, "get many.db m600"));
+  assert_int_equal(cli(NULL, 1, "get many.db m517"), 5);
+}
+
 static void test_cli_ids_with_quotes_and_unicode(void **state) {
   (void)state;
   /* id: he said "hi" — ünïcødé ✓ (escaped and raw UTF-8 in one file). */
@@ -659,6 +689,7 @@ int main(void) {
       cmocka_unit_test(test_cli_import_into_other_dimension),
       cmocka_unit_test(test_cli_maintain_steps_and_backup),
       cmocka_unit_test(test_cli_isa_env_warning),
+      cmocka_unit_test(test_cli_import_many_lines_in_order),
       cmocka_unit_test(test_cli_ids_with_quotes_and_unicode),
       cmocka_unit_test(test_cli_missing_db_and_not_sqlite),
       cmocka_unit_test(test_cli_search_vector_finds_itself),
