@@ -28,6 +28,12 @@
  *     thread: while it is open, writes from other threads join it.  Use one
  *     writer thread per handle if that is not what you want.
  *   - rsn_close must not race with any other call on the same handle.
+ *   - Calls that touch no handle are safe from any thread at any time:
+ *     rsn_strerror, rsn_status_name, rsn_version, rsn_sqlite_version,
+ *     rsn_open_opts_init, rsn_search_params_init, the FAFCAS codec
+ *     (rsn_fafcas_*, rsn_normalize) and rsn_isa_*.  A *_free call must not
+ *     race with another use of the object it frees; results, nodes and
+ *     edge lists are the caller's and independent of the handle.
  */
 #ifndef RESONANCE_H
 #define RESONANCE_H
