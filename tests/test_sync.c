@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "db_int.h"
 #include "resonance.h"
 #include "testutil.h"
@@ -419,6 +420,92 @@ static void test_sync_other_process_while_searching(void **state) {
   rsn_close(db);
 }
 
+
+/* A refresh that fails (out of memory at each allocation in turn) is not
+ * taken as done: the next refresh, and the search after it, see exactly
+ * the file. */
+static void test_sync_failed_refresh_is_retried(void **state) {
+  fixture *f = *state;
+  rsn_db *db = open_db(f->path, 0);
+  sqlite3 *h;
+  assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+  sqlite3_busy_timeout(h, 5000);
+  uint64_t s = 404;
+  float v[D];
+  rsn_search_params p;
+  rsn_search_params_init(&p);
+  p.k = 3;
+  p.flags = RSN_SEARCH_NO_HYDRATE;
+  int failures = 0;
+  for (long k = 0; k < 40; k++) {
+    char id[32];
+    sprintf(id, "late%02ld", k);
+    rand_vec(&s, v);
+    blob_stmt(h, "INSERT INTO nodes(id, embedding) VALUES (?1, ?2)", id, v);
+    rsn__alloc_fail_after(k);
+    rsn_status st = rsn_refresh(db, NULL);
+    rsn__alloc_fail_after(-1);
+    if (st != RSN_OK) {
+      assert_int_equal(st, RSN_E_NOMEM);
+      failures++;
+    }
+    assert_int_equal(rsn_refresh(db, NULL), RSN_OK);
+    rsn_results *r = NULL;
+    assert_int_equal(rsn_search(db, v, D, &p, &r), RSN_OK);
+    assert_true(r->count[0] > 0);
+    assert_string_equal(r->hits[0].id, id); /* the row just written */
+    rsn_results_free(r);
+    assert_arena_matches_file(db, f->path);
+  }
+  assert_true(failures > 0);
+  sqlite3_close(h);
+  rsn_close(db);
+}
+
+/* An app file with no resonance metadata and no vectors yet: the handle has
+ * no dimension.  Another process then writes the first vectors (most of
+ * them 16 floats, one of 8); a refresh finds the dimension and loads them. */
+static void test_sync_first_vectors_from_outside(void **state) {
+  fixture *f = *state;
+  char cmd[16384];
+  snprintf(cmd, sizeof cmd, "sqlite3 '%s' < '%s/tests/fixtures/app_schema.sql' && "
+           "sqlite3 '%s' \"INSERT INTO nodes(id, title) VALUES ('bare', 'no vector')\"",
+           f->path, RSN_SOURCE_DIR, f->path);
+  if (tu_run("command -v sqlite3 >/dev/null", NULL, 1) != 0) {
+    print_message("sqlite3 CLI not available: skipping\n");
+    skip();
+  }
+  assert_int_equal(tu_run(cmd, NULL, 1), 0);
+  rsn_db *db = NULL;
+  if (rsn_open(f->path, NULL, &db)) fail_msg("open: %s", rsn_errmsg(NULL));
+  assert_int_equal(rsn_db_dim(db), 0);
+  sqlite3 *h;
+  assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+  sqlite3_busy_timeout(h, 5000);
+  uint64_t s = 5;
+  float v[D];
+  for (int i = 0; i < 3; i++) {
+    char id[16];
+    sprintf(id, "v%d", i);
+    rand_vec(&s, v);
+    blob_stmt(h, "INSERT INTO nodes(id, embedding) VALUES (?1, ?2)", id, v);
+  }
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(h, "INSERT INTO nodes(id, embedding) VALUES ('short', ?1)",
+                                      -1, &st, NULL), SQLITE_OK);
+  sqlite3_bind_blob(st, 1, v, 8 * sizeof(float), SQLITE_TRANSIENT);
+  assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  assert_int_equal(rsn_refresh(db, NULL), RSN_OK);
+  assert_int_equal(rsn_db_dim(db), D);
+  rsn_stats stats;
+  assert_int_equal(rsn_stats_get(db, &stats), RSN_OK);
+  assert_int_equal(stats.arena_rows, 3);
+  assert_arena_matches_file(db, f->path);
+  rsn_close(db);
+}
+
 /* A child writes -- batches of 500 rows in one transaction each, or (odd
  * rounds) a stream of single autocommit upserts -- and reports each batch
  * on a pipe after its commit returned; it is SIGKILLed at a random moment.
@@ -515,6 +602,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sync_auto_refresh, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sync_other_process_cli, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sync_other_process_while_searching, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sync_failed_refresh_is_retried, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sync_first_vectors_from_outside, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sync_sigkill_during_import, setup, teardown),
   };
   return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
