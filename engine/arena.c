@@ -248,12 +248,12 @@ static rsn_status ensure_row_capacity(rsn_arena *a) {
       a->chunks = d;
       a->chunks_cap = cap;
     }
-    /* Chunks of 2 MiB or more ask for transparent huge pages: on first
-     * touch the kernel zeroes one 2 MiB page instead of faulting 512 small
-     * ones (measured here: 4 KiB faults cost 0.4-0.6 s per GiB, huge pages
-     * a fraction of that), and scans take fewer TLB misses. */
+    /* Chunks of 2 MiB or more ask for transparent huge pages (fewer faults
+     * and TLB misses once warm).  A loader's private arena is filled at
+     * once: it is pre-faulted in 4 KiB pages instead, because on a fresh
+     * process huge-page faults were 2x dearer here (README, "Loading the
+     * arena"); load.c advises huge pages after the merge. */
     size_t bytes = rsn__arena_chunk_bytes(a);
-    /* A loader's private arena is filled at once: pre-fault it. */
     float *c = rsn__map_alloc(bytes, a->nomap ? -1 : 1);
     if (!c)
       return rsn__err(RSN_E_NOMEM, "arena: cannot allocate a %zu-byte chunk",

@@ -213,8 +213,8 @@ static rsn_status arena_lost(rsn_db *db) {
  * growth cannot be prepared (out of memory), the mutation grows the arena
  * itself and reports the shortage. */
 void rsn__db_arena_wrlock(rsn_db *db, size_t extra) {
-  rsn_arena_spare sp;
-  rsn_status st = extra ? rsn__arena_prepare(&db->arena, extra, &sp) : RSN_E_INVAL;
+  rsn_arena_spare sp; /* empty when the rows already fit */
+  rsn_status st = rsn__arena_prepare(&db->arena, extra, &sp);
   pthread_rwlock_wrlock(&db->lock);
   if (st == RSN_OK) rsn__arena_install(&db->arena, &sp);
 }

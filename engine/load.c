@@ -211,9 +211,9 @@ static rsn_status load_pass(rsn_db *db, uint32_t dim, rsn_arena *out,
   if (st) goto done;
   /* The loaders fault their chunks in as ordinary pages: on a VM that hands
    * freed memory back to its host, huge-page faults land on host-cold
-   * memory and made loads 1.3-2.6x slower (measured; README).  Asking for
-   * huge pages now lets khugepaged collapse the arena in the background,
-   * for fewer TLB misses on scans. */
+   * memory and made fresh-process loads about 2x slower (2.0-2.5 s against
+   * 0.93-1.0 s at 1M x 384; README).  Asking for huge pages now lets
+   * khugepaged collapse the arena in the background. */
   rsn__arena_advise_huge(out);
   memset(audit, 0, sizeof *audit);
   for (int t = 0; t < nt; t++) {

@@ -117,6 +117,7 @@ static double time_reads(unsigned char *const *regs, size_t nregs, size_t bytes,
  * is too small or the buffer cannot be allocated. */
 double rsn__probe_read_gbps(size_t bytes, int threads) {
   int nt = thread_count(threads);
+  if (nt > RSN_PROBE_MAX_THREADS) nt = RSN_PROBE_MAX_THREADS;
   size_t unit = (size_t)256 * (size_t)nt;
   bytes -= bytes % unit;
   if (bytes == 0) return 0.0;
@@ -131,7 +132,6 @@ double rsn__probe_read_gbps(size_t bytes, int threads) {
   }
 #endif
   unsigned char *regs[RSN_PROBE_MAX_THREADS];
-  if (nt > RSN_PROBE_MAX_THREADS) nt = RSN_PROBE_MAX_THREADS;
   const size_t share = bytes / (size_t)nt; /* multiple of 256 */
   for (int i = 0; i < nt; i++) regs[i] = buf + (size_t)i * share;
   double g = time_reads(regs, (size_t)nt, share, nt, 1);

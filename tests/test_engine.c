@@ -61,6 +61,15 @@ static corpus make_corpus(size_t n, uint32_t d, uint64_t seed) {
 
 static void id_of(size_t i, char *buf) { sprintf(buf, "n%07zu", i); }
 
+/* Search parameters for ids and scores only (no hydration), top k. */
+static rsn_search_params ids_only(size_t k) {
+  rsn_search_params p;
+  rsn_search_params_init(&p);
+  p.k = k;
+  p.flags = RSN_SEARCH_NO_HYDRATE;
+  return p;
+}
+
 static rsn_db *open_new(const char *path, uint32_t dim, unsigned extra) {
   rsn_open_opts o;
   rsn_open_opts_init(&o);
@@ -414,10 +423,7 @@ static void test_writes_visible_to_search(void **state) {
   rsn_db *db = open_new(tu_path(f->dir, "w.db"), d, 0);
   corpus c = make_corpus(200, d, 3);
   fill(db, &c);
-  rsn_search_params p;
-  rsn_search_params_init(&p);
-  p.k = 1;
-  p.flags = RSN_SEARCH_NO_HYDRATE;
+  rsn_search_params p = ids_only(1);
   rsn_results *r = NULL;
   /* Rolled back: not visible. */
   float v[32];
@@ -633,10 +639,7 @@ static void test_upsert_oom_sweep(void **state) {
   enum { D = 8 };
   rsn_db *db = open_new(path, D, 0);
   uint64_t seed = 5;
-  rsn_search_params p;
-  rsn_search_params_init(&p);
-  p.k = 3;
-  p.flags = RSN_SEARCH_NO_HYDRATE;
+  rsn_search_params p = ids_only(3);
   int failed = 0, succeeded = 0;
   for (long k = 0; k < 60; k++) {
     char id[32];
@@ -738,10 +741,7 @@ static void test_search_real_datasets_match_truth(void **state) {
       assert_int_equal(rsn_upsert(db, &n), RSN_OK);
     }
     assert_int_equal(rsn_commit(db), RSN_OK);
-    rsn_search_params p;
-    rsn_search_params_init(&p);
-    p.k = K;
-    p.flags = RSN_SEARCH_NO_HYDRATE;
+    rsn_search_params p = ids_only(K);
     size_t right = 0;
     for (size_t q = 0; q < nq; q++) {
       const float *qv = qs + q * d;
@@ -781,10 +781,7 @@ static void test_probe_arena_read(void **state) {
   assert_true(rsn_probe_arena_read_gbps(NULL, 1) == 0.0);
   corpus c = make_corpus(N, D, 3);
   fill(db, &c);
-  rsn_search_params p;
-  rsn_search_params_init(&p);
-  p.k = 1;
-  p.flags = RSN_SEARCH_NO_HYDRATE;
+  rsn_search_params p = ids_only(1);
   rsn_results *r = NULL;
   assert_int_equal(rsn_search(db, c.v, D, &p, &r), RSN_OK); /* loads */
   rsn_results_free(r);
