@@ -249,12 +249,16 @@ static rsn_status ensure_row_capacity(rsn_arena *a) {
       a->chunks_cap = cap;
     }
     /* Chunks of 2 MiB or more ask for transparent huge pages (fewer faults
-     * and TLB misses once warm).  A loader's private arena is filled at
-     * once: it is pre-faulted in 4 KiB pages instead, because on a fresh
-     * process huge-page faults were 2x dearer here (README, "Loading the
-     * arena"); load.c advises huge pages after the merge. */
+     * and TLB misses once warm).  A loader's private arena takes 4 KiB
+     * pages, faulted in as its rows are copied: on a fresh process huge-page
+     * faults were 2x dearer here (README, "Loading the arena"), and load.c
+     * advises huge pages after the merge.  Not pre-faulted either: a
+     * populating mmap holds the address-space lock that another loader
+     * thread's mmap waits for, which serialised the two threads' faults
+     * (1M x 384: 761 ms loads faulting on touch, 809 ms pre-faulted,
+     * medians of 7 in one run). */
     size_t bytes = rsn__arena_chunk_bytes(a);
-    float *c = rsn__map_alloc(bytes, a->nomap ? -1 : 1);
+    float *c = rsn__map_alloc(bytes, !a->nomap);
     if (!c)
       return rsn__err(RSN_E_NOMEM, "arena: cannot allocate a %zu-byte chunk",
                       bytes);
@@ -360,7 +364,7 @@ static rsn_status map_insert_slot(rsn_arena *a, size_t s) {
   return RSN_OK;
 }
 
-rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src) {
+rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src, int index) {
   assert(dst->dim == src->dim);
   size_t full = src->n >> src->shift;
   if (full == 0 || (dst->n & (dst->rpc - 1)) != 0 || dst->nchunks != (dst->n >> dst->shift))
@@ -395,11 +399,12 @@ rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src) {
   dst->nchunks += full;
   dst->n += rows;
   dst->huge |= src->huge;
-  for (size_t s = base; s < base + rows; s++) {
-    rsn_status st = map_insert_slot(dst, s);
-    assert(st == RSN_OK); /* capacity was reserved above */
-    (void)st;
-  }
+  if (index)
+    for (size_t s = base; s < base + rows; s++) {
+      rsn_status st = map_insert_slot(dst, s);
+      assert(st == RSN_OK); /* capacity was reserved above */
+      (void)st;
+    }
   /* src keeps its partial chunk (if any) and the ids that live in it. */
   size_t rest = src->n - rows;
   memmove(src->chunks, src->chunks + full,
@@ -423,6 +428,36 @@ rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src) {
 void rsn__arena_advise_huge(rsn_arena *a) {
   size_t bytes = rsn__arena_chunk_bytes(a);
   for (size_t c = 0; c < a->nchunks; c++) a->huge |= rsn__map_advise_huge(a->chunks[c], bytes);
+}
+
+void rsn__arena_index_range(rsn_arena *a, size_t from, size_t to) {
+  enum { BATCH = 16 };
+  size_t mask = a->map_cap - 1;
+  assert(to <= a->n && a->n * 2 <= a->map_cap);
+  for (size_t b = from; b < to; b += BATCH) {
+    /* Hash a batch and prefetch its map entries first: the inserts are
+     * cache misses in a table far larger than the cache, and a
+     * compare-and-swap would otherwise wait for each miss in turn. */
+    uint32_t h[BATCH];
+    size_t nb = to - b < BATCH ? to - b : BATCH;
+    for (size_t k = 0; k < nb; k++) {
+      const char *id = a->ids[b + k];
+      h[k] = hash_id(id, strlen(id));
+      __builtin_prefetch(&a->map[h[k] & mask], 1);
+    }
+    for (size_t k = 0; k < nb; k++) {
+      uint64_t e = ((uint64_t)h[k] << 32) | (uint64_t)(b + k + 1);
+      /* Ids are unique (the primary key), so the first free entry of the
+       * probe run is the one; another thread may take it first. */
+      for (size_t i = h[k] & mask;; i = (i + 1) & mask) {
+        uint64_t empty = 0;
+        if (__atomic_load_n(&a->map[i], __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&a->map[i], &empty, e, 0,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+          break;
+      }
+    }
+  }
 }
 
 rsn_status rsn__arena_absorb(rsn_arena *dst, rsn_arena *src) {

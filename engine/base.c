@@ -112,7 +112,7 @@ void *rsn__map_alloc(size_t n, int huge) {
    * for now, so they can be advised later (rsn__map_advise_huge). */
   size_t extra = n >= HUGE_PAGE ? HUGE_PAGE : 0;
   char *p = mmap(NULL, n + extra, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | (huge < 0 ? MAP_POPULATE : 0), -1, 0);
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return NULL;
   if (extra) {
     /* Trim to a 2 MiB boundary so every huge page of the range can be used. */
@@ -121,7 +121,7 @@ void *rsn__map_alloc(size_t n, int huge) {
     if (a + n < p + n + extra) munmap(a + n, (size_t)(p + n + extra - (a + n)));
     p = a;
   }
-  if (huge > 0) rsn__map_advise_huge(p, n);
+  if (huge) rsn__map_advise_huge(p, n);
   atomic_fetch_add(&live, 1);
   return p;
 }

@@ -33,11 +33,9 @@ RSN_INTERNAL void *rsn__aligned_alloc(size_t n);
 RSN_INTERNAL void rsn__aligned_free(void *p);
 
 /* Large row storage: an anonymous mapping of n bytes, 64-byte aligned, and
- * 2 MiB aligned when n >= 2 MiB.  huge > 0: advised MADV_HUGEPAGE now, so
- * the kernel can back it with transparent huge pages (fewer TLB misses on
- * scans); huge < 0: pre-faulted with MAP_POPULATE (one kernel call instead
- * of a fault per page, for memory about to be filled); 0: neither.  Free
- * with the same n.  Pages are zero until written. */
+ * 2 MiB aligned when n >= 2 MiB.  huge: advised MADV_HUGEPAGE now, so the
+ * kernel can back it with transparent huge pages (fewer TLB misses on
+ * scans).  Free with the same n.  Pages are zero until written. */
 RSN_INTERNAL void *rsn__map_alloc(size_t n, int huge);
 RSN_INTERNAL void rsn__map_free(void *p, size_t n);
 /* Advise MADV_HUGEPAGE on a mapping from rsn__map_alloc (n >= 2 MiB and

@@ -4,6 +4,7 @@
  * swap-remove keeping rows dense, merging per-thread arenas, and OOM.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -88,9 +89,21 @@ static void test_arena_churn_matches_shadow(void **state) {
   rsn__arena_free(&a);
 }
 
-/* Merging loader arenas: full chunks adopted, tails copied, all ids found. */
-static void test_arena_merge(void **state) {
-  (void)state;
+typedef struct index_job {
+  rsn_arena *a;
+  size_t from, to;
+} index_job;
+
+static void *index_part(void *arg) {
+  index_job *j = arg;
+  rsn__arena_index_range(j->a, j->from, j->to);
+  return NULL;
+}
+
+/* Merging loader arenas: full chunks adopted, tails copied, all ids found.
+ * index_threads 0: adopt_full indexes as it goes; otherwise the adopted
+ * rows are indexed afterwards by that many threads at once. */
+static void merge_case(int index_threads) {
   const uint32_t dim = 4;
   size_t rpc = (size_t)1 << rsn__arena_shift_for(dim);
   rsn_arena dst, src[3];
@@ -101,17 +114,48 @@ static void test_arena_merge(void **state) {
     assert_int_equal(rsn__arena_init(&src[t], dim, 0), RSN_OK);
     for (size_t i = 0; i < counts[t]; i++) put_id(&src[t], next++);
   }
-  for (int t = 0; t < 3; t++) assert_int_equal(rsn__arena_adopt_full(&dst, &src[t]), RSN_OK);
+  for (int t = 0; t < 3; t++)
+    assert_int_equal(rsn__arena_adopt_full(&dst, &src[t], index_threads == 0), RSN_OK);
   assert_int_equal(dst.n, rpc * 3); /* 2 chunks from src0, 1 from src2 */
+  size_t adopted = dst.n;
   for (int t = 0; t < 3; t++) assert_int_equal(rsn__arena_absorb(&dst, &src[t]), RSN_OK);
   assert_int_equal(dst.n, (size_t)next);
+  if (index_threads) {
+    /* Adopted rows are not in the map yet; the absorbed tails are. */
+    check_row(&dst, 0, 0);
+    check_row(&dst, next - 1, 0);                           /* src2: adopted */
+    check_row(&dst, (int)(counts[0] + counts[1] - 1), 1); /* src1: a tail  */
+    pthread_t tid[4];
+    index_job J[4];
+    for (int t = 0; t < index_threads; t++) {
+      J[t] = (index_job){&dst, adopted * (size_t)t / (size_t)index_threads,
+                         adopted * (size_t)(t + 1) / (size_t)index_threads};
+      assert_int_equal(pthread_create(&tid[t], NULL, index_part, &J[t]), 0);
+    }
+    for (int t = 0; t < index_threads; t++) pthread_join(tid[t], NULL);
+  }
   for (int i = 0; i < next; i++) check_row(&dst, i, 1);
-  /* The merged arena keeps working. */
+  /* The merged arena keeps working: a removal shifts probe runs back. */
+  assert_int_equal(rsn__arena_remove(&dst, "id-absent"), 0);
   assert_int_equal(rsn__arena_remove(&dst, "id-0"), 1);
   put_id(&dst, next);
   check_row(&dst, next, 1);
   check_row(&dst, 0, 0);
+  for (int i = 1; i < next; i++) check_row(&dst, i, 1);
   rsn__arena_free(&dst);
+}
+
+static void test_arena_merge(void **state) {
+  (void)state;
+  merge_case(0);
+}
+
+/* The loader's path: rows adopted unindexed, then indexed by 1 and by 3
+ * threads at once (compare-and-swap on the map). */
+static void test_arena_merge_parallel_index(void **state) {
+  (void)state;
+  merge_case(1);
+  merge_case(3);
 }
 
 /* Allocation failures at every point return RSN_E_NOMEM and leak nothing. */
@@ -180,6 +224,7 @@ int main(void) {
       cmocka_unit_test(test_arena_layout_and_padding),
       cmocka_unit_test(test_arena_churn_matches_shadow),
       cmocka_unit_test(test_arena_merge),
+      cmocka_unit_test(test_arena_merge_parallel_index),
       cmocka_unit_test(test_arena_oom_sweep),
       cmocka_unit_test(test_arena_prepared_growth),
   };

@@ -575,7 +575,9 @@ static void test_load_audits_invalid_rows(void **state) {
 static void test_load_parallel_ranges(void **state) {
   fixture *f = *state;
   const char *path = tu_path(f->dir, "sparse.db");
-  enum { D = 16, N = 30000 };
+  /* d = 384: 4096 rows per chunk, so every loader thread fills whole
+   * chunks, which the merge adopts and indexes on all threads at once. */
+  enum { D = 384, N = 30000 };
   rsn_close(open_new(path, D, RSN_OPEN_NOLOAD));
   sqlite3 *raw;
   sqlite3_stmt *ins;

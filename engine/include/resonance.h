@@ -201,7 +201,8 @@ typedef struct rsn_open_opts {
                                 taken from the first vector written         */
   const char *model;         /* CREATE: model name to record, or NULL        */
   int threads;               /* search threads; 0 = all cores                */
-  int load_threads;          /* arena loader threads; 0 = automatic          */
+  int load_threads;          /* arena loader threads; 0 = automatic (one per
+                                core, at most 8); at most 64 are used       */
   rsn_progress_fn progress;  /* optional                                     */
   void *progress_ctx;        /* passed to progress                           */
 } rsn_open_opts;
