@@ -167,8 +167,9 @@ static double baseline_load(const cfg *c, size_t *rows) {
  * Two parts of a load that no loader of this design can skip, each timed
  * alone on T threads: faulting in the arena's bytes (fresh anonymous memory
  * in 8 MiB chunks, a write to each page, as the loader's copies do), and
- * scanning the rows with SQLite (one read-only mmap'd connection per rowid
- * range, each blob copied into a buffer that is already faulted in).  The
+ * scanning the rows with SQLite (one read-only connection per rowid range,
+ * on the loader's read-ahead VFS with fetching on, each blob copied into a
+ * buffer that is already faulted in).  The
  * app loop pays both on one thread, so their sum bounds what parallel
  * loading can gain on T cores. */
 
@@ -202,7 +203,8 @@ static void *scan_part(void *arg) {
   sqlite3_stmt *q;
   char sql[128];
   struct stat sb;
-  if (sqlite3_open_v2(j->path, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) die("floor: open", NULL);
+  if (sqlite3_open_v2(j->path, &h, SQLITE_OPEN_READONLY, rsn__readahead_vfs()) != SQLITE_OK)
+    die("floor: open", NULL);
   snprintf(sql, sizeof sql, "PRAGMA query_only=1; PRAGMA mmap_size=%lld;",
            (long long)(stat(j->path, &sb) == 0 ? sb.st_size : 0));
   sqlite3_exec(h, sql, NULL, NULL, NULL);

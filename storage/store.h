@@ -45,12 +45,17 @@ RSN_INTERNAL rsn_status rsn_store_open(const char *path, unsigned flags,
  * every statement and close.  Accepts NULL. */
 RSN_INTERNAL void rsn_store_close(rsn_store *s);
 /* A dedicated read-only connection for one sequential scan of the
- * embeddings (the arena loader): opened SQLITE_OPEN_READONLY, query_only,
- * mmap_size as large as the file (zero-copy page reads), larger page cache.
- * Never used for anything but rsn_store_scan.  Close with rsn_store_close
- * (which does no checkpoint on a read-only store). */
+ * embeddings (the arena loader): opened SQLITE_OPEN_READONLY on the
+ * read-ahead VFS, query_only, mmap_size > 0 (so SQLite takes the file's
+ * pages from that VFS's read-ahead blocks), larger page cache.  Never used
+ * for anything but rsn_store_scan.  Close with rsn_store_close (which does
+ * no checkpoint on a read-only store). */
 RSN_INTERNAL rsn_status rsn_store_open_loader(const char *path,
                                               rsn_store **out);
+/* Name of the VFS that loader connections use (readahead.c), registered at
+ * the first call; NULL if it could not be registered (loader connections
+ * then use the default VFS, which maps the file). */
+RSN_INTERNAL const char *rsn__readahead_vfs(void);
 
 RSN_INTERNAL sqlite3 *rsn_store_sqlite(rsn_store *s);
 RSN_INTERNAL int rsn_store_readonly(const rsn_store *s);

@@ -56,11 +56,6 @@ struct rsn_store {
   sqlite3_stmt *stmt[RSN_STMT__COUNT];  /* cached statements, lazily made  */
 };
 
-/* Name of the loader connections' VFS (readahead.c), registered at the
- * first call; NULL if it could not be registered (the default VFS is used
- * then). */
-RSN_INTERNAL const char *rsn__readahead_vfs(void);
-
 /* ---- errors ---------------------------------------------------------------
  * Map a SQLite result code to an rsn_status and record a message of the
  * form "<what> (<path>): <sqlite errmsg> [<code name>]".  The message is

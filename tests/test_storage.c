@@ -1227,6 +1227,161 @@ static void test_loader_connection(void **state) {
   rsn_store_close(ld);
 }
 
+/* ---- the loader's read-ahead VFS (storage/readahead.c) ----------------------
+ * Rows r00000.. hold RA_DIM floats all equal to gen * 100000 + i, written
+ * by a plain sqlite3 connection; a scan checks every element of every row
+ * against the generation it must see.  6,000 rows of 256 bytes fill 8 or
+ * more 256 KiB blocks, twice the blocks a connection keeps. */
+
+enum { RA_ROWS = 6000, RA_DIM = 64 };
+
+static void ra_write_gen(sqlite3 *h, int gen, int insert) {
+  sqlite3_stmt *q = NULL;
+  float v[RA_DIM];
+  assert_int_equal(sqlite3_exec(h, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(h, insert ? "INSERT INTO nodes (embedding, id) VALUES (?1, ?2)"
+                                                : "UPDATE nodes SET embedding = ?1 WHERE id = ?2",
+                                      -1, &q, NULL),
+                   SQLITE_OK);
+  for (int i = 0; i < RA_ROWS; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "r%05d", i);
+    for (int j = 0; j < RA_DIM; j++) v[j] = (float)(gen * 100000 + i);
+    sqlite3_bind_blob(q, 1, v, sizeof v, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, id, -1, SQLITE_TRANSIENT);
+    assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+    sqlite3_reset(q);
+  }
+  sqlite3_finalize(q);
+  assert_int_equal(sqlite3_exec(h, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+}
+
+typedef struct ra_check {
+  int gen;         /* generation every row must hold                */
+  int rows, bad;   /* rows seen, rows holding anything else          */
+  sqlite3 *writer; /* if set: at row `at`, commit generation gen + 1 */
+  int at;
+} ra_check;
+
+static int ra_check_row(void *ctx, const char *id, size_t idlen, const void *blob,
+                        size_t bytes) {
+  ra_check *c = ctx;
+  (void)idlen;
+  int i = atoi(id + 1), ok = bytes == RA_DIM * sizeof(float);
+  for (int j = 0; ok && j < RA_DIM; j++) {
+    float x;
+    memcpy(&x, (const char *)blob + j * sizeof x, sizeof x);
+    ok = x == (float)(c->gen * 100000 + i);
+  }
+  c->bad += !ok;
+  if (++c->rows == c->at && c->writer) {
+    /* Another connection commits and checkpoints in the middle of the
+     * scan: the scan's snapshot must not move. */
+    ra_write_gen(c->writer, c->gen + 1, 0);
+    assert_int_equal(sqlite3_exec(c->writer, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL),
+                     SQLITE_OK);
+  }
+  return 0;
+}
+
+static void ra_scan_expect(rsn_store *ld, int gen, sqlite3 *writer_mid_scan) {
+  ra_check c = {gen, 0, 0, writer_mid_scan, RA_ROWS / 2};
+  assert_int_equal(rsn_store_scan(ld, INT64_MIN, INT64_MAX, ra_check_row, &c, NULL), RSN_OK);
+  assert_int_equal(c.rows, RA_ROWS);
+  if (c.bad) fail_msg("%d of %d rows did not hold generation %d", c.bad, c.rows, gen);
+}
+
+/* The loader runs on the read-ahead VFS and reads exactly what is stored;
+ * after another connection rewrites every row and checkpoints them into
+ * the database file, the same loader connection's next scan (a new read
+ * transaction) reads the new rows, not bytes read ahead before. */
+static void test_loader_readahead_wal(void **state) {
+  fx *f = *state;
+  sqlite3 *w = NULL;
+  assert_int_equal(sqlite3_open(f->path, &w), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL), SQLITE_OK);
+  ra_write_gen(w, 1, 1);
+  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                   SQLITE_OK);
+
+  rsn_store *ld = NULL;
+  assert_int_equal(rsn_store_open_loader(f->path, &ld), RSN_OK);
+  sqlite3_vfs *vfs = NULL;
+  assert_int_equal(sqlite3_file_control(rsn_store_sqlite(ld), "main", SQLITE_FCNTL_VFS_POINTER,
+                                        &vfs), SQLITE_OK);
+  assert_non_null(vfs);
+  assert_string_equal(vfs->zName, "rsn-readahead");
+  ra_scan_expect(ld, 1, NULL);
+
+  /* Rewritten in the WAL, then copied into the database file in place. */
+  ra_write_gen(w, 2, 0);
+  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                   SQLITE_OK);
+  ra_scan_expect(ld, 2, NULL);
+  /* Rewritten again, this time only in the WAL; then checkpointed. */
+  ra_write_gen(w, 3, 0);
+  ra_scan_expect(ld, 3, NULL);
+  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                   SQLITE_OK);
+  ra_scan_expect(ld, 3, NULL);
+  /* A commit and a checkpoint while the scan runs: the scan keeps its
+   * snapshot (generation 3); the next scan sees generation 4. */
+  ra_scan_expect(ld, 3, w);
+  ra_scan_expect(ld, 4, NULL);
+  rsn_store_close(ld);
+  sqlite3_close(w);
+}
+
+/* The same in rollback-journal mode, where a writer changes the database
+ * file itself between the loader's read transactions. */
+static void test_loader_readahead_rollback_mode(void **state) {
+  fx *f = *state;
+  sqlite3 *w = NULL;
+  cli_app_db(f->dir, f->path, NULL);
+  assert_int_equal(sqlite3_open(f->path, &w), SQLITE_OK);
+  {
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(w, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "delete");
+    sqlite3_finalize(q);
+  }
+  ra_write_gen(w, 1, 1);
+  rsn_store *ld = NULL;
+  assert_int_equal(rsn_store_open_loader(f->path, &ld), RSN_OK);
+  ra_scan_expect(ld, 1, NULL);
+  ra_write_gen(w, 2, 0);
+  ra_scan_expect(ld, 2, NULL);
+  ra_write_gen(w, 3, 0);
+  ra_scan_expect(ld, 3, NULL);
+  rsn_store_close(ld);
+  sqlite3_close(w);
+}
+
+/* No memory for read-ahead blocks at the k-th allocation of a scan:
+ * SQLite reads those pages itself, and the scan is still exact. */
+static void test_loader_readahead_oom(void **state) {
+  fx *f = *state;
+  sqlite3 *w = NULL;
+  assert_int_equal(sqlite3_open(f->path, &w), SQLITE_OK);
+  ra_write_gen(w, 1, 1);
+  long live = rsn__alloc_live();
+  for (long k = 0; k < 12; k++) {
+    rsn_store *ld = NULL;
+    assert_int_equal(rsn_store_open_loader(f->path, &ld), RSN_OK);
+    rsn__alloc_fail_after(k);
+    ra_check c = {1, 0, 0, NULL, 0};
+    rsn_status st = rsn_store_scan(ld, INT64_MIN, INT64_MAX, ra_check_row, &c, NULL);
+    rsn__alloc_fail_after(-1);
+    assert_int_equal(st, RSN_OK);
+    assert_int_equal(c.rows, RA_ROWS);
+    assert_int_equal(c.bad, 0);
+    rsn_store_close(ld);
+    assert_int_equal(rsn__alloc_live(), live);
+  }
+  sqlite3_close(w);
+}
+
 /* Closing checkpoints: the -wal is empty or gone afterwards. */
 static void test_close_checkpoints_wal(void **state) {
   fx *f = *state;
@@ -1399,6 +1554,9 @@ int main(void) {
       T(test_meta_created_lazily, setup_dir),
       T(test_get_blob_and_hydrate, setup_new),
       T(test_loader_connection, setup_new),
+      T(test_loader_readahead_wal, setup_new),
+      T(test_loader_readahead_rollback_mode, setup_dir),
+      T(test_loader_readahead_oom, setup_new),
       T(test_close_checkpoints_wal, setup_new),
       T(test_get_oom_sweep, setup_new),
       T(test_list_edges_hydrate_oom_sweep, setup_new),
