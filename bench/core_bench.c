@@ -17,7 +17,8 @@
  *      of the probed FMA peak (2*N*d flops per query).
  *
  * Usage: rsn_core_bench [--db FILE] [--n N] [--dim D] [--k K] [--reps R]
- *                       [--queries Q] [--batch B] [--threads T] [--json]
+ *                       [--queries Q] [--batch B] [--threads T] [--scatter]
+ *                       [--json]
  * The database is generated (clustered unit vectors, seed 1) when FILE does
  * not exist, and reused when it holds N rows of dimension D.
  */
@@ -40,6 +41,7 @@ typedef struct cfg {
   uint32_t dim;
   size_t k;
   int reps, threads, json;
+  int scatter; /* generate with rowids in a scattered order (see ensure_db) */
 } cfg;
 
 static uint64_t rng(uint64_t *s) {
@@ -90,6 +92,47 @@ static void die(const char *what, rsn_db *db) {
   exit(1);
 }
 
+static uint64_t gcd(uint64_t a, uint64_t b) {
+  while (b) {
+    uint64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+/* --scatter: the same vectors, but row i gets rowid 1 + (i * step) mod n
+ * for a step near 0.618 n, prime to n.  Inserting rowids in that order
+ * splits b-tree leaves all over the table, so the leaves lie scattered
+ * over the file, as in a file churned for a long time without VACUUM: the
+ * worst case for reading the table in rowid order.  Written through the
+ * handle's own connection, one transaction per 10,000 rows. */
+static void scatter_rows(const cfg *c, const float *centres, rsn_db *db) {
+  sqlite3 *h = rsn_store_sqlite(db->wr);
+  sqlite3_stmt *q;
+  uint64_t s = 1, step = (uint64_t)((double)c->n * 0.6180339887) | 1;
+  while (gcd(step, c->n) != 1) step += 2;
+  float *v = malloc(c->dim * sizeof *v);
+  if (sqlite3_prepare_v2(h, "INSERT INTO nodes (rowid, id, type, embedding) VALUES (?1, ?2, 'bench', ?3)",
+                         -1, &q, NULL) != SQLITE_OK)
+    die("scatter: prepare", NULL);
+  for (size_t i = 0; i < c->n; i++) {
+    char id[32];
+    if (i % 10000 == 0 && sqlite3_exec(h, i ? "COMMIT; BEGIN" : "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+      die("scatter: begin", NULL);
+    snprintf(id, sizeof id, "node-%zu", i);
+    gen_vec(&s, centres, c->dim, v);
+    sqlite3_bind_int64(q, 1, (int64_t)(1 + (i * step) % c->n));
+    sqlite3_bind_text(q, 2, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(q, 3, v, (int)(c->dim * sizeof *v), SQLITE_TRANSIENT);
+    if (sqlite3_step(q) != SQLITE_DONE) die("scatter: insert", NULL);
+    sqlite3_reset(q);
+  }
+  if (sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) die("scatter: commit", NULL);
+  sqlite3_finalize(q);
+  free(v);
+}
+
 /* Create the database unless it already holds n rows of dim. */
 static void ensure_db(const cfg *c, const float *centres) {
   rsn_open_opts o;
@@ -109,10 +152,18 @@ static void ensure_db(const cfg *c, const float *centres) {
             c->db, (long long)st.nodes, c->n);
     exit(1);
   }
-  fprintf(stderr, "generating %zu x %u into %s ...\n", c->n, c->dim, c->db);
+  fprintf(stderr, "generating %zu x %u into %s%s ...\n", c->n, c->dim, c->db,
+          c->scatter ? " (rowids scattered)" : "");
   uint64_t s = 1;
   float *v = malloc(c->dim * sizeof *v);
   double t0 = rsn__now_ms();
+  if (c->scatter) {
+    scatter_rows(c, centres, db);
+    fprintf(stderr, "generated in %.1f s\n", (rsn__now_ms() - t0) / 1e3);
+    free(v);
+    rsn_close(db);
+    return;
+  }
   if (rsn_begin(db)) die("begin", db);
   for (size_t i = 0; i < c->n; i++) {
     char id[32];
@@ -290,16 +341,19 @@ static double floor_scan(const cfg *c, size_t rows, int T) {
 static void usage(void) {
   fprintf(stderr,
           "usage: rsn_core_bench [--db FILE] [--n N] [--dim D] [--k K] [--reps R]\n"
-          "                      [--queries Q] [--batch B] [--threads T] [--json]\n");
+          "                      [--queries Q] [--batch B] [--threads T] [--scatter] [--json]\n"
+          "  --scatter  generate FILE with rowids inserted in a scattered order (b-tree\n"
+          "             leaves spread over the file: the loader's worst case)\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
-  cfg c = {"/tmp/rsn_core_bench.db", 1000000, 200, 1000, 384, 10, 5, 0, 0};
+  cfg c = {"/tmp/rsn_core_bench.db", 1000000, 200, 1000, 384, 10, 5, 0, 0, 0};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--json")) { c.json = 1; continue; }
+    if (!strcmp(a, "--scatter")) { c.scatter = 1; continue; }
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) usage();
     if (!v) usage();
     i++;

@@ -37,15 +37,17 @@
 #include <pthread.h>
 #include <string.h>
 
-#define RA_BLOCK (256 * 1024) /* bytes per block: 64 pages of 4 KiB    */
-#define RA_NBUF 4              /* blocks per connection                 */
+#define RA_BLOCK (256 * 1024) /* largest read-ahead: 64 pages of 4 KiB */
+#define RA_UNIT 4096           /* usage is tracked per 4 KiB of a block  */
+#define RA_NBUF 4              /* blocks per connection                  */
 
 typedef struct ra_buf {
   char *mem;           /* RA_BLOCK bytes, allocated at first use      */
-  sqlite3_int64 off;   /* file offset of mem[0], a multiple of RA_BLOCK */
+  sqlite3_int64 off;   /* file offset of mem[0], a multiple of its len */
   int len;             /* bytes of mem that hold the file            */
   int refs;            /* pages handed out and not yet released      */
   int valid;           /* 0: dropped or never filled                 */
+  uint64_t used;       /* bit u: a page in mem[u*RA_UNIT...] was asked for */
 } ra_buf;
 
 typedef struct ra_file {
@@ -53,6 +55,8 @@ typedef struct ra_file {
   sqlite3_file *real;         /* the default VFS's file, after this one  */
   int main_db;                /* only the database file reads ahead      */
   sqlite3_int64 mmap_limit;   /* SQLITE_FCNTL_MMAP_SIZE; 0: no fetches   */
+  sqlite3_int64 size;         /* file size as last seen; -1: unknown     */
+  int window;                 /* bytes read per fill, RA_UNIT..RA_BLOCK  */
   int next;                   /* block to refill next                    */
   ra_buf buf[RA_NBUF];
 } ra_file;
@@ -67,6 +71,7 @@ static pthread_once_t ra_once = PTHREAD_ONCE_INIT;
 
 static void drop_blocks(ra_file *f) {
   for (int i = 0; i < RA_NBUF; i++) f->buf[i].valid = 0;
+  f->size = -1;
 }
 
 /* ---- methods that forward, some dropping the blocks first ------------------ */
@@ -129,6 +134,28 @@ static int ra_shm_unmap(sqlite3_file *f, int del) { return RM(f)->xShmUnmap(REAL
 
 /* ---- the read-ahead itself ------------------------------------------------- */
 
+/* The window adapts to how the b-tree's pages lie in the file: a block
+ * whose 4 KiB units were nearly all asked for before it was refilled widens
+ * it (up to RA_BLOCK), one of which fewer than half were narrows it (down
+ * to one unit).  A file written in rowid order is read 256 KiB at a time;
+ * one whose leaves are scattered (rows inserted in random rowid order, or
+ * churned without VACUUM) soon reads little more than the pages it needs. */
+static void adapt_window(ra_file *f, const ra_buf *b) {
+  int units = (b->len + RA_UNIT - 1) / RA_UNIT, used = __builtin_popcountll(b->used);
+  if (used * 4 >= units * 3 && f->window < RA_BLOCK)
+    f->window *= 2;
+  else if (used * 2 < units && f->window > RA_UNIT)
+    f->window = f->window / 4 < RA_UNIT ? RA_UNIT : f->window / 4;
+}
+
+/* Hand out the page at off (amt bytes) from block b. */
+static void *serve(ra_buf *b, sqlite3_int64 off, int amt) {
+  int u = (int)((off - b->off) / RA_UNIT), n = (amt + RA_UNIT - 1) / RA_UNIT;
+  b->refs++;
+  b->used |= (n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1) << u;
+  return b->mem + (off - b->off);
+}
+
 static int ra_fetch(sqlite3_file *pf, sqlite3_int64 off, int amt, void **pp) {
   ra_file *f = (ra_file *)pf;
   *pp = NULL;
@@ -139,8 +166,7 @@ static int ra_fetch(sqlite3_file *pf, sqlite3_int64 off, int amt, void **pp) {
   for (int i = 0; i < RA_NBUF; i++) {
     ra_buf *b = &f->buf[i];
     if (b->valid && off >= b->off && off + amt <= b->off + b->len) {
-      b->refs++;
-      *pp = b->mem + (off - b->off);
+      *pp = serve(b, off, amt);
       return SQLITE_OK;
     }
   }
@@ -149,9 +175,14 @@ static int ra_fetch(sqlite3_file *pf, sqlite3_int64 off, int amt, void **pp) {
     int i = (f->next + k) % RA_NBUF;
     ra_buf *b = &f->buf[i];
     if (b->refs) continue;
-    sqlite3_int64 start = off - off % RA_BLOCK, size;
-    if (RM(f)->xFileSize(f->real, &size) != SQLITE_OK) return SQLITE_OK;
-    sqlite3_int64 len = size - start < RA_BLOCK ? size - start : RA_BLOCK;
+    if (b->valid) adapt_window(f, b);
+    int win = f->window < amt ? amt : f->window; /* both powers of two */
+    sqlite3_int64 start = off - off % win;
+    if (f->size < start + win && RM(f)->xFileSize(f->real, &f->size) != SQLITE_OK) {
+      f->size = -1;
+      return SQLITE_OK;
+    }
+    sqlite3_int64 len = f->size - start < win ? f->size - start : win;
     if (len < off - start + amt) return SQLITE_OK; /* past the end: xRead */
     if (!b->mem && !(b->mem = rsn__aligned_alloc(RA_BLOCK))) return SQLITE_OK;
     b->valid = 0;
@@ -159,9 +190,10 @@ static int ra_fetch(sqlite3_file *pf, sqlite3_int64 off, int amt, void **pp) {
     b->off = start;
     b->len = (int)len;
     b->valid = 1;
-    b->refs = 1;
+    b->refs = 0;
+    b->used = 0;
     f->next = (i + 1) % RA_NBUF;
-    *pp = b->mem + (off - start);
+    *pp = serve(b, off, amt);
     return SQLITE_OK;
   }
   return SQLITE_OK; /* every block holds a page in use */
@@ -204,6 +236,8 @@ static int ra_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf,
   memset(f, 0, sizeof *f);
   f->real = (sqlite3_file *)(f + 1);
   f->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
+  f->size = -1;
+  f->window = RA_BLOCK;
   int rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
   /* SQLite closes a file whose pMethods is set, even after a failed open. */
   if (!f->real->pMethods)

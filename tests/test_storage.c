@@ -1235,11 +1235,15 @@ static void test_loader_connection(void **state) {
 
 enum { RA_ROWS = 6000, RA_DIM = 64 };
 
+/* insert: 0 updates every row, 1 inserts them in rowid order, 2 inserts
+ * them with rowids in a shuffled order (b-tree leaves scattered over the
+ * file: the read-ahead window narrows, then widens again). */
 static void ra_write_gen(sqlite3 *h, int gen, int insert) {
   sqlite3_stmt *q = NULL;
   float v[RA_DIM];
   assert_int_equal(sqlite3_exec(h, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_prepare_v2(h, insert ? "INSERT INTO nodes (embedding, id) VALUES (?1, ?2)"
+  assert_int_equal(sqlite3_prepare_v2(h, insert ? "INSERT INTO nodes (embedding, id, rowid) "
+                                                  "VALUES (?1, ?2, ?3)"
                                                 : "UPDATE nodes SET embedding = ?1 WHERE id = ?2",
                                       -1, &q, NULL),
                    SQLITE_OK);
@@ -1249,6 +1253,8 @@ static void ra_write_gen(sqlite3 *h, int gen, int insert) {
     for (int j = 0; j < RA_DIM; j++) v[j] = (float)(gen * 100000 + i);
     sqlite3_bind_blob(q, 1, v, sizeof v, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 2, id, -1, SQLITE_TRANSIENT);
+    if (insert) /* 2477 is prime to RA_ROWS: a permutation of 1..RA_ROWS */
+      sqlite3_bind_int64(q, 3, insert == 2 ? 1 + (int64_t)i * 2477 % RA_ROWS : i + 1);
     assert_int_equal(sqlite3_step(q), SQLITE_DONE);
     sqlite3_reset(q);
   }
@@ -1328,6 +1334,26 @@ static void test_loader_readahead_wal(void **state) {
    * snapshot (generation 3); the next scan sees generation 4. */
   ra_scan_expect(ld, 3, w);
   ra_scan_expect(ld, 4, NULL);
+  rsn_store_close(ld);
+  sqlite3_close(w);
+}
+
+/* Leaves scattered over the file: the scan is exact, before and after
+ * every row is rewritten and checkpointed. */
+static void test_loader_readahead_scattered(void **state) {
+  fx *f = *state;
+  sqlite3 *w = NULL;
+  assert_int_equal(sqlite3_open(f->path, &w), SQLITE_OK);
+  ra_write_gen(w, 1, 2);
+  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                   SQLITE_OK);
+  rsn_store *ld = NULL;
+  assert_int_equal(rsn_store_open_loader(f->path, &ld), RSN_OK);
+  ra_scan_expect(ld, 1, NULL);
+  ra_write_gen(w, 2, 0);
+  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                   SQLITE_OK);
+  ra_scan_expect(ld, 2, NULL);
   rsn_store_close(ld);
   sqlite3_close(w);
 }
@@ -1555,6 +1581,7 @@ int main(void) {
       T(test_get_blob_and_hydrate, setup_new),
       T(test_loader_connection, setup_new),
       T(test_loader_readahead_wal, setup_new),
+      T(test_loader_readahead_scattered, setup_new),
       T(test_loader_readahead_rollback_mode, setup_dir),
       T(test_loader_readahead_oom, setup_new),
       T(test_close_checkpoints_wal, setup_new),
