@@ -2,7 +2,7 @@
  * core_bench.c -- the search core's figures, measured in one run against
  * the machine's own floors:
  *
- *   1. load: rows/s of rsn_open (parallel mmap'd loader) versus a direct
+ *   1. load: rows/s of rsn_open (parallel read-ahead loader) versus a direct
  *      port of the app's loop (one connection with the standard pragmas,
  *      SELECT id, embedding, copy each blob into an aligned array), page
  *      cache warm, medians of --reps runs each; and the load's floor on the
