@@ -5,11 +5,11 @@
  * is bounded by one core doing both SQLite's page decoding and the copy.
  * The loader here splits the rowid range into one contiguous range per
  * thread; each thread opens a dedicated read-only loader connection
- * (storage's rsn_store_open_loader: read-ahead VFS, query_only) and fills a private
- * arena, validating each row as it lands (one pass: finite check and norm
- * through the dispatched dot kernel).  Full chunks are then adopted by the
- * handle's arena without copying; only each thread's last partial chunk is
- * copied.
+ * (storage's rsn_store_open_loader: read-ahead VFS, query_only) and fills a
+ * private arena, validating each row as it lands (one pass: finite check
+ * and norm through the dispatched dot kernel).  Full chunks are then
+ * adopted by the handle's arena without copying; only each thread's last
+ * partial chunk is copied.
  *
  * Consistency: each loader connection reads its own snapshot.  If another
  * process commits between them, the arena may mix two snapshots; the change
