@@ -12,8 +12,9 @@
  * block read costs one system call per 64 pages, the kernel copies the
  * block at full speed, and SQLite then decodes the pages from cache.
  * Scanning 1,000,000 x 384 (2.1 GB) and copying every blob out, on two
- * threads: 250 ms this way against 394-433 ms through a memory map and
- * 411-435 ms through pread (README, "Loading the arena").
+ * threads: 233-256 ms this way against 427-438 ms through a memory map and
+ * 411-435 ms through pread (README, "Loading the arena").  How much is read
+ * ahead adapts to how the table's pages lie in the file (adapt_window).
  *
  * Why it is safe.  Only loader connections use this VFS: read-only,
  * query_only, one scan each.  A page SQLite takes through xFetch is a page
