@@ -1290,6 +1290,12 @@ static int ra_check_row(void *ctx, const char *id, size_t idlen, const void *blo
   return 0;
 }
 
+/* Copy every WAL frame into the database file and empty the WAL. */
+static void ra_checkpoint(sqlite3 *w) {
+  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
+                   SQLITE_OK);
+}
+
 static void ra_scan_expect(rsn_store *ld, int gen, sqlite3 *writer_mid_scan) {
   ra_check c = {gen, 0, 0, writer_mid_scan, RA_ROWS / 2};
   assert_int_equal(rsn_store_scan(ld, INT64_MIN, INT64_MAX, ra_check_row, &c, NULL), RSN_OK);
@@ -1307,8 +1313,7 @@ static void test_loader_readahead_wal(void **state) {
   assert_int_equal(sqlite3_open(f->path, &w), SQLITE_OK);
   assert_int_equal(sqlite3_exec(w, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL), SQLITE_OK);
   ra_write_gen(w, 1, 1);
-  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
-                   SQLITE_OK);
+  ra_checkpoint(w);
 
   rsn_store *ld = NULL;
   assert_int_equal(rsn_store_open_loader(f->path, &ld), RSN_OK);
@@ -1321,14 +1326,12 @@ static void test_loader_readahead_wal(void **state) {
 
   /* Rewritten in the WAL, then copied into the database file in place. */
   ra_write_gen(w, 2, 0);
-  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
-                   SQLITE_OK);
+  ra_checkpoint(w);
   ra_scan_expect(ld, 2, NULL);
   /* Rewritten again, this time only in the WAL; then checkpointed. */
   ra_write_gen(w, 3, 0);
   ra_scan_expect(ld, 3, NULL);
-  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
-                   SQLITE_OK);
+  ra_checkpoint(w);
   ra_scan_expect(ld, 3, NULL);
   /* A commit and a checkpoint while the scan runs: the scan keeps its
    * snapshot (generation 3); the next scan sees generation 4. */
@@ -1345,14 +1348,12 @@ static void test_loader_readahead_scattered(void **state) {
   sqlite3 *w = NULL;
   assert_int_equal(sqlite3_open(f->path, &w), SQLITE_OK);
   ra_write_gen(w, 1, 2);
-  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
-                   SQLITE_OK);
+  ra_checkpoint(w);
   rsn_store *ld = NULL;
   assert_int_equal(rsn_store_open_loader(f->path, &ld), RSN_OK);
   ra_scan_expect(ld, 1, NULL);
   ra_write_gen(w, 2, 0);
-  assert_int_equal(sqlite3_exec(w, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL),
-                   SQLITE_OK);
+  ra_checkpoint(w);
   ra_scan_expect(ld, 2, NULL);
   rsn_store_close(ld);
   sqlite3_close(w);
