@@ -230,7 +230,7 @@ static const sqlite3_io_methods ra_io1 = {
 
 /* ---- the VFS: the real one's methods, files wrapped ------------------------ */
 
-static int ra_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf,
+static int ra_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *pf,
                    int flags, int *out_flags) {
   ra_file *f = (ra_file *)pf;
   (void)vfs;
