@@ -44,7 +44,7 @@
 
 typedef struct ra_buf {
   char *mem;           /* RA_BLOCK bytes, allocated at first use      */
-  sqlite3_int64 off;   /* file offset of mem[0], a multiple of its len */
+  sqlite3_int64 off;   /* file offset of mem[0]: a multiple of the window */
   int len;             /* bytes of mem that hold the file            */
   int refs;            /* pages handed out and not yet released      */
   int valid;           /* 0: dropped or never filled                 */
