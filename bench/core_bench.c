@@ -30,7 +30,6 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "db_int.h"
@@ -218,9 +217,9 @@ static double baseline_load(const cfg *c, size_t *rows) {
  * Two parts of a load that no loader of this design can skip, each timed
  * alone on T threads: faulting in the arena's bytes (fresh anonymous memory
  * in 8 MiB chunks, a write to each page, as the loader's copies do), and
- * scanning the rows with SQLite (one read-only connection per rowid range,
- * on the loader's read-ahead VFS with fetching on, each blob copied into a
- * buffer that is already faulted in).  The
+ * scanning the rows with SQLite (one loader connection per rowid range --
+ * rsn_store_open_loader and rsn_store_scan, as the loader reads them --
+ * each blob copied into a buffer that is already faulted in).  The
  * app loop pays both on one thread, so their sum bounds what parallel
  * loading can gain on T cores. */
 
@@ -248,31 +247,22 @@ static void *fault_part(void *arg) {
   return NULL;
 }
 
+/* rsn_store_scan callback: copy the blob into the next row (rows beyond
+ * the job's share wrap around). */
+static int copy_row(void *ctx, const char *id, size_t idlen, const void *blob, size_t bytes) {
+  floor_job *j = ctx;
+  (void)id, (void)idlen;
+  if (bytes == j->dim * 4u) memcpy(j->buf + (j->seen++ % j->cap) * RSN_STRIDE(j->dim), blob, bytes);
+  return 0;
+}
+
+/* One range on a loader connection, as the loader reads it. */
 static void *scan_part(void *arg) {
   floor_job *j = arg;
-  sqlite3 *h;
-  sqlite3_stmt *q;
-  char sql[128];
-  struct stat sb;
-  if (sqlite3_open_v2(j->path, &h, SQLITE_OPEN_READONLY, rsn__readahead_vfs()) != SQLITE_OK)
-    die("floor: open", NULL);
-  snprintf(sql, sizeof sql, "PRAGMA query_only=1; PRAGMA mmap_size=%lld;",
-           (long long)(stat(j->path, &sb) == 0 ? sb.st_size : 0));
-  sqlite3_exec(h, sql, NULL, NULL, NULL);
-  if (sqlite3_prepare_v2(h, "SELECT id, embedding FROM nodes WHERE rowid BETWEEN ?1 AND ?2", -1, &q,
-                         NULL) != SQLITE_OK)
-    die("floor: prepare", NULL);
-  sqlite3_bind_int64(q, 1, j->lo);
-  sqlite3_bind_int64(q, 2, j->hi);
-  size_t stride = RSN_STRIDE(j->dim);
-  while (sqlite3_step(q) == SQLITE_ROW) {
-    const unsigned char *id = sqlite3_column_text(q, 0);
-    const void *b = sqlite3_column_blob(q, 1);
-    if (id && (size_t)sqlite3_column_bytes(q, 1) == j->dim * 4u) /* rows beyond cap wrap */
-      memcpy(j->buf + (j->seen++ % j->cap) * stride, b, j->dim * 4u);
-  }
-  sqlite3_finalize(q);
-  sqlite3_close(h);
+  rsn_store *s = NULL;
+  if (rsn_store_open_loader(j->path, &s) || rsn_store_scan(s, j->lo, j->hi, copy_row, j, NULL))
+    die("floor: scan", NULL);
+  rsn_store_close(s);
   return NULL;
 }
 
@@ -310,17 +300,11 @@ static double floor_fault(size_t rows, uint32_t dim, int T) {
 /* Scan the file on T threads into a pre-faulted buffer of `rows` rows;
  * returns ms. */
 static double floor_scan(const cfg *c, size_t rows, int T) {
-  sqlite3 *h;
-  sqlite3_stmt *q;
+  rsn_store *s = NULL;
   int64_t lo = 0, hi = -1;
-  if (sqlite3_open_v2(c->db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) die("floor: open", NULL);
-  if (sqlite3_prepare_v2(h, "SELECT min(rowid), max(rowid) FROM nodes", -1, &q, NULL) == SQLITE_OK &&
-      sqlite3_step(q) == SQLITE_ROW) {
-    lo = sqlite3_column_int64(q, 0);
-    hi = sqlite3_column_int64(q, 1);
-  }
-  sqlite3_finalize(q);
-  sqlite3_close(h);
+  if (rsn_store_open_loader(c->db, &s) || rsn_store_rowid_bounds(s, &lo, &hi))
+    die("floor: rowid bounds", NULL);
+  rsn_store_close(s);
   size_t stride = RSN_STRIDE(c->dim), per = rows / (size_t)T + 1;
   size_t bytes = per * (size_t)T * stride * sizeof(float);
   float *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);

@@ -349,22 +349,7 @@ void rsn__arena_pop(rsn_arena *a) {
 
 /* ---- merging the loader's per-thread arenas ---------------------------------- */
 
-static rsn_status map_insert_slot(rsn_arena *a, size_t s) {
-  if ((a->n + 1) * 2 > a->map_cap) {
-    rsn_status st = map_grow(a);
-    if (st) return st;
-  }
-  const char *id = a->ids[s];
-  size_t len = strlen(id);
-  uint32_t h = hash_id(id, len);
-  int found;
-  size_t mi = map_probe(a, id, len, h, &found);
-  assert(!found);
-  a->map[mi] = ((uint64_t)h << 32) | (uint64_t)(s + 1);
-  return RSN_OK;
-}
-
-rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src, int index) {
+rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src) {
   assert(dst->dim == src->dim);
   size_t full = src->n >> src->shift;
   if (full == 0 || (dst->n & (dst->rpc - 1)) != 0 || dst->nchunks != (dst->n >> dst->shift))
@@ -395,16 +380,9 @@ rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src, int index) {
   /* From here on nothing fails. */
   memcpy(dst->chunks + dst->nchunks, src->chunks, full * sizeof(float *));
   memcpy(dst->ids + dst->n, src->ids, rows * sizeof(char *));
-  size_t base = dst->n;
   dst->nchunks += full;
   dst->n += rows;
   dst->huge |= src->huge;
-  if (index)
-    for (size_t s = base; s < base + rows; s++) {
-      rsn_status st = map_insert_slot(dst, s);
-      assert(st == RSN_OK); /* capacity was reserved above */
-      (void)st;
-    }
   /* src keeps its partial chunk (if any) and the ids that live in it. */
   size_t rest = src->n - rows;
   memmove(src->chunks, src->chunks + full,

@@ -113,13 +113,12 @@ RSN_INTERNAL void rsn__arena_advise_huge(rsn_arena *a);
 /* Merging per-thread arenas of the parallel loader (same dim).
  * adopt_full: while dst ends on a chunk boundary, move src's full chunks
  * (and its id pool) to dst without copying rows; src keeps its partial last
- * chunk.  With index 0 the adopted rows are not entered in dst's id map
- * (room is reserved): the caller enters them with rsn__arena_index_range.
+ * chunk.  The adopted rows are not entered in dst's id map yet (room is
+ * reserved): the caller enters them with rsn__arena_index_range.
  * absorb: copy every row src still holds to dst, then free src. */
-RSN_INTERNAL rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src,
-                                              int index);
+RSN_INTERNAL rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src);
 RSN_INTERNAL rsn_status rsn__arena_absorb(rsn_arena *dst, rsn_arena *src);
-/* Enter slots [from, to) -- rows adopted with index 0 -- in the id map.
+/* Enter slots [from, to) -- rows adopt_full moved in -- in the id map.
  * Several threads may index disjoint ranges of one arena at once (entries
  * are claimed by compare-and-swap); nothing else may touch the arena
  * meanwhile. */

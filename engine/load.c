@@ -227,7 +227,7 @@ static rsn_status load_pass(rsn_db *db, uint32_t dim, rsn_arena *out,
       goto done;
     }
   /* Merge: full chunks by pointer first, then the partial tails. */
-  for (int t = 0; t < nt && !st; t++) st = rsn__arena_adopt_full(out, &L[t].arena, 0);
+  for (int t = 0; t < nt && !st; t++) st = rsn__arena_adopt_full(out, &L[t].arena);
   size_t adopted = out->n;
   for (int t = 0; t < nt && !st; t++) st = rsn__arena_absorb(out, &L[t].arena);
   if (st) goto done;

@@ -176,7 +176,8 @@ static int ra_fetch(sqlite3_file *pf, sqlite3_int64 off, int amt, void **pp) {
     int i = (f->next + k) % RA_NBUF;
     ra_buf *b = &f->buf[i];
     if (b->refs) continue;
-    if (b->valid) adapt_window(f, b);
+    if (b->valid) adapt_window(f, b); /* counted once: the block is given up */
+    b->valid = 0;
     int win = f->window < amt ? amt : f->window; /* both powers of two */
     sqlite3_int64 start = off - off % win;
     if (f->size < start + win && RM(f)->xFileSize(f->real, &f->size) != SQLITE_OK) {
@@ -186,7 +187,6 @@ static int ra_fetch(sqlite3_file *pf, sqlite3_int64 off, int amt, void **pp) {
     sqlite3_int64 len = f->size - start < win ? f->size - start : win;
     if (len < off - start + amt) return SQLITE_OK; /* past the end: xRead */
     if (!b->mem && !(b->mem = rsn__aligned_alloc(RA_BLOCK))) return SQLITE_OK;
-    b->valid = 0;
     if (RM(f)->xRead(f->real, b->mem, (int)len, start) != SQLITE_OK) return SQLITE_OK;
     b->off = start;
     b->len = (int)len;
