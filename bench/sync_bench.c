@@ -184,7 +184,7 @@ int main(int argc, char **argv) {
   double refresh_ms = rsn__now_ms() - t0;
   pthread_mutex_lock(&db->load_mu);
   t0 = rsn__now_ms();
-  if (rsn__db_load(db)) die("reload", db);
+  if (rsn__sync_reload(db)) die("reload", db);
   double reload_ms = rsn__now_ms() - t0;
   pthread_mutex_unlock(&db->load_mu);
 

@@ -268,9 +268,21 @@ static rsn_status ensure_row_capacity(rsn_arena *a) {
   return RSN_OK;
 }
 
+size_t rsn__arena_row_limit = RSN_ARENA_MAX_ROWS;
+
+/* E_LIMIT when `rows` more rows would not fit in the map's 32-bit slots. */
+static rsn_status check_limit(const rsn_arena *a, size_t rows) {
+  if (rows > rsn__arena_row_limit || a->n > rsn__arena_row_limit - rows)
+    return rsn__err(RSN_E_LIMIT, "arena: more than %zu rows cannot be held "
+                    "(slots are 32-bit)", rsn__arena_row_limit);
+  return RSN_OK;
+}
+
 rsn_status rsn__arena_append(rsn_arena *a, const char *id, size_t idlen,
                              size_t *slot) {
   assert(a->stride > 0);
+  rsn_status lim = check_limit(a, 1);
+  if (lim) return lim;
   if (!a->nomap && (a->n + 1) * 2 > a->map_cap) {
     rsn_status st = map_grow(a);
     if (st) return st;
@@ -354,6 +366,8 @@ rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src) {
   size_t full = src->n >> src->shift;
   if (full == 0 || (dst->n & (dst->rpc - 1)) != 0 || dst->nchunks != (dst->n >> dst->shift))
     return RSN_OK; /* nothing to adopt, or dst not on a chunk boundary */
+  rsn_status lim = check_limit(dst, full << src->shift);
+  if (lim) return lim;
   /* Directory and id table room for the adopted chunks. */
   size_t need_chunks = dst->nchunks + full;
   if (need_chunks > dst->chunks_cap) {

@@ -45,6 +45,12 @@ typedef struct rsn_arena {
                             when the handle's arena adopts the rows)      */
 } rsn_arena;
 
+/* The id map stores slot + 1 in 32 bits: an arena holds at most this many
+ * rows, and an append beyond it is E_LIMIT. */
+#define RSN_ARENA_MAX_ROWS ((size_t)UINT32_MAX - 1)
+/* The limit in force (RSN_ARENA_MAX_ROWS; tests lower it to reach it). */
+RSN_INTERNAL extern size_t rsn__arena_row_limit;
+
 /* Bytes of the mapping behind one chunk. */
 RSN_INTERNAL size_t rsn__arena_chunk_bytes(const rsn_arena *a);
 

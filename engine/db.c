@@ -1,7 +1,8 @@
 /*
- * db.c -- the rsn_db handle: open/close, writes (SQLite first, arena after
- * COMMIT), reads, stats, check and maintenance.  Lock order and fields are
- * documented in db_int.h; searching is in search.c, loading in load.c.
+ * db.c -- the rsn_db handle: open/close, the reader pool, writes (SQLite
+ * first, arena after COMMIT), reads, stats, check and maintenance.  Lock
+ * order and which lock guards each field are in db_int.h; searching is in
+ * search.c, loading in load.c, keeping in step with the file in sync.c.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -30,31 +31,62 @@ static int default_threads(void) {
 
 /* ---- reader pool -------------------------------------------------------------- */
 
-rsn_status rsn__db_reader(rsn_db *db, rsn_store **out) {
-  *out = NULL;
+rsn_status rsn__pool_get(rsn_db *db, rsn_reader *out) {
+  out->s = NULL;
+  out->seen = INT64_MIN;
   pthread_mutex_lock(&db->pool_mu);
   if (db->npool > 0) *out = db->pool[--db->npool];
   pthread_mutex_unlock(&db->pool_mu);
-  if (*out) return RSN_OK;
-  return rsn_store_open(db->path, RSN_OPEN_READONLY, out);
+  if (out->s) return RSN_OK;
+  return rsn_store_open(db->path, RSN_OPEN_READONLY, &out->s);
 }
 
-void rsn__db_reader_release(rsn_db *db, rsn_store *s) {
-  if (!s) return;
+void rsn__pool_put(rsn_db *db, rsn_reader *r) {
+  if (!r->s) return;
   pthread_mutex_lock(&db->pool_mu);
   if (db->npool < RSN_POOL_MAX) {
-    db->pool[db->npool++] = s;
-    s = NULL;
+    db->pool[db->npool++] = *r;
+    r->s = NULL;
   }
   pthread_mutex_unlock(&db->pool_mu);
-  rsn_store_close(s);
+  rsn_store_close(r->s);
+  r->s = NULL;
 }
+
+/* ---- the progress callback ------------------------------------------------------ */
+
+/* The handle whose progress callback the calling thread is running. */
+static _Thread_local const rsn_db *tl_in_callback;
+
+rsn_status rsn__db_busy_in_callback(const rsn_db *db) {
+  if (db && tl_in_callback == db)
+    return rsn__err(RSN_E_STATE, "called from the handle's progress callback: "
+                    "the handle is busy with the load that reports progress");
+  return RSN_OK;
+}
+
+void rsn__db_progress(rsn_db *db, const char *phase, uint64_t done, uint64_t total) {
+  if (!db->progress) return;
+  const rsn_db *outer = tl_in_callback;
+  tl_in_callback = db;
+  db->progress(db->progress_ctx, phase, done, total);
+  tl_in_callback = outer;
+}
+
+/* Entry check of every call on a handle: db present, not re-entered from
+ * its progress callback. */
+#define ENTER(db, what)                                                     \
+  do {                                                                      \
+    if (!(db)) return rsn__err(RSN_E_INVAL, what ": db is NULL");           \
+    rsn_status busy_ = rsn__db_busy_in_callback(db);                        \
+    if (busy_) return busy_;                                                \
+  } while (0)
 
 /* ---- open / close --------------------------------------------------------------- */
 
 static void db_free(rsn_db *db) {
   if (!db) return;
-  for (int i = 0; i < db->npool; i++) rsn_store_close(db->pool[i]);
+  for (int i = 0; i < db->npool; i++) rsn_store_close(db->pool[i].s);
   rsn_store_close(db->wr);
   rsn__arena_free(&db->arena);
   for (rsn_pending *p = db->pending, *next; p; p = next) {
@@ -68,6 +100,36 @@ static void db_free(rsn_db *db) {
   pthread_mutex_destroy(&db->wr_mu);
   rsn__free(db->path);
   rsn__free(db);
+}
+
+/* opts->dim and opts->model against what the file records (rsn_meta): a
+ * recorded value that differs is E_DIM / E_MODEL naming both; a value the
+ * file does not record yet is recorded when the handle is writable.  Sets
+ * db->dim to the recorded (or newly recorded) dimension. */
+static rsn_status apply_dim_model(rsn_db *db, const rsn_open_opts *opts) {
+  uint32_t dim = 0;
+  rsn_status st = rsn_store_get_dim(db->wr, &dim);
+  if (st) return st;
+  if (opts->dim && dim && dim != opts->dim)
+    return rsn__err(RSN_E_DIM, "%s records dimension %u but %u was asked for",
+                    db->path, dim, opts->dim);
+  if (opts->dim && !dim && !db->readonly) {
+    if ((st = rsn_store_set_dim(db->wr, opts->dim))) return st;
+    dim = opts->dim;
+  }
+  atomic_store(&db->dim, dim);
+  if (opts->model && *opts->model) {
+    char rec[RSN_MODEL_MAX + 1];
+    if (strlen(opts->model) > RSN_MODEL_MAX)
+      return rsn__err(RSN_E_INVAL, "model name longer than %d bytes", RSN_MODEL_MAX);
+    if ((st = rsn_store_get_model(db->wr, rec, sizeof rec))) return st;
+    if (rec[0] && strcmp(rec, opts->model) != 0)
+      return rsn__err(RSN_E_MODEL, "%s records model '%s' but '%s' was asked for",
+                      db->path, rec, opts->model);
+    if (!rec[0] && !db->readonly && (st = rsn_store_set_model(db->wr, opts->model)))
+      return st;
+  }
+  return RSN_OK;
 }
 
 rsn_status rsn_open(const char *path, const rsn_open_opts *opts, rsn_db **out) {
@@ -117,23 +179,8 @@ rsn_status rsn_open(const char *path, const rsn_open_opts *opts, rsn_db **out) {
    * (commit refuses and rolls back), so per-call savepoints are not needed. */
   rsn_store_set_call_savepoints(db->wr, 0);
 
-  st = rsn_store_get_dim(db->wr, &db->dim);
+  st = apply_dim_model(db, opts);
   if (st) goto fail;
-  if (!db->readonly) {
-    if (opts->dim) {
-      if (db->dim && db->dim != opts->dim) {
-        st = rsn__err(RSN_E_DIM,
-                      "%s records dimension %u but %u was asked for", path,
-                      db->dim, opts->dim);
-        goto fail;
-      }
-      if (!db->dim && (st = rsn_store_set_dim(db->wr, opts->dim))) goto fail;
-      db->dim = opts->dim;
-    }
-    if (opts->model && *opts->model &&
-        (st = rsn_store_set_model(db->wr, opts->model)))
-      goto fail;
-  }
   rsn__sync_init(db);
   if (!db->readonly && !(opts->flags & RSN_OPEN_NO_TRIGGERS)) {
     st = rsn_store_changelog_install(db->wr);
@@ -143,14 +190,22 @@ rsn_status rsn_open(const char *path, const rsn_open_opts *opts, rsn_db **out) {
   if (st) goto fail;
   st = rsn_store_data_version(db->wr, &db->data_version);
   if (st) goto fail;
-  st = rsn__arena_init(&db->arena, db->dim, 0);
+  st = rsn__arena_init(&db->arena, atomic_load(&db->dim), 0);
   if (st) goto fail;
 
   if (!(db->flags & RSN_OPEN_NOLOAD)) {
     pthread_mutex_lock(&db->load_mu);
-    st = rsn__db_load(db);
+    st = rsn__sync_reload(db);
     pthread_mutex_unlock(&db->load_mu);
     if (st) goto fail;
+    uint32_t found = atomic_load(&db->dim);
+    if (opts->dim && found && found != opts->dim) {
+      /* A read-only file without rsn_meta: its dimension is the one most
+       * blobs have, and that is what opts->dim is checked against. */
+      st = rsn__err(RSN_E_DIM, "%s holds %u-dimensional vectors but %u was "
+                    "asked for", path, found, opts->dim);
+      goto fail;
+    }
   }
   *out = db;
   return RSN_OK;
@@ -165,27 +220,13 @@ fail:
   }
 }
 
-uint32_t rsn_db_dim(rsn_db *db) {
-  if (!db) return 0;
-  pthread_mutex_lock(&db->wr_mu);
-  uint32_t d = db->dim;
-  pthread_mutex_unlock(&db->wr_mu);
-  return d;
-}
+uint32_t rsn_db_dim(rsn_db *db) { return db ? atomic_load(&db->dim) : 0; }
 
 void rsn_close(rsn_db *db) {
   if (!db) return;
   if (db->in_txn) rsn_store_rollback(db->wr);
   if (db->changelog && !db->readonly) rsn_store_changelog_forget(db->wr, db->handle_id);
   db_free(db);
-}
-
-rsn_status rsn__db_ensure_loaded(rsn_db *db) {
-  if (atomic_load(&db->loaded)) return RSN_OK;
-  pthread_mutex_lock(&db->load_mu);
-  rsn_status st = atomic_load(&db->loaded) ? RSN_OK : rsn__db_load(db);
-  pthread_mutex_unlock(&db->load_mu);
-  return st;
 }
 
 /* ---- writes ------------------------------------------------------------------------ */
@@ -225,7 +266,8 @@ static rsn_status arena_apply(rsn_db *db, const char *id, const float *vec) {
   rsn_status st = RSN_OK;
   rsn__db_arena_wrlock(db, vec ? 1 : 0);
   if (vec) {
-    if (db->arena.dim == 0 && db->arena.n == 0) rsn__arena_set_dim(&db->arena, db->dim);
+    if (db->arena.dim == 0 && db->arena.n == 0)
+      rsn__arena_set_dim(&db->arena, atomic_load(&db->dim));
     st = rsn__arena_put(&db->arena, id, vec);
   } else {
     rsn__arena_remove(&db->arena, id);
@@ -252,21 +294,27 @@ static rsn_status txn_note(rsn_db *db, rsn_status st) {
   return st;
 }
 
+/* The open transaction is gone without a commit (rolled back, or its
+ * commit failed): drop its queued arena ops and forget a dimension it had
+ * recorded.  Caller holds load_mu and wr_mu. */
+static void txn_forget(rsn_db *db);
+
 static rsn_status queue_pending(rsn_db *db, const char *id, const float *vec,
                                 int del) {
   size_t len = strlen(id);
+  uint32_t dim = atomic_load(&db->dim);
   rsn_pending *p = rsn__malloc(sizeof *p + len + 1);
   if (!p) return rsn__err(RSN_E_NOMEM, "out of memory queueing a write");
   memcpy(p->id, id, len + 1);
   p->del = del;
   p->vec = NULL;
   if (vec) {
-    p->vec = rsn__malloc(db->dim * sizeof(float));
+    p->vec = rsn__malloc(dim * sizeof(float));
     if (!p->vec) {
       rsn__free(p);
       return rsn__err(RSN_E_NOMEM, "out of memory queueing a write");
     }
-    memcpy(p->vec, vec, db->dim * sizeof(float));
+    memcpy(p->vec, vec, dim * sizeof(float));
   }
   p->next = db->pending;
   db->pending = p;
@@ -304,10 +352,11 @@ static rsn_status prepare_vector(rsn_db *db, const rsn_node *node,
   if (node->dim == 0 || node->dim > RSN_MAX_DIM)
     return rsn__err(RSN_E_DIM, "node '%s': embedding dimension %u is out of range 1..%u",
                     node->id, node->dim, RSN_MAX_DIM);
-  if (db->dim && node->dim != db->dim)
+  uint32_t dbdim = atomic_load(&db->dim);
+  if (dbdim && node->dim != dbdim)
     return rsn__err(RSN_E_DIM,
                     "node '%s': embedding has %u floats but the database holds %u",
-                    node->id, node->dim, db->dim);
+                    node->id, node->dim, dbdim);
   float *v = rsn__malloc(node->dim * sizeof(float));
   if (!v) return rsn__err(RSN_E_NOMEM, "out of memory");
   memcpy(v, node->embedding, node->dim * sizeof(float));
@@ -323,17 +372,22 @@ static rsn_status prepare_vector(rsn_db *db, const rsn_node *node,
 }
 
 rsn_status rsn_upsert(rsn_db *db, const rsn_node *node) {
-  if (!db || !node || !node->id)
-    return rsn__err(RSN_E_INVAL, "rsn_upsert: db, node and node->id are required");
+  ENTER(db, "rsn_upsert");
+  if (!node || !node->id)
+    return rsn__err(RSN_E_INVAL, "rsn_upsert: node and node->id are required");
   float *vec = NULL;
   pthread_mutex_lock(&db->load_mu);
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = check_writable(db);
   if (!st) st = prepare_vector(db, node, &vec);
-  if (!st && vec && !db->dim) {
-    /* First vector of a database without a recorded dimension. */
-    st = rsn_store_set_dim(db->wr, node->dim);
-    if (!st) db->dim = node->dim;
+  if (!st && vec && !atomic_load(&db->dim)) {
+    /* First vector of a database without a recorded dimension.  Inside a
+     * transaction the record is part of it: a rollback forgets both. */
+    st = txn_note(db, rsn_store_set_dim(db->wr, node->dim));
+    if (!st) {
+      atomic_store(&db->dim, node->dim);
+      if (db->in_txn) db->txn_set_dim = 1;
+    }
   }
   if (!st) {
     rsn_node copy = *node;
@@ -349,7 +403,8 @@ rsn_status rsn_upsert(rsn_db *db, const rsn_node *node) {
 }
 
 rsn_status rsn_update_meta(rsn_db *db, const char *id, const char *meta) {
-  if (!db || !id) return rsn__err(RSN_E_INVAL, "rsn_update_meta: db and id are required");
+  ENTER(db, "rsn_update_meta");
+  if (!id) return rsn__err(RSN_E_INVAL, "rsn_update_meta: id is required");
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = check_writable(db);
   if (!st)
@@ -359,7 +414,8 @@ rsn_status rsn_update_meta(rsn_db *db, const char *id, const char *meta) {
 }
 
 rsn_status rsn_delete(rsn_db *db, const char *id) {
-  if (!db || !id) return rsn__err(RSN_E_INVAL, "rsn_delete: db and id are required");
+  ENTER(db, "rsn_delete");
+  if (!id) return rsn__err(RSN_E_INVAL, "rsn_delete: id is required");
   pthread_mutex_lock(&db->load_mu);
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = check_writable(db);
@@ -372,7 +428,7 @@ rsn_status rsn_delete(rsn_db *db, const char *id) {
 }
 
 rsn_status rsn_begin(rsn_db *db) {
-  if (!db) return rsn__err(RSN_E_INVAL, "rsn_begin: db is NULL");
+  ENTER(db, "rsn_begin");
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = check_writable(db);
   if (!st && db->in_txn) st = rsn__err(RSN_E_STATE, "a transaction is already open");
@@ -381,13 +437,14 @@ rsn_status rsn_begin(rsn_db *db) {
     db->in_txn = 1;
     db->txn_unqueued = 0;
     db->txn_failed = 0;
+    db->txn_set_dim = 0;
   }
   pthread_mutex_unlock(&db->wr_mu);
   return st;
 }
 
 rsn_status rsn_commit(rsn_db *db) {
-  if (!db) return rsn__err(RSN_E_INVAL, "rsn_commit: db is NULL");
+  ENTER(db, "rsn_commit");
   pthread_mutex_lock(&db->load_mu);
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = RSN_OK;
@@ -396,12 +453,12 @@ rsn_status rsn_commit(rsn_db *db) {
   } else if (db->txn_failed) {
     /* Part of a failed write may be in the transaction: never commit it. */
     rsn_store_rollback(db->wr);
-    db->in_txn = 0;
-    drop_pending(db);
+    txn_forget(db);
     st = rsn__err(RSN_E_STATE,
                   "transaction rolled back: a write in it failed (%s)", db->txn_error);
   } else {
     st = rsn_store_commit(db->wr); /* rolls back itself on failure */
+    if (st) txn_forget(db);
     db->in_txn = 0;
     if (!st) (void)rsn__sync_own_commit(db); /* best effort: skips own log entries */
     if (!st && db->txn_unqueued && atomic_load(&db->loaded))
@@ -421,7 +478,7 @@ rsn_status rsn_commit(rsn_db *db) {
         for (rsn_pending *p = rev; p; p = p->next) puts += !p->del;
         rsn__db_arena_wrlock(db, puts);
         if (db->arena.dim == 0 && db->arena.n == 0)
-          rsn__arena_set_dim(&db->arena, db->dim);
+          rsn__arena_set_dim(&db->arena, atomic_load(&db->dim));
         for (rsn_pending *p = rev; p && !st; p = p->next)
           st = p->del ? (rsn__arena_remove(&db->arena, p->id), RSN_OK)
                       : rsn__arena_put(&db->arena, p->id, p->vec);
@@ -436,18 +493,27 @@ rsn_status rsn_commit(rsn_db *db) {
   return st;
 }
 
+static void txn_forget(rsn_db *db) {
+  db->in_txn = 0;
+  drop_pending(db);
+  if (db->txn_set_dim) atomic_store(&db->dim, 0);
+  db->txn_set_dim = 0;
+}
+
 rsn_status rsn_rollback(rsn_db *db) {
-  if (!db) return rsn__err(RSN_E_INVAL, "rsn_rollback: db is NULL");
+  ENTER(db, "rsn_rollback");
+  /* load_mu too: the rollback may forget the dimension (db_int.h). */
+  pthread_mutex_lock(&db->load_mu);
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st;
   if (!db->in_txn) {
     st = rsn__err(RSN_E_STATE, "rsn_rollback without rsn_begin");
   } else {
     st = rsn_store_rollback(db->wr);
-    db->in_txn = 0;
-    drop_pending(db);
+    txn_forget(db);
   }
   pthread_mutex_unlock(&db->wr_mu);
+  pthread_mutex_unlock(&db->load_mu);
   return st;
 }
 
@@ -464,15 +530,17 @@ rsn_status rsn_rollback(rsn_db *db) {
       pthread_mutex_unlock(&(db)->wr_mu);                            \
     } else {                                                         \
       pthread_mutex_unlock(&(db)->wr_mu);                            \
-      rsn_store *store = NULL;                                       \
-      st = rsn__db_reader((db), &store);                             \
+      rsn_reader r_;                                                 \
+      st = rsn__pool_get((db), &r_);                                 \
+      rsn_store *store = r_.s;                                       \
       if (!st) st = (expr);                                          \
-      rsn__db_reader_release((db), store);                           \
+      rsn__pool_put((db), &r_);                                      \
     }                                                                \
   } while (0)
 
 rsn_status rsn_get(rsn_db *db, const char *id, int with_embedding, rsn_node **out) {
-  if (!db || !id || !out) return rsn__err(RSN_E_INVAL, "rsn_get: db, id and out are required");
+  ENTER(db, "rsn_get");
+  if (!id || !out) return rsn__err(RSN_E_INVAL, "rsn_get: id and out are required");
   *out = NULL;
   rsn_status st;
   WITH_READER(db, s, rsn_store_get(s, id, with_embedding, out));
@@ -480,8 +548,9 @@ rsn_status rsn_get(rsn_db *db, const char *id, int with_embedding, rsn_node **ou
 }
 
 rsn_status rsn_list(rsn_db *db, const rsn_list_opts *opts, rsn_node **out, size_t *n) {
-  if (!db || !opts || !out || !n)
-    return rsn__err(RSN_E_INVAL, "rsn_list: db, opts, out and n are required");
+  ENTER(db, "rsn_list");
+  if (!opts || !out || !n)
+    return rsn__err(RSN_E_INVAL, "rsn_list: opts, out and n are required");
   *out = NULL;
   *n = 0;
   rsn_status st;
@@ -490,8 +559,9 @@ rsn_status rsn_list(rsn_db *db, const rsn_list_opts *opts, rsn_node **out, size_
 }
 
 rsn_status rsn_edges(rsn_db *db, const char *id, int direction, rsn_edge **out, size_t *n) {
-  if (!db || !id || !out || !n)
-    return rsn__err(RSN_E_INVAL, "rsn_edges: db, id, out and n are required");
+  ENTER(db, "rsn_edges");
+  if (!id || !out || !n)
+    return rsn__err(RSN_E_INVAL, "rsn_edges: id, out and n are required");
   *out = NULL;
   *n = 0;
   rsn_status st;
@@ -500,7 +570,8 @@ rsn_status rsn_edges(rsn_db *db, const char *id, int direction, rsn_edge **out, 
 }
 
 static rsn_status edge_write(rsn_db *db, const rsn_edge *e, int upsert) {
-  if (!db || !e || !e->source || !e->target || !e->type)
+  ENTER(db, "edge write");
+  if (!e || !e->source || !e->target || !e->type)
     return rsn__err(RSN_E_INVAL, "edge: source, target and type are required");
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = check_writable(db);
@@ -517,7 +588,8 @@ rsn_status rsn_edge_upsert(rsn_db *db, const rsn_edge *e) { return edge_write(db
 /* ---- stats, check, maintenance ------------------------------------------------------ */
 
 rsn_status rsn_stats_get(rsn_db *db, rsn_stats *out) {
-  if (!db || !out) return rsn__err(RSN_E_INVAL, "rsn_stats_get: db and out are required");
+  ENTER(db, "rsn_stats_get");
+  if (!out) return rsn__err(RSN_E_INVAL, "rsn_stats_get: out is required");
   memset(out, 0, sizeof *out);
   rsn_status st;
   pthread_mutex_lock(&db->wr_mu);
@@ -532,16 +604,18 @@ rsn_status rsn_stats_get(rsn_db *db, rsn_stats *out) {
     out->loaded = 1;
     out->arena_rows = (int64_t)db->arena.n;
     out->arena_bytes = (int64_t)rsn__arena_bytes(&db->arena);
+    out->load_ms = db->load_ms;
+    out->load_threads = db->load_threads_used;
     pthread_rwlock_unlock(&db->lock);
   }
-  out->load_ms = db->load_ms;
   out->isa = rsn_isa_name(rsn_isa_active());
   out->threads = db->threads;
   return RSN_OK;
 }
 
 rsn_status rsn_check(rsn_db *db, rsn_check_report *r) {
-  if (!db || !r) return rsn__err(RSN_E_INVAL, "rsn_check: db and report are required");
+  ENTER(db, "rsn_check");
+  if (!r) return rsn__err(RSN_E_INVAL, "rsn_check: report is required");
   memset(r, 0, sizeof *r);
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = rsn_store_integrity(db->wr, &r->integrity_ok, r->integrity,
@@ -558,7 +632,7 @@ rsn_status rsn_check(rsn_db *db, rsn_check_report *r) {
 }
 
 rsn_status rsn_maintain(rsn_db *db, unsigned ops) {
-  if (!db) return rsn__err(RSN_E_INVAL, "rsn_maintain: db is NULL");
+  ENTER(db, "rsn_maintain");
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = check_writable(db);
   if (!st && db->in_txn) st = rsn__err(RSN_E_STATE, "maintenance inside a transaction");
@@ -568,7 +642,8 @@ rsn_status rsn_maintain(rsn_db *db, unsigned ops) {
 }
 
 rsn_status rsn_backup(rsn_db *db, const char *dest) {
-  if (!db || !dest || !*dest) return rsn__err(RSN_E_INVAL, "rsn_backup: db and dest are required");
+  ENTER(db, "rsn_backup");
+  if (!dest || !*dest) return rsn__err(RSN_E_INVAL, "rsn_backup: dest is required");
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = rsn_store_backup(db->wr, dest);
   pthread_mutex_unlock(&db->wr_mu);

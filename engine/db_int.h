@@ -1,12 +1,36 @@
 /*
  * db_int.h -- the rsn_db handle (private to engine/).
  *
- * Locks, outermost first (never taken in the other order):
- *   load_mu   builds the arena once (lazy load, full reload)
- *   wr_mu     the writer connection and the pending-ops list
- *   lock      rwlock over the arena: searches hold it shared for the scan,
- *             mutations hold it exclusively only while rows change
- *   pool_mu   the reader-connection pool (leaf)
+ * Locks, outermost first (a thread holding one never waits for one above
+ * it in this list):
+ *
+ *   load_mu   arena builds and every change of the arena's rows: a full
+ *             (re)load, a write's or a refresh's arena update.  Its holder
+ *             may read the arena without `lock` (nobody else changes it).
+ *   wr_mu     the writer connection and the transaction and sync state
+ *             kept beside it.
+ *   lock      reader/writer lock over the arena: searches hold it shared
+ *             for their scan; holders of load_mu take it exclusively only
+ *             while rows change (writer-preferring, so writers do not
+ *             starve behind a stream of searches).
+ *   pool_mu   the reader-connection pool (leaf: held for a pointer swap).
+ *
+ * Searches take only `lock` (shared) and pool_mu, so they never wait for
+ * each other; with RSN_OPEN_AUTO_REFRESH they also look for outside commits
+ * through a pooled reader and, only when one happened, try (without
+ * waiting) to take load_mu and wr_mu to apply it (sync.c).
+ *
+ * Every field below names what guards it:
+ *   [const]    set by rsn_open before the handle is shared, then read-only;
+ *   [wr_mu]    read and written with wr_mu held;
+ *   [lock]     written with load_mu held and `lock` exclusive, read with
+ *              `lock` shared (or load_mu);
+ *   [atomic]   read anywhere with an atomic load; written as stated.
+ *
+ * The progress callback runs on the thread that asked for the load while
+ * load_mu is held; a call on the same handle from inside it would wait for
+ * load_mu forever, so every entry point refuses such a call with E_STATE
+ * (rsn__db_busy_in_callback).
  */
 #ifndef RSN_DB_INT_H
 #define RSN_DB_INT_H
@@ -30,76 +54,128 @@ typedef struct rsn_pending {
   char id[];          /* NUL-terminated                                    */
 } rsn_pending;
 
+/* A pooled reader connection and the data_version it last saw with the
+ * arena in step with the file (auto-refresh, sync.c). */
+typedef struct rsn_reader {
+  rsn_store *s;       /* the connection, read-only                          */
+  int64_t seen;       /* PRAGMA data_version on s when the handle was last
+                         known to be in step; INT64_MIN = never            */
+} rsn_reader;
+
+/* Where a full load's snapshot of the file stands, so the next refresh
+ * starts exactly there (load.c fills it, sync.c records it). */
+typedef struct rsn_load_mark {
+  int64_t data_version;   /* the writer connection's data_version; no
+                             commit happened between it and the snapshot */
+  int64_t schema_version; /* PRAGMA schema_version in the snapshot        */
+  int64_t seq;            /* last change-log seq in the snapshot (0: none) */
+} rsn_load_mark;
+
+/* What a full load built: installed by the caller (sync.c). */
+typedef struct rsn_load_result {
+  rsn_arena arena;        /* the new arena (owned until installed)        */
+  rsn_vector_audit audit; /* counts of the rows read                      */
+  rsn_load_mark mark;     /* the snapshot the rows came from              */
+  uint32_t dim;           /* dimension of the rows (0: no vectors)        */
+  int threads;            /* loader threads that read the snapshot        */
+} rsn_load_result;
+
 struct rsn_db {
-  char *path;               /* file path (owned)                            */
-  unsigned flags;           /* RSN_OPEN_* in effect                         */
-  int threads;              /* default search threads                       */
-  int load_threads;         /* loader threads (0 = auto)                    */
-  rsn_progress_fn progress; /* optional progress callback                   */
-  void *progress_ctx;
+  char *path;               /* [const] file path (owned)                    */
+  unsigned flags;           /* [const] RSN_OPEN_* in effect                 */
+  int threads;              /* [const] default search threads               */
+  int load_threads;         /* [const] loader threads asked for (0 = auto)  */
+  rsn_progress_fn progress; /* [const] optional progress callback           */
+  void *progress_ctx;       /* [const]                                      */
+  int readonly;             /* [const] wr is (or fell back to) read-only    */
+  char handle_id[64];       /* [const] this handle's cursor in rsn_cursors  */
 
-  pthread_mutex_t wr_mu;    /* guards wr, pending, in_txn                   */
-  rsn_store *wr;            /* writer / metadata connection                 */
-  int readonly;             /* wr was opened (or fell back to) read-only    */
-  int in_txn;               /* rsn_begin .. commit/rollback open            */
-  int txn_unqueued;         /* the open transaction wrote while unloaded    */
-  int txn_failed;           /* a write in the open transaction failed in SQL */
-  char txn_error[256];      /* its message, for rsn_commit                  */
-  rsn_pending *pending;     /* queued arena ops, newest first               */
-  uint32_t dim;             /* embedding dimension (0 = not yet known)      */
+  pthread_mutex_t load_mu;  /* see the lock order above                     */
 
-  pthread_mutex_t pool_mu;  /* guards pool                                  */
-  rsn_store *pool[RSN_POOL_MAX]; /* idle reader connections                 */
-  int npool;
+  pthread_mutex_t wr_mu;
+  rsn_store *wr;            /* [wr_mu] writer / metadata connection         */
+  int in_txn;               /* [wr_mu] rsn_begin .. commit/rollback open    */
+  int txn_unqueued;         /* [wr_mu] the transaction wrote while unloaded */
+  int txn_failed;           /* [wr_mu] a write in it failed in SQL          */
+  int txn_set_dim;          /* [wr_mu] it recorded the first dimension      */
+  char txn_error[256];      /* [wr_mu] that failure's message, for commit   */
+  rsn_pending *pending;     /* [wr_mu] queued arena ops, newest first       */
+  /* Sync with other writers (sync.c). */
+  int changelog;            /* [wr_mu] rsn_changes and its triggers exist   */
+  int64_t applied_seq;      /* [wr_mu] last change-log seq in the arena     */
+  int64_t schema_version;   /* [wr_mu] PRAGMA schema_version at the load    */
+  int64_t data_version;     /* [wr_mu] wr's data_version at the last sync   */
+  unsigned own_commits;     /* [wr_mu] own commits (prune cadence)          */
 
-  pthread_mutex_t load_mu;  /* serialises (re)loads                         */
-  pthread_rwlock_t lock;    /* arena reader/writer lock                     */
-  rsn_arena arena;          /* the cache; valid when loaded                 */
-  atomic_int loaded;        /* 1 once the arena reflects the file           */
-  rsn_vector_audit audit;   /* counts from the last full load               */
-  double load_ms;           /* wall time of the last full load              */
-  atomic_int active;        /* searches running now (oversubscription)      */
-  int64_t data_version;     /* PRAGMA data_version at the last sync         */
+  /* [atomic] embedding dimension (0 = not yet known).  Written only with
+   * load_mu held (so holders of load_mu may read it plainly); a search
+   * checks it against arena.dim under `lock`, which is what it scans. */
+  _Atomic uint32_t dim;
 
-  /* Sync with other writers (sync.c); guarded by wr_mu. */
-  int changelog;            /* 1: rsn_changes and its triggers are present  */
-  int64_t applied_seq;      /* last change-log seq reflected in the arena   */
-  int64_t schema_version;   /* PRAGMA schema_version when the arena loaded  */
-  unsigned own_commits;     /* own commits since start (prune cadence)      */
-  char handle_id[64];       /* this handle's cursor name in rsn_cursors     */
+  pthread_rwlock_t lock;
+  rsn_arena arena;          /* [lock] the cache; valid while loaded          */
+  rsn_vector_audit audit;   /* [lock] counts from the last full load         */
+  double load_ms;           /* [lock] wall time of the last full load        */
+  int load_threads_used;    /* [lock] loader threads of the last full load   */
+  /* [atomic] 1 once the arena reflects the file; set with load_mu held and
+   * `lock` exclusive, cleared with load_mu held (a write whose arena
+   * update ran out of memory: the next search rebuilds it). */
+  atomic_int loaded;
+
+  pthread_mutex_t pool_mu;
+  rsn_reader pool[RSN_POOL_MAX]; /* [pool_mu] idle reader connections      */
+  int npool;                     /* [pool_mu]                               */
 };
 
-/* Reader connections: acquire one for the calling thread (opening a new one
- * when the pool is empty), release it back. */
-RSN_INTERNAL rsn_status rsn__db_reader(rsn_db *db, rsn_store **out);
-RSN_INTERNAL void rsn__db_reader_release(rsn_db *db, rsn_store *s);
+/* ---- reader pool (db.c) -------------------------------------------------
+ * Take a reader connection for the calling thread (a new one when the pool
+ * is empty) and give it back.  put accepts an empty reader and closes the
+ * connection when the pool is full. */
+RSN_INTERNAL rsn_status rsn__pool_get(rsn_db *db, rsn_reader *out);
+RSN_INTERNAL void rsn__pool_put(rsn_db *db, rsn_reader *r);
 
-/* Build the arena if it is not built yet (thread-safe). */
-RSN_INTERNAL rsn_status rsn__db_ensure_loaded(rsn_db *db);
-/* (Re)build the arena from the file; caller holds load_mu. */
-RSN_INTERNAL rsn_status rsn__db_load(rsn_db *db);
+/* E_STATE when the calling thread is inside db's progress callback (any
+ * call on the handle from there would wait for the load that runs it). */
+RSN_INTERNAL rsn_status rsn__db_busy_in_callback(const rsn_db *db);
+/* Report load progress through the handle's callback (if any), marking the
+ * calling thread as inside it. */
+RSN_INTERNAL void rsn__db_progress(rsn_db *db, const char *phase,
+                                   uint64_t done, uint64_t total);
+
 /* Take db->lock exclusively for a mutation adding up to `extra` rows, with
  * the arena's O(rows) growth done before the lock is taken (db.c).  The
  * caller holds load_mu and wr_mu, and releases db->lock itself. */
 RSN_INTERNAL void rsn__db_arena_wrlock(rsn_db *db, size_t extra);
 
-/* load.c: copy a blob into an arena row (stride-padded, padding already
- * zero) and classify it exactly as a full load does: rows that are unit
- * within tolerance are kept bit for bit, not-unit rows are normalised,
- * anything else is a rejection the caller must undo. */
-RSN_INTERNAL rsn_blob_verdict rsn__ingest_row(const rsn_kern *K, float *row,
-                                              uint32_t dim, const void *blob,
-                                              size_t bytes);
+/* ---- load.c -------------------------------------------------------------
+ * Read every valid embedding of one snapshot of the file into out->arena
+ * (dimension dim, or with dim = 0 the one most blobs have).  All loader
+ * threads read the same snapshot; out->mark says where it stands.  Reads
+ * the handle's [const] fields and takes wr_mu briefly; changes nothing in
+ * the handle.  Caller holds load_mu.  On failure out holds nothing. */
+RSN_INTERNAL rsn_status rsn__load_build(rsn_db *db, uint32_t dim,
+                                        rsn_load_result *out);
+/* Copy a blob into an arena row (stride-padded, padding already zero) and
+ * classify it exactly as a full load does: rows that are unit within
+ * tolerance are kept bit for bit, not-unit rows are normalised, anything
+ * else is a rejection the caller must undo. */
+RSN_INTERNAL rsn_blob_verdict rsn__load_ingest_row(const rsn_kern *K, float *row,
+                                                   uint32_t dim, const void *blob,
+                                                   size_t bytes);
 
-/* sync.c: a unique cursor name for the handle. */
+/* ---- sync.c -------------------------------------------------------------- */
+/* A unique cursor name for the handle. */
 RSN_INTERNAL void rsn__sync_init(rsn_db *db);
-/* Before a full load (caller holds wr_mu): the change-log position and
- * data_version the load starts from.  Changes after it are re-applied by
- * the next refresh. */
-RSN_INTERNAL rsn_status rsn__sync_mark_load(rsn_db *db, int64_t *seq);
-/* After a full load (caller holds wr_mu): record seq as applied. */
-RSN_INTERNAL rsn_status rsn__sync_loaded(rsn_db *db, int64_t seq);
+/* Build the arena from the file and install it, recording the load's mark
+ * (caller holds load_mu, not wr_mu). */
+RSN_INTERNAL rsn_status rsn__sync_reload(rsn_db *db);
+/* Build the arena if it is not built yet (thread-safe). */
+RSN_INTERNAL rsn_status rsn__sync_ensure_loaded(rsn_db *db);
 /* After a commit of this handle (caller holds wr_mu). */
 RSN_INTERNAL rsn_status rsn__sync_own_commit(rsn_db *db);
+/* Before a search with RSN_OPEN_AUTO_REFRESH: apply other connections'
+ * commits if there were any, without waiting for a refresh, write, load or
+ * check already under way (the search then uses the current arena). */
+RSN_INTERNAL rsn_status rsn__sync_auto(rsn_db *db);
 
 #endif /* RSN_DB_INT_H */

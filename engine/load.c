@@ -4,18 +4,33 @@
  * The app's own loop (one connection, SELECT id, embedding, copy each blob)
  * is bounded by one core doing both SQLite's page decoding and the copy.
  * The loader here splits the rowid range into one contiguous range per
- * thread; each thread opens a dedicated read-only loader connection
- * (storage's rsn_store_open_loader: read-ahead VFS, query_only) and fills a
- * private arena, validating each row as it lands (one pass: finite check
- * and norm through the dispatched dot kernel).  Full chunks are then
- * adopted by the handle's arena without copying; only each thread's last
+ * thread; each thread reads its range on a dedicated read-only loader
+ * connection (storage's rsn_store_open_loader: read-ahead VFS, query_only)
+ * into a private arena, validating each row as it lands (one pass: finite
+ * check and norm through the dispatched dot kernel).  Full chunks are then
+ * adopted by the new arena without copying; only each thread's last
  * partial chunk is copied.
  *
- * Consistency: each loader connection reads its own snapshot.  If another
- * process commits between them, the arena may mix two snapshots; the change
- * log (sync) replays every change committed after the load began, so the
- * next refresh converges.  Writes of this handle are excluded during a load
- * (load_mu).
+ * One snapshot.  Every loader connection must read the same state of the
+ * file: were a row moved to a new rowid (INSERT OR REPLACE, VACUUM) between
+ * two threads' snapshots, it would be read twice or not at all.  SQLite's
+ * snapshot API (sqlite3_snapshot_open) would share one, but Debian's
+ * SQLite is built without SQLITE_ENABLE_SNAPSHOT.  So the loader pins the
+ * snapshots itself (pin_snapshot): it reads PRAGMA data_version on the
+ * handle's writer connection, opens a read transaction on every loader
+ * connection (each fixes its snapshot at that moment), and reads
+ * data_version again.  data_version moves whenever another connection has
+ * committed, so if it did not move, no commit happened while the
+ * transactions began: they all hold the snapshot of the last commit before
+ * the first read.  If it moved, the transactions are ended and the pin is
+ * tried again (after a short pause); after a few failures the load runs on
+ * one connection, whose one transaction is one snapshot by construction.
+ * In rollback-journal mode a reader's lock also blocks commits, and a
+ * writer waiting to commit blocks new readers, so the transactions begin
+ * without waiting (busy timeout 0) and a refusal counts as a failed pin.
+ * That data_version (the writer connection's, so rsn_refresh compares like
+ * with like) and the change-log position read inside the snapshot are the
+ * load's mark: the next refresh applies exactly what came after.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -33,6 +48,7 @@
 
 typedef struct loader {
   rsn_db *db;
+  rsn_store *store;        /* loader connection, in the pinned snapshot    */
   uint32_t dim;            /* expected dimension                           */
   const rsn_kern *kern;    /* for the norm                                 */
   int64_t lo, hi;          /* rowid range                                  */
@@ -58,7 +74,7 @@ static void audit_len(rsn_vector_audit *a, uint32_t len, int64_t count) {
   }
 }
 
-rsn_blob_verdict rsn__ingest_row(const rsn_kern *K, float *row, uint32_t dim,
+rsn_blob_verdict rsn__load_ingest_row(const rsn_kern *K, float *row, uint32_t dim,
                                  const void *blob, size_t bytes) {
   static const float lo = (float)((1.0 - RSN_UNIT_TOL) * (1.0 - RSN_UNIT_TOL));
   static const float hi = (float)((1.0 + RSN_UNIT_TOL) * (1.0 + RSN_UNIT_TOL));
@@ -81,34 +97,34 @@ static int load_row(void *ctx, const char *id, size_t idlen, const void *blob,
   rsn_vector_audit *a = &L->audit;
   a->rows++;
   if (bytes % 4 == 0 && bytes) audit_len(a, (uint32_t)(bytes / 4), 1);
-  if (bytes != (size_t)L->dim * 4) {
+  if (L->dim == 0 || bytes != (size_t)L->dim * 4) {
     a->by_verdict[rsn_fafcas_check(blob, bytes, L->dim, NULL)]++;
     return 0;
   }
   size_t slot;
   rsn_status st = rsn__arena_append(&L->arena, id, idlen, &slot);
   if (st) return (int)st;
-  rsn_blob_verdict v = rsn__ingest_row(L->kern, rsn__arena_row(&L->arena, slot),
+  rsn_blob_verdict v = rsn__load_ingest_row(L->kern, rsn__arena_row(&L->arena, slot),
                                        L->dim, blob, bytes);
   if (v != RSN_BLOB_OK && v != RSN_BLOB_NOT_UNIT) rsn__arena_pop(&L->arena);
   a->by_verdict[v]++;
   if (v == RSN_BLOB_OK || v == RSN_BLOB_NOT_UNIT) a->valid++;
   if ((a->rows & (PROGRESS_EVERY - 1)) == 0) {
     long long d = atomic_fetch_add(L->done, PROGRESS_EVERY) + PROGRESS_EVERY;
-    if (L->report && L->db->progress)
-      L->db->progress(L->db->progress_ctx, "load", (uint64_t)d,
-                      (uint64_t)(L->total > d ? L->total : d));
+    if (L->report)
+      rsn__db_progress(L->db, "load", (uint64_t)d,
+                       (uint64_t)(L->total > d ? L->total : d));
   }
   return 0;
 }
 
+/* Scan one range on the loader's connection, inside the snapshot that
+ * pin_snapshot began, and end that read transaction. */
 static void *load_range(void *arg) {
   loader *L = arg;
-  rsn_store *s = NULL;
-  L->st = rsn_store_open_loader(L->db->path, &s);
-  if (!L->st) L->st = rsn_store_scan(s, L->lo, L->hi, load_row, L, &L->audit.no_embedding);
+  L->st = rsn_store_scan(L->store, L->lo, L->hi, load_row, L, &L->audit.no_embedding);
   if (L->st) snprintf(L->err, sizeof L->err, "%s", rsn__errbuf());
-  rsn_store_close(s);
+  rsn_store_read_end(L->store);
   return NULL;
 }
 
@@ -186,11 +202,80 @@ static uint64_t estimate_rows(const char *path, uint32_t dim, uint64_t span) {
   return span;
 }
 
-/* One full pass with dimension `dim`; fills *out and *audit. */
-static rsn_status load_pass(rsn_db *db, uint32_t dim, rsn_arena *out,
-                            rsn_vector_audit *audit) {
+#define RSN_LOADER_BUSY_MS 5000 /* the connection standard's busy_timeout */
+#define PIN_ATTEMPTS 6     /* pins tried before loading on one connection   */
+#define PIN_PAUSE_US 500    /* first pause between tries, doubled each time  */
+
+/* End the read transactions of L[0..n). */
+static void unpin(loader *L, int n) {
+  for (int t = 0; t < n; t++) rsn_store_read_end(L[t].store);
+}
+
+/* Begin one read transaction per loader connection, all on the same
+ * snapshot (file comment), and fill mark->data_version.  *nt may drop to 1
+ * (the other connections are then closed).  Caller holds load_mu. */
+static rsn_status pin_snapshot(rsn_db *db, loader *L, int *nt, rsn_load_mark *mark) {
+  rsn_status st = RSN_OK;
+  for (int attempt = 0; *nt > 1; attempt++) {
+    int64_t v0 = 0, v1 = 0;
+    int begun = 0;
+    pthread_mutex_lock(&db->wr_mu);
+    st = rsn_store_data_version(db->wr, &v0);
+    for (; !st && begun < *nt; begun++) {
+      st = rsn_store_read_begin(L[begun].store, 0);
+      if (st) break;
+    }
+    if (!st) st = rsn_store_data_version(db->wr, &v1);
+    pthread_mutex_unlock(&db->wr_mu);
+    if (!st && v0 == v1) {
+      mark->data_version = v0;
+      return RSN_OK;
+    }
+    unpin(L, begun);
+    if (st && st != RSN_E_BUSY) return st;
+    if (attempt + 1 == PIN_ATTEMPTS) {
+      /* A writer commits faster than the transactions can begin: one
+       * connection, which waits for locks as usual. */
+      for (int t = 1; t < *nt; t++) {
+        rsn_store_close(L[t].store);
+        L[t].store = NULL;
+      }
+      *nt = 1;
+      break;
+    }
+    usleep((useconds_t)PIN_PAUSE_US << attempt);
+  }
+  /* One connection: its transaction is one snapshot.  data_version is read
+   * first, so a commit in between is applied again by the next refresh
+   * (harmless: the row is re-read in its current state). */
+  pthread_mutex_lock(&db->wr_mu);
+  st = rsn_store_data_version(db->wr, &mark->data_version);
+  pthread_mutex_unlock(&db->wr_mu);
+  if (!st) st = rsn_store_read_begin(L[0].store, RSN_LOADER_BUSY_MS);
+  return st;
+}
+
+/* Inside the pinned snapshot (on loader 0): the rowid range to split, the
+ * schema version and the change-log position. */
+static rsn_status read_snapshot(rsn_db *db, rsn_store *s, int64_t *lo, int64_t *hi,
+                                rsn_load_mark *mark) {
+  pthread_mutex_lock(&db->wr_mu);
+  int changelog = db->changelog;
+  pthread_mutex_unlock(&db->wr_mu);
+  rsn_status st = rsn_store_rowid_bounds(s, lo, hi);
+  if (!st) st = rsn_store_schema_version(s, &mark->schema_version);
+  mark->seq = 0;
+  if (!st && changelog) st = rsn_store_changelog_bounds(s, &mark->seq, NULL);
+  return st;
+}
+
+/* One full pass with dimension `dim`: fills out->arena, audit, mark and
+ * threads. */
+static rsn_status load_pass(rsn_db *db, uint32_t dim, rsn_load_result *out) {
   int64_t lo, hi;
   rsn_status st;
+  /* The rowid range now is only an estimate, for the thread count and the
+   * arena's sizing; the ranges are split in the snapshot itself. */
   pthread_mutex_lock(&db->wr_mu);
   st = rsn_store_rowid_bounds(db->wr, &lo, &hi);
   pthread_mutex_unlock(&db->wr_mu);
@@ -198,13 +283,33 @@ static rsn_status load_pass(rsn_db *db, uint32_t dim, rsn_arena *out,
   uint64_t span = hi >= lo ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
   uint64_t est = estimate_rows(db->path, dim, span);
   int nt = choose_threads(db, est);
+  int nalloc = nt;
   loader *L = rsn__calloc((size_t)nt, sizeof *L);
   atomic_llong done = 0;
+  int pinned = 0;
   if (!L) {
     st = rsn__err(RSN_E_NOMEM, "load: out of memory");
     goto done;
   }
-  st = rsn__arena_init(out, dim, (size_t)est);
+  for (int t = 0; t < nt && !st; t++) st = rsn_store_open_loader(db->path, &L[t].store);
+  if (st) goto done;
+  st = pin_snapshot(db, L, &nt, &out->mark);
+  if (st) goto done;
+  pinned = 1;
+  st = read_snapshot(db, L[0].store, &lo, &hi, &out->mark);
+  if (st) goto done;
+  span = hi >= lo ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
+  if (!dim) {
+    /* No recorded dimension (a file written by the app): the first blob's
+     * length in this snapshot; rsn__load_build loads again if most blobs
+     * disagree.  0 means the snapshot holds no vector at all: the pass then
+     * only counts rows, and the first upsert fixes the dimension. */
+    st = rsn_store_scan(L[0].store, INT64_MIN, INT64_MAX, first_len, &dim, NULL);
+    if ((int)st == SCAN_STOP) st = RSN_OK;
+    if (st) goto done;
+    est = estimate_rows(db->path, dim, span);
+  }
+  st = rsn__arena_init(&out->arena, dim, (size_t)est);
   if (st) goto done;
   const rsn_kern *kern = rsn_kern_active();
   for (int t = 0; t < nt; t++) {
@@ -220,23 +325,25 @@ static rsn_status load_pass(rsn_db *db, uint32_t dim, rsn_arena *out,
     if (st) goto done;
     L[t].arena.nomap = 1; /* built once, when `out` adopts the rows */
   }
+  pinned = 0; /* each scan ends its own transaction */
   run_parallel(nt, load_range, L, sizeof *L);
   for (int t = 0; t < nt; t++)
     if (L[t].st) {
       st = rsn__err(L[t].st, "%s", L[t].err);
       goto done;
     }
+  rsn_arena *a = &out->arena;
   /* Merge: full chunks by pointer first, then the partial tails. */
-  for (int t = 0; t < nt && !st; t++) st = rsn__arena_adopt_full(out, &L[t].arena);
-  size_t adopted = out->n;
-  for (int t = 0; t < nt && !st; t++) st = rsn__arena_absorb(out, &L[t].arena);
+  for (int t = 0; t < nt && !st; t++) st = rsn__arena_adopt_full(a, &L[t].arena);
+  size_t adopted = a->n;
+  for (int t = 0; t < nt && !st; t++) st = rsn__arena_absorb(a, &L[t].arena);
   if (st) goto done;
   /* The adopted rows enter the id map on all the loader's threads (at 1M
    * rows: 16 MiB of random inserts, 45-68 ms of the merge on one thread,
    * 30-33 ms on two). */
   index_job J[RSN_LOAD_MAX_THREADS];
   for (int t = 0; t < nt; t++) {
-    J[t].a = out;
+    J[t].a = a;
     J[t].from = adopted * (size_t)t / (size_t)nt;
     J[t].to = adopted * (size_t)(t + 1) / (size_t)nt;
   }
@@ -246,80 +353,52 @@ static rsn_status load_pass(rsn_db *db, uint32_t dim, rsn_arena *out,
    * memory and made fresh-process loads about 2x slower (2.0-2.5 s against
    * 0.93-1.0 s at 1M x 384; README).  Asking for huge pages now lets
    * khugepaged collapse the arena in the background. */
-  rsn__arena_advise_huge(out);
+  rsn__arena_advise_huge(a);
+  rsn_vector_audit *audit = &out->audit;
   memset(audit, 0, sizeof *audit);
   for (int t = 0; t < nt; t++) {
-    const rsn_vector_audit *a = &L[t].audit;
-    audit->rows += a->rows;
-    audit->no_embedding += a->no_embedding;
-    audit->valid += a->valid;
-    for (int v = 0; v < RSN_BLOB__COUNT; v++) audit->by_verdict[v] += a->by_verdict[v];
-    for (size_t i = 0; i < a->ndims; i++) audit_len(audit, a->dims[i], a->dims_count[i]);
+    const rsn_vector_audit *la = &L[t].audit;
+    audit->rows += la->rows;
+    audit->no_embedding += la->no_embedding;
+    audit->valid += la->valid;
+    for (int v = 0; v < RSN_BLOB__COUNT; v++) audit->by_verdict[v] += la->by_verdict[v];
+    for (size_t i = 0; i < la->ndims; i++) audit_len(audit, la->dims[i], la->dims_count[i]);
   }
   audit->dim = dim;
+  out->threads = nt;
 done:
-  if (L)
-    for (int t = 0; t < nt; t++) rsn__arena_free(&L[t].arena);
-  if (st) rsn__arena_free(out);
+  if (L) {
+    if (pinned) unpin(L, nt);
+    for (int t = 0; t < nalloc; t++) {
+      rsn__arena_free(&L[t].arena);
+      rsn_store_close(L[t].store);
+    }
+  }
+  if (st) rsn__arena_free(&out->arena);
   rsn__free(L);
   return st;
 }
 
-rsn_status rsn__db_load(rsn_db *db) {
-  double t0 = rsn__now_ms();
-  rsn_status st;
-  int64_t seq = 0;
-  pthread_mutex_lock(&db->wr_mu);
-  st = rsn__sync_mark_load(db, &seq);
-  pthread_mutex_unlock(&db->wr_mu);
-  if (st) return st;
-  uint32_t dim = db->dim;
+rsn_status rsn__load_build(rsn_db *db, uint32_t dim, rsn_load_result *out) {
+  memset(out, 0, sizeof *out);
   int from_meta = dim != 0;
-  if (!dim) {
-    /* A file written by the app records no dimension: guess the first
-     * blob's length, and reload below if most blobs disagree. */
-    pthread_mutex_lock(&db->wr_mu);
-    st = rsn_store_scan(db->wr, INT64_MIN, INT64_MAX, first_len, &dim, NULL);
-    pthread_mutex_unlock(&db->wr_mu);
-    if (st != RSN_OK && (int)st != SCAN_STOP) return st;
-  }
-  rsn_arena fresh;
-  rsn_vector_audit audit;
-  memset(&fresh, 0, sizeof fresh);
-  if (dim == 0) {
-    /* No vectors at all: an empty arena whose dimension the first upsert
-     * fixes. */
-    st = rsn__arena_init(&fresh, 0, 0);
-    memset(&audit, 0, sizeof audit);
-  } else {
-    st = load_pass(db, dim, &fresh, &audit);
-    if (!st && !from_meta) {
-      size_t best = 0;
-      for (size_t i = 1; i < audit.ndims; i++)
-        if (audit.dims_count[i] > audit.dims_count[best]) best = i;
-      if (audit.ndims > 1 && audit.dims[best] != dim) {
-        rsn__arena_free(&fresh);
-        dim = audit.dims[best];
-        st = load_pass(db, dim, &fresh, &audit);
-      }
+  rsn_status st = load_pass(db, dim, out);
+  if (!st && !from_meta) {
+    /* The guess was the first blob's length: if most blobs have another,
+     * that one is the file's dimension (another pass, another snapshot). */
+    const rsn_vector_audit *a = &out->audit;
+    size_t best = 0;
+    for (size_t i = 1; i < a->ndims; i++)
+      if (a->dims_count[i] > a->dims_count[best]) best = i;
+    if (a->ndims > 1 && a->dims[best] != out->audit.dim) {
+      dim = a->dims[best];
+      rsn__arena_free(&out->arena);
+      memset(out, 0, sizeof *out);
+      st = load_pass(db, dim, out);
     }
   }
   if (st) return st;
-  audit.dim = dim;
-  audit.dim_from_meta = from_meta;
-  pthread_rwlock_wrlock(&db->lock);
-  rsn__arena_free(&db->arena);
-  db->arena = fresh;
-  db->audit = audit;
-  if (!db->dim) db->dim = dim;
-  atomic_store(&db->loaded, 1);
-  pthread_rwlock_unlock(&db->lock);
-  db->load_ms = rsn__now_ms() - t0;
-  pthread_mutex_lock(&db->wr_mu);
-  st = rsn__sync_loaded(db, seq);
-  pthread_mutex_unlock(&db->wr_mu);
-  if (st) return st;
-  if (db->progress)
-    db->progress(db->progress_ctx, "load", (uint64_t)audit.rows, (uint64_t)audit.rows);
+  out->dim = out->audit.dim;
+  out->audit.dim_from_meta = from_meta;
   return RSN_OK;
 }

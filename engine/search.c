@@ -13,7 +13,13 @@
  *
  * The arena is held shared (rdlock) for the scan; ids of the winners are
  * copied before it is released, and only then are they hydrated from SQLite
- * through a pooled reader connection.
+ * through a pooled reader connection.  A search takes no other lock of the
+ * handle (db_int.h), so searches never wait for each other.
+ *
+ * Memory is bounded: a batch is scored in pieces of queries whose query
+ * copies and heaps fit in BATCH_PIECE_BYTES (the answer is the same; the
+ * read lock is held across the pieces, so every query sees one arena), and
+ * every size product is checked before it is allocated (E_LIMIT).
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -29,6 +35,11 @@
 #define ROW_BLOCK 256    /* rows scored per kernel call (single query)      */
 #define BATCH_ROWS 128   /* rows per block in a batch (kept in L2)          */
 #define BATCH_QTILE 64   /* queries per tile in a batch                     */
+/* Bytes of query copies and heaps per piece of a batch (one piece holds at
+ * least one query, however large k is). */
+#ifndef RSN_BATCH_PIECE_BYTES
+#define RSN_BATCH_PIECE_BYTES ((size_t)64 << 20)
+#endif
 /* Below this many floats to scan, one thread: fork/join costs more than the
  * scan saves.  Measured as README "Searching" says; a build may override it
  * (-DRSN_PAR_MIN_FLOATS=0 to measure the cut-off).  A variable rather than
@@ -50,23 +61,42 @@ void rsn_search_params_init(rsn_search_params *p) {
 
 /* ---- queries ---------------------------------------------------------------------- */
 
-/* Validate q (dim floats) against the database dimension and write it,
- * normalised and zero-padded to `stride`, into dst (aligned). */
-static rsn_status prep_query(const float *q, uint32_t dim, uint32_t dbdim,
-                             size_t stride, float *dst, size_t index, size_t nq) {
-  char which[48] = "query";
-  if (nq > 1) snprintf(which, sizeof which, "query %zu", index);
+/* "query" or "query 7" for messages. */
+static void query_name(char *buf, size_t len, size_t index, size_t nq) {
+  if (nq > 1)
+    snprintf(buf, len, "query %zu", index);
+  else
+    snprintf(buf, len, "query");
+}
+
+/* Check q (dim floats) as rsn_normalize would, without changing it: the
+ * same arithmetic, so a query that passes here normalises without error. */
+static rsn_status check_query(const float *q, uint32_t dim, uint32_t dbdim,
+                              size_t index, size_t nq) {
+  char which[48];
+  query_name(which, sizeof which, index, nq);
   if (dim != dbdim)
     return rsn__err(RSN_E_DIM, "%s has %u floats but the database holds %u-dimensional vectors",
                     which, dim, dbdim);
+  double ss = 0.0;
+  for (uint32_t i = 0; i < dim; i++) {
+    if (!isfinite(q[i])) return rsn__err(RSN_E_NONFINITE, "%s contains NaN or infinity", which);
+    ss += (double)q[i] * (double)q[i];
+  }
+  if (sqrt(ss) < RSN_ZERO_NORM)
+    return rsn__err(RSN_E_ZERO, "%s is a zero vector (norm < 1e-6): it matches nothing", which);
+  return RSN_OK;
+}
+
+/* Validate q and write it, normalised and zero-padded to `stride`, into
+ * dst (aligned). */
+static rsn_status prep_query(const float *q, uint32_t dim, uint32_t dbdim,
+                             size_t stride, float *dst, size_t index, size_t nq) {
+  rsn_status st = check_query(q, dim, dbdim, index, nq);
+  if (st) return st;
   memcpy(dst, q, dim * sizeof(float));
   memset(dst + dim, 0, (stride - dim) * sizeof(float));
-  rsn_status st = rsn_normalize(dst, dim);
-  if (st == RSN_E_NONFINITE)
-    return rsn__err(st, "%s contains NaN or infinity", which);
-  if (st == RSN_E_ZERO)
-    return rsn__err(st, "%s is a zero vector (norm < 1e-6): it matches nothing", which);
-  return st;
+  return rsn_normalize(dst, dim);
 }
 
 static rsn_status check_params(const rsn_search_params *p) {
@@ -82,6 +112,7 @@ static rsn_status check_params(const rsn_search_params *p) {
  * default, divided among the searches running now, 1 for small scans. */
 static int plan_threads(const rsn_db *db, const rsn_search_params *p, size_t floats,
                         int active) {
+  /* db->threads is [const] (db_int.h). */
   int t = p->threads ? p->threads : db->threads;
   if (active > 1) t /= active;
   if (floats < par_min_floats) t = 1;
@@ -91,6 +122,8 @@ static int plan_threads(const rsn_db *db, const rsn_search_params *p, size_t flo
 /* ---- results ---------------------------------------------------------------------- */
 
 static rsn_status results_new(size_t nq, size_t k, rsn_results **out) {
+  if (k && nq > SIZE_MAX / sizeof(rsn_hit) / k)
+    return rsn__err(RSN_E_LIMIT, "%zu queries x %zu hits cannot be represented", nq, k);
   rsn_results *r = rsn__calloc(1, sizeof *r);
   if (!r) return rsn__err(RSN_E_NOMEM, "out of memory for results");
   r->nq = nq;
@@ -136,10 +169,10 @@ static rsn_status emit(rsn_results *r, size_t q, const rsn_topk *h,
 static rsn_status hydrate(rsn_db *db, rsn_results *r, const rsn_search_params *p) {
   if (p->flags & RSN_SEARCH_NO_HYDRATE) return RSN_OK;
   double t0 = rsn__now_ms();
-  rsn_store *s = NULL;
-  rsn_status st = rsn__db_reader(db, &s);
-  if (!st) st = rsn_store_hydrate(s, r->hits, r->nq * r->k);
-  rsn__db_reader_release(db, s);
+  rsn_reader rd;
+  rsn_status st = rsn__pool_get(db, &rd);
+  if (!st) st = rsn_store_hydrate(rd.s, r->hits, r->nq * r->k);
+  rsn__pool_put(db, &rd);
   r->hydrate_ms = rsn__now_ms() - t0;
   return st;
 }
@@ -214,22 +247,30 @@ static rsn_status scan_one(const rsn_arena *a, const float *q, size_t k,
   return st;
 }
 
-/* Shared by rsn_search and rsn_search_like: q is prepared (aligned,
- * normalised) unless like_id is set, in which case the node's row is
- * copied into q under the same lock hold as the scan. */
-static rsn_status search_one(rsn_db *db, float *q, const char *like_id,
-                             const rsn_search_params *p, rsn_results **out) {
-  rsn_status st;
+/* Shared by rsn_search and rsn_search_like: q (aligned, RSN_STRIDE(dbdim)
+ * floats) is prepared against dbdim unless like_id is set, in which case
+ * the node's row is copied into q under the same lock hold as the scan.
+ * *stale = 1 (and nothing else done) when the arena's dimension is no
+ * longer dbdim: the caller prepares the query again. */
+static rsn_status search_one(rsn_db *db, float *q, uint32_t dbdim, const char *like_id,
+                             const rsn_search_params *p, rsn_results **out,
+                             int *stale) {
+  rsn_status st = RSN_OK;
   int active = atomic_fetch_add(&g_active, 1) + 1;
   rsn_topk top;
   memset(&top, 0, sizeof top);
   rsn_results *r = NULL;
   double t0 = rsn__now_ms();
+  *stale = 0;
   pthread_rwlock_rdlock(&db->lock);
   const rsn_arena *a = &db->arena;
   size_t skip = (size_t)-1;
+  if (a->n > 0 && a->dim != dbdim) {
+    *stale = 1;
+    goto unlock;
+  }
   if (like_id) {
-    long s = rsn__arena_find(a, like_id);
+    long s = a->n ? rsn__arena_find(a, like_id) : -1;
     if (s < 0) {
       st = rsn__err(RSN_E_NOTFOUND, "no node '%s' with a valid embedding is loaded", like_id);
       goto unlock;
@@ -247,6 +288,7 @@ unlock:
   pthread_rwlock_unlock(&db->lock);
   atomic_fetch_sub(&g_active, 1);
   rsn_topk_free(&top);
+  if (*stale) return RSN_OK;
   return finish(db, p, st, r, t0, out);
 }
 
@@ -254,26 +296,35 @@ unlock:
 static rsn_status enter(rsn_db *db, const rsn_search_params *p, rsn_results **out) {
   if (!db || !out) return rsn__err(RSN_E_INVAL, "db and out are required");
   *out = NULL;
-  rsn_status st = check_params(p);
-  if (st) return st;
-  st = rsn__db_ensure_loaded(db);
-  if (st) return st;
-  if (db->flags & RSN_OPEN_AUTO_REFRESH) st = rsn_refresh(db, NULL);
+  rsn_status st = rsn__db_busy_in_callback(db);
+  if (!st) st = check_params(p);
+  if (!st) st = rsn__sync_ensure_loaded(db);
+  if (!st && (db->flags & RSN_OPEN_AUTO_REFRESH)) st = rsn__sync_auto(db);
   return st;
 }
+
+/* The dimension changes only when the first vectors arrive or a reload of a
+ * file without rsn_meta finds another one: a search retries a few times,
+ * then reports it. */
+#define STALE_RETRIES 8
 
 rsn_status rsn_search(rsn_db *db, const float *query, uint32_t dim,
                       const rsn_search_params *p, rsn_results **out) {
   rsn_status st = enter(db, p, out);
   if (st) return st;
   if (!query) return rsn__err(RSN_E_INVAL, "query is NULL");
-  if (db->dim == 0) return rsn__err(RSN_E_DIM, "the database holds no vectors yet");
-  float *q = rsn__aligned_alloc(RSN_STRIDE(db->dim) * sizeof(float));
-  if (!q) return rsn__err(RSN_E_NOMEM, "out of memory for the query");
-  st = prep_query(query, dim, db->dim, RSN_STRIDE(db->dim), q, 0, 1);
-  if (!st) st = search_one(db, q, NULL, p, out);
-  rsn__aligned_free(q);
-  return st;
+  for (int tries = 0; tries < STALE_RETRIES; tries++) {
+    uint32_t dbdim = atomic_load(&db->dim);
+    if (dbdim == 0) return rsn__err(RSN_E_DIM, "the database holds no vectors yet");
+    float *q = rsn__aligned_alloc(RSN_STRIDE(dbdim) * sizeof(float));
+    if (!q) return rsn__err(RSN_E_NOMEM, "out of memory for the query");
+    int stale = 0;
+    st = prep_query(query, dim, dbdim, RSN_STRIDE(dbdim), q, 0, 1);
+    if (!st) st = search_one(db, q, dbdim, NULL, p, out, &stale);
+    rsn__aligned_free(q);
+    if (!stale) return st;
+  }
+  return rsn__err(RSN_E_STATE, "the database's dimension kept changing during the search");
 }
 
 rsn_status rsn_search_like(rsn_db *db, const char *id, const rsn_search_params *p,
@@ -281,12 +332,18 @@ rsn_status rsn_search_like(rsn_db *db, const char *id, const rsn_search_params *
   rsn_status st = enter(db, p, out);
   if (st) return st;
   if (!id) return rsn__err(RSN_E_INVAL, "id is NULL");
-  if (db->dim == 0) return rsn__err(RSN_E_NOTFOUND, "no node '%s': the database holds no vectors", id);
-  float *q = rsn__aligned_alloc(RSN_STRIDE(db->dim) * sizeof(float));
-  if (!q) return rsn__err(RSN_E_NOMEM, "out of memory for the query");
-  st = search_one(db, q, id, p, out);
-  rsn__aligned_free(q);
-  return st;
+  for (int tries = 0; tries < STALE_RETRIES; tries++) {
+    uint32_t dbdim = atomic_load(&db->dim);
+    if (dbdim == 0)
+      return rsn__err(RSN_E_NOTFOUND, "no node '%s': the database holds no vectors", id);
+    float *q = rsn__aligned_alloc(RSN_STRIDE(dbdim) * sizeof(float));
+    if (!q) return rsn__err(RSN_E_NOMEM, "out of memory for the query");
+    int stale = 0;
+    st = search_one(db, q, dbdim, id, p, out, &stale);
+    rsn__aligned_free(q);
+    if (!stale) return st;
+  }
+  return rsn__err(RSN_E_STATE, "the database's dimension kept changing during the search");
 }
 
 /* ---- batch ------------------------------------------------------------------------- */
@@ -316,68 +373,107 @@ static void scan_batch_range(const rsn_arena *a, const rsn_kern *K, const float 
   }
 }
 
+/* a * b, or SIZE_MAX when it overflows (for thread planning only). */
+static size_t mul_sat(size_t a, size_t b) {
+  size_t r;
+  return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+
+/* Queries per piece of a batch: their copies and heaps within
+ * RSN_BATCH_PIECE_BYTES, a multiple of the query tile when that is
+ * possible, at least 1. */
+static size_t batch_piece(size_t nq, size_t stride, size_t k, int nt) {
+  size_t per = stride * sizeof(float) + (size_t)nt * k * sizeof(rsn_hitref);
+  size_t piece = RSN_BATCH_PIECE_BYTES / per;
+  if (piece >= BATCH_QTILE) piece -= piece % BATCH_QTILE;
+  if (piece < 1) piece = 1;
+  return RSN_MIN(piece, nq);
+}
+
+/* Score queries [0, nq) of the batch against the arena (caller holds the
+ * read lock; the arena's dimension is dbdim) into r. */
+static rsn_status batch_scan(rsn_db *db, const rsn_arena *a, const float *queries,
+                             size_t nq, uint32_t dbdim, const rsn_search_params *p,
+                             int active, rsn_results *r) {
+  size_t stride = a->stride, k = r->k;
+  int nt = plan_threads(db, p, mul_sat(a->n * stride, nq), active);
+  size_t piece = batch_piece(nq, stride, k, nt);
+  size_t nheaps = (size_t)nt * piece;
+  rsn_status st = RSN_OK;
+  float *Q = rsn__aligned_alloc(piece * stride * sizeof(float));
+  rsn_topk *heaps = rsn__calloc(nheaps, sizeof *heaps);
+  float *bufs = rsn__aligned_alloc((size_t)nt * BATCH_QTILE * BATCH_ROWS * sizeof(float));
+  if (!Q || !heaps || !bufs) {
+    st = rsn__err(RSN_E_NOMEM, "out of memory for a piece of %zu queries", piece);
+    goto done;
+  }
+  for (size_t i = 0; i < nheaps && !st; i++) st = rsn_topk_init(&heaps[i], k);
+  const rsn_kern *K = rsn_kern_active();
+  for (size_t q0 = 0; q0 < nq && !st; q0 += piece) {
+    size_t np = RSN_MIN(piece, nq - q0);
+    for (size_t i = 0; i < np && !st; i++)
+      st = prep_query(queries + (q0 + i) * dbdim, dbdim, dbdim, stride, Q + i * stride,
+                      q0 + i, nq);
+    if (st) break;
+    for (size_t i = 0; i < nheaps; i++) rsn_topk_reset(&heaps[i]);
+#ifdef RSN_HAVE_OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      int t = omp_get_thread_num(), T = omp_get_num_threads();
+      scan_batch_range(a, K, Q, np, shard(a->n, t, T), shard(a->n, t + 1, T),
+                       heaps + (size_t)t * np, bufs + (size_t)t * BATCH_QTILE * BATCH_ROWS);
+    }
+#else
+    scan_batch_range(a, K, Q, np, 0, a->n, heaps, bufs);
+#endif
+    for (size_t q = 0; q < np && !st; q++) {
+      for (int t = 1; t < nt; t++) rsn_topk_merge(&heaps[q], &heaps[(size_t)t * np + q]);
+      rsn_topk_sort(&heaps[q]);
+      st = emit(r, q0 + q, &heaps[q], p);
+    }
+  }
+done:
+  if (heaps)
+    for (size_t i = 0; i < nheaps; i++) rsn_topk_free(&heaps[i]);
+  rsn__free(heaps);
+  rsn__aligned_free(bufs);
+  rsn__aligned_free(Q);
+  return st;
+}
+
 rsn_status rsn_search_batch(rsn_db *db, const float *queries, size_t nq, uint32_t dim,
                             const rsn_search_params *p, rsn_results **out) {
   rsn_status st = enter(db, p, out);
   if (st) return st;
   if (!queries && nq) return rsn__err(RSN_E_INVAL, "queries is NULL");
   if (nq == 0) return results_new(0, 0, out);
-  if (db->dim == 0) return rsn__err(RSN_E_DIM, "the database holds no vectors yet");
-  size_t stride = RSN_STRIDE(db->dim);
-  float *Q = rsn__aligned_alloc(nq * stride * sizeof(float));
-  if (!Q) return rsn__err(RSN_E_NOMEM, "out of memory for %zu queries", nq);
-  for (size_t i = 0; i < nq && !st; i++)
-    st = prep_query(queries + i * dim, dim, db->dim, stride, Q + i * stride, i, nq);
-  if (st) {
-    rsn__aligned_free(Q);
-    return st;
-  }
-
-  int active = atomic_fetch_add(&g_active, 1) + 1;
-  rsn_results *r = NULL;
-  rsn_topk *heaps = NULL;
-  float *bufs = NULL;
-  int nt = 1;
-  double t0 = rsn__now_ms();
-  pthread_rwlock_rdlock(&db->lock);
-  const rsn_arena *a = &db->arena;
-  size_t k = RSN_MIN(p->k, a->n);
-  st = results_new(nq, k, &r);
-  if (st || k == 0) goto unlock;
-  nt = plan_threads(db, p, a->n * stride * nq, active);
-  heaps = rsn__calloc((size_t)nt * nq, sizeof *heaps);
-  bufs = rsn__aligned_alloc((size_t)nt * BATCH_QTILE * BATCH_ROWS * sizeof(float));
-  if (!heaps || !bufs) {
-    st = rsn__err(RSN_E_NOMEM, "out of memory for %zu heaps", (size_t)nt * nq);
-    goto unlock;
-  }
-  for (size_t i = 0; i < (size_t)nt * nq && !st; i++) st = rsn_topk_init(&heaps[i], k);
-  if (st) goto unlock;
-  {
-    const rsn_kern *K = rsn_kern_active();
-#ifdef RSN_HAVE_OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-      int t = omp_get_thread_num(), T = omp_get_num_threads();
-      scan_batch_range(a, K, Q, nq, shard(a->n, t, T), shard(a->n, t + 1, T),
-                       heaps + (size_t)t * nq, bufs + (size_t)t * BATCH_QTILE * BATCH_ROWS);
+  if (dim && nq > SIZE_MAX / sizeof(float) / dim)
+    return rsn__err(RSN_E_LIMIT, "%zu queries of %u floats cannot be addressed", nq, dim);
+  for (int tries = 0; tries < STALE_RETRIES; tries++) {
+    uint32_t dbdim = atomic_load(&db->dim);
+    if (dbdim == 0) return rsn__err(RSN_E_DIM, "the database holds no vectors yet");
+    /* Every query is checked before any is scored, so a bad one fails the
+     * call at once and names its index. */
+    for (size_t i = 0; i < nq; i++) {
+      st = check_query(queries + i * dim, dim, dbdim, i, nq);
+      if (st) return st;
     }
-#else
-    scan_batch_range(a, K, Q, nq, 0, a->n, heaps, bufs);
-#endif
+    int active = atomic_fetch_add(&g_active, 1) + 1;
+    rsn_results *r = NULL;
+    int stale = 0;
+    double t0 = rsn__now_ms();
+    pthread_rwlock_rdlock(&db->lock);
+    const rsn_arena *a = &db->arena;
+    if (a->n > 0 && a->dim != dbdim) {
+      stale = 1;
+    } else {
+      size_t k = RSN_MIN(p->k, a->n);
+      st = results_new(nq, k, &r);
+      if (!st && k) st = batch_scan(db, a, queries, nq, dbdim, p, active, r);
+    }
+    pthread_rwlock_unlock(&db->lock);
+    atomic_fetch_sub(&g_active, 1);
+    if (!stale) return finish(db, p, st, r, t0, out);
   }
-  for (size_t q = 0; q < nq && !st; q++) {
-    for (int t = 1; t < nt; t++) rsn_topk_merge(&heaps[q], &heaps[(size_t)t * nq + q]);
-    rsn_topk_sort(&heaps[q]);
-    st = emit(r, q, &heaps[q], p);
-  }
-unlock:
-  pthread_rwlock_unlock(&db->lock);
-  atomic_fetch_sub(&g_active, 1);
-  if (heaps)
-    for (size_t i = 0; i < (size_t)nt * nq; i++) rsn_topk_free(&heaps[i]);
-  rsn__free(heaps);
-  rsn__aligned_free(bufs);
-  rsn__aligned_free(Q);
-  return finish(db, p, st, r, t0, out);
+  return rsn__err(RSN_E_STATE, "the database's dimension kept changing during the search");
 }

@@ -1,6 +1,7 @@
 /*
- * sync.c -- keeping the arena in step with writes made by other
- * connections (the app's daemon, the sqlite3 CLI, scripts).
+ * sync.c -- keeping the arena in step with the file: full (re)loads and
+ * their marks, writes made by other connections (the app's daemon, the
+ * sqlite3 CLI, scripts), and the auto-refresh check before a search.
  *
  * "Did anything change?" is PRAGMA data_version on the handle's own
  * connection: it moves exactly when another connection commits.  What
@@ -8,11 +9,24 @@
  * triggers on `nodes`: every id logged after the handle's applied sequence
  * number is read again from SQLite and put into, or removed from, the arena.
  * Applying an entry twice is harmless (the row is re-read), so a change
- * committed while the arena was loading is simply applied again.
+ * that a refresh sees again is simply applied again.
  *
  * The log is trusted only when its triggers exist, the schema is unchanged,
  * and no entry after the applied sequence was pruned; otherwise the arena is
- * rebuilt from the file (full reload), which is always correct.
+ * rebuilt from the file (full reload), which is always correct.  A full
+ * load reads one snapshot of the file (load.c) and hands back its mark:
+ * the writer connection's data_version and the last change-log seq in that
+ * snapshot, so the next refresh applies exactly what was committed after.
+ *
+ * Auto-refresh (RSN_OPEN_AUTO_REFRESH) must not make searches wait for each
+ * other.  Each pooled reader connection remembers the data_version it saw
+ * when the handle was last known to be in step (rsn_reader.seen); a search
+ * reads data_version on the reader it takes (one cached pragma, no lock of
+ * the handle) and, when it has not moved, searches at once.  When it moved
+ * (another connection committed -- or this handle's own writer, which the
+ * reader cannot tell apart), the search tries to take load_mu and wr_mu
+ * without waiting and refreshes; if a refresh, load, write or check holds
+ * them, it searches the current arena instead of queueing behind them.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -22,7 +36,7 @@
 
 #include "db_int.h"
 
-/* ---- bookkeeping shared with db.c and load.c -------------------------------- */
+/* ---- full loads --------------------------------------------------------------- */
 
 void rsn__sync_init(rsn_db *db) {
   static atomic_uint counter;
@@ -30,31 +44,44 @@ void rsn__sync_init(rsn_db *db) {
            rsn__now_ms(), atomic_fetch_add(&counter, 1));
 }
 
-rsn_status rsn__sync_mark_load(rsn_db *db, int64_t *seq) {
-  *seq = 0;
-  /* data_version before the scan: a commit during the load moves it, so
-   * the next refresh looks at the log again. */
-  rsn_status st = rsn_store_data_version(db->wr, &db->data_version);
-  if (!st) st = rsn_store_schema_version(db->wr, &db->schema_version);
-  if (st || !db->changelog) return st;
-  /* The log position comes from a reader connection: inside this handle's
-   * own open transaction the writer connection would also count sequence
-   * numbers that a rollback hands out again later. */
-  rsn_store *r = NULL;
-  int64_t min_seq;
-  st = rsn__db_reader(db, &r);
-  if (!st) st = rsn_store_changelog_bounds(r, seq, &min_seq);
-  rsn__db_reader_release(db, r);
+rsn_status rsn__sync_reload(rsn_db *db) {
+  double t0 = rsn__now_ms();
+  rsn_load_result r;
+  uint32_t dim = atomic_load(&db->dim);
+  rsn_status st = rsn__load_build(db, dim, &r);
+  if (st) return st;
+  /* Install the arena and record its mark in one step, so the next
+   * refresh starts exactly where the snapshot ended. */
+  pthread_mutex_lock(&db->wr_mu);
+  pthread_rwlock_wrlock(&db->lock);
+  rsn__arena_free(&db->arena);
+  db->arena = r.arena;
+  db->audit = r.audit;
+  if (!dim && r.dim) atomic_store(&db->dim, r.dim);
+  db->load_threads_used = r.threads;
+  db->load_ms = rsn__now_ms() - t0;
+  atomic_store(&db->loaded, 1);
+  pthread_rwlock_unlock(&db->lock);
+  db->data_version = r.mark.data_version;
+  db->schema_version = r.mark.schema_version;
+  db->applied_seq = r.mark.seq;
+  if (db->changelog && !db->readonly)
+    st = rsn_store_changelog_ack(db->wr, db->handle_id, r.mark.seq);
+  pthread_mutex_unlock(&db->wr_mu);
+  if (st) return st;
+  rsn__db_progress(db, "load", (uint64_t)r.audit.rows, (uint64_t)r.audit.rows);
+  return RSN_OK;
+}
+
+rsn_status rsn__sync_ensure_loaded(rsn_db *db) {
+  if (atomic_load(&db->loaded)) return RSN_OK;
+  pthread_mutex_lock(&db->load_mu);
+  rsn_status st = atomic_load(&db->loaded) ? RSN_OK : rsn__sync_reload(db);
+  pthread_mutex_unlock(&db->load_mu);
   return st;
 }
 
-rsn_status rsn__sync_loaded(rsn_db *db, int64_t seq) {
-  db->applied_seq = seq;
-  rsn_status st = RSN_OK;
-  if (db->changelog && !db->readonly)
-    st = rsn_store_changelog_ack(db->wr, db->handle_id, seq);
-  return st;
-}
+/* ---- this handle's own commits ---------------------------------------------- */
 
 rsn_status rsn__sync_own_commit(rsn_db *db) {
   /* If no other connection committed since the last sync, every log entry
@@ -118,7 +145,8 @@ static void changes_free(change_set *cs) {
 /* Read the current vector of each changed id (NULL when the row is gone,
  * has no embedding, or holds an invalid one). Caller holds wr_mu. */
 static rsn_status read_rows(rsn_db *db, change_set *cs) {
-  size_t bytes_cap = (size_t)db->dim * 4;
+  uint32_t dim = atomic_load(&db->dim);
+  size_t bytes_cap = (size_t)dim * 4;
   void *buf = rsn__malloc(bytes_cap + 4);
   if (!buf) return rsn__err(RSN_E_NOMEM, "refresh: out of memory");
   rsn_status st = RSN_OK;
@@ -136,7 +164,7 @@ static rsn_status read_rows(rsn_db *db, change_set *cs) {
       st = rsn__err(RSN_E_NOMEM, "refresh: out of memory");
       break;
     }
-    rsn_blob_verdict verdict = rsn__ingest_row(K, v, db->dim, buf, bytes);
+    rsn_blob_verdict verdict = rsn__load_ingest_row(K, v, dim, buf, bytes);
     if (verdict != RSN_BLOB_OK && verdict != RSN_BLOB_NOT_UNIT) {
       rsn__free(v); /* wrong length, NaN/Inf, zero: not searchable */
       continue;
@@ -172,7 +200,8 @@ static rsn_status apply_log(rsn_db *db, int64_t max_seq, rsn_refresh_info *info)
     size_t puts = 0;
     for (size_t i = 0; i < cs.n; i++) puts += cs.v[i].vec != NULL;
     rsn__db_arena_wrlock(db, puts);
-    if (db->arena.dim == 0 && db->arena.n == 0 && db->dim) rsn__arena_set_dim(&db->arena, db->dim);
+    uint32_t dim = atomic_load(&db->dim);
+    if (db->arena.dim == 0 && db->arena.n == 0 && dim) rsn__arena_set_dim(&db->arena, dim);
     for (size_t i = 0; i < cs.n && !st; i++) {
       if (cs.v[i].vec) {
         st = rsn__arena_put(&db->arena, cs.v[i].id, cs.v[i].vec);
@@ -209,49 +238,91 @@ static rsn_status log_trusted(rsn_db *db, int64_t *max_seq, int *trusted) {
   return RSN_OK;
 }
 
-rsn_status rsn_refresh(rsn_db *db, rsn_refresh_info *info) {
-  rsn_refresh_info local;
-  if (!info) info = &local;
-  memset(info, 0, sizeof *info);
-  if (!db) return rsn__err(RSN_E_INVAL, "rsn_refresh: db is NULL");
-  pthread_mutex_lock(&db->load_mu);
-  pthread_mutex_lock(&db->wr_mu);
+/* The refresh itself.  Caller holds load_mu and wr_mu; returns with wr_mu
+ * released (a full reload runs without it).  *synced = 1 when the arena is
+ * now in step with every commit made before the call read data_version
+ * (0 while this handle's own transaction is open: it cannot look then). */
+static rsn_status refresh_held(rsn_db *db, rsn_refresh_info *info, int *synced) {
   int64_t v = 0, max_seq = 0;
   int trusted = 0;
   rsn_status st = RSN_OK;
+  *synced = 0;
   /* Inside this handle's own transaction the connection sees uncommitted
    * rows and log entries; refresh after the commit or rollback instead. */
   if (db->in_txn) goto unlock;
   st = rsn_store_data_version(db->wr, &v);
-  if (st || v == db->data_version) goto unlock; /* nothing committed elsewhere */
+  if (st) goto unlock;
+  if (v == db->data_version) { /* nothing committed elsewhere */
+    *synced = 1;
+    goto unlock;
+  }
   info->changed = 1;
   if (!atomic_load(&db->loaded)) { /* the next load reads it all */
     db->data_version = v;
+    *synced = 1;
     goto unlock;
   }
   st = log_trusted(db, &max_seq, &trusted);
   if (st) goto unlock;
   /* Without a dimension (no vector seen yet) rows cannot be validated one
    * by one: the reload below finds the dimension most blobs have. */
-  if (trusted && db->dim) {
+  if (trusted && atomic_load(&db->dim)) {
     st = apply_log(db, max_seq, info);
     /* Only a refresh that succeeded moves the mark, so a failed one is
      * retried by the next call instead of looking like "no change". */
-    if (!st) db->data_version = v;
+    if (!st) {
+      db->data_version = v;
+      *synced = 1;
+    }
     goto unlock;
   }
   pthread_mutex_unlock(&db->wr_mu);
   info->full_reload = 1;
-  int64_t before = db->data_version;
-  st = rsn__db_load(db); /* sets data_version as of the start of the scan */
-  if (!st)
-    info->upserted = (int64_t)db->arena.n;
-  else
-    db->data_version = before; /* retry at the next call */
-  pthread_mutex_unlock(&db->load_mu);
+  /* A reload that fails records nothing, so the next call tries again. */
+  st = rsn__sync_reload(db);
+  if (!st) {
+    info->upserted = (int64_t)db->arena.n; /* load_mu held: no lock needed */
+    *synced = 1;
+  }
   return st;
 unlock:
   pthread_mutex_unlock(&db->wr_mu);
+  return st;
+}
+
+rsn_status rsn_refresh(rsn_db *db, rsn_refresh_info *info) {
+  rsn_refresh_info local;
+  if (!info) info = &local;
+  memset(info, 0, sizeof *info);
+  if (!db) return rsn__err(RSN_E_INVAL, "rsn_refresh: db is NULL");
+  rsn_status st = rsn__db_busy_in_callback(db);
+  if (st) return st;
+  int synced;
+  pthread_mutex_lock(&db->load_mu);
+  pthread_mutex_lock(&db->wr_mu);
+  st = refresh_held(db, info, &synced);
   pthread_mutex_unlock(&db->load_mu);
+  return st;
+}
+
+rsn_status rsn__sync_auto(rsn_db *db) {
+  rsn_reader r;
+  rsn_status st = rsn__pool_get(db, &r);
+  if (st) return st;
+  int64_t v = 0;
+  st = rsn_store_data_version(r.s, &v);
+  if (!st && v != r.seen && pthread_mutex_trylock(&db->load_mu) == 0) {
+    if (pthread_mutex_trylock(&db->wr_mu) == 0) {
+      rsn_refresh_info info;
+      int synced = 0;
+      memset(&info, 0, sizeof info);
+      st = refresh_held(db, &info, &synced);
+      /* v was read before the refresh looked, so any commit after it
+       * moves the reader's data_version again. */
+      if (!st && synced) r.seen = v;
+    }
+    pthread_mutex_unlock(&db->load_mu);
+  }
+  rsn__pool_put(db, &r);
   return st;
 }

@@ -72,13 +72,10 @@ rsn_status rsn_store_changelog_install(rsn_store *s) {
 }
 
 rsn_status rsn_store_changelog_bounds(rsn_store *s, int64_t *max_seq, int64_t *min_seq) {
-  *max_seq = *min_seq = 0;
-  /* sqlite_sequence holds the highest seq ever issued, even after pruning. */
-  rsn_status st = rsn__query_int(
-      s, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name='rsn_changes'), 0)",
-      max_seq);
-  if (!st)
-    st = rsn__query_int(s, "SELECT coalesce(min(seq), 0) FROM rsn_changes", min_seq);
+  *max_seq = 0;
+  if (min_seq) *min_seq = 0;
+  rsn_status st = rsn__stmt_int(s, RSN_STMT_LOG_MAX, max_seq);
+  if (!st && min_seq) st = rsn__stmt_int(s, RSN_STMT_LOG_MIN, min_seq);
   return st;
 }
 
@@ -152,5 +149,5 @@ rsn_status rsn_store_changelog_forget(rsn_store *s, const char *handle) {
 }
 
 rsn_status rsn_store_schema_version(rsn_store *s, int64_t *out) {
-  return rsn__query_int(s, "PRAGMA schema_version", out);
+  return rsn__stmt_int(s, RSN_STMT_SCHEMA_VERSION, out);
 }

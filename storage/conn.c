@@ -122,6 +122,16 @@ static const char *const stmt_sql[RSN_STMT__COUNT] = {
     [RSN_STMT_META_GET] = "SELECT value FROM rsn_meta WHERE key = ?1",
     [RSN_STMT_META_SET] =
         "INSERT OR REPLACE INTO rsn_meta (key, value) VALUES (?1, ?2)",
+    [RSN_STMT_DATA_VERSION] = "PRAGMA data_version",
+    [RSN_STMT_SCHEMA_VERSION] = "PRAGMA schema_version",
+    [RSN_STMT_READ_BEGIN] = "BEGIN",
+    [RSN_STMT_READ_PIN] = "SELECT 1 FROM sqlite_master LIMIT 1",
+    /* sqlite_sequence keeps the highest seq ever issued, even after the
+     * log is pruned. */
+    [RSN_STMT_LOG_MAX] =
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence "
+        "WHERE name = 'rsn_changes'), 0)",
+    [RSN_STMT_LOG_MIN] = "SELECT coalesce(min(seq), 0) FROM rsn_changes",
 };
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -240,6 +250,21 @@ rsn_status rsn__query_int(rsn_store *s, const char *sql, int64_t *out) {
 cleanup:
   sqlite3_finalize(st);
   return status;
+}
+
+rsn_status rsn__stmt_int(rsn_store *s, rsn_stmt_id id, int64_t *out) {
+  sqlite3_stmt *q = NULL;
+  rsn_status st = rsn__stmt(s, id, &q);
+  if (st != RSN_OK) return st;
+  int rc = sqlite3_step(q);
+  if (rc == SQLITE_ROW)
+    *out = sqlite3_column_int64(q, 0);
+  else if (rc == SQLITE_DONE)
+    st = rsn__err(RSN_E_SQL, "%s (%s): returned no row", stmt_sql[id], s->path);
+  else
+    st = rsn__store_sqlerr(s, rc, stmt_sql[id]);
+  rsn__stmt_done(q);
+  return st;
 }
 
 /* Run a query returning one text value into buf (truncated, "" for NULL). */
@@ -742,5 +767,35 @@ cleanup:
 
 rsn_status rsn_store_data_version(rsn_store *s, int64_t *out) {
   if (!s || !out) return rsn__err(RSN_E_INVAL, "data_version: NULL argument");
-  return rsn__query_int(s, "PRAGMA data_version", out);
+  return rsn__stmt_int(s, RSN_STMT_DATA_VERSION, out);
+}
+
+/* ---- read transactions ------------------------------------------------------ */
+
+rsn_status rsn_store_read_begin(rsn_store *s, int busy_ms) {
+  if (!s) return rsn__err(RSN_E_INVAL, "read_begin: store is NULL");
+  if (!sqlite3_get_autocommit(s->db))
+    return rsn__err(RSN_E_STATE, "read_begin: a transaction is already open "
+                    "on %s", s->path);
+  rsn_status st = rsn__stmt_exec(s, RSN_STMT_READ_BEGIN, "BEGIN");
+  if (st != RSN_OK) return st;
+  /* BEGIN takes no lock; the first read does, and fixes the snapshot. */
+  sqlite3_busy_timeout(s->db, busy_ms);
+  sqlite3_stmt *q = NULL;
+  st = rsn__stmt(s, RSN_STMT_READ_PIN, &q);
+  if (st == RSN_OK) {
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+      st = rsn__store_sqlerr(s, rc, "starting a read transaction");
+    rsn__stmt_done(q);
+  }
+  sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+  if (st != RSN_OK) stmt_run_quiet(s, RSN_STMT_ROLLBACK);
+  return st;
+}
+
+void rsn_store_read_end(rsn_store *s) {
+  /* A read transaction has nothing to commit: ending it cannot fail in a
+   * way that loses data, so the result is not reported. */
+  if (s && !sqlite3_get_autocommit(s->db)) stmt_run_quiet(s, RSN_STMT_ROLLBACK);
 }

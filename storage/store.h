@@ -69,6 +69,17 @@ RSN_INTERNAL rsn_status rsn_store_health(rsn_store *s, rsn_health *out);
 /* PRAGMA data_version (changes when another connection commits). */
 RSN_INTERNAL rsn_status rsn_store_data_version(rsn_store *s, int64_t *out);
 
+/* ---- read transactions ----------------------------------------------------
+ * rsn_store_read_begin opens a read transaction and fixes its snapshot now
+ * (BEGIN, then one read, which takes the read lock), so every statement
+ * until rsn_store_read_end reads that one snapshot.  busy_ms bounds the wait
+ * for the lock (in rollback-journal mode a committing writer blocks readers
+ * briefly): E_BUSY when it runs out, and 0 fails at once.  E_STATE if a
+ * transaction is already open.  On failure no transaction is left open. */
+RSN_INTERNAL rsn_status rsn_store_read_begin(rsn_store *s, int busy_ms);
+/* End the read transaction begun by rsn_store_read_begin (no-op if none). */
+RSN_INTERNAL void rsn_store_read_end(rsn_store *s);
+
 /* ---- resonance metadata (table rsn_meta(key TEXT PRIMARY KEY, value)) --- */
 /* Recorded dimension, or 0 if none recorded. */
 RSN_INTERNAL rsn_status rsn_store_get_dim(rsn_store *s, uint32_t *dim);
@@ -189,7 +200,7 @@ RSN_INTERNAL rsn_status rsn_store_changelog_install(rsn_store *s);
 /* *present = 1 if both tables and all three triggers exist. */
 RSN_INTERNAL rsn_status rsn_store_changelog_present(rsn_store *s, int *present);
 /* Highest seq ever issued (sqlite_sequence, survives pruning) and the
- * lowest seq still in the log (0 when empty). */
+ * lowest seq still in the log (0 when empty; min_seq may be NULL). */
 RSN_INTERNAL rsn_status rsn_store_changelog_bounds(rsn_store *s,
                                                    int64_t *max_seq,
                                                    int64_t *min_seq);

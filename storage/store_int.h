@@ -40,6 +40,13 @@ typedef enum rsn_stmt_id {
   RSN_STMT_ROWID_BOUNDS,   /* min(rowid), max(rowid)                         */
   RSN_STMT_META_GET,       /* SELECT value FROM rsn_meta WHERE key=?1        */
   RSN_STMT_META_SET,       /* INSERT OR REPLACE INTO rsn_meta                */
+  RSN_STMT_DATA_VERSION,   /* PRAGMA data_version                            */
+  RSN_STMT_SCHEMA_VERSION, /* PRAGMA schema_version                          */
+  RSN_STMT_READ_BEGIN,     /* BEGIN (deferred: a read transaction)           */
+  RSN_STMT_READ_PIN,       /* a read that makes the transaction take its
+                              snapshot now                                   */
+  RSN_STMT_LOG_MAX,        /* highest change-log seq ever issued             */
+  RSN_STMT_LOG_MIN,        /* lowest change-log seq still held               */
   RSN_STMT__COUNT
 } rsn_stmt_id;
 
@@ -76,6 +83,10 @@ RSN_INTERNAL void rsn__stmt_done(sqlite3_stmt *st);
 /* Run a cached statement that returns no rows to completion. */
 RSN_INTERNAL rsn_status rsn__stmt_exec(rsn_store *s, rsn_stmt_id id,
                                        const char *what);
+/* Run a cached statement that returns one integer (a pragma, a count);
+ * E_SQL if it returns no row. */
+RSN_INTERNAL rsn_status rsn__stmt_int(rsn_store *s, rsn_stmt_id id,
+                                      int64_t *out);
 /* Run uncached SQL (schema, pragmas) with sqlite3_exec. */
 RSN_INTERNAL rsn_status rsn__exec(rsn_store *s, const char *sql,
                                   const char *what);

@@ -274,10 +274,11 @@ int cli_exit_for(rsn_status st) {
   case RSN_E_SCHEMA:
   case RSN_E_SQL:
   case RSN_E_DIM:
+  case RSN_E_MODEL:
   case RSN_E_CORRUPT:
     return CLI_EXIT_DB;
   default: /* NOMEM, INVAL, NOTFOUND, NULLBLOB, BLOBLEN, NONFINITE, ZERO, K,
-              ISA, STATE */
+              ISA, STATE, LIMIT */
     return CLI_EXIT_OTHER;
   }
 }

@@ -26,7 +26,7 @@ enum {
   CLI_EXIT_USAGE = 2,    /* unknown option, missing argument, bad number     */
   CLI_EXIT_INPUT = 3,    /* import/query file missing, unreadable, malformed */
   CLI_EXIT_DB = 4,       /* cannot open, not a database, locked, read-only,
-                            schema, dimension mismatch with the database     */
+                            schema, dimension or model mismatch             */
   CLI_EXIT_OTHER = 5     /* k = 0, bad query vector, unknown id, no memory   */
 };
 

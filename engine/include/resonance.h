@@ -84,7 +84,9 @@ extern "C" {
   X(E_ISA,     18, "instruction set not available on this CPU")               \
   X(E_STATE,   19, "call not valid in the current state")                     \
   X(E_CORRUPT, 20, "database is corrupt")                                     \
-  X(E_PROBLEMS, 21, "check found problems")
+  X(E_PROBLEMS, 21, "check found problems")                                  \
+  X(E_MODEL,   22, "embedding model does not match the database")            \
+  X(E_LIMIT,   23, "size exceeds what resonance can represent")
 
 typedef enum rsn_status {
 #define RSN__ENUM(name, val, msg) RSN_##name = val,
@@ -111,6 +113,7 @@ RSN_API const char *rsn_version(void);
 #define RSN_ZERO_NORM 1e-6     /* norm below this: a failed embedding      */
 #define RSN_UNIT_TOL  1e-3     /* |norm - 1| above this: not unit length    */
 #define RSN_MAX_DIM   65536u
+#define RSN_MODEL_MAX 127      /* bytes of a model name (without the NUL)  */
 
 /* Outcome of validating one blob; RSN_BLOB_OK and RSN_BLOB_NOT_UNIT are
  * usable (the second after normalising), the others are rejections. */
@@ -185,21 +188,33 @@ RSN_API const char *rsn_isa_env_warning(void);
 #define RSN_OPEN_READONLY 0x01u     /* never write; works on read-only files   */
 #define RSN_OPEN_CREATE 0x02u       /* create the file and schema if missing   */
 #define RSN_OPEN_NOLOAD 0x04u       /* build the arena lazily, at first search */
-#define RSN_OPEN_AUTO_REFRESH 0x08u /* rsn_refresh before a search when another
-                                       connection changed the file           */
+#define RSN_OPEN_AUTO_REFRESH 0x08u /* before a search, apply what other
+                                       connections committed (see rsn_refresh) */
 #define RSN_OPEN_NO_TRIGGERS 0x10u  /* do not install change-log triggers    */
 #define RSN_OPEN_NO_HISTORY 0x20u   /* do not write history audit rows        */
 
 /* Progress callback for long work: phase is "load", "import", ...; total is
- * 0 when unknown.  Called from the thread doing the work. */
+ * 0 when unknown.  Called on the thread that asked for the work (rsn_open,
+ * or the search, refresh or write that started a load) while the handle is
+ * busy with it: a call on the same handle from inside the callback returns
+ * E_STATE instead of waiting for itself.  Other handles may be used. */
 typedef void (*rsn_progress_fn)(void *ctx, const char *phase, uint64_t done,
                                 uint64_t total);
 
 typedef struct rsn_open_opts {
   unsigned flags;            /* RSN_OPEN_*                                    */
-  uint32_t dim;              /* CREATE: embedding dimension to record; 0 =
-                                taken from the first vector written         */
-  const char *model;         /* CREATE: model name to record, or NULL        */
+  uint32_t dim;              /* expected embedding dimension, 0 = any.  On
+                                every open (not only CREATE): if the file
+                                records one that differs, E_DIM naming both;
+                                if it records none, a writable open records
+                                it, and a read-only one checks it against
+                                the dimension the loaded vectors have.  0:
+                                the first vector written fixes it.          */
+  const char *model;         /* expected model name (<= RSN_MODEL_MAX
+                                bytes), NULL = any.  If the file records
+                                another, E_MODEL naming both; if it records
+                                none, a writable open records it.  A
+                                recorded model is never overwritten.        */
   int threads;               /* search threads; 0 = all cores                */
   int load_threads;          /* arena loader threads; 0 = automatic (one per
                                 core, at most 8); at most 64 are used       */
@@ -211,12 +226,16 @@ typedef struct rsn_open_opts {
 RSN_API void rsn_open_opts_init(rsn_open_opts *opts);
 
 /* Open `path` (opts may be NULL for defaults).  Applies the connection
- * standard, verifies (or with CREATE, creates) the schema, and unless NOLOAD
- * loads every valid embedding into the arena.  On success *out owns the
- * handle; on failure *out is NULL and rsn_errmsg(NULL) says why.
+ * standard, verifies (or with CREATE, creates) the schema, checks or
+ * records opts->dim and opts->model, and unless NOLOAD loads every valid
+ * embedding into the arena.  A load reads one snapshot of the file, even
+ * with several loader threads and other processes committing meanwhile.
+ * On success *out owns the handle; on failure *out is NULL and
+ * rsn_errmsg(NULL) says why.
  * Errors: E_CANTOPEN (missing file without CREATE, directory, permission),
  * E_NOTDB, E_BUSY, E_READONLY (CREATE on a read-only location), E_SCHEMA
- * (names the missing table or column), E_NOMEM, E_SQL.  Any thread; the
+ * (names the missing table or column), E_DIM, E_MODEL, E_LIMIT (more rows
+ * than an arena holds: 2^32 - 2), E_NOMEM, E_SQL.  Any thread; the
  * new handle is not visible to others until this returns. */
 RSN_API rsn_status rsn_open(const char *path, const rsn_open_opts *opts,
                             rsn_db **out);
@@ -367,15 +386,21 @@ typedef struct rsn_results {
 } rsn_results;
 
 /* Exact top-k of one query (dim floats, any alignment) by dot product with
- * the normalised query.  Errors: E_K (k = 0), E_DIM, E_NONFINITE, E_ZERO,
- * E_STATE (nothing loaded and loading failed).  *out is freed with
- * rsn_results_free.  Safe to call from many threads at once. */
+ * the normalised query.  Errors: E_K (k = 0), E_DIM (also: the database
+ * holds no vectors yet), E_NONFINITE, E_ZERO, E_INVAL; with NOLOAD or
+ * after a lost arena, whatever the load returns (E_BUSY, E_NOMEM, ...);
+ * with AUTO_REFRESH, whatever the refresh returns.  *out is freed with
+ * rsn_results_free.  Safe to call from many threads at once: searches do
+ * not wait for each other, only (briefly) for writes changing the arena. */
 RSN_API rsn_status rsn_search(rsn_db *db, const float *query, uint32_t dim,
                               const rsn_search_params *params,
                               rsn_results **out);
 /* nq queries stored row-major (query i at queries + i*dim), answered with the
  * blocked multi-query kernel.  Any invalid query fails the whole call and
- * rsn_errmsg names its index. */
+ * rsn_errmsg names its index (every query is checked before any is
+ * scored).  Working memory is bounded: queries are scored in pieces (the
+ * answer does not depend on it), all against the same state of the arena.
+ * E_LIMIT when nq x dim floats or nq x k hits cannot be represented. */
 RSN_API rsn_status rsn_search_batch(rsn_db *db, const float *queries,
                                     size_t nq, uint32_t dim,
                                     const rsn_search_params *params,
@@ -403,8 +428,16 @@ typedef struct rsn_refresh_info {
  * ids logged since the last sync are re-read (incremental), or the arena is
  * rebuilt when the change log cannot be trusted (triggers absent, log
  * pruned past this handle, schema changed).  A no-op (changed = 0) while
- * this handle's own transaction is open.  info may be NULL.  Thread-safe;
- * searches are excluded only while the changed rows are applied. */
+ * this handle's own transaction is open.  info may be NULL.  Thread-safe.
+ * It waits for writes, other refreshes, loads and rsn_check of this handle
+ * (which can take seconds on a large file), and runs beside searches:
+ * they are excluded only while the changed rows are applied, and a full
+ * reload builds the new arena while searches use the old one.
+ * With RSN_OPEN_AUTO_REFRESH a search first asks a pooled connection
+ * whether anything was committed (no lock of the handle is taken); if so,
+ * it refreshes -- unless a write, refresh, load or check of this handle is
+ * under way, in which case it searches the current arena rather than wait
+ * (that refresh, or the next search, catches up). */
 RSN_API rsn_status rsn_refresh(rsn_db *db, rsn_refresh_info *info);
 
 /* ---------------------------------------------------------------------------
@@ -446,17 +479,21 @@ typedef struct rsn_stats {
   rsn_vector_audit vectors; /* from the arena load, or a scan with NOLOAD    */
   int64_t db_bytes;         /* page_count * page_size                        */
   int64_t wal_bytes;        /* size of the -wal file, 0 if none              */
-  char model[128];          /* recorded model name, "" if none               */
+  char model[RSN_MODEL_MAX + 1]; /* recorded model name, "" if none          */
   int loaded;               /* 1 if the arena is built                       */
   int64_t arena_rows;       /* rows searchable now                           */
   int64_t arena_bytes;      /* bytes reserved by the arena                   */
   double load_ms;           /* wall time of the last full load               */
+  int load_threads;         /* loader threads that read its snapshot (1 when
+                               the load fell back to one connection)        */
   const char *isa;          /* active kernel path name                       */
   int threads;              /* default search threads                        */
   rsn_health health;
 } rsn_stats;
 
-/* Thread-safe (briefly takes the writer connection's lock). */
+/* Thread-safe.  Holds the writer connection while it counts rows (writes
+ * wait); before the arena is loaded (NOLOAD) it also audits every blob,
+ * which reads the whole file. */
 RSN_API rsn_status rsn_stats_get(rsn_db *db, rsn_stats *out);
 
 typedef struct rsn_check_report {
