@@ -163,6 +163,11 @@ RSN_INTERNAL rsn_blob_verdict rsn__load_ingest_row(const rsn_kern *K, float *row
                                                    uint32_t dim, const void *blob,
                                                    size_t bytes);
 
+/* ---- search.c ------------------------------------------------------------ */
+/* Working memory (query copies and heaps) of one piece of a batch: 64 MiB;
+ * tests lower it to make a batch run in many pieces. */
+RSN_INTERNAL extern size_t rsn__batch_piece_bytes;
+
 /* ---- sync.c -------------------------------------------------------------- */
 /* A unique cursor name for the handle. */
 RSN_INTERNAL void rsn__sync_init(rsn_db *db);

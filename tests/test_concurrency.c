@@ -1,8 +1,13 @@
 /*
- * test_concurrency.c -- one handle shared by several searcher threads, a
- * writer thread (upserts, deletes, transactions, rollbacks), a refresher
- * thread, and an outside writer on its own SQLite connection, for a bounded
- * time.  Run under ThreadSanitizer by tools/test.sh (label "concurrency").
+ * test_concurrency.c -- one handle, opened with RSN_OPEN_AUTO_REFRESH,
+ * shared by several searcher threads (single, batch and "like" searches,
+ * each checking for outside commits first), a writer thread (upserts,
+ * deletes, transactions, rollbacks), a refresher thread, a checker thread
+ * (rsn_check, rsn_stats_get, rsn_db_dim), and an outside writer on its own
+ * SQLite connection that also runs VACUUM now and then (which makes the
+ * change log untrusted, so refreshes fall back to full reloads), for a
+ * bounded time.  Run under ThreadSanitizer by tools/test.sh (label
+ * "concurrency").
  *
  * What must hold throughout: every search succeeds; the probe row (which no
  * writer touches and which beats every other row) is always the first hit;
@@ -38,7 +43,7 @@ typedef struct shared {
   const char *path;
   float probe[D];
   atomic_int stop;
-  atomic_long searches, failures, writes, refreshes, outside;
+  atomic_long searches, failures, writes, refreshes, outside, checks;
   char failure[256];
   pthread_mutex_t fail_mu;
 } shared;
@@ -108,6 +113,18 @@ static void *searcher(void *arg) {
         if (!(fabsf(r->hits[i].score) <= 1.0001f)) record_failure(s, "bad score for %s", r->hits[i].id);
       rsn_results *like = NULL;
       if (rsn_search_like(s->db, "probe", &p, &like) == RSN_OK) rsn_results_free(like);
+      /* The same query twice in one batch: both answers start with the
+       * probe. */
+      float two[2 * D];
+      memcpy(two, s->probe, sizeof s->probe);
+      memcpy(two + D, s->probe, sizeof s->probe);
+      rsn_results *b = NULL;
+      if (rsn_search_batch(s->db, two, 2, D, &p, &b) != RSN_OK)
+        record_failure(s, "batch failed: %s", rsn_errmsg(s->db));
+      else if (b->count[0] == 0 || b->count[1] == 0 ||
+               strcmp(b->hits[0].id, "probe") != 0 || strcmp(b->hits[b->k].id, "probe") != 0)
+        record_failure(s, "probe not first in a batch%s", "");
+      rsn_results_free(b);
     }
     rsn_results_free(r);
     check_batch_whole(s, &batch_p);
@@ -164,6 +181,21 @@ static void *refresher(void *arg) {
   return NULL;
 }
 
+static void *checker(void *arg) {
+  shared *s = arg;
+  while (!atomic_load(&s->stop)) {
+    rsn_check_report rep;
+    if (rsn_check(s->db, &rep)) record_failure(s, "check failed: %s", rsn_errmsg(s->db));
+    else if (!rep.integrity_ok) record_failure(s, "integrity: %.200s", rep.integrity);
+    rsn_stats st;
+    if (rsn_stats_get(s->db, &st)) record_failure(s, "stats failed: %s", rsn_errmsg(s->db));
+    if (rsn_db_dim(s->db) != D) record_failure(s, "dimension changed%s", "");
+    atomic_fetch_add(&s->checks, 1);
+    usleep(20000);
+  }
+  return NULL;
+}
+
 static void *outsider(void *arg) {
   shared *s = arg;
   sqlite3 *h;
@@ -186,6 +218,9 @@ static void *outsider(void *arg) {
     sqlite3_reset(ins);
     if (rc != SQLITE_DONE && rc != SQLITE_BUSY) record_failure(s, "outside write: %s", sqlite3_errmsg(h));
     if (i % 10 == 9) sqlite3_exec(h, "DELETE FROM nodes WHERE id = 'o3'", NULL, NULL, NULL);
+    /* VACUUM renumbers rowids, fires no trigger, and changes the schema
+     * version: the next refresh reloads the whole arena. */
+    if (i % 100 == 99) sqlite3_exec(h, "VACUUM", NULL, NULL, NULL);
     atomic_fetch_add(&s->outside, 1);
     usleep(2000); /* an app daemon, not a tight loop: SQLite's busy handler
                      sleeps, so a hammering writer would starve ours */
@@ -202,7 +237,7 @@ static void test_concurrency_stress(void **state) {
   snprintf(path, sizeof path, "%s/stress.db", dir);
   rsn_open_opts o;
   rsn_open_opts_init(&o);
-  o.flags = RSN_OPEN_CREATE;
+  o.flags = RSN_OPEN_CREATE | RSN_OPEN_AUTO_REFRESH;
   o.dim = D;
   o.threads = 2;
   shared s;
@@ -226,20 +261,22 @@ static void test_concurrency_stress(void **state) {
   assert_int_equal(rsn_commit(s.db), RSN_OK);
 
   enum { NSEARCH = 3 };
-  pthread_t th[NSEARCH + 3];
+  pthread_t th[NSEARCH + 4];
   for (int i = 0; i < NSEARCH; i++) pthread_create(&th[i], NULL, searcher, &s);
   pthread_create(&th[NSEARCH], NULL, writer, &s);
   pthread_create(&th[NSEARCH + 1], NULL, refresher, &s);
   pthread_create(&th[NSEARCH + 2], NULL, outsider, &s);
+  pthread_create(&th[NSEARCH + 3], NULL, checker, &s);
   double t0 = rsn__now_ms();
   while (rsn__now_ms() - t0 < RUN_MS) usleep(20000);
   atomic_store(&s.stop, 1);
-  for (int i = 0; i < NSEARCH + 3; i++) pthread_join(th[i], NULL);
-  print_message("stress: %ld searches, %ld writes, %ld refreshes, %ld outside writes in %.0f ms\n",
-                atomic_load(&s.searches), atomic_load(&s.writes), atomic_load(&s.refreshes),
-                atomic_load(&s.outside), RUN_MS);
+  for (int i = 0; i < NSEARCH + 4; i++) pthread_join(th[i], NULL);
+  print_message("stress: %ld searches, %ld writes, %ld refreshes, %ld outside writes, %ld checks "
+                "in %.0f ms\n", atomic_load(&s.searches), atomic_load(&s.writes),
+                atomic_load(&s.refreshes), atomic_load(&s.outside), atomic_load(&s.checks), RUN_MS);
   if (atomic_load(&s.failures)) fail_msg("%ld failures; first: %s", atomic_load(&s.failures), s.failure);
-  assert_true(atomic_load(&s.searches) > 0 && atomic_load(&s.writes) > 0);
+  assert_true(atomic_load(&s.searches) > 0 && atomic_load(&s.writes) > 0 &&
+              atomic_load(&s.checks) > 0 && atomic_load(&s.outside) > 100);
 
   /* Quiet now: one last refresh, then the arena equals the file. */
   assert_int_equal(rsn_refresh(s.db, NULL), RSN_OK);
