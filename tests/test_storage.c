@@ -644,7 +644,18 @@ static void test_edges_insert_ignore_upsert_neighbours(void **state) {
   assert_int_equal(rsn_store_edges(f->s, "zzz", RSN_EDGES_IN, &out, &n), RSN_OK);
   assert_int_equal(n, 0);
   assert_null(out);
-  assert_int_equal(rsn_store_edges(f->s, "a", 3, &out, &n), RSN_E_INVAL);
+  /* Both directions: out-edges first, then in-edges. */
+  assert_int_equal(rsn_store_edge_upsert(f->s, &(rsn_edge){"c", "a", "rel", 1, 1, NULL}),
+                   RSN_OK);
+  assert_int_equal(rsn_store_edges(f->s, "a", RSN_EDGES_BOTH, &out, &n), RSN_OK);
+  assert_int_equal(n, 3);
+  assert_string_equal(out[0].target, "b");
+  assert_string_equal(out[1].target, "c");
+  assert_string_equal(out[2].source, "c");
+  assert_string_equal(out[2].target, "a");
+  rsn_edges_free(out);
+  assert_int_equal(rsn_store_edges(f->s, "a", 0, &out, &n), RSN_E_INVAL);
+  assert_int_equal(rsn_store_edges(f->s, "a", 4, &out, &n), RSN_E_INVAL);
   rsn_edge bad = {"a", NULL, "t", 1, 1, NULL};
   assert_int_equal(rsn_store_edge_insert(f->s, &bad, 1), RSN_E_INVAL);
 }
