@@ -369,6 +369,15 @@ void cli_json_set_text(json_t *obj, const char *key, const char *val) {
   json_object_set_new(obj, key, v ? v : json_string(val));
 }
 
+void cli_print_cell(const char *s, int width) {
+  size_t len = s ? strlen(s) : 0;
+  if (len > (size_t)width) {
+    len = (size_t)width;
+    while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
+  }
+  printf("%.*s%*s", (int)len, s ? s : "", width - (int)len + 1, "");
+}
+
 int cli_stderr_tty(void) { return isatty(STDERR_FILENO); }
 
 void cli_progress(const char *label, uint64_t done, double start_ms,
