@@ -129,8 +129,8 @@ int cli_import_reader(rsn_db *db, const char *path, vf_reader *r,
                       uint64_t *imported);
 
 /* ---- subcommands ----------------------------------------------------------*/
-extern const cli_cmd cli_cmd_init, cli_cmd_import, cli_cmd_get, cli_cmd_stats,
-    cli_cmd_check, cli_cmd_maintain, cli_cmd_search, cli_cmd_generate,
-    cli_cmd_bench;
+extern const cli_cmd cli_cmd_init, cli_cmd_import, cli_cmd_get, cli_cmd_list,
+    cli_cmd_edges, cli_cmd_stats, cli_cmd_check, cli_cmd_maintain,
+    cli_cmd_search, cli_cmd_generate, cli_cmd_bench;
 
 #endif /* RSN_CLI_H */
