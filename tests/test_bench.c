@@ -628,6 +628,110 @@ static void test_tmpdir_normal_removal(void **state) {
   free(root);
 }
 
+/* ---- the bench: no shell on the plot path, no leftovers on SIGTERM ---------*/
+
+/* A dataset label and a --plot directory full of shell and gnuplot syntax
+ * produce the plots and run nothing.  Skipped without gnuplot. */
+static void test_cli_plot_names_are_inert(void **state) {
+  (void)state;
+  char gp[4096];
+  if (!sp_which("gnuplot", gp, sizeof gp)) {
+    print_message("gnuplot not installed: plot test skipped\n");
+    skip();
+  }
+  char *dir = tu_tmpdir(), err[512], tmpenv[4200], how[96];
+  snprintf(tmpenv, sizeof tmpenv, "TMPDIR=%s", dir);
+  const char *plot_dir = "plots 'q` $(touch MARKER2)";
+  const char *argv[] = {RSN_CLI_PATH, "bench", "--synthetic", "1500", "--dim", "8",
+                        "--holdout", "10", "--batch-sizes", "1", "--reps", "1",
+                        "--warmup", "1", "--name", HOSTILE, "--plot", plot_dir,
+                        "--json", NULL};
+  const char *env[] = {tmpenv, NULL};
+  sp_opts o = {.env = env, .cwd = dir};
+  char *out = NULL;
+  int st = -1;
+  assert_int_equal(sp_run(argv, &o, 1 << 22, &out, NULL, &st, err, sizeof err), 0);
+  if (st != 0) fail_msg("bench %s:\n%s", sp_describe(st, how, sizeof how), out);
+  /* The label came through whole, in the JSON header. */
+  json_error_t je;
+  json_t *h = json_loadb(out, strcspn(out, "\n"), 0, &je);
+  assert_non_null(h);
+  assert_string_equal(json_string_value(json_object_get(h, "dataset")), HOSTILE);
+  json_decref(h);
+  free(out);
+  char p[8400];
+  snprintf(p, sizeof p, "%s/%s/recall_qps.png", dir, plot_dir);
+  if (!exists(p)) fail_msg("gnuplot wrote no %s", p);
+  snprintf(p, sizeof p, "%s/%s/latency_vs_n.png", dir, plot_dir);
+  assert_true(exists(p));
+  /* The script holds no name: only the arguments do. */
+  snprintf(p, sizeof p, "%s/%s/bench.gp", dir, plot_dir);
+  FILE *f = fopen(p, "r");
+  assert_non_null(f);
+  char line[1024];
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, "MARKER") || strchr(line, '`'))
+      fail_msg("bench.gp holds user text: %s", line);
+  fclose(f);
+  assert_no_markers(dir);
+  tu_rmrf(dir);
+  free(dir);
+}
+
+/* The first rsn-bench-* directory in root, with `file` in it, into out. */
+static int find_bench_file(const char *root, const char *file, char *out,
+                           size_t len) {
+  DIR *d = opendir(root);
+  struct dirent *e;
+  int found = 0;
+  while (d && !found && (e = readdir(d)))
+    if (strncmp(e->d_name, "rsn-bench-", 10) == 0) {
+      snprintf(out, len, "%s/%s/%s", root, e->d_name, file);
+      found = exists(out);
+    }
+  if (d) closedir(d);
+  return found;
+}
+
+/* SIGTERM while the bench works on its temporary copy of the base: the
+ * process dies of SIGTERM and TMPDIR is left empty. */
+static void test_cli_sigterm_removes_temp_copy(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir(), err[512], tmpenv[4200], base[8400], how[96];
+  snprintf(tmpenv, sizeof tmpenv, "TMPDIR=%s", dir);
+  /* Big enough to be still running (import, ground truth) long after the
+   * held-out copy of the base appears. */
+  const char *argv[] = {RSN_CLI_PATH, "bench", "--synthetic", "200000", "--dim", "32",
+                        "--holdout", "200", "--batch-sizes", "1", "--reps", "1",
+                        "--warmup", "1", NULL};
+  const char *env[] = {tmpenv, NULL};
+  sp_opts o = {.env = env, .quiet = 1};
+  sp_proc p;
+  assert_int_equal(sp_start(argv, &o, &p, err, sizeof err), 0);
+  struct timespec tick = {0, 2 * 1000 * 1000};
+  int seen = 0;
+  for (int i = 0; i < 30000 && !seen; i++) { /* at most about a minute */
+    seen = find_bench_file(dir, "base.f32", base, sizeof base);
+    if (!seen) nanosleep(&tick, NULL);
+  }
+  if (!seen) {
+    kill(p.pid, SIGKILL);
+    int ignored;
+    sp_wait(&p, &ignored, err, sizeof err);
+    fail_msg("no temporary copy of the base appeared in %s", dir);
+  }
+  assert_int_equal(kill(p.pid, SIGTERM), 0);
+  int st = 0;
+  assert_int_equal(sp_wait(&p, &st, err, sizeof err), 0);
+  if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGTERM)
+    fail_msg("the bench %s, not killed by SIGTERM (was it still running?)",
+             sp_describe(st, how, sizeof how));
+  assert_false(exists(base));
+  assert_int_equal(count_entries(dir), 0);
+  tu_rmrf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_percentile_known_samples),
@@ -644,6 +748,8 @@ int main(void) {
       cmocka_unit_test(test_subproc_which),
       cmocka_unit_test(test_tmpdir_removed_on_signal),
       cmocka_unit_test(test_tmpdir_normal_removal),
+      cmocka_unit_test(test_cli_plot_names_are_inert),
+      cmocka_unit_test(test_cli_sigterm_removes_temp_copy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
