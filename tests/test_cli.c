@@ -782,7 +782,8 @@ static void test_cli_edges_human_and_json(void **state) {
   (void)state;
   make_graph_db();
   char *out = cli_expect(0, "edges graph.db a");
-  assert_non_null(strstr(out, "4 edges (2 out, 2 in)"));
+  assert_non_null(strstr(out, "4 edges (1 out, 2 in, 1 self-loop)"));
+  assert_non_null(strstr(out, "\nself "));
   assert_non_null(strstr(out, "doc.md"));
   assert_non_null(strstr(out, "ghost"));
   free(out);

@@ -135,23 +135,29 @@ static json_t *edge_json(const rsn_edge *e) {
   return o;
 }
 
+/* A table of the edges, each marked out (ID is the source), in (the
+ * target) or self (both), then the counts. */
 static void print_edges_human(const char *id, const rsn_edge *e, size_t n) {
-  size_t nout = 0;
+  size_t count[3] = {0, 0, 0}; /* out, in, self */
+  static const char *const mark[3] = {"out", "in", "self"};
   if (n > 0)
     printf("%-4s %-*s %-*s %-*s %10s %8s  %s\n", "dir", ID_WIDTH, "source",
            ID_WIDTH, "target", SHORT_WIDTH, "type", "confidence", "veracity",
            "context");
   for (size_t i = 0; i < n; i++) {
-    int out = strcmp(e[i].source, id) == 0;
-    nout += out;
-    printf("%-4s ", out ? "out" : "in");
+    int from = strcmp(e[i].source, id) == 0, to = strcmp(e[i].target, id) == 0;
+    int m = from && to ? 2 : from ? 0 : 1;
+    count[m]++;
+    printf("%-4s ", mark[m]);
     cli_print_cell(e[i].source, ID_WIDTH);
     cli_print_cell(e[i].target, ID_WIDTH);
     cli_print_cell(e[i].type, SHORT_WIDTH);
     printf("%10.4g %8.4g  %s\n", e[i].confidence, e[i].veracity,
            e[i].context_source ? e[i].context_source : "-");
   }
-  printf("%zu edge%s (%zu out, %zu in)\n", n, n == 1 ? "" : "s", nout, n - nout);
+  printf("%zu edge%s (%zu out, %zu in", n, n == 1 ? "" : "s", count[0], count[1]);
+  if (count[2]) printf(", %zu self-loop%s", count[2], count[2] == 1 ? "" : "s");
+  printf(")\n");
 }
 
 /* No edges in the direction asked: fine for a node, or for an id that
