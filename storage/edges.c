@@ -91,46 +91,66 @@ cleanup:
   return rsn__scope_end(s, st);
 }
 
-/* Edges whose source (RSN_EDGES_OUT) or target (RSN_EDGES_IN) is id,
- * ordered by the other end then type.  A NULL confidence or veracity (the
- * columns allow it) is returned as 1, the column default.  *out is one
- * allocation for rsn_edges_free, NULL when *n is 0. */
-rsn_status rsn_store_edges(rsn_store *s, const char *id, int direction,
-                           rsn_edge **out, size_t *n) {
+/* Append the edges of one statement (source or target = id) to acc.  With
+ * skip_self, rows whose source is also id are left out: the in-pass of
+ * RSN_EDGES_BOTH, whose self-loops the out-pass already returned. */
+static rsn_status read_edges(rsn_store *s, rsn_stmt_id which, const char *id,
+                             int skip_self, rsn_acc *acc) {
   sqlite3_stmt *q = NULL;
-  rsn_acc acc = {0};
-  rsn_edge *edges = NULL;
-  char *data = NULL;
-  rsn_status st = RSN_OK;
+  rsn_status st = rsn__stmt(s, which, &q);
   int rc;
-  if (out) *out = NULL;
-  if (n) *n = 0;
-  if (!s || !id || !out || !n)
-    return rsn__err(RSN_E_INVAL, "edges: NULL argument");
-  if (direction != RSN_EDGES_OUT && direction != RSN_EDGES_IN)
-    return rsn__err(RSN_E_INVAL, "edges: direction %d is neither "
-                    "RSN_EDGES_OUT nor RSN_EDGES_IN", direction);
-  st = rsn__stmt(s, direction == RSN_EDGES_OUT ? RSN_STMT_EDGES_OUT
-                                               : RSN_STMT_EDGES_IN, &q);
-  if (st != RSN_OK) goto cleanup;
+  if (st != RSN_OK) return st;
   sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     rsn_acc_row *row = NULL;
-    if ((st = rsn__acc_row(&acc, &row)) != RSN_OK) goto cleanup;
-    if ((st = rsn__acc_text(&acc, row, E_SOURCE, q, 0)) != RSN_OK ||
-        (st = rsn__acc_text(&acc, row, E_TARGET, q, 1)) != RSN_OK ||
-        (st = rsn__acc_text(&acc, row, E_TYPE, q, 2)) != RSN_OK ||
-        (st = rsn__acc_text(&acc, row, E_CONTEXT, q, 5)) != RSN_OK)
+    if (skip_self && sqlite3_column_type(q, 0) == SQLITE_TEXT &&
+        strcmp((const char *)sqlite3_column_text(q, 0), id) == 0)
+      continue;
+    if ((st = rsn__acc_row(acc, &row)) != RSN_OK) goto cleanup;
+    if ((st = rsn__acc_text(acc, row, E_SOURCE, q, 0)) != RSN_OK ||
+        (st = rsn__acc_text(acc, row, E_TARGET, q, 1)) != RSN_OK ||
+        (st = rsn__acc_text(acc, row, E_TYPE, q, 2)) != RSN_OK ||
+        (st = rsn__acc_text(acc, row, E_CONTEXT, q, 5)) != RSN_OK)
       goto cleanup;
     row->num[0] = sqlite3_column_type(q, 3) == SQLITE_NULL
                       ? 1.0 : sqlite3_column_double(q, 3);
     row->num[1] = sqlite3_column_type(q, 4) == SQLITE_NULL
                       ? 1.0 : sqlite3_column_double(q, 4);
   }
-  if (rc != SQLITE_DONE) {
-    st = rsn__store_sqlerr(s, rc, "reading edges");
-    goto cleanup;
-  }
+  if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "reading edges");
+cleanup:
+  rsn__stmt_done(q);
+  return st;
+}
+
+/* Edges whose source (RSN_EDGES_OUT) or target (RSN_EDGES_IN) is id,
+ * ordered by the other end then type; RSN_EDGES_BOTH gives the out-edges
+ * and then the in-edges, a self-loop (source = target = id) once, among the
+ * out-edges.  The two passes run on one connection without a transaction
+ * around them: inside one of its own they see the same snapshot, otherwise
+ * a commit by another connection may fall between them.  A NULL confidence
+ * or veracity (the columns allow it) is returned as 1, the column default.
+ * *out is one allocation for rsn_edges_free, NULL when *n is 0. */
+rsn_status rsn_store_edges(rsn_store *s, const char *id, int direction,
+                           rsn_edge **out, size_t *n) {
+  rsn_acc acc = {0};
+  rsn_edge *edges = NULL;
+  char *data = NULL;
+  rsn_status st = RSN_OK;
+  if (out) *out = NULL;
+  if (n) *n = 0;
+  if (!s || !id || !out || !n)
+    return rsn__err(RSN_E_INVAL, "edges: NULL argument");
+  if (direction != RSN_EDGES_OUT && direction != RSN_EDGES_IN &&
+      direction != RSN_EDGES_BOTH)
+    return rsn__err(RSN_E_INVAL, "edges: direction %d is none of "
+                    "RSN_EDGES_OUT, RSN_EDGES_IN, RSN_EDGES_BOTH", direction);
+  if (direction & RSN_EDGES_OUT)
+    st = read_edges(s, RSN_STMT_EDGES_OUT, id, 0, &acc);
+  if (st == RSN_OK && (direction & RSN_EDGES_IN))
+    st = read_edges(s, RSN_STMT_EDGES_IN, id, direction == RSN_EDGES_BOTH,
+                    &acc);
+  if (st != RSN_OK) goto cleanup;
   if (acc.n == 0) goto cleanup;
   edges = rsn__acc_block(&acc, sizeof *edges, &data);
   if (!edges) {
@@ -149,7 +169,6 @@ rsn_status rsn_store_edges(rsn_store *s, const char *id, int direction,
   *out = edges;
   *n = acc.n;
 cleanup:
-  rsn__stmt_done(q);
   rsn__acc_free(&acc);
   return st;
 }

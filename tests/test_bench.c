@@ -5,22 +5,38 @@
  * brute-force loop for the ground truth, files written by numpy or byte by
  * byte for the readers; then one short smoke run of the built CLI whose
  * JSON Lines are checked for shape and exact recall (not for speed).
+ *
+ * Also the bench's process and temporary-directory helpers (tools/subproc.c,
+ * tools/tmpdir.c), and the two ways a bench run could reach a shell or
+ * leave GBs behind: a dataset name full of shell and gnuplot syntax on the
+ * plot path must run nothing, and SIGTERM during a run must remove its
+ * temporary copy of the base.  The CLI is started here with subproc.c, from
+ * an argument vector, so no shell stands between the test and the bench.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* POSIX 2008 plus realpath() */
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 #include <zlib.h>
 
 #include "benchlib.h"
+#include "subproc.h"
 #include "testutil.h"
+#include "tmpdir.h"
 #include "vecfile.h"
 
 /* ---- percentiles (nearest rank) ------------------------------------------*/
@@ -412,6 +428,310 @@ static void test_cli_table_csv_jsonl_and_truth_cache(void **state) {
   free(dir);
 }
 
+/* ---- subproc.c ------------------------------------------------------------*/
+
+/* Text no shell may see: if anything on the way ran a shell or gnuplot on
+ * it, a MARKER file would appear in the working directory. */
+#define HOSTILE                                                              \
+  "x`touch MARKER1`'q\"d\" $(touch MARKER2) ;touch MARKER3; "              \
+  "system(\"touch MARKER4\") @ARG1 $1 \\\nline2"
+
+static int exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+static void assert_no_markers(const char *dir) {
+  const char *names[] = {"MARKER1", "MARKER2", "MARKER3", "MARKER4"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (exists(tu_path(dir, names[i]))) fail_msg("%s was created: something ran a shell", names[i]);
+}
+
+static void test_subproc_argv_verbatim_and_status(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir(), *out = NULL, err[512], how[96];
+  size_t len = 0;
+  int st = -1;
+  /* printf %s prints its argument byte for byte; cwd puts any MARKER in
+   * dir, where the test looks. */
+  const char *argv[] = {"printf", "%s", HOSTILE, NULL};
+  sp_opts o = {.cwd = dir};
+  assert_int_equal(sp_run(argv, &o, 1 << 16, &out, &len, &st, err, sizeof err), 0);
+  assert_int_equal(st, 0);
+  assert_string_equal(out, HOSTILE);
+  assert_int_equal(len, strlen(HOSTILE));
+  free(out);
+  assert_no_markers(dir);
+  /* Exit statuses and signals come back as wait statuses. */
+  const char *fail[] = {"sh", "-c", "exit 3", NULL};
+  assert_int_equal(sp_run(fail, NULL, 0, NULL, NULL, &st, err, sizeof err), 0);
+  assert_int_equal(sp_exit_code(st), 3);
+  assert_string_equal(sp_describe(st, how, sizeof how), "exited with status 3");
+  const char *killed[] = {"sh", "-c", "kill -TERM $$", NULL};
+  assert_int_equal(sp_run(killed, NULL, 0, NULL, NULL, &st, err, sizeof err), 0);
+  assert_int_equal(sp_exit_code(st), 128 + SIGTERM);
+  assert_non_null(strstr(sp_describe(st, how, sizeof how), "killed by signal 15"));
+  /* A program that does not exist is a clear error, not a status. */
+  const char *missing[] = {"rsn-no-such-program-xyz", NULL};
+  assert_int_equal(sp_run(missing, NULL, 0, NULL, NULL, &st, err, sizeof err), -1);
+  assert_non_null(strstr(err, "rsn-no-such-program-xyz: not found"));
+  /* The working directory and the environment overrides reach the child;
+   * the rest of the environment is inherited. */
+  const char *env_set[] = {"RSN_SPAWN_TEST=a b'c", "HOME=/nowhere", NULL};
+  sp_opts eo = {.env = env_set, .cwd = dir};
+  const char *show[] = {"sh", "-c", "printf '%s|%s|%s|' \"$RSN_SPAWN_TEST\" \"$HOME\" "
+                        "\"$PATH\"; pwd", NULL};
+  assert_int_equal(sp_run(show, &eo, 1 << 16, &out, NULL, &st, err, sizeof err), 0);
+  char want[8192];
+  snprintf(want, sizeof want, "a b'c|/nowhere|%s|", getenv("PATH") ? getenv("PATH") : "");
+  assert_memory_equal(out, want, strlen(want));
+  char real[4096];
+  assert_non_null(realpath(dir, real));
+  assert_non_null(strstr(out + strlen(want), real));
+  free(out);
+  tu_rmrf(dir);
+  free(dir);
+}
+
+/* More output than the bound is an error, never a silent cut, and the
+ * child still finishes (its output is drained, not left in a full pipe). */
+static void test_subproc_output_bound(void **state) {
+  (void)state;
+  char *out = (char *)state, err[512];
+  int st = -1;
+  const char *big[] = {"head", "-c", "1000000", "/dev/zero", NULL};
+  assert_int_equal(sp_run(big, NULL, 4096, &out, NULL, &st, err, sizeof err), -1);
+  assert_null(out);
+  assert_non_null(strstr(err, "exceeds 4096 bytes"));
+  size_t len = 0;
+  assert_int_equal(sp_run(big, NULL, 1000000, &out, &len, &st, err, sizeof err), 0);
+  assert_int_equal(st, 0);
+  assert_int_equal(len, 1000000);
+  free(out);
+  const char *none[] = {"true", NULL};
+  assert_int_equal(sp_run(none, NULL, 16, &out, &len, &st, err, sizeof err), 0);
+  assert_int_equal(len, 0);
+  assert_string_equal(out, "");
+  free(out);
+}
+
+static void test_subproc_which(void **state) {
+  (void)state;
+  char path[4096];
+  assert_int_equal(sp_which("sh", path, sizeof path), 1);
+  assert_true(path[0] == '/' && strstr(path, "/sh"));
+  assert_int_equal(sp_which("/bin/sh", path, sizeof path), 1);
+  assert_string_equal(path, "/bin/sh");
+  assert_int_equal(sp_which("rsn-no-such-program-xyz", path, sizeof path), 0);
+  assert_int_equal(sp_which("/etc/passwd", path, sizeof path), 0); /* not executable */
+  assert_int_equal(sp_which("/bin", path, sizeof path), 0);        /* a directory */
+  assert_int_equal(sp_which("sh", path, 3), 0);                    /* does not fit */
+}
+
+/* ---- tmpdir.c -------------------------------------------------------------*/
+
+/* In a child: make the directory under root, fill it, register an extra
+ * file, and raise `sig`; what is left shows in root afterwards. */
+static void tmpdir_child(const char *root, int sig, int ignore_first) {
+  char dir[4096], err[512];
+  if (ignore_first) signal(sig, SIG_IGN);
+  if (td_create(root, "td-", dir, sizeof dir, err, sizeof err) != 0) _exit(10);
+  for (int i = 0; i < 50; i++) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/f%d", dir, i);
+    FILE *f = fopen(p, "w");
+    if (!f) _exit(11);
+    fputs("data", f);
+    fclose(f);
+  }
+  char extra[4200];
+  snprintf(extra, sizeof extra, "%s/extra.part", root);
+  FILE *f = fopen(extra, "w");
+  if (!f) _exit(12);
+  fclose(f);
+  td_extra(extra);
+  raise(sig);
+  /* Only reached when the signal was ignored. */
+  td_remove();
+  unlink(extra);
+  _exit(0);
+}
+
+static size_t count_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  size_t n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      print_message("left in %s: %s\n", dir, e->d_name);
+      n++;
+    }
+  closedir(d);
+  return n;
+}
+
+static void test_tmpdir_removed_on_signal(void **state) {
+  (void)state;
+  const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+  for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+    char *root = tu_tmpdir();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) tmpdir_child(root, sigs[i], 0);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    /* It died of the signal itself, as the sender meant, and left nothing. */
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != sigs[i])
+      fail_msg("signal %d: child wait status 0x%x", sigs[i], (unsigned)st);
+    assert_int_equal(count_entries(root), 0);
+    tu_rmrf(root);
+    free(root);
+  }
+  /* A signal that was ignored stays ignored (nohup, background jobs). */
+  char *root = tu_tmpdir();
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) tmpdir_child(root, SIGHUP, 1);
+  int st;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  assert_int_equal(count_entries(root), 0);
+  tu_rmrf(root);
+  free(root);
+}
+
+static void test_tmpdir_normal_removal(void **state) {
+  (void)state;
+  char *root = tu_tmpdir(), dir[4096], dir2[4096], err[512];
+  assert_int_equal(td_create(root, "td-", dir, sizeof dir, err, sizeof err), 0);
+  assert_true(strncmp(dir, root, strlen(root)) == 0);
+  struct stat sb;
+  assert_int_equal(stat(dir, &sb), 0);
+  assert_int_equal(sb.st_mode & 0777, 0700);
+  /* One at a time. */
+  assert_int_equal(td_create(root, "td-", dir2, sizeof dir2, err, sizeof err), -1);
+  for (int i = 0; i < 300; i++) { /* more than one getdents64 buffer */
+    char p[4200];
+    snprintf(p, sizeof p, "%s/a-rather-long-file-name-to-fill-the-buffer-%03d", dir, i);
+    assert_int_equal(tu_write_file(p, "x", 1), 0);
+  }
+  td_remove();
+  assert_false(exists(dir));
+  assert_int_equal(count_entries(root), 0);
+  td_remove(); /* nothing left: a no-op */
+  /* A root that does not exist: an error, nothing armed. */
+  assert_int_equal(td_create("/nonexistent-rsn-dir", "td-", dir, sizeof dir, err,
+                             sizeof err), -1);
+  assert_non_null(strstr(err, "/nonexistent-rsn-dir"));
+  tu_rmrf(root);
+  free(root);
+}
+
+/* ---- the bench: no shell on the plot path, no leftovers on SIGTERM ---------*/
+
+/* A dataset label and a --plot directory full of shell and gnuplot syntax
+ * produce the plots and run nothing.  Skipped without gnuplot. */
+static void test_cli_plot_names_are_inert(void **state) {
+  (void)state;
+  char gp[4096];
+  if (!sp_which("gnuplot", gp, sizeof gp)) {
+    print_message("gnuplot not installed: plot test skipped\n");
+    skip();
+  }
+  char *dir = tu_tmpdir(), err[512], tmpenv[4200], how[96];
+  snprintf(tmpenv, sizeof tmpenv, "TMPDIR=%s", dir);
+  const char *plot_dir = "plots 'q` $(touch MARKER2)";
+  const char *argv[] = {RSN_CLI_PATH, "bench", "--synthetic", "1500", "--dim", "8",
+                        "--holdout", "10", "--batch-sizes", "1", "--reps", "1",
+                        "--warmup", "1", "--name", HOSTILE, "--plot", plot_dir,
+                        "--json", NULL};
+  const char *env[] = {tmpenv, NULL};
+  sp_opts o = {.env = env, .cwd = dir};
+  char *out = NULL;
+  int st = -1;
+  assert_int_equal(sp_run(argv, &o, 1 << 22, &out, NULL, &st, err, sizeof err), 0);
+  if (st != 0) fail_msg("bench %s:\n%s", sp_describe(st, how, sizeof how), out);
+  /* The label came through whole, in the JSON header. */
+  json_error_t je;
+  json_t *h = json_loadb(out, strcspn(out, "\n"), 0, &je);
+  assert_non_null(h);
+  assert_string_equal(json_string_value(json_object_get(h, "dataset")), HOSTILE);
+  json_decref(h);
+  free(out);
+  char p[8400];
+  snprintf(p, sizeof p, "%s/%s/recall_qps.png", dir, plot_dir);
+  if (!exists(p)) fail_msg("gnuplot wrote no %s", p);
+  snprintf(p, sizeof p, "%s/%s/latency_vs_n.png", dir, plot_dir);
+  assert_true(exists(p));
+  /* The script holds no name: only the arguments do. */
+  snprintf(p, sizeof p, "%s/%s/bench.gp", dir, plot_dir);
+  FILE *f = fopen(p, "r");
+  assert_non_null(f);
+  char line[1024];
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, "MARKER") || strchr(line, '`'))
+      fail_msg("bench.gp holds user text: %s", line);
+  fclose(f);
+  assert_no_markers(dir);
+  tu_rmrf(dir);
+  free(dir);
+}
+
+/* The first rsn-bench-* directory in root, with `file` in it, into out. */
+static int find_bench_file(const char *root, const char *file, char *out,
+                           size_t len) {
+  DIR *d = opendir(root);
+  struct dirent *e;
+  int found = 0;
+  while (d && !found && (e = readdir(d)))
+    if (strncmp(e->d_name, "rsn-bench-", 10) == 0) {
+      snprintf(out, len, "%s/%s/%s", root, e->d_name, file);
+      found = exists(out);
+    }
+  if (d) closedir(d);
+  return found;
+}
+
+/* SIGTERM while the bench works on its temporary copy of the base: the
+ * process dies of SIGTERM and TMPDIR is left empty. */
+static void test_cli_sigterm_removes_temp_copy(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir(), err[512], tmpenv[4200], base[8400], how[96];
+  snprintf(tmpenv, sizeof tmpenv, "TMPDIR=%s", dir);
+  /* Big enough to be still running (import, ground truth) long after the
+   * held-out copy of the base appears. */
+  const char *argv[] = {RSN_CLI_PATH, "bench", "--synthetic", "200000", "--dim", "32",
+                        "--holdout", "200", "--batch-sizes", "1", "--reps", "1",
+                        "--warmup", "1", NULL};
+  const char *env[] = {tmpenv, NULL};
+  sp_opts o = {.env = env, .quiet = 1};
+  sp_proc p;
+  assert_int_equal(sp_start(argv, &o, &p, err, sizeof err), 0);
+  struct timespec tick = {0, 2 * 1000 * 1000};
+  int seen = 0;
+  for (int i = 0; i < 30000 && !seen; i++) { /* at most about a minute */
+    seen = find_bench_file(dir, "base.f32", base, sizeof base);
+    if (!seen) nanosleep(&tick, NULL);
+  }
+  if (!seen) {
+    kill(p.pid, SIGKILL);
+    int ignored;
+    sp_wait(&p, &ignored, err, sizeof err);
+    fail_msg("no temporary copy of the base appeared in %s", dir);
+  }
+  assert_int_equal(kill(p.pid, SIGTERM), 0);
+  int st = 0;
+  assert_int_equal(sp_wait(&p, &st, err, sizeof err), 0);
+  if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGTERM)
+    fail_msg("the bench %s, not killed by SIGTERM (was it still running?)",
+             sp_describe(st, how, sizeof how));
+  assert_false(exists(base));
+  assert_int_equal(count_entries(dir), 0);
+  tu_rmrf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_percentile_known_samples),
@@ -423,6 +743,13 @@ int main(void) {
       cmocka_unit_test(test_idx_reader),
       cmocka_unit_test(test_cli_smoke_json),
       cmocka_unit_test(test_cli_table_csv_jsonl_and_truth_cache),
+      cmocka_unit_test(test_subproc_argv_verbatim_and_status),
+      cmocka_unit_test(test_subproc_output_bound),
+      cmocka_unit_test(test_subproc_which),
+      cmocka_unit_test(test_tmpdir_removed_on_signal),
+      cmocka_unit_test(test_tmpdir_normal_removal),
+      cmocka_unit_test(test_cli_plot_names_are_inert),
+      cmocka_unit_test(test_cli_sigterm_removes_temp_copy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -644,7 +644,18 @@ static void test_edges_insert_ignore_upsert_neighbours(void **state) {
   assert_int_equal(rsn_store_edges(f->s, "zzz", RSN_EDGES_IN, &out, &n), RSN_OK);
   assert_int_equal(n, 0);
   assert_null(out);
-  assert_int_equal(rsn_store_edges(f->s, "a", 3, &out, &n), RSN_E_INVAL);
+  /* Both directions: out-edges first, then in-edges. */
+  assert_int_equal(rsn_store_edge_upsert(f->s, &(rsn_edge){"c", "a", "rel", 1, 1, NULL}),
+                   RSN_OK);
+  assert_int_equal(rsn_store_edges(f->s, "a", RSN_EDGES_BOTH, &out, &n), RSN_OK);
+  assert_int_equal(n, 3);
+  assert_string_equal(out[0].target, "b");
+  assert_string_equal(out[1].target, "c");
+  assert_string_equal(out[2].source, "c");
+  assert_string_equal(out[2].target, "a");
+  rsn_edges_free(out);
+  assert_int_equal(rsn_store_edges(f->s, "a", 0, &out, &n), RSN_E_INVAL);
+  assert_int_equal(rsn_store_edges(f->s, "a", 4, &out, &n), RSN_E_INVAL);
   rsn_edge bad = {"a", NULL, "t", 1, 1, NULL};
   assert_int_equal(rsn_store_edge_insert(f->s, &bad, 1), RSN_E_INVAL);
 }
@@ -832,6 +843,40 @@ static void test_open_empty_file_without_create(void **state) {
   assert_compliant(f->s);
 }
 
+/* The default VFS with its xSleep replaced by a counter: SQLite's busy
+ * handler asks the VFS to sleep between retries until the requested sleeps
+ * add up to busy_timeout, so the sum proves which timeout was in force
+ * without the test spending it.  Installed as the default VFS only around
+ * the open under test; every other method is the real VFS's (a by-value
+ * copy keeps its pAppData), so locks are seen as they would be. */
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs counting_vfs;
+static long long requested_sleep_us;
+
+static int counting_sleep(sqlite3_vfs *vfs, int us) {
+  (void)vfs;
+  requested_sleep_us += us;
+  return us;
+}
+
+static void counting_vfs_install(void) {
+  real_vfs = sqlite3_vfs_find(NULL);
+  assert_non_null(real_vfs);
+  counting_vfs = *real_vfs;
+  counting_vfs.pNext = NULL;
+  counting_vfs.zName = "rsn-test-counting-sleep";
+  counting_vfs.xSleep = counting_sleep;
+  requested_sleep_us = 0;
+  assert_int_equal(sqlite3_vfs_register(&counting_vfs, 1), SQLITE_OK);
+}
+
+static void counting_vfs_remove(void) {
+  sqlite3_vfs_register(real_vfs, 1);
+  sqlite3_vfs_unregister(&counting_vfs);
+}
+
+/* A lock held past busy_timeout is E_BUSY naming the 5000 ms, and the open
+ * did wait that long (in SQLite's requested sleeps) before giving up. */
 static void test_open_locked_database_is_busy(void **state) {
   fx *f = *state;
   rsn_store *s = NULL;
@@ -840,13 +885,19 @@ static void test_open_locked_database_is_busy(void **state) {
   assert_int_equal(sqlite3_open(f->path, &locker), SQLITE_OK);
   assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
                    SQLITE_OK);
+  counting_vfs_install();
   double t0 = rsn__now_ms();
-  assert_int_equal(rsn_store_open(f->path, 0, &s), RSN_E_BUSY);
-  double waited = rsn__now_ms() - t0;
+  rsn_status st = rsn_store_open(f->path, 0, &s);
+  double wall = rsn__now_ms() - t0;
+  counting_vfs_remove();
+  assert_int_equal(st, RSN_E_BUSY);
   assert_null(s);
   assert_msg_has("locked");
   assert_msg_has("5000 ms");
-  assert_true(waited >= 4500.0);
+  print_message("busy: SQLite asked to sleep %.0f ms in all; wall time %.0f "
+                "ms\n", (double)requested_sleep_us / 1e3, wall);
+  assert_true(requested_sleep_us >= 4500000 && requested_sleep_us <= 5000000);
+  assert_true(wall < 2500.0); /* the sleeps were counted, not slept */
   sqlite3_exec(locker, "ROLLBACK", NULL, NULL, NULL);
   sqlite3_close(locker);
   assert_int_equal(rsn_store_open(f->path, 0, &f->s), RSN_OK);

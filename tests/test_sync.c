@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <poll.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -508,7 +509,8 @@ static void test_sync_first_vectors_from_outside(void **state) {
 
 /* A child writes -- batches of 500 rows in one transaction each, or (odd
  * rounds) a stream of single autocommit upserts -- and reports each batch
- * on a pipe after its commit returned; it is SIGKILLed at a random moment.
+ * on a pipe after its commit returned; it is SIGKILLed at a random moment
+ * after its first report, so every round checks at least one batch.
  * Afterwards the file passes integrity_check, every reported batch is
  * present in full, no batch is partial, and the arena of a fresh open
  * equals the file as plain sqlite3 reads it. */
@@ -538,6 +540,10 @@ static void child_import(const char *path, int fd, int rows_per_batch) {
   }
 }
 
+/* How long a round waits for the child's first committed batch (500 rows
+ * in a sanitizer build on a loaded machine take well under this). */
+#define FIRST_BATCH_TIMEOUT_MS 60000
+
 static void test_sync_sigkill_during_import(void **state) {
   fixture *f = *state;
   uint64_t s = 31337;
@@ -555,6 +561,17 @@ static void test_sync_sigkill_during_import(void **state) {
       _exit(0);
     }
     close(fds[1]);
+    /* The kill lands only after the child has reported its first committed
+     * batch (else a round could check nothing): wait for that line without
+     * reading it, then a random moment more. */
+    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+    int ready = poll(&pfd, 1, FIRST_BATCH_TIMEOUT_MS);
+    if (ready != 1 || !(pfd.revents & POLLIN)) {
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+      fail_msg("round %d: the child reported no committed batch within %d ms",
+               round, FIRST_BATCH_TIMEOUT_MS);
+    }
     usleep((useconds_t)(20000 + tu_rng(&s) % 250000));
     kill(pid, SIGKILL);
     int status;
@@ -565,6 +582,7 @@ static void test_sync_sigkill_during_import(void **state) {
     int cpid, batch, reported = 0;
     while (fscanf(in, "%d %d", &cpid, &batch) == 2) reported = batch + 1;
     fclose(in);
+    if (reported < 1) fail_msg("round %d: no batch reported committed", round);
     total_batches += reported;
     /* Check the file. */
     sqlite3 *h;
@@ -592,6 +610,7 @@ static void test_sync_sigkill_during_import(void **state) {
     rsn_close(db);
   }
   print_message("sigkill: 12 kills, %d committed batches checked\n", total_batches);
+  assert_true(total_batches >= 12);
 }
 
 int main(void) {

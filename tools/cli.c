@@ -13,7 +13,8 @@
  *   5  search or other error: k = 0, bad query vector, unknown id, no memory
  *
  * Subcommands live in cli_info.c (init, get, stats, check, maintain),
- * cli_import.c, cli_search.c, cli_generate.c and cli_bench.c; vector files
+ * cli_graph.c (list, edges), cli_import.c, cli_search.c, cli_generate.c and
+ * cli_bench.c; vector files
  * are read and written by vecfile.c.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -29,9 +30,9 @@
 #include <unistd.h>
 
 static const cli_cmd *const commands[] = {
-    &cli_cmd_init,  &cli_cmd_import,   &cli_cmd_get,    &cli_cmd_stats,
-    &cli_cmd_check, &cli_cmd_maintain, &cli_cmd_search, &cli_cmd_generate,
-    &cli_cmd_bench,
+    &cli_cmd_init,     &cli_cmd_import, &cli_cmd_get,    &cli_cmd_list,
+    &cli_cmd_edges,    &cli_cmd_stats,  &cli_cmd_check,  &cli_cmd_maintain,
+    &cli_cmd_search,   &cli_cmd_generate, &cli_cmd_bench,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -368,6 +369,15 @@ void cli_json_set_text(json_t *obj, const char *key, const char *val) {
   if (strcmp(key, "meta") == 0)
     v = json_loads(val, JSON_DECODE_ANY, NULL);
   json_object_set_new(obj, key, v ? v : json_string(val));
+}
+
+void cli_print_cell(const char *s, int width) {
+  size_t len = s ? strlen(s) : 0;
+  if (len > (size_t)width) {
+    len = (size_t)width;
+    while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
+  }
+  printf("%.*s%*s", (int)len, s ? s : "", width - (int)len + 1, "");
 }
 
 int cli_stderr_tty(void) { return isatty(STDERR_FILENO); }

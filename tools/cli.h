@@ -105,6 +105,10 @@ void cli_print_json(json_t *v);
 /* Set obj[key] to a text column: skipped when NULL; "meta" is embedded as
  * the JSON value it holds (or as a string if it is not valid JSON). */
 void cli_json_set_text(json_t *obj, const char *key, const char *val);
+/* Print s (NULL: nothing) and blanks to fill a column of `width` bytes and
+ * one separating blank on stdout; a longer s is cut at a UTF-8 character
+ * boundary at or before `width` bytes. */
+void cli_print_cell(const char *s, int width);
 /* Is stderr a terminal?  Progress lines are only drawn when it is. */
 int cli_stderr_tty(void);
 /* Print a progress line "\r<label> <done> rows, <rate> rows/s" to stderr at
@@ -125,8 +129,8 @@ int cli_import_reader(rsn_db *db, const char *path, vf_reader *r,
                       uint64_t *imported);
 
 /* ---- subcommands ----------------------------------------------------------*/
-extern const cli_cmd cli_cmd_init, cli_cmd_import, cli_cmd_get, cli_cmd_stats,
-    cli_cmd_check, cli_cmd_maintain, cli_cmd_search, cli_cmd_generate,
-    cli_cmd_bench;
+extern const cli_cmd cli_cmd_init, cli_cmd_import, cli_cmd_get, cli_cmd_list,
+    cli_cmd_edges, cli_cmd_stats, cli_cmd_check, cli_cmd_maintain,
+    cli_cmd_search, cli_cmd_generate, cli_cmd_bench;
 
 #endif /* RSN_CLI_H */

@@ -24,12 +24,19 @@
  * same bytes, and the bench never holds the base in memory (its RSS figures
  * are resonance's).  The arithmetic (percentiles, truth, recall) lives in
  * benchlib.c, where tests/test_bench.c checks it.
+ *
+ * No shell is involved anywhere: compare.py and gnuplot are started from
+ * argument vectors (subproc.c), and the gnuplot script receives the
+ * directory, dataset label and system names as arguments, never as text
+ * pasted into it.  The temporary directory (and a ground-truth cache file
+ * being written) is removed on SIGINT, SIGTERM and SIGHUP too (tmpdir.c).
  */
 #define _XOPEN_SOURCE 700 /* POSIX 2008 plus realpath() */
 #include "benchlib.h"
 #include "cli.h"
+#include "subproc.h"
+#include "tmpdir.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -173,19 +180,12 @@ static void tmp_file(const bench *b, char *out, size_t len, const char *name) {
   snprintf(out, len, "%s/%s", b->tmp, name);
 }
 
-/* Remove the temporary directory and everything in it (flat). */
+/* Remove the temporary directory and everything in it (flat), and stop
+ * guarding it against signals (tmpdir.c). */
 static void remove_tmp(bench *b) {
   if (!b->tmp[0]) return;
-  DIR *dir = opendir(b->tmp);
-  struct dirent *e;
-  char p[PATH_MAX + 256];
-  while (dir && (e = readdir(dir)))
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      snprintf(p, sizeof p, "%s/%s", b->tmp, e->d_name);
-      unlink(p);
-    }
-  if (dir) closedir(dir);
-  rmdir(b->tmp);
+  td_remove();
+  b->tmp[0] = '\0';
 }
 
 static const char *tmp_root(void) {
@@ -545,6 +545,8 @@ static int get_truth(bench *b) {
   /* Write to a private name, then rename: a reader never sees half a file. */
   char part[PATH_MAX + 80];
   snprintf(part, sizeof part, "%s.%ld.part", cache, (long)getpid());
+  /* Outside the temporary directory: a signal must remove it too. */
+  if (cache[0]) td_extra(part);
   FILE *f = cache[0] ? fopen(part, "wb") : NULL;
   int ok = f && fwrite(b->truth, sizeof *b->truth, b->nq * b->tk, f) ==
                     b->nq * b->tk;
@@ -557,6 +559,7 @@ static int get_truth(bench *b) {
     snprintf(b->truth_note, sizeof b->truth_note, "computed (not cached: no "
              "writable directory)");
   }
+  td_extra(NULL);
   return CLI_EXIT_OK;
 }
 
@@ -830,24 +833,6 @@ static const char *compare_script(void) {
   return env && *env ? env : RSN_COMPARE_SCRIPT;
 }
 
-/* Append 'arg' to cmd, single-quoted for /bin/sh. */
-static void sh_quote(char *cmd, size_t len, const char *arg) {
-  size_t u = strlen(cmd);
-  if (u + 3 >= len) return;
-  cmd[u++] = ' ';
-  cmd[u++] = '\'';
-  for (const char *p = arg; *p && u + 6 < len; p++) {
-    if (*p == '\'') {
-      memcpy(cmd + u, "'\\''", 4);
-      u += 4;
-    } else {
-      cmd[u++] = *p;
-    }
-  }
-  cmd[u++] = '\'';
-  cmd[u] = '\0';
-}
-
 static sysres *find_sys(bench *b, const char *name) {
   for (size_t i = 0; i < b->nsys; i++)
     if (strcmp(b->sys[i].name, name) == 0) return &b->sys[i];
@@ -857,10 +842,26 @@ static sysres *find_sys(bench *b, const char *name) {
   return &b->sys[b->nsys++];
 }
 
+/* A system name as compare.py may send it: [a-z0-9_-], 1 to 15 bytes.  The
+ * name goes into the data file gnuplot reads (whitespace-separated) and the
+ * tables, so nothing else is taken. */
+static int valid_system_name(const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n >= sizeof ((sysres *)0)->name) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+          name[i] == '_' || name[i] == '-'))
+      return 0;
+  return 1;
+}
+
 /* One JSON line of compare.py. */
 static int take_compare_line(bench *b, json_t *o) {
   const char *m = json_string_value(json_object_get(o, "measurement"));
   const char *name = json_string_value(json_object_get(o, "system"));
+  if (name && !valid_system_name(name))
+    return cli_error(CLI_EXIT_OTHER, "bench: compare.py: system name '%.40s' "
+                     "is not [a-z0-9_-]{1,15}", name);
   if (m && strcmp(m, "missing") == 0) {
     const char *err = json_string_value(json_object_get(o, "error"));
     const char *how = json_string_value(json_object_get(o, "install"));
@@ -926,36 +927,45 @@ static int run_compare(bench *b) {
             PYTHON);
     return CLI_EXIT_OK;
   }
-  char qpath[PATH_MAX], num[192], sizes[256] = "";
+  char qpath[PATH_MAX], sizes[MAX_BATCH * 21 + 1] = "", err[PATH_MAX + 128];
   tmp_file(b, qpath, sizeof qpath, "queries.f32");
   int rc = write_matrix(qpath, b->q, b->nq, b->d);
   if (rc != CLI_EXIT_OK) return rc;
   for (size_t i = 0; i < b->o.nb; i++)
     snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%zu",
              i ? "," : "", b->o.bsizes[i]);
-  char cmd[4 * PATH_MAX + 512];
+  char dim[16], k[24], kr[24], threads[16], reps[24], min_ms[32];
+  snprintf(dim, sizeof dim, "%u", b->d);
+  snprintf(k, sizeof k, "%" PRIu64, b->o.k);
+  snprintf(kr, sizeof kr, "%zu", recall_k(b));
+  snprintf(threads, sizeof threads, "%d", b->threads);
+  snprintf(reps, sizeof reps, "%" PRIu64, b->o.reps);
+  snprintf(min_ms, sizeof min_ms, "%.0f", MIN_REP_MS);
+  /* Paths go in as arguments, byte for byte: no shell reads them. */
+  const char *argv[] = {PYTHON, compare_script(), "--base", b->base_path,
+                        "--format", vf_format_name(b->base_fmt), "--queries",
+                        qpath, "--out", b->tmp, "--dim", dim, "--k", k, "--kr",
+                        kr, "--threads", threads, "--reps", reps,
+                        "--min-rep-ms", min_ms, "--batch-sizes", sizes, NULL};
   /* BLAS and OpenMP pools size themselves at import time, so the thread
    * count goes in through the environment as well as the arguments. */
-  snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=%d OPENBLAS_NUM_THREADS=%d "
-           "exec " PYTHON, b->threads, b->threads);
-  sh_quote(cmd, sizeof cmd, compare_script());
-  const char *args[] = {"--base", b->base_path, "--format",
-                        vf_format_name(b->base_fmt), "--queries", qpath,
-                        "--out", b->tmp};
-  for (size_t i = 0; i < sizeof args / sizeof *args; i++)
-    sh_quote(cmd, sizeof cmd, args[i]);
-  snprintf(num, sizeof num, " --dim %u --k %" PRIu64 " --kr %zu --threads %d "
-           "--reps %" PRIu64 " --min-rep-ms %.0f --batch-sizes", b->d,
-           b->o.k, recall_k(b), b->threads, b->o.reps, MIN_REP_MS);
-  snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), "%s %s", num, sizes);
+  char omp[48], blas[48];
+  snprintf(omp, sizeof omp, "OMP_NUM_THREADS=%d", b->threads);
+  snprintf(blas, sizeof blas, "OPENBLAS_NUM_THREADS=%d", b->threads);
+  const char *env[] = {omp, blas, NULL};
+  sp_opts so = {.env = env, .capture = 1};
+  sp_proc proc;
   note(b, "running %s", compare_script());
-  FILE *p = popen(cmd, "r");
-  if (!p) return cli_error(CLI_EXIT_OTHER, "bench: cannot run %s: %s",
-                           compare_script(), strerror(errno));
+  if (sp_start(argv, &so, &proc, err, sizeof err) != 0)
+    return cli_error(CLI_EXIT_OTHER, "bench: %s", err);
+  FILE *p = fdopen(proc.out, "r");
+  if (p) proc.out = -1; /* the FILE owns it now */
+  else rc = cli_error(CLI_EXIT_OTHER, "bench: reading %s: %s",
+                      compare_script(), strerror(errno));
   char *line = NULL;
   size_t cap = 0;
   ssize_t len;
-  while (rc == CLI_EXIT_OK && (len = getline(&line, &cap, p)) > 0) {
+  while (p && rc == CLI_EXIT_OK && (len = getline(&line, &cap, p)) > 0) {
     json_error_t je;
     json_t *o = json_loadb(line, (size_t)len, 0, &je);
     if (!o) rc = cli_error(CLI_EXIT_OTHER, "bench: compare.py printed a line "
@@ -964,10 +974,17 @@ static int run_compare(bench *b) {
     json_decref(o);
   }
   free(line);
-  int st = pclose(p);
-  if (rc == CLI_EXIT_OK && st != 0)
-    rc = cli_error(CLI_EXIT_OTHER, "bench: %s failed (status %d); its "
-                   "messages are above", compare_script(), st);
+  /* Closing first: a child that is still writing after an error above gets
+   * SIGPIPE instead of blocking the wait. */
+  if (p) fclose(p);
+  int st = 0;
+  if (sp_wait(&proc, &st, err, sizeof err) != 0) {
+    if (rc == CLI_EXIT_OK) rc = cli_error(CLI_EXIT_OTHER, "bench: %s", err);
+  } else if (rc == CLI_EXIT_OK && st != 0) {
+    char how[96];
+    rc = cli_error(CLI_EXIT_OTHER, "bench: %s %s; its messages are above",
+                   compare_script(), sp_describe(st, how, sizeof how));
+  }
   return rc;
 }
 
@@ -1344,39 +1361,58 @@ static int write_plots(bench *b, const char *dir) {
   snprintf(p, sizeof p, "%s/bench.gp", dir);
   if (!(f = fopen(p, "w")))
     return cli_error(CLI_EXIT_INPUT, "bench: cannot create %s", p);
+  /* No name or path is pasted into the script: the directory, the dataset
+   * label and the system names reach gnuplot as arguments (ARG1..ARG3),
+   * which it keeps as string values and never reads as commands (in
+   * gnuplot, text in a command line is run by `backticks`, and system()
+   * runs a shell).  Only numbers are printed into it. */
   fprintf(f,
-          "# gnuplot script written by resonance bench; run: gnuplot bench.gp\n"
+          "# gnuplot script written by resonance bench.  Run it as\n"
+          "#   gnuplot -c bench.gp DIR DATASET 'SYSTEMS'\n"
+          "# DIR holds recall_qps.dat and latency_vs_n.dat and gets the PNGs;\n"
+          "# DATASET is the label in the titles; SYSTEMS names the systems of\n"
+          "# recall_qps.dat, separated by spaces.\n"
+          "if (ARGC < 3) { print 'usage: gnuplot -c bench.gp DIR DATASET SYSTEMS'; exit }\n"
+          "cd ARG1\n"
           "set terminal pngcairo size 900,600 noenhanced\n"
-          "cd '%s'\nset grid\nset key outside right\n"
+          "set grid\nset key outside right\n"
           "set output 'recall_qps.png'\n"
-          "set title 'recall vs QPS: %s (N=%" PRIu64 ", d=%u, k=%" PRIu64
-          "; labels = batch size)'\n"
+          "set title sprintf('recall vs QPS: %%s (N=%" PRIu64 ", d=%u, k=%" PRIu64
+          "; labels = batch size)', ARG2)\n"
           "set xlabel 'queries per second (log)'\nset logscale x\n"
           "set ylabel 'tie-aware recall@%zu'\nset yrange [0:1.05]\n"
-          "plot for [s in '%s%s%s'] 'recall_qps.dat' using "
-          "(strcol(1) eq s ? $3 : 1/0):4 with linespoints pt 7 title s, \\\n"
+          "plot for [s in ARG3] 'recall_qps.dat' using "
+          "(strcol(1) eq s ? column(3) : 1/0):4 with linespoints pt 7 title s, \\\n"
           "     'recall_qps.dat' using 3:4:2 with labels offset 0,1 notitle\n"
           "set output 'latency_vs_n.png'\nunset logscale\nset autoscale y\n"
-          "set title 'resonance single-query p50 latency vs N (%s, d=%u)'\n"
+          "set title sprintf('resonance single-query p50 latency vs N (%%s, d=%u)', "
+          "ARG2)\n"
           "set xlabel 'rows N'\nset ylabel 'p50 latency (ms)'\n"
           "set yrange [0:*]\n"
           "plot 'latency_vs_n.dat' using 1:2 with linespoints pt 7 "
           "title 'resonance p50'\n",
-          dir, b->name, b->n, b->d, b->o.k, cutoffs[c], b->sys[0].name,
-          b->nsys > 1 ? " faiss" : "", b->nsys > 2 ? " numpy" : "", b->name,
-          b->d);
-  fclose(f);
-  if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+          b->n, b->d, b->o.k, cutoffs[c], b->d);
+  if ((ferror(f) | fclose(f)) != 0)
+    return cli_error(CLI_EXIT_INPUT, "bench: writing %s failed", p);
+  char gnuplot[PATH_MAX];
+  if (!sp_which("gnuplot", gnuplot, sizeof gnuplot)) {
     fprintf(stderr, "resonance: bench: gnuplot is not installed; data and "
             "script are in %s.  Install it with: sudo apt-get install "
             "gnuplot-nox\n", dir);
     return CLI_EXIT_OK;
   }
-  char cmd[PATH_MAX + 64] = "gnuplot";
-  sh_quote(cmd, sizeof cmd, p);
-  if (system(cmd) != 0)
-    fprintf(stderr, "resonance: bench: gnuplot failed on %s (pngcairo "
-            "terminal missing? try 'set terminal png')\n", p);
+  char systems[MAX_SYS * sizeof b->sys[0].name + 1] = "";
+  for (size_t si = 0; si < b->nsys; si++)
+    snprintf(systems + strlen(systems), sizeof systems - strlen(systems),
+             "%s%s", si ? " " : "", b->sys[si].name);
+  const char *argv[] = {gnuplot, "-c", p, dir, b->name, systems, NULL};
+  char err[PATH_MAX + 128], how[96];
+  int st = 0;
+  if (sp_run(argv, NULL, 0, NULL, NULL, &st, err, sizeof err) != 0)
+    fprintf(stderr, "resonance: bench: %s\n", err);
+  else if (st != 0)
+    fprintf(stderr, "resonance: bench: gnuplot %s on %s (pngcairo terminal "
+            "missing? try 'set terminal png')\n", sp_describe(st, how, sizeof how), p);
   else
     fprintf(stderr, "bench: wrote %s/recall_qps.png and "
             "%s/latency_vs_n.png\n", dir, dir);
@@ -1489,14 +1525,16 @@ static int run_bench(const cli_args *a) {
   b->progress = cli_stderr_tty();
   b->out = json_array();
   dataset_name(b);
-  snprintf(b->tmp, sizeof b->tmp, "%s/rsn-bench-XXXXXX", tmp_root());
-  if (rc == CLI_EXIT_OK && !mkdtemp(b->tmp)) {
-    rc = cli_error(CLI_EXIT_INPUT, "bench: cannot create a directory in %s: "
-                   "%s", tmp_root(), strerror(errno));
-    b->tmp[0] = '\0';
-  } else if (rc != CLI_EXIT_OK) {
+  /* The temporary directory holds copies of the base (GBs for a large
+   * set); a signal removes it, and stops a running child with it. */
+  char err[PATH_MAX + 128];
+  if (rc == CLI_EXIT_OK &&
+      td_create(tmp_root(), "rsn-bench-", b->tmp, sizeof b->tmp, err,
+                sizeof err) != 0) {
+    rc = cli_error(CLI_EXIT_INPUT, "bench: %s", err);
     b->tmp[0] = '\0';
   }
+  if (rc == CLI_EXIT_OK) td_on_signal(sp_forward_signal);
   if (rc == CLI_EXIT_OK) rc = prepare_data(b);
   if (rc == CLI_EXIT_OK) rc = get_truth(b);
   if (rc == CLI_EXIT_OK) rc = run_resonance(b);
@@ -1601,7 +1639,11 @@ const cli_cmd cli_cmd_bench = {
         "same files and threads;\ntheir ids come back in files and recall "
         "is computed here for every system.\nNeeds python3-numpy and "
         "python3-faiss; --plot needs gnuplot-nox (tools/setup.sh\nwith "
-        "RSN_SETUP_BENCH=1 installs them).\n\n"
+        "RSN_SETUP_BENCH=1 installs them).  --plot writes bench.gp, run as "
+        "gnuplot -c\nbench.gp DIR DATASET 'SYSTEMS'.\n\n"
+        "Temporary files (copies of the base, the databases) live in a "
+        "private directory\nin $TMPDIR (default /tmp), removed at the end "
+        "and on SIGINT, SIGTERM and SIGHUP.\n\n"
         "Examples:\n"
         "  resonance bench --base base.f32 --queries queries.f32 --truth "
         "groundtruth.i32 --dim 128\n"

@@ -101,16 +101,6 @@ static int load_queries(const char *path, uint32_t db_dim, queries *q) {
 
 /* ---- output ---------------------------------------------------------------*/
 
-/* Print s in a column of `width` bytes, cut at a UTF-8 character boundary. */
-static void print_cell(const char *s, int width) {
-  size_t len = s ? strlen(s) : 0;
-  if (len > (size_t)width) {
-    len = (size_t)width;
-    while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
-  }
-  printf("%.*s%*s", (int)len, s ? s : "", width - (int)len + 1, "");
-}
-
 static void print_table(const rsn_results *r, size_t q, const char *label) {
   size_t n = r->count[q];
   printf("%s: %zu result%s\n", label, n, n == 1 ? "" : "s");
@@ -120,8 +110,8 @@ static void print_table(const rsn_results *r, size_t q, const char *label) {
   for (size_t i = 0; i < n; i++) {
     const rsn_hit *h = &r->hits[q * r->k + i];
     printf("%4zu  %7.4f  ", i + 1, h->score);
-    print_cell(h->id, ID_WIDTH);
-    print_cell(h->title, TITLE_WIDTH);
+    cli_print_cell(h->id, ID_WIDTH);
+    cli_print_cell(h->title, TITLE_WIDTH);
     printf("%s/%s\n", h->type ? h->type : "-", h->domain ? h->domain : "-");
   }
 }

@@ -344,9 +344,14 @@ RSN_API rsn_status rsn_edge_insert(rsn_db *db, const rsn_edge *edge);
  * Both edge writes are serialised with other writes. */
 RSN_API rsn_status rsn_edge_upsert(rsn_db *db, const rsn_edge *edge);
 
-#define RSN_EDGES_OUT 1 /* edges whose source is the id */
-#define RSN_EDGES_IN 2  /* edges whose target is the id */
-/* Neighbours of a node.  *out: array of *n edges in one allocation, freed
+#define RSN_EDGES_OUT 1  /* edges whose source is the id */
+#define RSN_EDGES_IN 2   /* edges whose target is the id */
+#define RSN_EDGES_BOTH 3 /* RSN_EDGES_OUT | RSN_EDGES_IN */
+/* Neighbours of a node: out-edges ordered by target then type, in-edges by
+ * source then type; RSN_EDGES_BOTH gives the out-edges, then the in-edges,
+ * with a self-loop (source = target = id) once, among the out-edges.  An id
+ * with no edges (or no node) gives *n = 0 and *out = NULL; any other
+ * direction is E_INVAL.  *out: array of *n edges in one allocation, freed
  * with rsn_edges_free.  Thread-safe, as rsn_get. */
 RSN_API rsn_status rsn_edges(rsn_db *db, const char *id, int direction,
                              rsn_edge **out, size_t *n);
