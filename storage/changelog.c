@@ -87,9 +87,14 @@ rsn_status rsn_store_changelog_read(rsn_store *s, int64_t after, int64_t upto,
                               "ORDER BY seq",
                               -1, &st, NULL);
   if (rc != SQLITE_OK) return rsn__store_sqlerr(s, rc, "reading the change log");
-  sqlite3_bind_int64(st, 1, after);
-  sqlite3_bind_int64(st, 2, upto);
-  rsn_status out = RSN_OK;
+  rsn_binder b = {st, SQLITE_OK, 0};
+  rsn__bind_int64(&b, 1, after);
+  rsn__bind_int64(&b, 2, upto);
+  rsn_status out = rsn__bind_check(s, &b, "reading the change log");
+  if (out) {
+    sqlite3_finalize(st);
+    return out;
+  }
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *id = (const char *)sqlite3_column_text(st, 0);
     int stop = fn(ctx, id ? id : "", sqlite3_column_int(st, 1));
@@ -111,9 +116,10 @@ rsn_status rsn_store_changelog_ack(rsn_store *s, const char *handle, int64_t seq
                               "ON CONFLICT(handle) DO UPDATE SET seq = excluded.seq, seen = excluded.seen",
                               -1, &st, NULL);
   if (rc == SQLITE_OK) {
-    sqlite3_bind_text(st, 1, handle, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, seq);
-    rc = sqlite3_step(st);
+    rsn_binder b = {st, SQLITE_OK, 0};
+    rsn__bind_text(&b, 1, handle);
+    rsn__bind_int64(&b, 2, seq);
+    rc = b.rc != SQLITE_OK ? b.rc : sqlite3_step(st);
     rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
   }
   sqlite3_finalize(st);
@@ -131,8 +137,9 @@ rsn_status rsn_store_changelog_forget(rsn_store *s, const char *handle) {
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(s->db, "DELETE FROM rsn_cursors WHERE handle = ?1", -1, &st, NULL);
   if (rc == SQLITE_OK) {
-    sqlite3_bind_text(st, 1, handle, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
+    rsn_binder b = {st, SQLITE_OK, 0};
+    rsn__bind_text(&b, 1, handle);
+    rc = b.rc != SQLITE_OK ? b.rc : sqlite3_step(st);
     rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
   }
   sqlite3_finalize(st);

@@ -175,6 +175,17 @@ rsn_status rsn__store_sqlerr(rsn_store *s, int rc, const char *what) {
   return rsn__err(st, "%s (%s): %s [%s]", what, path, msg, sqlite3_errstr(rc));
 }
 
+rsn_status rsn__bind_check(rsn_store *s, const rsn_binder *b, const char *what) {
+  if (b->rc == SQLITE_OK) return RSN_OK;
+  if (b->rc == SQLITE_TOOBIG)
+    return rsn__err(RSN_E_LIMIT, "%s (%s): parameter %d is longer than SQLite "
+                    "allows (%d bytes)", what, s->path, b->param,
+                    sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1));
+  char ctx[256];
+  snprintf(ctx, sizeof ctx, "%s: binding parameter %d", what, b->param);
+  return rsn__store_sqlerr(s, b->rc, ctx);
+}
+
 /* ---- statements ------------------------------------------------------------ */
 
 rsn_status rsn__stmt(rsn_store *s, rsn_stmt_id id, sqlite3_stmt **out) {

@@ -14,13 +14,6 @@
 
 enum { E_SOURCE, E_TARGET, E_TYPE, E_CONTEXT };
 
-static void bind_str(sqlite3_stmt *st, int i, const char *v) {
-  if (v)
-    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-  else
-    sqlite3_bind_null(st, i);
-}
-
 static rsn_status check_edge(const rsn_edge *e, const char *what) {
   if (!e) return rsn__err(RSN_E_INVAL, "%s: edge is NULL", what);
   if (!e->source || !e->target || !e->type)
@@ -52,16 +45,20 @@ rsn_status rsn_store_edge_insert(rsn_store *s, const rsn_edge *e,
   if ((st = check_edge(e, "edge insert")) != RSN_OK) return st;
   if ((st = rsn__scope_begin(s, "insert an edge")) != RSN_OK) return st;
   if ((st = rsn__stmt(s, RSN_STMT_EDGE_INSERT, &ins)) != RSN_OK) goto cleanup;
-  bind_str(ins, 1, e->source);
-  bind_str(ins, 2, e->target);
-  bind_str(ins, 3, e->type);
-  bind_str(ins, 4, e->context_source);
+  rsn_binder b = {ins, SQLITE_OK, 0};
+  rsn__bind_text(&b, 1, e->source);
+  rsn__bind_text(&b, 2, e->target);
+  rsn__bind_text(&b, 3, e->type);
+  rsn__bind_text(&b, 4, e->context_source);
+  if ((st = rsn__bind_check(s, &b, "edge insert")) != RSN_OK) goto cleanup;
   if ((st = step_edge(s, ins, e, "insert")) != RSN_OK) goto cleanup;
   if (history && sqlite3_changes(s->db) > 0) {
     if ((st = rsn__stmt(s, RSN_STMT_HIST_EDGE, &hist)) != RSN_OK) goto cleanup;
-    bind_str(hist, 1, e->source);
-    bind_str(hist, 2, e->target);
-    bind_str(hist, 3, e->type);
+    rsn_binder h = {hist, SQLITE_OK, 0};
+    rsn__bind_text(&h, 1, e->source);
+    rsn__bind_text(&h, 2, e->target);
+    rsn__bind_text(&h, 3, e->type);
+    if ((st = rsn__bind_check(s, &h, "history row for the insert")) != RSN_OK) goto cleanup;
     st = step_edge(s, hist, e, "history row for the insert");
   }
 cleanup:
@@ -79,13 +76,14 @@ rsn_status rsn_store_edge_upsert(rsn_store *s, const rsn_edge *e) {
   if ((st = check_edge(e, "edge upsert")) != RSN_OK) return st;
   if ((st = rsn__scope_begin(s, "upsert an edge")) != RSN_OK) return st;
   if ((st = rsn__stmt(s, RSN_STMT_EDGE_UPSERT, &q)) != RSN_OK) goto cleanup;
-  bind_str(q, 1, e->source);
-  bind_str(q, 2, e->target);
-  bind_str(q, 3, e->type);
-  sqlite3_bind_double(q, 4, e->confidence);
-  sqlite3_bind_double(q, 5, e->veracity);
-  bind_str(q, 6, e->context_source);
-  st = step_edge(s, q, e, "upsert");
+  rsn_binder b = {q, SQLITE_OK, 0};
+  rsn__bind_text(&b, 1, e->source);
+  rsn__bind_text(&b, 2, e->target);
+  rsn__bind_text(&b, 3, e->type);
+  rsn__bind_double(&b, 4, e->confidence);
+  rsn__bind_double(&b, 5, e->veracity);
+  rsn__bind_text(&b, 6, e->context_source);
+  if ((st = rsn__bind_check(s, &b, "edge upsert")) == RSN_OK) st = step_edge(s, q, e, "upsert");
 cleanup:
   rsn__stmt_done(q);
   return rsn__scope_end(s, st);
@@ -100,7 +98,9 @@ static rsn_status read_edges(rsn_store *s, rsn_stmt_id which, const char *id,
   rsn_status st = rsn__stmt(s, which, &q);
   int rc;
   if (st != RSN_OK) return st;
-  sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+  rsn_binder b = {q, SQLITE_OK, 0};
+  rsn__bind_text(&b, 1, id);
+  if ((st = rsn__bind_check(s, &b, "reading edges")) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     rsn_acc_row *row = NULL;
     if (skip_self && sqlite3_column_type(q, 0) == SQLITE_TEXT &&

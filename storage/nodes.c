@@ -161,13 +161,6 @@ void rsn_edges_free(rsn_edge *edges) { rsn__free(edges); }
 
 /* ---- writes -------------------------------------------------------------------- */
 
-static void bind_str(sqlite3_stmt *st, int i, const char *v) {
-  if (v)
-    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-  else
-    sqlite3_bind_null(st, i);
-}
-
 /* Step a bound write statement to completion; message names what and id. */
 static rsn_status step_write(rsn_store *s, sqlite3_stmt *st, const char *what,
                              const char *id) {
@@ -197,11 +190,12 @@ rsn_status rsn_store_upsert(rsn_store *s, const rsn_node *n, int history) {
   if (st != RSN_OK) return st;
 
   if ((st = rsn__stmt(s, RSN_STMT_NODE_UPSERT, &ins)) != RSN_OK) goto cleanup;
-  bind_str(ins, 1, n->id);
-  bind_str(ins, 2, n->type);
-  bind_str(ins, 3, n->title);
-  bind_str(ins, 4, n->domain);
-  bind_str(ins, 5, n->layer);
+  rsn_binder b = {ins, SQLITE_OK, 0};
+  rsn__bind_text(&b, 1, n->id);
+  rsn__bind_text(&b, 2, n->type);
+  rsn__bind_text(&b, 3, n->title);
+  rsn__bind_text(&b, 4, n->domain);
+  rsn__bind_text(&b, 5, n->layer);
   if (n->embedding) {
     const void *bytes = n->embedding;
     if (!RSN_HOST_LE) {
@@ -214,28 +208,31 @@ rsn_status rsn_store_upsert(rsn_store *s, const rsn_node *n, int history) {
       rsn__f32_to_le(le, n->embedding, n->dim);
       bytes = le;
     }
-    sqlite3_bind_blob(ins, 6, bytes, (int)(n->dim * 4u), SQLITE_STATIC);
+    rsn__bind_blob(&b, 6, bytes, (size_t)n->dim * 4u);
   } else {
-    sqlite3_bind_null(ins, 6);
+    rsn__bind_null(&b, 6);
   }
-  bind_str(ins, 7, n->hash);
-  bind_str(ins, 8, n->meta);
-  bind_str(ins, 9, n->date);
-  bind_str(ins, 10, n->summary);
+  rsn__bind_text(&b, 7, n->hash);
+  rsn__bind_text(&b, 8, n->meta);
+  rsn__bind_text(&b, 9, n->date);
+  rsn__bind_text(&b, 10, n->summary);
+  if ((st = rsn__bind_check(s, &b, "upsert of a node")) != RSN_OK) goto cleanup;
   if ((st = step_write(s, ins, "upsert", n->id)) != RSN_OK) goto cleanup;
 
   if (history) {
     if ((st = rsn__stmt(s, RSN_STMT_HIST_UPSERT, &hist)) != RSN_OK)
       goto cleanup;
-    bind_str(hist, 1, n->id);
-    bind_str(hist, 2, n->type);
-    bind_str(hist, 3, n->title);
-    bind_str(hist, 4, n->domain);
-    bind_str(hist, 5, n->layer);
-    bind_str(hist, 7, n->hash);
-    bind_str(hist, 8, n->meta);
-    bind_str(hist, 9, n->date);
-    bind_str(hist, 10, n->summary);
+    rsn_binder h = {hist, SQLITE_OK, 0};
+    rsn__bind_text(&h, 1, n->id);
+    rsn__bind_text(&h, 2, n->type);
+    rsn__bind_text(&h, 3, n->title);
+    rsn__bind_text(&h, 4, n->domain);
+    rsn__bind_text(&h, 5, n->layer);
+    rsn__bind_text(&h, 7, n->hash);
+    rsn__bind_text(&h, 8, n->meta);
+    rsn__bind_text(&h, 9, n->date);
+    rsn__bind_text(&h, 10, n->summary);
+    if ((st = rsn__bind_check(s, &h, "history row for the upsert")) != RSN_OK) goto cleanup;
     st = step_write(s, hist, "history row for the upsert", n->id);
   }
 cleanup:
@@ -256,13 +253,17 @@ static rsn_status change_node(rsn_store *s, const char *id, const char *meta,
   if (st != RSN_OK) return st;
   if (history) {
     if ((st = rsn__stmt(s, hist_id, &hist)) != RSN_OK) goto cleanup;
-    bind_str(hist, 1, id);
-    if (change_id == RSN_STMT_NODE_SET_META) bind_str(hist, 2, meta);
+    rsn_binder h = {hist, SQLITE_OK, 0};
+    rsn__bind_text(&h, 1, id);
+    if (change_id == RSN_STMT_NODE_SET_META) rsn__bind_text(&h, 2, meta);
+    if ((st = rsn__bind_check(s, &h, what)) != RSN_OK) goto cleanup;
     if ((st = step_write(s, hist, "history row", id)) != RSN_OK) goto cleanup;
   }
   if ((st = rsn__stmt(s, change_id, &chg)) != RSN_OK) goto cleanup;
-  bind_str(chg, 1, id);
-  if (change_id == RSN_STMT_NODE_SET_META) bind_str(chg, 2, meta);
+  rsn_binder b = {chg, SQLITE_OK, 0};
+  rsn__bind_text(&b, 1, id);
+  if (change_id == RSN_STMT_NODE_SET_META) rsn__bind_text(&b, 2, meta);
+  if ((st = rsn__bind_check(s, &b, what)) != RSN_OK) goto cleanup;
   if ((st = step_write(s, chg, what, id)) != RSN_OK) goto cleanup;
   if (sqlite3_changes(s->db) == 0)
     st = rsn__err(RSN_E_NOTFOUND, "cannot %s: no node with id '%.*s' in %s",
@@ -301,7 +302,9 @@ rsn_status rsn_store_get(rsn_store *s, const char *id, int with_embedding,
   st = rsn__stmt(s, with_embedding ? RSN_STMT_NODE_GET_EMB : RSN_STMT_NODE_GET,
                  &q);
   if (st != RSN_OK) goto cleanup;
-  sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+  rsn_binder b = {q, SQLITE_OK, 0};
+  rsn__bind_text(&b, 1, id);
+  if ((st = rsn__bind_check(s, &b, "reading a node")) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
   if (rc == SQLITE_DONE) {
     st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
@@ -380,10 +383,12 @@ rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
     st = rsn__store_sqlerr(s, rc, "preparing the node list");
     goto cleanup;
   }
-  if (o->domain) sqlite3_bind_text(q, 1, o->domain, -1, SQLITE_STATIC);
-  if (o->type) sqlite3_bind_text(q, 2, o->type, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(q, 3, o->limit > 0 ? o->limit : -1);
-  sqlite3_bind_int64(q, 4, o->offset);
+  rsn_binder b = {q, SQLITE_OK, 0};
+  if (o->domain) rsn__bind_text(&b, 1, o->domain);
+  if (o->type) rsn__bind_text(&b, 2, o->type);
+  rsn__bind_int64(&b, 3, o->limit > 0 ? o->limit : -1);
+  rsn__bind_int64(&b, 4, o->offset);
+  if ((st = rsn__bind_check(s, &b, "listing nodes")) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     st = acc_node_row(&acc, q, fields, ncols);
     if (st != RSN_OK) goto cleanup;
@@ -409,7 +414,9 @@ rsn_status rsn_store_get_blob(rsn_store *s, const char *id, void *buf,
   if (!s || !id || !bytes || (!buf && cap))
     return rsn__err(RSN_E_INVAL, "get_blob: NULL argument");
   if ((st = rsn__stmt(s, RSN_STMT_NODE_BLOB, &q)) != RSN_OK) goto cleanup;
-  sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+  rsn_binder b = {q, SQLITE_OK, 0};
+  rsn__bind_text(&b, 1, id);
+  if ((st = rsn__bind_check(s, &b, "reading an embedding")) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
   if (rc == SQLITE_DONE) {
     st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
@@ -420,9 +427,9 @@ rsn_status rsn_store_get_blob(rsn_store *s, const char *id, void *buf,
     st = rsn__err(RSN_E_NULLBLOB, "node '%.*s' has no embedding (NULL)",
                   ID_SHOWN, id);
   } else {
-    const void *b = sqlite3_column_blob(q, 0);
+    const void *blob = sqlite3_column_blob(q, 0);
     size_t len = (size_t)sqlite3_column_bytes(q, 0);
-    if (len && b && cap) memcpy(buf, b, RSN_MIN(len, cap));
+    if (len && blob && cap) memcpy(buf, blob, RSN_MIN(len, cap));
     *bytes = len;
   }
 cleanup:
@@ -471,7 +478,9 @@ rsn_status rsn_store_hydrate(rsn_store *s, rsn_hit *hits, size_t n) {
     rsn_hit *h = &hits[i];
     int rc, oom = 0;
     if (!h->id) continue;
-    sqlite3_bind_text(q, 1, h->id, -1, SQLITE_STATIC);
+    rsn_binder b = {q, SQLITE_OK, 0};
+    rsn__bind_text(&b, 1, h->id);
+    if ((st = rsn__bind_check(s, &b, "hydrating search hits")) != RSN_OK) break;
     rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
       h->type = dup_col(q, 0, &oom);

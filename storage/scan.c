@@ -27,8 +27,10 @@ rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
   int rc;
   if (!s || !fn) return rsn__err(RSN_E_INVAL, "scan: NULL argument");
   if ((st = rsn__stmt(s, RSN_STMT_SCAN, &q)) != RSN_OK) goto cleanup;
-  sqlite3_bind_int64(q, 1, lo);
-  sqlite3_bind_int64(q, 2, hi);
+  rsn_binder b = {q, SQLITE_OK, 0};
+  rsn__bind_int64(&b, 1, lo);
+  rsn__bind_int64(&b, 2, hi);
+  if ((st = rsn__bind_check(s, &b, "scanning embeddings")) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     if (sqlite3_column_type(q, 1) == SQLITE_NULL) {
       if (nulls) ++*nulls;

@@ -132,7 +132,9 @@ static rsn_status verify_table(rsn_store *s, size_t t) {
     status = rsn__store_sqlerr(s, rc, "reading PRAGMA table_info");
     goto cleanup;
   }
-  sqlite3_bind_text(st, 1, contract[t].table, -1, SQLITE_STATIC);
+  rsn_binder b = {st, SQLITE_OK, 0};
+  rsn__bind_text(&b, 1, contract[t].table);
+  if ((status = rsn__bind_check(s, &b, "reading PRAGMA table_info")) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *name = (const char *)sqlite3_column_text(st, 0);
     rows++;
@@ -218,7 +220,9 @@ static rsn_status meta_get(rsn_store *s, const char *key, char *buf,
   if (st != RSN_OK || !has_meta) goto cleanup;
   st = rsn__stmt(s, RSN_STMT_META_GET, &q);
   if (st != RSN_OK) goto cleanup;
-  sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+  rsn_binder b = {q, SQLITE_OK, 0};
+  rsn__bind_text(&b, 1, key);
+  if ((st = rsn__bind_check(s, &b, "reading rsn_meta")) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
   if (rc == SQLITE_ROW) {
     const unsigned char *v = sqlite3_column_text(q, 0);
@@ -242,11 +246,10 @@ static rsn_status meta_set(rsn_store *s, const char *key, const char *value) {
   if (st != RSN_OK) goto cleanup;
   st = rsn__stmt(s, RSN_STMT_META_SET, &q);
   if (st != RSN_OK) goto cleanup;
-  sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-  if (value)
-    sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
-  else
-    sqlite3_bind_null(q, 2);
+  rsn_binder b = {q, SQLITE_OK, 0};
+  rsn__bind_text(&b, 1, key);
+  rsn__bind_text(&b, 2, value);
+  if ((st = rsn__bind_check(s, &b, "writing rsn_meta")) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
   if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "writing rsn_meta");
 cleanup:

@@ -9,6 +9,8 @@
 #ifndef RSN_STORE_INT_H
 #define RSN_STORE_INT_H
 
+#include <string.h>
+
 #include "store.h"
 
 /* Every statement resonance runs more than once is prepared once, with
@@ -93,6 +95,56 @@ RSN_INTERNAL rsn_status rsn__exec(rsn_store *s, const char *sql,
 /* Run a query returning one integer (a pragma); E_SQL if no row. */
 RSN_INTERNAL rsn_status rsn__query_int(rsn_store *s, const char *sql,
                                        int64_t *out);
+
+/* ---- binding ---------------------------------------------------------------
+ * Parameters are bound through a binder that keeps the first failure, so a
+ * run of binds is checked once, before the statement runs:
+ *   rsn_binder b = {q, SQLITE_OK, 0};
+ *   rsn__bind_text(&b, 1, id);  rsn__bind_int64(&b, 2, n);
+ *   if ((st = rsn__bind_check(s, &b, "what")) != RSN_OK) goto cleanup;
+ * Text and blobs are bound SQLITE_STATIC (the caller keeps them alive until
+ * the statement is reset) with their full 64-bit length: a value over
+ * SQLite's length limit fails (SQLITE_TOOBIG) instead of being cut, which
+ * a length of -1 would do silently past 2^30 bytes.  A NULL text binds SQL
+ * NULL. */
+typedef struct rsn_binder {
+  sqlite3_stmt *q; /* the statement                                     */
+  int rc;          /* first failure, SQLITE_OK while none               */
+  int param;       /* the parameter that failed                         */
+} rsn_binder;
+
+static inline void rsn__bind_note(rsn_binder *b, int i, int rc) {
+  if (rc != SQLITE_OK && b->rc == SQLITE_OK) {
+    b->rc = rc;
+    b->param = i;
+  }
+}
+static inline void rsn__bind_text(rsn_binder *b, int i, const char *v) {
+  if (b->rc != SQLITE_OK) return;
+  rsn__bind_note(b, i, v ? sqlite3_bind_text64(b->q, i, v, strlen(v), SQLITE_STATIC,
+                                                SQLITE_UTF8)
+                         : sqlite3_bind_null(b->q, i));
+}
+static inline void rsn__bind_blob(rsn_binder *b, int i, const void *v, size_t n) {
+  if (b->rc != SQLITE_OK) return;
+  rsn__bind_note(b, i, sqlite3_bind_blob64(b->q, i, v, n, SQLITE_STATIC));
+}
+static inline void rsn__bind_int64(rsn_binder *b, int i, int64_t v) {
+  if (b->rc != SQLITE_OK) return;
+  rsn__bind_note(b, i, sqlite3_bind_int64(b->q, i, v));
+}
+static inline void rsn__bind_double(rsn_binder *b, int i, double v) {
+  if (b->rc != SQLITE_OK) return;
+  rsn__bind_note(b, i, sqlite3_bind_double(b->q, i, v));
+}
+static inline void rsn__bind_null(rsn_binder *b, int i) {
+  if (b->rc != SQLITE_OK) return;
+  rsn__bind_note(b, i, sqlite3_bind_null(b->q, i));
+}
+/* RSN_OK, or the first bind failure mapped to a status with a message
+ * naming `what` and the parameter (E_LIMIT for a value that is too big). */
+RSN_INTERNAL rsn_status rsn__bind_check(rsn_store *s, const rsn_binder *b,
+                                        const char *what);
 
 /* ---- write scopes ---------------------------------------------------------
  * Every write call runs inside a scope so that its statements (node row +

@@ -1176,6 +1176,37 @@ static void test_stats_values(void **state) {
   assert_true(dv3 == dv2); /* own commits do not change it */
 }
 
+/* A value longer than SQLite's length limit is refused with E_LIMIT and
+ * nothing written, never cut short (binding with a length of -1 would cut
+ * a string past 2^30 bytes without a word).  The limit is lowered on this
+ * connection so the test does not need a gigabyte. */
+static void test_bind_too_long_refused(void **state) {
+  fx *f = *state;
+  sqlite3 *h = rsn_store_sqlite(f->s);
+  sqlite3_limit(h, SQLITE_LIMIT_LENGTH, 1000);
+  char big[2001];
+  memset(big, 't', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  rsn_node n = {.id = "long", .title = big};
+  assert_int_equal(rsn_store_upsert(f->s, &n, 1), RSN_E_LIMIT);
+  assert_non_null(strstr(rsn__errbuf(), "parameter 3"));
+  rsn_node got_n = {.id = big};
+  assert_int_equal(rsn_store_upsert(f->s, &got_n, 0), RSN_E_LIMIT);
+  rsn_edge e = {.source = "a", .target = big, .type = "t"};
+  assert_int_equal(rsn_store_edge_insert(f->s, &e, 0), RSN_E_LIMIT);
+  sqlite3_limit(h, SQLITE_LIMIT_LENGTH, 1000000000);
+  rsn_node *got = NULL;
+  assert_int_equal(rsn_store_get(f->s, "long", 0, &got), RSN_E_NOTFOUND);
+  sqlite3_stmt *q;
+  assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM edges", -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(q, 0), 0);
+  sqlite3_finalize(q);
+  /* Within the limit the same calls work. */
+  n.title = "short";
+  assert_int_equal(rsn_store_upsert(f->s, &n, 1), RSN_OK);
+}
+
 static void test_meta_dim_and_model(void **state) {
   fx *f = *state;
   uint32_t dim = 99;
@@ -1603,6 +1634,7 @@ int main(void) {
 #define T(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
       T(test_open_pragmas_new_file, setup_new),
+      T(test_bind_too_long_refused, setup_new),
       T(test_open_pragmas_existing_delete_mode, setup_dir),
       T(test_health_reports_drift, setup_new),
       T(test_schema_matches_app_ddl, setup_new),
