@@ -7,7 +7,13 @@
  *   2. rsn_refresh after 1,000 changes made by another connection (inserts,
  *      embedding updates, deletes), versus a full reload of the arena;
  *   3. single-query latency p50/p99, alone and while a writer thread
- *      upserts continuously.
+ *      upserts continuously;
+ *   4. two threads searching one handle, with RSN_OPEN_AUTO_REFRESH and
+ *      without (no outside change): queries per second of the pair, on the
+ *      copy and on a small database of 10,000 rows (where a per-search
+ *      cost or a lock the threads share would show), and with auto-refresh
+ *      while a third thread runs rsn_check in a loop (searches must not
+ *      wait for it).  Medians of 5 alternating rounds.
  *
  * Usage: rsn_sync_bench --db FILE [--work COPY] [--queries Q] [--json]
  * FILE must hold vectors of one dimension (e.g. rsn_core_bench's database).
@@ -91,6 +97,126 @@ static void latency(rsn_db *db, const float *q, size_t nq, uint32_t d, double *p
   *p50 = pct(lat, nq, 50);
   *p99 = pct(lat, nq, 99);
   free(lat);
+}
+
+/* ---- 4. two searching threads ---------------------------------------------- */
+
+typedef struct pair_ctx {
+  rsn_db *db;
+  const float *q;   /* queries, nq x d                                    */
+  size_t nq;
+  uint32_t d;
+  double until_ms;  /* search until this time                             */
+  long done;        /* searches finished                                  */
+} pair_ctx;
+
+static void *pair_searcher(void *arg) {
+  pair_ctx *c = arg;
+  rsn_search_params p;
+  rsn_search_params_init(&p);
+  p.k = 10;
+  p.flags = RSN_SEARCH_NO_HYDRATE;
+  for (size_t i = 0; rsn__now_ms() < c->until_ms; i++) {
+    rsn_results *r;
+    if (rsn_search(c->db, c->q + (i % c->nq) * c->d, c->d, &p, &r)) die("pair search", c->db);
+    rsn_results_free(r);
+    c->done++;
+  }
+  return NULL;
+}
+
+typedef struct checker_ctx {
+  rsn_db *db;
+  atomic_int stop;
+  long checks;
+} checker_ctx;
+
+static void *check_loop(void *arg) {
+  checker_ctx *c = arg;
+  while (!atomic_load(&c->stop)) {
+    rsn_check_report rep;
+    if (rsn_check(c->db, &rep)) die("check", c->db);
+    c->checks++;
+  }
+  return NULL;
+}
+
+/* Queries per second of two threads searching db for `ms` milliseconds
+ * (optionally with a rsn_check loop beside them). */
+static double pair_qps(rsn_db *db, const float *q, size_t nq, uint32_t d, double ms, int check,
+                       long *checks) {
+  pair_ctx c[2];
+  pthread_t th[2], ct;
+  checker_ctx cc = {db, 0, 0};
+  if (check) pthread_create(&ct, NULL, check_loop, &cc);
+  double t0 = rsn__now_ms();
+  for (int i = 0; i < 2; i++) {
+    c[i] = (pair_ctx){db, q, nq, d, t0 + ms, 0};
+    pthread_create(&th[i], NULL, pair_searcher, &c[i]);
+  }
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  double span = rsn__now_ms() - t0;
+  if (check) {
+    atomic_store(&cc.stop, 1);
+    pthread_join(ct, NULL);
+    if (checks) *checks += cc.checks;
+  }
+  return (double)(c[0].done + c[1].done) / (span / 1e3);
+}
+
+typedef struct pair_result {
+  double plain, auto_refresh, auto_check; /* medians, queries/s            */
+  long checks;                            /* rsn_check calls meanwhile     */
+} pair_result;
+
+static pair_result pair_bench(const char *path, const float *q, size_t nq, uint32_t d,
+                              double ms) {
+  rsn_open_opts o;
+  rsn_open_opts_init(&o);
+  o.flags = RSN_OPEN_READONLY;
+  rsn_db *plain, *autor;
+  if (rsn_open(path, &o, &plain)) die("open (plain)", NULL);
+  o.flags |= RSN_OPEN_AUTO_REFRESH;
+  if (rsn_open(path, &o, &autor)) die("open (auto-refresh)", NULL);
+  double a[5], b[5], c[5];
+  pair_result r = {0, 0, 0, 0};
+  pair_qps(plain, q, nq, d, ms / 4, 0, NULL); /* warm-up: readers pooled */
+  pair_qps(autor, q, nq, d, ms / 4, 0, NULL);
+  for (int i = 0; i < 5; i++) {
+    a[i] = pair_qps(plain, q, nq, d, ms, 0, NULL);
+    b[i] = pair_qps(autor, q, nq, d, ms, 0, NULL);
+    c[i] = pair_qps(autor, q, nq, d, ms, 1, &r.checks);
+  }
+  r.plain = pct(a, 5, 50);
+  r.auto_refresh = pct(b, 5, 50);
+  r.auto_check = pct(c, 5, 50);
+  rsn_close(plain);
+  rsn_close(autor);
+  return r;
+}
+
+/* A database of n rows of dimension d at path (replaced). */
+static void make_small(const char *path, size_t n, uint32_t d) {
+  remove(path);
+  rsn_open_opts o;
+  rsn_open_opts_init(&o);
+  o.flags = RSN_OPEN_CREATE | RSN_OPEN_NO_HISTORY | RSN_OPEN_NOLOAD;
+  o.dim = d;
+  rsn_db *db;
+  if (rsn_open(path, &o, &db)) die("create the small database", NULL);
+  uint64_t s = 99;
+  float *v = malloc(d * sizeof *v);
+  if (rsn_begin(db)) die("begin", db);
+  for (size_t i = 0; i < n; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "s%zu", i);
+    unit(&s, v, d);
+    rsn_node node = {.id = id, .embedding = v, .dim = d};
+    if (rsn_upsert(db, &node)) die("small upsert", db);
+  }
+  if (rsn_commit(db)) die("commit", db);
+  free(v);
+  rsn_close(db);
 }
 
 int main(int argc, char **argv) {
@@ -203,13 +329,28 @@ int main(int argc, char **argv) {
   atomic_store(&w.stop, 1);
   pthread_join(th, NULL);
 
+  /* 4. Two threads searching one handle, auto-refresh on and off. */
+  char small[4200];
+  snprintf(small, sizeof small, "%s.small", work);
+  make_small(small, 10000, d);
+  rsn_close(db);
+  pair_result big = pair_bench(work, q, nq, d, 1000);
+  pair_result sm = pair_bench(small, q, nq, d, 500);
+  rsn_open_opts_init(&o);
+  if (rsn_open(work, &o, &db)) die("reopen copy", NULL);
+  remove(small);
+
   if (json) {
     printf("{\"n\":%zu,\"dim\":%u,\"upserts_single_per_s\":%.0f,\"upserts_batched_per_s\":%.0f,"
            "\"refresh_changes\":1000,\"refresh_ms\":%.1f,\"refresh_full_reload\":%d,"
            "\"full_reload_ms\":%.1f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"p50_ms_with_writer\":%.2f,"
-           "\"p99_ms_with_writer\":%.2f,\"writer_upserts_per_s\":%.0f}\n",
+           "\"p99_ms_with_writer\":%.2f,\"writer_upserts_per_s\":%.0f,"
+           "\"pair_qps\":%.1f,\"pair_qps_auto_refresh\":%.1f,\"pair_qps_auto_refresh_check\":%.1f,"
+           "\"small_pair_qps\":%.1f,\"small_pair_qps_auto_refresh\":%.1f,"
+           "\"small_pair_qps_auto_refresh_check\":%.1f}\n",
            n, d, single_ups, batch_ups, refresh_ms, info.full_reload, reload_ms, p50a, p99a, p50w,
-           p99w, w.writes / (span / 1e3));
+           p99w, w.writes / (span / 1e3), big.plain, big.auto_refresh, big.auto_check, sm.plain,
+           sm.auto_refresh, sm.auto_check);
   } else {
     printf("resonance sync bench: N=%zu d=%u isa=%s (on a copy: %s)\n", n, d,
            rsn_isa_name(rsn_isa_active()), work);
@@ -223,6 +364,14 @@ int main(int argc, char **argv) {
     printf("search    alone        p50 %.2f ms  p99 %.2f ms  (%zu queries)\n", p50a, p99a, nq);
     printf("search    with writer  p50 %.2f ms  p99 %.2f ms  (writer: %.0f upserts/s meanwhile)\n",
            p50w, p99w, w.writes / (span / 1e3));
+    printf("2 threads, one handle (queries/s, medians of 5):  plain   auto-refresh   auto-refresh "
+           "+ rsn_check loop\n");
+    printf("  N=%-9zu %27.1f %14.1f (%.3fx) %11.1f (%.3fx, %ld checks)\n", n, big.plain,
+           big.auto_refresh, big.auto_refresh / big.plain, big.auto_check,
+           big.auto_check / big.plain, big.checks);
+    printf("  N=%-9d %27.1f %14.1f (%.3fx) %11.1f (%.3fx, %ld checks)\n", 10000, sm.plain,
+           sm.auto_refresh, sm.auto_refresh / sm.plain, sm.auto_check, sm.auto_check / sm.plain,
+           sm.checks);
   }
   free(q);
   free(v);
