@@ -208,8 +208,9 @@ typedef struct rsn_open_opts {
                                 records one that differs, E_DIM naming both;
                                 if it records none, a writable open records
                                 it, and a read-only one checks it against
-                                the dimension the loaded vectors have.  0:
-                                the first vector written fixes it.          */
+                                the dimension the loaded vectors have (not
+                                with NOLOAD).  0: the first vector written
+                                fixes it.                                   */
   const char *model;         /* expected model name (<= RSN_MODEL_MAX
                                 bytes), NULL = any.  If the file records
                                 another, E_MODEL naming both; if it records
