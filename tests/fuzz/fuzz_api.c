@@ -509,8 +509,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   R.m.flags = R.o.flags;
   open_main(&R);
 
+  static int trace = -1; /* FZ_TRACE=1: one line per call, to read a crash */
+  if (trace < 0) trace = getenv("FZ_TRACE") != NULL;
   for (int n = 0; n < MAXOPS && in.n > 0; n++) {
     uint8_t op = fz_u8(&in);
+    if (trace)
+      fprintf(stderr, "op %d: %u (in_txn %d, loaded %d, dim %u)\n", n, op % 16,
+              R.m.in_txn, R.m.loaded, rsn_db_dim(R.db));
     switch (op % 16) {
       case 0: case 1: case 2: op_upsert(&R, &in, R.db, 1); break;
       case 3: op_delete(&R, &in, R.db, 1); break;
@@ -540,8 +545,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   rsn_status st = rsn_check(R.db, &rep);
   FZ_CHECK(st == RSN_OK && rep.integrity_ok, "check: %s, integrity '%s'",
            rsn_status_name(st), rep.integrity);
-  rsn_close(R.other);
+  /* The main handle first: closing the other one writes (it drops its
+   * change-log cursor) and would wait out the busy timeout behind an open
+   * transaction of the main one. */
   rsn_close(R.db);
+  rsn_close(R.other);
   cleanup_files();
   return 0;
 }
