@@ -61,6 +61,8 @@ typedef struct model {
   int touched[NIDS]; /* written in the open transaction                     */
   int in_txn;        /* rsn_begin succeeded, no commit/rollback yet         */
   int loaded;        /* the arena was built (NOLOAD defers it)              */
+  uint32_t rdim;     /* dimension the file records (0 = none)               */
+  uint32_t tdim;     /* the same as the open transaction sees it            */
   unsigned flags;    /* open flags of the main handle                       */
 } model;
 
@@ -261,6 +263,9 @@ static void open_main(run *R) {
   R->m.in_txn = 0;
   memset(R->m.touched, 0, sizeof R->m.touched);
   R->m.loaded = !(R->o.flags & RSN_OPEN_NOLOAD);
+  R->m.tdim = R->m.rdim;
+  FZ_CHECK(rsn_db_dim(R->db) == R->m.rdim, "opened with dim %u, the file records %u",
+           rsn_db_dim(R->db), R->m.rdim);
   if (R->m.loaded) memcpy(R->m.arena, R->m.file, sizeof R->m.arena);
 }
 
@@ -293,10 +298,14 @@ static void op_upsert(run *R, fz_in *in, rsn_db *db, int own) {
   rsn_node n = {.id = ids[i], .title = title < 0 ? NULL : tbuf,
                 .embedding = with_vec ? v : NULL, .dim = with_vec ? dim : 0};
   uint32_t dbdim = rsn_db_dim(db);
+  /* The handle's dimension, else the one the file (or the open
+   * transaction) records, else this vector's. */
+  uint32_t fdim = own && R->m.in_txn ? R->m.tdim : R->m.rdim;
   rsn_status want = RSN_OK;
   if (with_vec) {
     if (dbdim && dim != dbdim) want = RSN_E_DIM;
     else want = vec_status(v, dim, vn);
+    if (want == RSN_OK && !dbdim && fdim && dim != fdim) want = RSN_E_DIM;
   }
   rsn_status st = rsn_upsert(db, &n);
   FZ_CHECK(st == want, "upsert '%.20s' dim %u (db %u): %s, expected %s: %s", ids[i],
@@ -305,6 +314,11 @@ static void op_upsert(run *R, fz_in *in, rsn_db *db, int own) {
   if (with_vec && !dbdim)
     FZ_CHECK(rsn_db_dim(db) == dim, "first vector of %u left dim %u", dim,
              rsn_db_dim(db));
+  if (with_vec && own && R->m.in_txn) {
+    if (!R->m.tdim) R->m.tdim = dim;
+  } else if (with_vec && !R->m.rdim) {
+    R->m.rdim = R->m.tdim = dim;
+  }
   row nr = {.present = 1, .dim = with_vec ? dim : 0, .title = title};
   if (with_vec) memcpy(nr.vec, vn, dim * sizeof *vn);
   model_write(R, i, &nr, own);
@@ -426,6 +440,7 @@ static void op_txn(run *R, uint8_t which) {
              rsn_status_name(st));
     if (st == RSN_OK) {
       m->in_txn = 1;
+      m->tdim = m->rdim;
       memcpy(m->txn, m->file, sizeof m->txn);
       memset(m->touched, 0, sizeof m->touched);
     }
@@ -438,6 +453,7 @@ static void op_txn(run *R, uint8_t which) {
   if (!m->in_txn) return;
   m->in_txn = 0;
   if (which == 1) {
+    m->rdim = m->tdim;
     for (int i = 0; i < NIDS; i++)
       if (m->touched[i]) {
         m->file[i] = m->txn[i];
@@ -445,6 +461,7 @@ static void op_txn(run *R, uint8_t which) {
       }
   } else {
     memcpy(m->txn, m->file, sizeof m->txn);
+    m->tdim = m->rdim;
   }
 }
 
@@ -507,6 +524,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   R.o.threads = 1;
   cleanup_files();
   R.m.flags = R.o.flags;
+  R.m.rdim = R.o.dim;
   open_main(&R);
 
   static int trace = -1; /* FZ_TRACE=1: one line per call, to read a crash */
@@ -540,11 +558,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         break;
     }
+    /* The handle's dimension is unknown or the one the file (or its open
+     * transaction) records. */
+    uint32_t h = rsn_db_dim(R.db), f = R.m.in_txn ? R.m.tdim : R.m.rdim;
+    FZ_CHECK(h == 0 || h == f, "handle dim %u, the %s records %u", h,
+             R.m.in_txn ? "transaction" : "file", f);
   }
   rsn_check_report rep;
   rsn_status st = rsn_check(R.db, &rep);
   FZ_CHECK(st == RSN_OK && rep.integrity_ok, "check: %s, integrity '%s'",
            rsn_status_name(st), rep.integrity);
+  /* Every vector in the file has the recorded dimension and is valid (the
+   * check runs on the writer connection, inside an open transaction). */
+  const row *rows = R.m.in_txn ? R.m.txn : R.m.file;
+  int64_t vecs = 0;
+  for (int i = 0; i < NIDS; i++) vecs += rows[i].present && rows[i].dim;
+  FZ_CHECK(rep.vectors.rows == vecs && rep.vectors.valid == vecs &&
+               rep.vectors.ndims <= 1,
+           "check: %lld rows, %lld valid, %zu dimensions; the model has %lld",
+           (long long)rep.vectors.rows, (long long)rep.vectors.valid,
+           rep.vectors.ndims, (long long)vecs);
   /* The main handle first: closing the other one writes (it drops its
    * change-log cursor) and would wait out the busy timeout behind an open
    * transaction of the main one. */
