@@ -281,6 +281,8 @@ static void seeds_cli_args(void) {
       "bench|--synthetic|1000|--dim|8|-k|10|--batch-sizes|1,10,100|--compare",
       "bench|--idx|x-idx3-ubyte.gz|--queries|3|--max-queries|2|--truth|t.ivecs",
       "stats|g.db|--json",
+      "list|g.db|--type|note|--domain|d|--limit|5|--offset|2|--json",
+      "edges|g.db|n1|--direction|both",
       "check|g.db|extra",
       "--help", "help|search", "search|--help", "--version", "nope",
       "import|g.db", "search|g.db|--min-score|nan|--unknown",
