@@ -381,12 +381,21 @@ rsn_status rsn_upsert(rsn_db *db, const rsn_node *node) {
   rsn_status st = check_writable(db);
   if (!st) st = prepare_vector(db, node, &vec);
   if (!st && vec && !atomic_load(&db->dim)) {
-    /* First vector of a database without a recorded dimension.  Inside a
-     * transaction the record is part of it: a rollback forgets both. */
-    st = txn_note(db, rsn_store_set_dim(db->wr, node->dim));
+    /* The first vector this handle writes, and it knows no dimension.
+     * Another connection may have recorded one since this handle read the
+     * file, so the file decides, atomically: its dimension if it has one
+     * (a vector of another length is refused), else this vector's.  Inside
+     * a transaction the record is part of it: a rollback forgets both. */
+    uint32_t recorded = 0;
+    int claimed = 0;
+    st = txn_note(db, rsn_store_claim_dim(db->wr, node->dim, &recorded, &claimed));
     if (!st) {
-      atomic_store(&db->dim, node->dim);
-      if (db->in_txn) db->txn_set_dim = 1;
+      atomic_store(&db->dim, recorded);
+      if (claimed && db->in_txn) db->txn_set_dim = 1;
+      if (recorded != node->dim)
+        st = rsn__err(RSN_E_DIM,
+                      "node '%s': embedding has %u floats but the database holds %u",
+                      node->id, node->dim, recorded);
     }
   }
   if (!st) {
@@ -496,7 +505,16 @@ rsn_status rsn_commit(rsn_db *db) {
 static void txn_forget(rsn_db *db) {
   db->in_txn = 0;
   drop_pending(db);
-  if (db->txn_set_dim) atomic_store(&db->dim, 0);
+  if (db->txn_set_dim) {
+    atomic_store(&db->dim, 0);
+    /* An arena built meanwhile (a search loads it inside the transaction)
+     * was shaped for the forgotten dimension; it holds no rows, since the
+     * dimension was unknown before, and is rebuilt from the file at the
+     * next search (without this, once a vector of another dimension was
+     * upserted every search failed with E_STATE, "the database's dimension
+     * kept changing during the search"). */
+    atomic_store(&db->loaded, 0);
+  }
   db->txn_set_dim = 0;
 }
 

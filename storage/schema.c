@@ -235,14 +235,12 @@ cleanup:
   return st;
 }
 
-/* Record rsn_meta[key] = value (NULL value: SQL NULL), creating rsn_meta
- * first if the file has none.  E_READONLY on a read-only store. */
-static rsn_status meta_set(rsn_store *s, const char *key, const char *value) {
+/* The write of meta_set, inside a write scope the caller opened (scopes
+ * do not nest). */
+static rsn_status meta_put(rsn_store *s, const char *key, const char *value) {
   sqlite3_stmt *q = NULL;
-  rsn_status st = rsn__scope_begin(s, "record metadata in rsn_meta");
   int rc;
-  if (st != RSN_OK) return st;
-  st = rsn__exec(s, rsn_meta_ddl, "creating rsn_meta");
+  rsn_status st = rsn__exec(s, rsn_meta_ddl, "creating rsn_meta");
   if (st != RSN_OK) goto cleanup;
   st = rsn__stmt(s, RSN_STMT_META_SET, &q);
   if (st != RSN_OK) goto cleanup;
@@ -254,7 +252,15 @@ static rsn_status meta_set(rsn_store *s, const char *key, const char *value) {
   if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "writing rsn_meta");
 cleanup:
   rsn__stmt_done(q);
-  return rsn__scope_end(s, st);
+  return st;
+}
+
+/* Record rsn_meta[key] = value (NULL value: SQL NULL), creating rsn_meta
+ * first if the file has none.  E_READONLY on a read-only store. */
+static rsn_status meta_set(rsn_store *s, const char *key, const char *value) {
+  rsn_status st = rsn__scope_begin(s, "record metadata in rsn_meta");
+  if (st != RSN_OK) return st;
+  return rsn__scope_end(s, meta_put(s, key, value));
 }
 
 rsn_status rsn_store_get_dim(rsn_store *s, uint32_t *dim) {
@@ -282,6 +288,32 @@ rsn_status rsn_store_set_dim(rsn_store *s, uint32_t dim) {
                     "%u", dim, RSN_MAX_DIM);
   snprintf(buf, sizeof buf, "%u", dim);
   return meta_set(s, "dim", buf);
+}
+
+rsn_status rsn_store_claim_dim(rsn_store *s, uint32_t dim,
+                               uint32_t *recorded, int *claimed) {
+  char buf[16];
+  if (!s || !recorded || !claimed)
+    return rsn__err(RSN_E_INVAL, "claim_dim: NULL argument");
+  *recorded = 0;
+  *claimed = 0;
+  if (dim == 0 || dim > RSN_MAX_DIM)
+    return rsn__err(RSN_E_INVAL, "claim_dim: dimension %u is not between 1 "
+                    "and %u", dim, RSN_MAX_DIM);
+  /* The scope holds the write lock from the read on, so no other
+   * connection can record a dimension between the read and the write. */
+  rsn_status st = rsn__scope_begin(s, "record the dimension in rsn_meta");
+  if (st != RSN_OK) return st;
+  st = rsn_store_get_dim(s, recorded);
+  if (st == RSN_OK && *recorded == 0) {
+    snprintf(buf, sizeof buf, "%u", dim);
+    st = meta_put(s, "dim", buf);
+    if (st == RSN_OK) {
+      *recorded = dim;
+      *claimed = 1;
+    }
+  }
+  return rsn__scope_end(s, st);
 }
 
 rsn_status rsn_store_get_model(rsn_store *s, char *buf, size_t len) {

@@ -84,6 +84,14 @@ RSN_INTERNAL void rsn_store_read_end(rsn_store *s);
 /* Recorded dimension, or 0 if none recorded. */
 RSN_INTERNAL rsn_status rsn_store_get_dim(rsn_store *s, uint32_t *dim);
 RSN_INTERNAL rsn_status rsn_store_set_dim(rsn_store *s, uint32_t dim);
+/* The first vector of a handle that knows no dimension: in one write scope
+ * (BEGIN IMMEDIATE, or a savepoint inside a transaction), read the
+ * dimension the file records and record `dim` only if there is none, so
+ * two connections cannot both record theirs.  *recorded gets the
+ * dimension the file holds afterwards; *claimed is 1 if this call wrote
+ * it.  E_READONLY on a read-only store. */
+RSN_INTERNAL rsn_status rsn_store_claim_dim(rsn_store *s, uint32_t dim,
+                                            uint32_t *recorded, int *claimed);
 /* Copies the model name into buf ("" if none). */
 RSN_INTERNAL rsn_status rsn_store_get_model(rsn_store *s, char *buf,
                                             size_t len);

@@ -278,6 +278,29 @@ static void test_npy_reader_against_numpy(void **state) {
   free(dir);
 }
 
+/* A header whose last bytes are "'descr':" (an empty value) is refused with
+ * a message; building that message read past the header before (found by
+ * fuzz_npy; the ASan build of this test caught it too). */
+static void test_npy_descr_ends_header(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir(), err[256];
+  const char *path = tu_path(dir, "cut.npy");
+  const char dict[] = "{'shape': (1, 1), 'fortran_order': False, 'descr':";
+  unsigned char file[10 + sizeof dict - 1 + 4];
+  memcpy(file, "\x93NUMPY\x01\x00", 8);
+  file[8] = (unsigned char)(sizeof dict - 1);
+  file[9] = 0;
+  memcpy(file + 10, dict, sizeof dict - 1);
+  memset(file + 10 + sizeof dict - 1, 0, 4);
+  assert_int_equal(tu_write_file(path, file, sizeof file), 0);
+  vf_reader *r = NULL;
+  assert_int_equal(vf_open(path, VF_FMT_NPY, 0, &r, err, sizeof err), -1);
+  assert_null(r);
+  assert_non_null(strstr(err, "not supported"));
+  tu_rmrf(dir);
+  free(dir);
+}
+
 /* A tiny gzip'd IDX file (3 images of 2x2) written with zlib. */
 static void test_idx_reader(void **state) {
   (void)state;
@@ -310,6 +333,29 @@ static void test_idx_reader(void **state) {
   assert_int_equal(tu_write_file(path, hdr, 16), 0);
   assert_int_equal(bl_idx_load(path, 0, &v, &n, &d, err, sizeof err), -1);
   assert_non_null(strstr(err, "truncated"));
+  /* A header that claims 2^32-1 rows of 1024 x 1024 bytes over 3 bytes of
+   * data is truncated; the reader must not size its buffers from the claim
+   * (found by fuzz_idx: it asked malloc for 3 GB on a 15-byte file). */
+  const unsigned char liar[19] = {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0, 0,
+                                  4, 0, 0, 0, 4, 0, 1, 2, 3};
+  assert_int_equal(tu_write_file(path, liar, 19), 0);
+  assert_int_equal(bl_idx_load(path, 0, &v, &n, &d, err, sizeof err), -1);
+  assert_non_null(strstr(err, "truncated"));
+  assert_null(v);
+  /* Rows are read in blocks of about 1 MiB: 400,000 rows of 3 span two. */
+  gzFile big = gzopen(path, "wb");
+  assert_non_null(big);
+  const unsigned char bhdr[12] = {0, 0, 8, 2, 0, 0x06, 0x1a, 0x80, 0, 0, 0, 3};
+  assert_int_equal(gzwrite(big, bhdr, 12), 12);
+  for (uint32_t i = 0; i < 400000u * 3; i++) {
+    unsigned char b = (unsigned char)(i % 251);
+    assert_int_equal(gzwrite(big, &b, 1), 1);
+  }
+  assert_int_equal(gzclose(big), Z_OK);
+  assert_int_equal(bl_idx_load(path, 0, &v, &n, &d, err, sizeof err), 0);
+  assert_true(n == 400000 && d == 3);
+  for (uint32_t i = 0; i < 400000u * 3; i++) assert_true(v[i] == (float)(i % 251));
+  free(v);
   tu_rmrf(dir);
   free(dir);
 }
@@ -740,6 +786,7 @@ int main(void) {
       cmocka_unit_test(test_parse_sizes_and_hash),
       cmocka_unit_test(test_xvecs_readers),
       cmocka_unit_test(test_npy_reader_against_numpy),
+      cmocka_unit_test(test_npy_descr_ends_header),
       cmocka_unit_test(test_idx_reader),
       cmocka_unit_test(test_cli_smoke_json),
       cmocka_unit_test(test_cli_table_csv_jsonl_and_truth_cache),

@@ -507,6 +507,79 @@ static void test_txn_failed_write_poisons_commit(void **state) {
   rsn_close(db);
 }
 
+/* The first vector of a database without a recorded dimension fixes it;
+ * when its transaction is rolled back (or its commit fails) the dimension
+ * is free again, in the handle as in the file, and an arena that a search
+ * built meanwhile (NOLOAD) takes the next dimension too: it kept the old
+ * shape, and once a vector of another dimension was upserted every search
+ * failed with E_STATE. */
+static void test_rollback_takes_back_first_dimension(void **state) {
+  fixture *f = *state;
+  float v3[3] = {1, 2, 3}, v5[5] = {1, 0, 0, 0, 0};
+  rsn_node a = {.id = "a", .embedding = v3, .dim = 3};
+  rsn_node b = {.id = "b", .embedding = v5, .dim = 5};
+  for (int lazy = 0; lazy < 2; lazy++) {
+    const char *path = tu_path(f->dir, lazy ? "undim-lazy.db" : "undim.db");
+    rsn_db *db = open_new(path, 0, lazy ? RSN_OPEN_NOLOAD : 0);
+    assert_int_equal(rsn_begin(db), RSN_OK);
+    assert_int_equal(rsn_upsert(db, &a), RSN_OK);
+    assert_int_equal(rsn_db_dim(db), 3);
+    rsn_results *r = NULL;
+    rsn_search_params p = ids_only(5);
+    /* A search inside the transaction builds the arena (lazy) from the
+     * file, which holds no row yet. */
+    assert_int_equal(rsn_search(db, v3, 3, &p, &r), RSN_OK);
+    assert_int_equal(r->count[0], 0);
+    rsn_results_free(r);
+    assert_int_equal(rsn_rollback(db), RSN_OK);
+    assert_int_equal(rsn_db_dim(db), 0);
+    assert_int_equal(rsn_upsert(db, &b), RSN_OK);
+    assert_int_equal(rsn_db_dim(db), 5);
+    assert_int_equal(rsn_search(db, v5, 5, &p, &r), RSN_OK);
+    assert_int_equal(r->count[0], 1);
+    assert_string_equal(r->hits[0].id, "b");
+    assert_true(fabsf(r->hits[0].score - 1.0f) < 1e-6f);
+    rsn_results_free(r);
+    rsn_close(db);
+    /* The file agrees. */
+    db = open_new(path, 0, 0);
+    assert_int_equal(rsn_db_dim(db), 5);
+    rsn_close(db);
+  }
+}
+
+/* Two handles open on a file with no recorded dimension: the first vector
+ * written through either records it, and the other handle, which read "no
+ * dimension" at open, must not record its own over it (it overwrote it,
+ * leaving a file of two dimensions that reopened as the second one; found
+ * while writing fuzz_api's model of the dimension). */
+static void test_first_dimension_decided_by_file(void **state) {
+  fixture *f = *state;
+  const char *path = tu_path(f->dir, "twohandles.db");
+  rsn_db *a = open_new(path, 0, 0), *b = open_new(path, 0, RSN_OPEN_NOLOAD);
+  float v3[3] = {1, 2, 3}, v5[5] = {1, 2, 3, 4, 5};
+  rsn_node n3 = {.id = "three", .embedding = v3, .dim = 3};
+  rsn_node n5 = {.id = "five", .embedding = v5, .dim = 5};
+  rsn_node m3 = {.id = "also-three", .embedding = v3, .dim = 3};
+  assert_int_equal(rsn_upsert(a, &n3), RSN_OK);
+  assert_int_equal(rsn_upsert(b, &n5), RSN_E_DIM);
+  assert_non_null(strstr(rsn_errmsg(b), "holds 3"));
+  assert_int_equal(rsn_db_dim(b), 3);
+  assert_int_equal(rsn_upsert(b, &m3), RSN_OK); /* inside a transaction too */
+  assert_int_equal(rsn_begin(b), RSN_OK);
+  assert_int_equal(rsn_upsert(b, &n5), RSN_E_DIM);
+  assert_int_equal(rsn_commit(b), RSN_OK);
+  rsn_close(a);
+  rsn_close(b);
+  rsn_db *c = open_new(path, 0, 0);
+  assert_int_equal(rsn_db_dim(c), 3);
+  rsn_check_report rep;
+  assert_int_equal(rsn_check(c, &rep), RSN_OK);
+  assert_int_equal(rep.vectors.ndims, 1);
+  assert_int_equal(rep.vectors.valid, 2);
+  rsn_close(c);
+}
+
 /* Invalid rows in a file (written behind resonance's back) are skipped on
  * load and counted by reason; non-unit rows are normalised and counted. */
 static void test_load_audits_invalid_rows(void **state) {
@@ -928,6 +1001,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_search_bad_input, setup, teardown),
       cmocka_unit_test_setup_teardown(test_writes_visible_to_search, setup, teardown),
       cmocka_unit_test_setup_teardown(test_txn_failed_write_poisons_commit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rollback_takes_back_first_dimension, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_first_dimension_decided_by_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_audits_invalid_rows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_majority_dimension, setup, teardown),
       cmocka_unit_test_setup_teardown(test_load_parallel_ranges, setup, teardown),

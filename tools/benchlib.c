@@ -289,20 +289,41 @@ int bl_idx_load(const char *path, uint64_t max_rows, float **rows,
     }
   }
   if (max_rows && count > max_rows) count = max_rows;
-  size_t total = (size_t)(count * len);
-  px = malloc(total + 1);
-  *rows = malloc((total + 1) * sizeof **rows);
+  /* The header's row count is not trusted for the allocation: a short file
+   * that claims millions of rows must fail as truncated, not allocate
+   * gigabytes first.  Rows are read a block at a time and the matrix grows
+   * (doubling, at most to the count) with what actually arrives. */
+  uint64_t block = (1u << 20) / len ? (1u << 20) / len : 1, got = 0, cap = 0;
+  px = malloc((size_t)(block * len));
+  *rows = malloc(sizeof **rows); /* a valid pointer for 0 rows */
   if (!px || !*rows) {
     set_err(err, errlen, "%s: out of memory", path);
     goto done;
   }
-  if (gz_exact(f, px, total) != 0) {
-    set_err(err, errlen, "%s: truncated IDX data (expected %llu rows of %llu "
-            "bytes)", path, (unsigned long long)count,
-            (unsigned long long)len);
-    goto done;
+  while (got < count) {
+    uint64_t want = count - got < block ? count - got : block;
+    if (got + want > cap) {
+      cap = cap * 2 > got + want ? cap * 2 : got + want;
+      if (cap > count) cap = count;
+      float *grown = realloc(*rows, (size_t)(cap * len) * sizeof **rows);
+      if (!grown) {
+        set_err(err, errlen, "%s: out of memory for %llu rows", path,
+                (unsigned long long)cap);
+        goto done;
+      }
+      *rows = grown;
+    }
+    size_t bytes = (size_t)(want * len);
+    if (gz_exact(f, px, bytes) != 0) {
+      set_err(err, errlen, "%s: truncated IDX data (expected %llu rows of "
+              "%llu bytes)", path, (unsigned long long)count,
+              (unsigned long long)len);
+      goto done;
+    }
+    float *dst = *rows + (size_t)(got * len);
+    for (size_t i = 0; i < bytes; i++) dst[i] = (float)px[i];
+    got += want;
   }
-  for (size_t i = 0; i < total; i++) (*rows)[i] = (float)px[i];
   *n = count;
   *dim = (uint32_t)len;
   rc = 0;

@@ -12,10 +12,11 @@
  *      schema mismatch, dimension mismatch with the database
  *   5  search or other error: k = 0, bad query vector, unknown id, no memory
  *
- * Subcommands live in cli_info.c (init, get, stats, check, maintain),
- * cli_graph.c (list, edges), cli_import.c, cli_search.c, cli_generate.c and
- * cli_bench.c; vector files
- * are read and written by vecfile.c.
+ * main() itself is in main.c, so that the fuzz targets (tests/fuzz) can link
+ * this code with libFuzzer's main.  Subcommands live in cli_info.c (init,
+ * get, stats, check, maintain), cli_graph.c (list, edges), cli_import.c,
+ * cli_search.c, cli_generate.c and cli_bench.c; vector files are read and
+ * written by vecfile.c.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -393,37 +394,44 @@ void cli_progress(const char *label, uint64_t done, double start_ms,
   fflush(stderr);
 }
 
-/* ---- main -----------------------------------------------------------------*/
+/* ---- the command line -----------------------------------------------------*/
 
-static const cli_cmd *find_command(const char *name) {
+const cli_cmd *cli_find_command(const char *name) {
   for (size_t i = 0; i < NCOMMANDS; i++)
     if (strcmp(commands[i]->name, name) == 0) return commands[i];
   return NULL;
 }
 
-int main(int argc, char **argv) {
+int cli_parse_command_line(int argc, char **argv, const cli_cmd **cmd,
+                           cli_args *a) {
+  *cmd = NULL;
   if (argc < 2) {
     print_main_help(stderr);
     return CLI_EXIT_USAGE;
   }
   const char *name = argv[1];
   if (is_help(name) || strcmp(name, "help") == 0) {
-    const cli_cmd *cmd = argc > 2 ? find_command(argv[2]) : NULL;
-    if (cmd) print_cmd_help(cmd, stdout);
+    const cli_cmd *c = argc > 2 ? cli_find_command(argv[2]) : NULL;
+    if (c) print_cmd_help(c, stdout);
     else print_main_help(stdout);
-    return CLI_EXIT_OK;
+    return -1;
   }
   if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
     printf("resonance %s (library %s)\n", RSN_VERSION_STRING, rsn_version());
-    return CLI_EXIT_OK;
+    return -1;
   }
-  const cli_cmd *cmd = find_command(name);
-  if (!cmd)
+  *cmd = cli_find_command(name);
+  if (!*cmd)
     return cli_error(CLI_EXIT_USAGE, "unknown command '%s' (see 'resonance "
                      "--help')", name);
+  return parse_args(*cmd, argc - 2, argv + 2, a);
+}
+
+int cli_main(int argc, char **argv) {
+  const cli_cmd *cmd;
   cli_args a;
-  int rc = parse_args(cmd, argc - 2, argv + 2, &a);
-  if (rc < 0) return CLI_EXIT_OK; /* --help */
+  int rc = cli_parse_command_line(argc, argv, &cmd, &a);
+  if (rc < 0) return CLI_EXIT_OK; /* help or version, already printed */
   if (rc != CLI_EXIT_OK) return rc;
   const char *isa_warning = rsn_isa_env_warning();
   if (isa_warning) fprintf(stderr, "resonance: warning: %s\n", isa_warning);

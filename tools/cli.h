@@ -5,7 +5,8 @@
  *
  * The CLI is a client of the public API only (resonance.h) plus libc and
  * jansson; it never includes the library's internal headers.  cli.c holds
- * main(), the dispatch table, help text and the status -> exit code map.
+ * the dispatch table, help text and the status -> exit code map; main.c
+ * only calls cli_main().
  */
 #ifndef RSN_CLI_H
 #define RSN_CLI_H
@@ -127,6 +128,57 @@ int cli_generate_vectors(const char *path, vf_format fmt, uint64_t n, uint32_t d
  * import` does.  *imported gets the row count.  Returns an exit code. */
 int cli_import_reader(rsn_db *db, const char *path, vf_reader *r,
                       uint64_t *imported);
+
+/* ---- the command line (cli.c) ----------------------------------------------
+ * cli_main is the whole tool: parse argv, run the subcommand, return the
+ * process exit code.  cli_parse_command_line is its parse step alone (used
+ * by cli_main and by tests/fuzz/fuzz_cli_args.c): argv[0] is the program
+ * name, argv[1] the subcommand.  It returns -1 when help or the version was
+ * asked for (printed to stdout; exit 0), CLI_EXIT_OK with *cmd and *a set,
+ * or CLI_EXIT_USAGE after printing a usage error to stderr.  It never exits
+ * and keeps pointers into argv in *a. */
+int cli_main(int argc, char **argv);
+int cli_parse_command_line(int argc, char **argv, const cli_cmd **cmd,
+                           cli_args *a);
+/* The subcommand called `name`, or NULL. */
+const cli_cmd *cli_find_command(const char *name);
+
+/* ---- JSON Lines import, one line at a time (cli_import.c) -----------------
+ * The import reads a batch of lines (cli_jsonl_read), parses them on every
+ * core (cli_jsonl_parse), then stores them in file order.  Exposed so that
+ * tests/fuzz/fuzz_jsonl.c drives exactly the code the import runs. */
+typedef struct cli_jsonl_bufs {
+  float *vec;       /* embedding                                          */
+  size_t cap;       /* floats allocated at vec                            */
+  char id[64];      /* a numeric id converted to text                     */
+  char *meta;       /* compact JSON of "meta" (malloc'd per line)         */
+} cli_jsonl_bufs;
+
+typedef struct cli_jsonl_line {
+  char *text;       /* the line (getline's buffer, reused)                */
+  size_t cap;       /* bytes allocated at text                            */
+  size_t len;       /* bytes of the line                                  */
+  uint64_t lineno;  /* 1-based line number                                */
+  int blank;        /* only white space: skipped                          */
+  int bad;          /* parse failed; why says why                         */
+  json_t *obj;      /* parsed object, owned until released                */
+  cli_jsonl_bufs b; /* buffers n borrows from                             */
+  rsn_node n;       /* the node, borrowing from obj and b                 */
+  char why[320];    /* reason of a bad line                               */
+} cli_jsonl_line;
+
+/* Read line number `lineno` (1-based) of `in` into L->text/len, dropping a
+ * UTF-8 byte-order mark at the start of line 1.  Returns 0, or -1 at the end
+ * of the file or on a read error (ferror tells which). */
+int cli_jsonl_read(FILE *in, cli_jsonl_line *L, uint64_t lineno);
+/* Parse L->text[0..len) into L->n (any thread; json_object_seed must have
+ * been called first).  Sets L->blank, or L->bad with a reason in L->why, or
+ * fills L->n, whose pointers borrow from L->obj and L->b until
+ * cli_jsonl_release. */
+void cli_jsonl_parse(cli_jsonl_line *L);
+/* Drop what cli_jsonl_parse made (the JSON value and meta text), keeping
+ * the reusable buffers text and b.vec (the caller frees those). */
+void cli_jsonl_release(cli_jsonl_line *L);
 
 /* ---- subcommands ----------------------------------------------------------*/
 extern const cli_cmd cli_cmd_init, cli_cmd_import, cli_cmd_get, cli_cmd_list,

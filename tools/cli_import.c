@@ -86,14 +86,6 @@ static int store_node(import_ctx *c, const rsn_node *node, uint64_t where) {
 
 /* ---- JSON Lines -----------------------------------------------------------*/
 
-/* Buffers reused from line to line. */
-typedef struct line_bufs {
-  float *vec;       /* embedding                                          */
-  size_t cap;       /* floats allocated at vec                            */
-  char id[64];      /* a numeric id converted to text                     */
-  char *meta;       /* compact JSON of "meta" (malloc'd per line)         */
-} line_bufs;
-
 /* Text of a numeric id: integers as such, reals in the shortest form that
  * reads back to the same double. */
 static void number_id(const json_t *v, char *out, size_t len) {
@@ -122,7 +114,7 @@ static int opt_string(const json_t *obj, const char *key, const char **out,
   return 0;
 }
 
-static int parse_id(const json_t *obj, line_bufs *b, rsn_node *n, char *why,
+static int parse_id(const json_t *obj, cli_jsonl_bufs *b, rsn_node *n, char *why,
                     size_t whylen) {
   const json_t *id = json_object_get(obj, "id");
   if (json_is_string(id) && json_string_length(id) > 0) {
@@ -138,7 +130,7 @@ static int parse_id(const json_t *obj, line_bufs *b, rsn_node *n, char *why,
   return 0;
 }
 
-static int parse_embedding(const json_t *obj, line_bufs *b, rsn_node *n,
+static int parse_embedding(const json_t *obj, cli_jsonl_bufs *b, rsn_node *n,
                            char *why, size_t whylen) {
   const json_t *e = json_object_get(obj, "embedding");
   if (!e || json_is_null(e)) return 0; /* a node without a vector is legal */
@@ -176,7 +168,7 @@ static int parse_embedding(const json_t *obj, line_bufs *b, rsn_node *n,
 }
 
 /* Fill *n from one JSON object.  Pointers in *n borrow from obj and b. */
-static int parse_node(const json_t *obj, line_bufs *b, rsn_node *n,
+static int parse_node(const json_t *obj, cli_jsonl_bufs *b, rsn_node *n,
                       char *why, size_t whylen) {
   static const struct {
     const char *key;
@@ -224,21 +216,7 @@ static int is_blank(const char *s, size_t len) {
  * line, its number and its reason are the same as a serial import's. */
 #define PARSE_BATCH 256
 
-typedef struct parsed_line {
-  char *text;       /* the line (getline's buffer, reused)                */
-  size_t cap;       /* bytes allocated at text                            */
-  size_t len;       /* bytes of the line                                  */
-  uint64_t lineno;  /* 1-based line number                                */
-  int blank;        /* only white space: skipped                          */
-  int bad;          /* parse failed; why says why                         */
-  json_t *obj;      /* parsed object, owned until stored                  */
-  line_bufs b;      /* buffers n borrows from                             */
-  rsn_node n;       /* the node, borrowing from obj and b                 */
-  char why[320];
-} parsed_line;
-
-/* Parse one line into L (any thread). */
-static void parse_line(parsed_line *L) {
+void cli_jsonl_parse(cli_jsonl_line *L) {
   L->blank = is_blank(L->text, L->len);
   L->bad = 0;
   if (L->blank) return;
@@ -254,7 +232,7 @@ static void parse_line(parsed_line *L) {
 
 /* Check and store one parsed line, in file order.  Returns an exit code
  * (OK to go on). */
-static int store_line(import_ctx *c, parsed_line *L) {
+static int store_line(import_ctx *c, cli_jsonl_line *L) {
   if (L->blank) return CLI_EXIT_OK;
   if (L->bad ||
       (L->n.embedding && check_vector(c, L->n.embedding, L->n.dim, L->why, sizeof L->why)))
@@ -262,15 +240,28 @@ static int store_line(import_ctx *c, parsed_line *L) {
   return store_node(c, &L->n, L->lineno);
 }
 
-static void release_line(parsed_line *L) {
+void cli_jsonl_release(cli_jsonl_line *L) {
   free(L->b.meta);
   L->b.meta = NULL;
   json_decref(L->obj);
   L->obj = NULL;
 }
 
+int cli_jsonl_read(FILE *in, cli_jsonl_line *L, uint64_t lineno) {
+  ssize_t len = getline(&L->text, &L->cap, in);
+  if (len < 0) return -1;
+  L->len = (size_t)len;
+  L->lineno = lineno;
+  if (lineno == 1 && len >= 3 && memcmp(L->text, "\xEF\xBB\xBF", 3) == 0) {
+    /* a UTF-8 byte-order mark some editors add */
+    memmove(L->text, L->text + 3, (size_t)len - 2);
+    L->len -= 3;
+  }
+  return 0;
+}
+
 static int import_jsonl(import_ctx *c, FILE *in) {
-  parsed_line *L = calloc(PARSE_BATCH, sizeof *L);
+  cli_jsonl_line *L = calloc(PARSE_BATCH, sizeof *L);
   if (!L) return cli_error(CLI_EXIT_OTHER, "import: out of memory");
   json_object_seed(0); /* before any thread builds an object */
   uint64_t lineno = 0;
@@ -279,27 +270,20 @@ static int import_jsonl(import_ctx *c, FILE *in) {
   while (rc == CLI_EXIT_OK && !eof) {
     size_t m = 0;
     while (m < PARSE_BATCH) {
-      ssize_t len = getline(&L[m].text, &L[m].cap, in);
-      if (len < 0) {
+      if (cli_jsonl_read(in, &L[m], lineno + 1) != 0) {
         eof = 1;
         break;
       }
-      L[m].len = (size_t)len;
-      L[m].lineno = ++lineno;
-      if (lineno == 1 && len >= 3 && memcmp(L[m].text, "\xEF\xBB\xBF", 3) == 0) {
-        /* a UTF-8 byte-order mark some editors add */
-        memmove(L[m].text, L[m].text + 3, (size_t)len - 2);
-        L[m].len -= 3;
-      }
+      lineno++;
       m++;
     }
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 8) if (m > 32)
 #endif
-    for (size_t i = 0; i < m; i++) parse_line(&L[i]);
+    for (size_t i = 0; i < m; i++) cli_jsonl_parse(&L[i]);
     for (size_t i = 0; i < m; i++) {
       if (rc == CLI_EXIT_OK) rc = store_line(c, &L[i]);
-      release_line(&L[i]);
+      cli_jsonl_release(&L[i]);
     }
   }
   if (rc == CLI_EXIT_OK && ferror(in))

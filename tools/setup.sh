@@ -11,6 +11,12 @@ PKGS=(build-essential cmake pkg-config git
 if [ "${RSN_SETUP_BENCH:-0}" = 1 ]; then
   PKGS+=(python3-faiss gnuplot-nox dataset-fashion-mnist libopenblas0-pthread)
 fi
+# The fuzz targets (tools/fuzz.sh, and tools/test.sh's fuzz step): clang 15
+# with its sanitizer runtimes and libFuzzer; llvm-15 for llvm-symbolizer, so
+# that a finding's stack names files and lines.
+if [ "${RSN_SETUP_FUZZ:-0}" = 1 ]; then
+  PKGS+=(clang-15 libfuzzer-15-dev llvm-15)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

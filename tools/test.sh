@@ -5,7 +5,10 @@
 #   3. AddressSanitizer + UBSan build, all tests
 #   4. ThreadSanitizer build (without OpenMP, whose runtime TSan cannot see),
 #      the concurrency tests
-# Idempotent; build trees live in build/, build-asan/, build-tsan/.
+#   5. the libFuzzer targets (clang, ASan+UBSan): every seed and committed
+#      regression input replayed, then a short run of each (tools/fuzz.sh --ci)
+# Idempotent; build trees live in build/, build-asan/, build-tsan/,
+# build-fuzz/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
@@ -13,7 +16,7 @@ JOBS=${JOBS:-$(nproc)}
 step() { printf '\n==== %s ====\n' "$*"; }
 
 step "setup"
-bash tools/setup.sh
+RSN_SETUP_FUZZ=1 bash tools/setup.sh
 
 run_suite() { # dir label cmake-args... ; then ctest args after --
   local dir=$1 label=$2; shift 2
@@ -33,5 +36,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   run_suite build-asan "asan+ubsan" -DRSN_SANITIZE=address
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   run_suite build-tsan "tsan" -DRSN_SANITIZE=thread -DRSN_OPENMP=OFF -- -L concurrency
+
+step "fuzz targets: replay seeds and regressions, ${RSN_CI_FUZZ_SECONDS:-5} s each"
+bash tools/fuzz.sh --ci "${RSN_CI_FUZZ_SECONDS:-5}"
 
 step "all test suites passed"

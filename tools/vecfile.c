@@ -122,7 +122,9 @@ static int npy_descr(const char *hdr, elem *el, char *err, size_t errlen) {
       *el = known[i].el;
       return 0;
     }
-  const char *end = strchr(v + 1, '\'');
+  /* The value may be empty: 'descr': can end the header, and v then points
+   * at its terminating NUL (found by fuzz_npy: strchr read past it). */
+  const char *end = *v ? strchr(v + 1, '\'') : NULL;
   set_err(err, errlen, "npy dtype %.*s is not supported (want little-endian "
           "'<f4', '<f8', '<i4', '<i8' or '|u1')",
           end ? (int)(end - v + 1) : 8, v);
