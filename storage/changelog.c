@@ -134,6 +134,9 @@ rsn_status rsn_store_changelog_ack(rsn_store *s, const char *handle, int64_t seq
 
 rsn_status rsn_store_changelog_forget(rsn_store *s, const char *handle) {
   if (s->readonly) return RSN_OK;
+  /* Only called at close: if another connection holds the write lock, the
+   * cursor stays and is dropped once idle for a day (rsn_store_changelog_ack). */
+  sqlite3_busy_timeout(s->db, RSN_STORE_CLOSE_BUSY_MS);
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(s->db, "DELETE FROM rsn_cursors WHERE handle = ?1", -1, &st, NULL);
   if (rc == SQLITE_OK) {

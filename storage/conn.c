@@ -39,7 +39,7 @@
 #define BUSY_TIMEOUT_MS 5000
 /* At close the checkpoint is best effort: it must not stall the caller
  * behind another process's long read. */
-#define CLOSE_BUSY_TIMEOUT_MS 250
+#define CLOSE_BUSY_TIMEOUT_MS RSN_STORE_CLOSE_BUSY_MS
 /* The loader's page cache (negative: KiB). */
 #define LOADER_CACHE_KIB 16384
 

@@ -223,7 +223,8 @@ RSN_INTERNAL rsn_status rsn_store_changelog_read(rsn_store *s, int64_t after,
 RSN_INTERNAL rsn_status rsn_store_changelog_ack(rsn_store *s,
                                                 const char *handle,
                                                 int64_t seq);
-/* Remove the handle's cursor (at close). */
+/* Remove the handle's cursor (at close; waits at most 250 ms for the write
+ * lock, then leaves the cursor to expire). */
 RSN_INTERNAL rsn_status rsn_store_changelog_forget(rsn_store *s,
                                                    const char *handle);
 /* PRAGMA schema_version. */

@@ -65,6 +65,11 @@ struct rsn_store {
   sqlite3_stmt *stmt[RSN_STMT__COUNT];  /* cached statements, lazily made  */
 };
 
+/* Close-time work (the cursor's removal, optimize, the checkpoint) is best
+ * effort and must not stall the caller behind another connection's long
+ * transaction: it waits this long for a lock, not the standard 5 s. */
+#define RSN_STORE_CLOSE_BUSY_MS 250
+
 /* ---- errors ---------------------------------------------------------------
  * Map a SQLite result code to an rsn_status and record a message of the
  * form "<what> (<path>): <sqlite errmsg> [<code name>]".  The message is
