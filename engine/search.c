@@ -297,7 +297,8 @@ static rsn_status enter(rsn_db *db, const rsn_search_params *p, rsn_results **ou
   rsn_status st = rsn__db_busy_in_callback(db);
   if (!st) st = check_params(p);
   if (!st) st = rsn__sync_ensure_loaded(db);
-  if (!st && (db->flags & RSN_OPEN_AUTO_REFRESH)) st = rsn__sync_auto(db);
+  if (!st && (db->flags & RSN_OPEN_AUTO_REFRESH) && !(p->flags & RSN_SEARCH_NO_REFRESH))
+    st = rsn__sync_auto(db);
   return st;
 }
 

@@ -370,6 +370,12 @@ static void test_auto_refresh_never_waits(void **state) {
   rsn_results_free(r);
 
   outside_put(f->path, "outside", b, sizeof b);
+  /* RSN_SEARCH_NO_REFRESH skips the check for one search. */
+  rsn_search_params skip = p;
+  skip.flags |= RSN_SEARCH_NO_REFRESH;
+  assert_int_equal(rsn_search(db, b, 4, &skip, &r), RSN_OK);
+  assert_false(has_hit(r, "outside"));
+  rsn_results_free(r);
   pthread_mutex_lock(&db->wr_mu); /* busy: a refresh cannot run now */
   assert_int_equal(rsn_search(db, b, 4, &p, &r), RSN_OK); /* would deadlock if it waited */
   assert_false(has_hit(r, "outside"));

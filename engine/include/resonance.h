@@ -363,6 +363,8 @@ RSN_API void rsn_edges_free(rsn_edge *edges);
  * ------------------------------------------------------------------------- */
 #define RSN_SEARCH_MIN_SCORE 0x01u /* keep only hits with score > min_score  */
 #define RSN_SEARCH_NO_HYDRATE 0x02u /* ids and scores only                  */
+#define RSN_SEARCH_NO_REFRESH 0x04u /* skip RSN_OPEN_AUTO_REFRESH's check for
+                                       outside commits for this search      */
 
 typedef struct rsn_search_params {
   size_t k;          /* number of hits wanted, >= 1; k > N returns N        */
