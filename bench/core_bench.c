@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "db_int.h"
+#include "resonance_probe.h"
 
 typedef struct cfg {
   const char *db;

@@ -315,11 +315,9 @@ int main(int argc, char **argv) {
   t0 = rsn__now_ms();
   if (rsn_refresh(db, &info)) die("refresh", db);
   double refresh_ms = rsn__now_ms() - t0;
-  pthread_mutex_lock(&db->load_mu);
   t0 = rsn__now_ms();
-  if (rsn__sync_reload(db)) die("reload", db);
+  if (rsn_reload(db)) die("reload", db);
   double reload_ms = rsn__now_ms() - t0;
-  pthread_mutex_unlock(&db->load_mu);
 
   /* 3. Latency alone and with a writer. */
   float *q = malloc(nq * d * sizeof *q);

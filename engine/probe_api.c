@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "db_int.h"
+#include "resonance_probe.h"
 
 double rsn_probe_read_gbps(size_t bytes, int threads) {
   return rsn__probe_read_gbps(bytes, threads);

@@ -305,6 +305,16 @@ rsn_status rsn_refresh(rsn_db *db, rsn_refresh_info *info) {
   return st;
 }
 
+rsn_status rsn_reload(rsn_db *db) {
+  if (!db) return rsn__err(RSN_E_INVAL, "rsn_reload: db is NULL");
+  rsn_status st = rsn__db_busy_in_callback(db);
+  if (st) return st;
+  pthread_mutex_lock(&db->load_mu);
+  st = rsn__sync_reload(db);
+  pthread_mutex_unlock(&db->load_mu);
+  return st;
+}
+
 rsn_status rsn__sync_auto(rsn_db *db) {
   rsn_reader r;
   rsn_status st = rsn__pool_get(db, &r);

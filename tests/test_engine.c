@@ -22,6 +22,7 @@
 #include "base.h"
 #include "kern.h"
 #include "resonance.h"
+#include "resonance_probe.h"
 #include "testutil.h"
 
 typedef struct fixture {

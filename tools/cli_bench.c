@@ -34,6 +34,7 @@
 #define _XOPEN_SOURCE 700 /* POSIX 2008 plus realpath() */
 #include "benchlib.h"
 #include "cli.h"
+#include "resonance_probe.h"
 #include "subproc.h"
 #include "tmpdir.h"
 

@@ -448,6 +448,14 @@ typedef struct rsn_refresh_info {
  * (that refresh, or the next search, catches up). */
 RSN_API rsn_status rsn_refresh(rsn_db *db, rsn_refresh_info *info);
 
+/* Rebuild the arena from the file now: a full load of one snapshot (as at
+ * open), which replaces the current arena when it is complete; searches
+ * use the old one meanwhile.  Never needed for correctness (rsn_refresh
+ * falls back to it by itself); for benchmarks, and for callers who want the
+ * load's cost paid at a moment of their choosing.  Waits for writes,
+ * refreshes and other loads of this handle.  Thread-safe. */
+RSN_API rsn_status rsn_reload(rsn_db *db);
+
 /* ---------------------------------------------------------------------------
  * Stats, health, check, maintenance.
  * ------------------------------------------------------------------------- */
@@ -529,23 +537,6 @@ RSN_API rsn_status rsn_maintain(rsn_db *db, unsigned ops);
  * API (overwrites dest_path).  Thread-safe; writes wait; searches go on. */
 RSN_API rsn_status rsn_backup(rsn_db *db, const char *dest_path);
 
-/* ---------------------------------------------------------------------------
- * Machine probes, for benchmarks that report figures as ratios to the
- * hardware's floors (DESIGN.md section 5).  Each takes tens of milliseconds
- * to a few seconds and returns 0.0 on failure.  threads <= 0: all cores.
- * ------------------------------------------------------------------------- */
-/* Probes are thread-safe but meant to run alone (they load every core). */
-/* Streaming read bandwidth in GB/s (1e9 bytes/s) over a buffer of `bytes`
- * (make it larger than the last-level cache), all threads, median of reps. */
-RSN_API double rsn_probe_read_gbps(size_t bytes, int threads);
-/* The same streaming read over the pages of db's arena (its full chunks;
- * 0.0 when the arena is not loaded or smaller than one chunk).  On a
- * virtual machine the speed of memory depends on which pages a buffer got,
- * so a fresh buffer can read faster or slower than the arena; benchmarks
- * take the faster of the two as the floor.  Holds the arena's read lock. */
-RSN_API double rsn_probe_arena_read_gbps(rsn_db *db, int threads);
-/* Peak FMA throughput in GFLOP/s of one kernel path (2 flops per lane). */
-RSN_API double rsn_probe_fma_gflops(rsn_isa isa, int threads);
 /* The SQLite library version resonance runs on ("3.40.1"). */
 RSN_API const char *rsn_sqlite_version(void);
 

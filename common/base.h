@@ -1,10 +1,13 @@
 /*
- * base.h -- the bottom layer every module of resonance includes: status
- * codes (from the public header), allocation hooks that tests can make fail,
- * the calling thread's error message, a monotonic clock and small helpers.
+ * base.h -- common/, the bottom layer every module of resonance includes:
+ * allocation hooks that tests can make fail, the calling thread's error
+ * message, a monotonic clock and small helpers.
  *
- * It depends on nothing but libc, so kernels/ and storage/ may include it
- * without depending on the rest of engine/.
+ * It depends on libc and on the public header's types (rsn_status and the
+ * structs of the API, engine/include/resonance.h), which every layer
+ * shares; never on kernels/, storage/ or engine/.  The build enforces it:
+ * common/'s include path holds only common/ and the public headers, and
+ * tools/check_layers.sh fails CI on an upward #include.
  */
 #ifndef RSN_BASE_H
 #define RSN_BASE_H
