@@ -1,8 +1,13 @@
 /*
- * db.c -- the rsn_db handle: open/close, the reader pool, writes (SQLite
- * first, arena after COMMIT), reads, stats, check and maintenance.  Lock
- * order and which lock guards each field are in db_int.h; searching is in
- * search.c, loading in load.c, keeping in step with the file in sync.c.
+ * db.c -- the rsn_db handle: open (the connection, dim and model, the first
+ * load) and close, reads of nodes and edges, stats, check, maintenance and
+ * backup.  Lock order and which lock guards each field are in db_int.h.
+ *
+ * The engine's files call each other in one direction only:
+ *   db.c, search.c, write.c  ->  sync.c  ->  load.c  ->  arena.c
+ *   and any of them          ->  pool.c, progress.c (leaves)
+ * writes are in write.c, searching in search.c, keeping the arena in step
+ * with the file in sync.c, building it in load.c.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -28,59 +33,6 @@ static int default_threads(void) {
 #endif
   return t > 0 ? (int)t : 1;
 }
-
-/* ---- reader pool -------------------------------------------------------------- */
-
-rsn_status rsn__pool_get(rsn_db *db, rsn_reader *out) {
-  out->s = NULL;
-  out->seen = INT64_MIN;
-  pthread_mutex_lock(&db->pool_mu);
-  if (db->npool > 0) *out = db->pool[--db->npool];
-  pthread_mutex_unlock(&db->pool_mu);
-  if (out->s) return RSN_OK;
-  return rsn_store_open(db->path, RSN_OPEN_READONLY, &out->s);
-}
-
-void rsn__pool_put(rsn_db *db, rsn_reader *r) {
-  if (!r->s) return;
-  pthread_mutex_lock(&db->pool_mu);
-  if (db->npool < RSN_POOL_MAX) {
-    db->pool[db->npool++] = *r;
-    r->s = NULL;
-  }
-  pthread_mutex_unlock(&db->pool_mu);
-  rsn_store_close(r->s);
-  r->s = NULL;
-}
-
-/* ---- the progress callback ------------------------------------------------------ */
-
-/* The handle whose progress callback the calling thread is running. */
-static _Thread_local const rsn_db *tl_in_callback;
-
-rsn_status rsn__db_busy_in_callback(const rsn_db *db) {
-  if (db && tl_in_callback == db)
-    return rsn__err(RSN_E_STATE, "called from the handle's progress callback: "
-                    "the handle is busy with the load that reports progress");
-  return RSN_OK;
-}
-
-void rsn__db_progress(rsn_db *db, const char *phase, uint64_t done, uint64_t total) {
-  if (!db->progress) return;
-  const rsn_db *outer = tl_in_callback;
-  tl_in_callback = db;
-  db->progress(db->progress_ctx, phase, done, total);
-  tl_in_callback = outer;
-}
-
-/* Entry check of every call on a handle: db present, not re-entered from
- * its progress callback. */
-#define ENTER(db, what)                                                     \
-  do {                                                                      \
-    if (!(db)) return rsn__err(RSN_E_INVAL, what ": db is NULL");           \
-    rsn_status busy_ = rsn__db_busy_in_callback(db);                        \
-    if (busy_) return busy_;                                                \
-  } while (0)
 
 /* ---- open / close --------------------------------------------------------------- */
 
@@ -229,312 +181,6 @@ void rsn_close(rsn_db *db) {
   db_free(db);
 }
 
-/* ---- writes ------------------------------------------------------------------------ */
-
-static rsn_status check_writable(rsn_db *db) {
-  if (db->readonly)
-    return rsn__err(RSN_E_READONLY, "%s is open read-only", db->path);
-  return RSN_OK;
-}
-
-/* The arena could not follow a committed write (out of memory growing it).
- * The file is right and the write is durable, so the write itself
- * succeeded; the arena is dropped and rebuilt from the file at the next
- * search, which reports the shortage if it persists. */
-static rsn_status arena_lost(rsn_db *db) {
-  atomic_store(&db->loaded, 0);
-  return RSN_OK;
-}
-
-/* Take the arena's exclusive lock for a mutation that may add up to
- * `extra` rows.  Any O(rows) growth of the id map and id table is done
- * first, while searches go on (rsn__arena_prepare; the caller holds load_mu
- * and wr_mu, so no other writer can change the arena meanwhile), so the
- * exclusive hold lasts only as long as the rows' own mutation.  If the
- * growth cannot be prepared (out of memory), the mutation grows the arena
- * itself and reports the shortage. */
-void rsn__db_arena_wrlock(rsn_db *db, size_t extra) {
-  rsn_arena_spare sp; /* empty when the rows already fit */
-  rsn_status st = rsn__arena_prepare(&db->arena, extra, &sp);
-  pthread_rwlock_wrlock(&db->lock);
-  if (st == RSN_OK) rsn__arena_install(&db->arena, &sp);
-}
-
-/* Apply one committed change to the arena (caller holds load_mu, wr_mu). */
-static rsn_status arena_apply(rsn_db *db, const char *id, const float *vec) {
-  if (!atomic_load(&db->loaded)) return RSN_OK; /* the load will read it */
-  rsn_status st = RSN_OK;
-  rsn__db_arena_wrlock(db, vec ? 1 : 0);
-  if (vec) {
-    if (db->arena.dim == 0 && db->arena.n == 0)
-      rsn__arena_set_dim(&db->arena, atomic_load(&db->dim));
-    st = rsn__arena_put(&db->arena, id, vec);
-  } else {
-    rsn__arena_remove(&db->arena, id);
-  }
-  pthread_rwlock_unlock(&db->lock);
-  return st ? arena_lost(db) : RSN_OK;
-}
-
-/* Inside a transaction, a write that failed after reaching SQLite may have
- * left part of its rows (there is no per-call savepoint): the transaction
- * is poisoned and rsn_commit will refuse it.  Failures detected before any
- * SQL ran (bad arguments, bad vectors, absent ids) leave it usable. */
-static rsn_status txn_note(rsn_db *db, rsn_status st) {
-  if (st && db->in_txn && !db->txn_failed) {
-    switch (st) {
-      case RSN_E_INVAL: case RSN_E_NOTFOUND: case RSN_E_READONLY:
-      case RSN_E_DIM: case RSN_E_NONFINITE: case RSN_E_ZERO:
-        break;
-      default:
-        db->txn_failed = 1;
-        snprintf(db->txn_error, sizeof db->txn_error, "%s", rsn__errbuf());
-    }
-  }
-  return st;
-}
-
-/* The open transaction is gone without a commit (rolled back, or its
- * commit failed): drop its queued arena ops and forget a dimension it had
- * recorded.  Caller holds load_mu and wr_mu. */
-static void txn_forget(rsn_db *db);
-
-static rsn_status queue_pending(rsn_db *db, const char *id, const float *vec,
-                                int del) {
-  size_t len = strlen(id);
-  uint32_t dim = atomic_load(&db->dim);
-  rsn_pending *p = rsn__malloc(sizeof *p + len + 1);
-  if (!p) return rsn__err(RSN_E_NOMEM, "out of memory queueing a write");
-  memcpy(p->id, id, len + 1);
-  p->del = del;
-  p->vec = NULL;
-  if (vec) {
-    p->vec = rsn__malloc(dim * sizeof(float));
-    if (!p->vec) {
-      rsn__free(p);
-      return rsn__err(RSN_E_NOMEM, "out of memory queueing a write");
-    }
-    memcpy(p->vec, vec, dim * sizeof(float));
-  }
-  p->next = db->pending;
-  db->pending = p;
-  return RSN_OK;
-}
-
-static void drop_pending(rsn_db *db) {
-  for (rsn_pending *p = db->pending, *next; p; p = next) {
-    next = p->next;
-    rsn__free(p->vec);
-    rsn__free(p);
-  }
-  db->pending = NULL;
-}
-
-/* A committed write: straight into the arena, or queued until COMMIT.
- * With no arena built there is nothing to keep in step (the load will read
- * the file), so a bulk import does not hold a copy of every vector; if a
- * search builds the arena before this transaction commits, the load cannot
- * have seen the transaction's rows, so commit marks the arena stale. */
-static rsn_status after_write(rsn_db *db, const char *id, const float *vec) {
-  if (!atomic_load(&db->loaded)) {
-    if (db->in_txn) db->txn_unqueued = 1;
-    return RSN_OK;
-  }
-  if (db->in_txn) return queue_pending(db, id, vec, vec == NULL);
-  return arena_apply(db, id, vec);
-}
-
-/* Validate and normalise node->embedding into *vec_out (owned by caller). */
-static rsn_status prepare_vector(rsn_db *db, const rsn_node *node,
-                                 float **vec_out) {
-  *vec_out = NULL;
-  if (!node->embedding) return RSN_OK;
-  if (node->dim == 0 || node->dim > RSN_MAX_DIM)
-    return rsn__err(RSN_E_DIM, "node '%s': embedding dimension %u is out of range 1..%u",
-                    node->id, node->dim, RSN_MAX_DIM);
-  uint32_t dbdim = atomic_load(&db->dim);
-  if (dbdim && node->dim != dbdim)
-    return rsn__err(RSN_E_DIM,
-                    "node '%s': embedding has %u floats but the database holds %u",
-                    node->id, node->dim, dbdim);
-  float *v = rsn__malloc(node->dim * sizeof(float));
-  if (!v) return rsn__err(RSN_E_NOMEM, "out of memory");
-  memcpy(v, node->embedding, node->dim * sizeof(float));
-  rsn_status st = rsn_normalize(v, node->dim);
-  if (st) {
-    rsn__free(v);
-    return rsn__err(st, "node '%s': %s", node->id,
-                    st == RSN_E_ZERO ? "embedding is a zero vector (norm < 1e-6)"
-                                     : "embedding contains NaN or infinity");
-  }
-  *vec_out = v;
-  return RSN_OK;
-}
-
-rsn_status rsn_upsert(rsn_db *db, const rsn_node *node) {
-  ENTER(db, "rsn_upsert");
-  if (!node || !node->id)
-    return rsn__err(RSN_E_INVAL, "rsn_upsert: node and node->id are required");
-  float *vec = NULL;
-  pthread_mutex_lock(&db->load_mu);
-  pthread_mutex_lock(&db->wr_mu);
-  rsn_status st = check_writable(db);
-  if (!st) st = prepare_vector(db, node, &vec);
-  if (!st && vec && !atomic_load(&db->dim)) {
-    /* The first vector this handle writes, and it knows no dimension.
-     * Another connection may have recorded one since this handle read the
-     * file, so the file decides, atomically: its dimension if it has one
-     * (a vector of another length is refused), else this vector's.  Inside
-     * a transaction the record is part of it: a rollback forgets both. */
-    uint32_t recorded = 0;
-    int claimed = 0;
-    st = txn_note(db, rsn_store_claim_dim(db->wr, node->dim, &recorded, &claimed));
-    if (!st) {
-      atomic_store(&db->dim, recorded);
-      if (claimed && db->in_txn) db->txn_set_dim = 1;
-      if (recorded != node->dim)
-        st = rsn__err(RSN_E_DIM,
-                      "node '%s': embedding has %u floats but the database holds %u",
-                      node->id, node->dim, recorded);
-    }
-  }
-  if (!st) {
-    rsn_node copy = *node;
-    copy.embedding = vec;
-    st = txn_note(db, rsn_store_upsert(db->wr, &copy, !(db->flags & RSN_OPEN_NO_HISTORY)));
-  }
-  if (!st) st = after_write(db, node->id, vec);
-  if (!st && !db->in_txn) (void)rsn__sync_own_commit(db); /* best effort */
-  pthread_mutex_unlock(&db->wr_mu);
-  pthread_mutex_unlock(&db->load_mu);
-  rsn__free(vec);
-  return st;
-}
-
-rsn_status rsn_update_meta(rsn_db *db, const char *id, const char *meta) {
-  ENTER(db, "rsn_update_meta");
-  if (!id) return rsn__err(RSN_E_INVAL, "rsn_update_meta: id is required");
-  pthread_mutex_lock(&db->wr_mu);
-  rsn_status st = check_writable(db);
-  if (!st)
-    st = txn_note(db, rsn_store_update_meta(db->wr, id, meta, !(db->flags & RSN_OPEN_NO_HISTORY)));
-  pthread_mutex_unlock(&db->wr_mu);
-  return st;
-}
-
-rsn_status rsn_delete(rsn_db *db, const char *id) {
-  ENTER(db, "rsn_delete");
-  if (!id) return rsn__err(RSN_E_INVAL, "rsn_delete: id is required");
-  pthread_mutex_lock(&db->load_mu);
-  pthread_mutex_lock(&db->wr_mu);
-  rsn_status st = check_writable(db);
-  if (!st) st = txn_note(db, rsn_store_delete(db->wr, id, !(db->flags & RSN_OPEN_NO_HISTORY)));
-  if (!st) st = after_write(db, id, NULL);
-  if (!st && !db->in_txn) (void)rsn__sync_own_commit(db); /* best effort */
-  pthread_mutex_unlock(&db->wr_mu);
-  pthread_mutex_unlock(&db->load_mu);
-  return st;
-}
-
-rsn_status rsn_begin(rsn_db *db) {
-  ENTER(db, "rsn_begin");
-  pthread_mutex_lock(&db->wr_mu);
-  rsn_status st = check_writable(db);
-  if (!st && db->in_txn) st = rsn__err(RSN_E_STATE, "a transaction is already open");
-  if (!st) st = rsn_store_begin(db->wr);
-  if (!st) {
-    db->in_txn = 1;
-    db->txn_unqueued = 0;
-    db->txn_failed = 0;
-    db->txn_set_dim = 0;
-  }
-  pthread_mutex_unlock(&db->wr_mu);
-  return st;
-}
-
-rsn_status rsn_commit(rsn_db *db) {
-  ENTER(db, "rsn_commit");
-  pthread_mutex_lock(&db->load_mu);
-  pthread_mutex_lock(&db->wr_mu);
-  rsn_status st = RSN_OK;
-  if (!db->in_txn) {
-    st = rsn__err(RSN_E_STATE, "rsn_commit without rsn_begin");
-  } else if (db->txn_failed) {
-    /* Part of a failed write may be in the transaction: never commit it. */
-    rsn_store_rollback(db->wr);
-    txn_forget(db);
-    st = rsn__err(RSN_E_STATE,
-                  "transaction rolled back: a write in it failed (%s)", db->txn_error);
-  } else {
-    st = rsn_store_commit(db->wr); /* rolls back itself on failure */
-    if (st) txn_forget(db);
-    db->in_txn = 0;
-    if (!st) (void)rsn__sync_own_commit(db); /* best effort: skips own log entries */
-    if (!st && db->txn_unqueued && atomic_load(&db->loaded))
-      atomic_store(&db->loaded, 0); /* loaded mid-transaction: rebuild */
-    if (!st && db->pending) {
-      /* Oldest first, under one exclusive hold of the arena, so a search
-       * sees all of the transaction or none of it. */
-      rsn_pending *rev = NULL;
-      for (rsn_pending *p = db->pending, *next; p; p = next) {
-        next = p->next;
-        p->next = rev;
-        rev = p;
-      }
-      db->pending = rev;
-      if (atomic_load(&db->loaded)) {
-        size_t puts = 0;
-        for (rsn_pending *p = rev; p; p = p->next) puts += !p->del;
-        rsn__db_arena_wrlock(db, puts);
-        if (db->arena.dim == 0 && db->arena.n == 0)
-          rsn__arena_set_dim(&db->arena, atomic_load(&db->dim));
-        for (rsn_pending *p = rev; p && !st; p = p->next)
-          st = p->del ? (rsn__arena_remove(&db->arena, p->id), RSN_OK)
-                      : rsn__arena_put(&db->arena, p->id, p->vec);
-        pthread_rwlock_unlock(&db->lock);
-        if (st) st = arena_lost(db);
-      }
-    }
-    drop_pending(db);
-  }
-  pthread_mutex_unlock(&db->wr_mu);
-  pthread_mutex_unlock(&db->load_mu);
-  return st;
-}
-
-static void txn_forget(rsn_db *db) {
-  db->in_txn = 0;
-  drop_pending(db);
-  if (db->txn_set_dim) {
-    atomic_store(&db->dim, 0);
-    /* An arena built meanwhile (a search loads it inside the transaction)
-     * was shaped for the forgotten dimension; it holds no rows, since the
-     * dimension was unknown before, and is rebuilt from the file at the
-     * next search (without this, once a vector of another dimension was
-     * upserted every search failed with E_STATE, "the database's dimension
-     * kept changing during the search"). */
-    atomic_store(&db->loaded, 0);
-  }
-  db->txn_set_dim = 0;
-}
-
-rsn_status rsn_rollback(rsn_db *db) {
-  ENTER(db, "rsn_rollback");
-  /* load_mu too: the rollback may forget the dimension (db_int.h). */
-  pthread_mutex_lock(&db->load_mu);
-  pthread_mutex_lock(&db->wr_mu);
-  rsn_status st;
-  if (!db->in_txn) {
-    st = rsn__err(RSN_E_STATE, "rsn_rollback without rsn_begin");
-  } else {
-    st = rsn_store_rollback(db->wr);
-    txn_forget(db);
-  }
-  pthread_mutex_unlock(&db->wr_mu);
-  pthread_mutex_unlock(&db->load_mu);
-  return st;
-}
-
 /* ---- reads ------------------------------------------------------------------------- */
 
 /* Reads go through a pooled reader connection, except inside a transaction
@@ -557,7 +203,7 @@ rsn_status rsn_rollback(rsn_db *db) {
   } while (0)
 
 rsn_status rsn_get(rsn_db *db, const char *id, int with_embedding, rsn_node **out) {
-  ENTER(db, "rsn_get");
+  RSN_DB_ENTER(db, "rsn_get");
   if (!id || !out) return rsn__err(RSN_E_INVAL, "rsn_get: id and out are required");
   *out = NULL;
   rsn_status st;
@@ -566,7 +212,7 @@ rsn_status rsn_get(rsn_db *db, const char *id, int with_embedding, rsn_node **ou
 }
 
 rsn_status rsn_list(rsn_db *db, const rsn_list_opts *opts, rsn_node **out, size_t *n) {
-  ENTER(db, "rsn_list");
+  RSN_DB_ENTER(db, "rsn_list");
   if (!opts || !out || !n)
     return rsn__err(RSN_E_INVAL, "rsn_list: opts, out and n are required");
   *out = NULL;
@@ -577,7 +223,7 @@ rsn_status rsn_list(rsn_db *db, const rsn_list_opts *opts, rsn_node **out, size_
 }
 
 rsn_status rsn_edges(rsn_db *db, const char *id, int direction, rsn_edge **out, size_t *n) {
-  ENTER(db, "rsn_edges");
+  RSN_DB_ENTER(db, "rsn_edges");
   if (!id || !out || !n)
     return rsn__err(RSN_E_INVAL, "rsn_edges: id, out and n are required");
   *out = NULL;
@@ -587,26 +233,10 @@ rsn_status rsn_edges(rsn_db *db, const char *id, int direction, rsn_edge **out, 
   return st;
 }
 
-static rsn_status edge_write(rsn_db *db, const rsn_edge *e, int upsert) {
-  ENTER(db, "edge write");
-  if (!e || !e->source || !e->target || !e->type)
-    return rsn__err(RSN_E_INVAL, "edge: source, target and type are required");
-  pthread_mutex_lock(&db->wr_mu);
-  rsn_status st = check_writable(db);
-  if (!st)
-    st = txn_note(db, upsert ? rsn_store_edge_upsert(db->wr, e)
-                             : rsn_store_edge_insert(db->wr, e, !(db->flags & RSN_OPEN_NO_HISTORY)));
-  pthread_mutex_unlock(&db->wr_mu);
-  return st;
-}
-
-rsn_status rsn_edge_insert(rsn_db *db, const rsn_edge *e) { return edge_write(db, e, 0); }
-rsn_status rsn_edge_upsert(rsn_db *db, const rsn_edge *e) { return edge_write(db, e, 1); }
-
 /* ---- stats, check, maintenance ------------------------------------------------------ */
 
 rsn_status rsn_stats_get(rsn_db *db, rsn_stats *out) {
-  ENTER(db, "rsn_stats_get");
+  RSN_DB_ENTER(db, "rsn_stats_get");
   if (!out) return rsn__err(RSN_E_INVAL, "rsn_stats_get: out is required");
   memset(out, 0, sizeof *out);
   rsn_status st;
@@ -632,7 +262,7 @@ rsn_status rsn_stats_get(rsn_db *db, rsn_stats *out) {
 }
 
 rsn_status rsn_check(rsn_db *db, rsn_check_report *r) {
-  ENTER(db, "rsn_check");
+  RSN_DB_ENTER(db, "rsn_check");
   if (!r) return rsn__err(RSN_E_INVAL, "rsn_check: report is required");
   memset(r, 0, sizeof *r);
   pthread_mutex_lock(&db->wr_mu);
@@ -650,9 +280,9 @@ rsn_status rsn_check(rsn_db *db, rsn_check_report *r) {
 }
 
 rsn_status rsn_maintain(rsn_db *db, unsigned ops) {
-  ENTER(db, "rsn_maintain");
+  RSN_DB_ENTER(db, "rsn_maintain");
   pthread_mutex_lock(&db->wr_mu);
-  rsn_status st = check_writable(db);
+  rsn_status st = rsn__db_check_writable(db);
   if (!st && db->in_txn) st = rsn__err(RSN_E_STATE, "maintenance inside a transaction");
   if (!st) st = rsn_store_maintain(db->wr, ops);
   pthread_mutex_unlock(&db->wr_mu);
@@ -660,7 +290,7 @@ rsn_status rsn_maintain(rsn_db *db, unsigned ops) {
 }
 
 rsn_status rsn_backup(rsn_db *db, const char *dest) {
-  ENTER(db, "rsn_backup");
+  RSN_DB_ENTER(db, "rsn_backup");
   if (!dest || !*dest) return rsn__err(RSN_E_INVAL, "rsn_backup: dest is required");
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = rsn_store_backup(db->wr, dest);

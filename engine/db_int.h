@@ -30,7 +30,7 @@
  * The progress callback runs on the thread that asked for the load while
  * load_mu is held; a call on the same handle from inside it would wait for
  * load_mu forever, so every entry point refuses such a call with E_STATE
- * (rsn__db_busy_in_callback).
+ * (progress.c, RSN_DB_ENTER).
  */
 #ifndef RSN_DB_INT_H
 #define RSN_DB_INT_H
@@ -127,25 +127,36 @@ struct rsn_db {
   int npool;                     /* [pool_mu]                               */
 };
 
-/* ---- reader pool (db.c) -------------------------------------------------
+/* ---- pool.c ---------------------------------------------------------------
  * Take a reader connection for the calling thread (a new one when the pool
  * is empty) and give it back.  put accepts an empty reader and closes the
  * connection when the pool is full. */
 RSN_INTERNAL rsn_status rsn__pool_get(rsn_db *db, rsn_reader *out);
 RSN_INTERNAL void rsn__pool_put(rsn_db *db, rsn_reader *r);
 
-/* E_STATE when the calling thread is inside db's progress callback (any
+/* ---- progress.c -----------------------------------------------------------
+ * E_STATE when the calling thread is inside db's progress callback (any
  * call on the handle from there would wait for the load that runs it). */
-RSN_INTERNAL rsn_status rsn__db_busy_in_callback(const rsn_db *db);
+RSN_INTERNAL rsn_status rsn__progress_busy(const rsn_db *db);
 /* Report load progress through the handle's callback (if any), marking the
  * calling thread as inside it. */
-RSN_INTERNAL void rsn__db_progress(rsn_db *db, const char *phase,
-                                   uint64_t done, uint64_t total);
+RSN_INTERNAL void rsn__progress_report(rsn_db *db, const char *phase,
+                                       uint64_t done, uint64_t total);
 
-/* Take db->lock exclusively for a mutation adding up to `extra` rows, with
- * the arena's O(rows) growth done before the lock is taken (db.c).  The
- * caller holds load_mu and wr_mu, and releases db->lock itself. */
-RSN_INTERNAL void rsn__db_arena_wrlock(rsn_db *db, size_t extra);
+/* Entry check of every public call on a handle: db present, not re-entered
+ * from its progress callback. */
+#define RSN_DB_ENTER(db, what)                                              \
+  do {                                                                      \
+    if (!(db)) return rsn__err(RSN_E_INVAL, what ": db is NULL");           \
+    rsn_status busy_ = rsn__progress_busy(db);                              \
+    if (busy_) return busy_;                                                \
+  } while (0)
+
+/* E_READONLY naming the file when the handle cannot write. */
+static inline rsn_status rsn__db_check_writable(const rsn_db *db) {
+  if (db->readonly) return rsn__err(RSN_E_READONLY, "%s is open read-only", db->path);
+  return RSN_OK;
+}
 
 /* ---- load.c -------------------------------------------------------------
  * Read every valid embedding of one snapshot of the file into out->arena
@@ -166,9 +177,13 @@ RSN_INTERNAL rsn_blob_verdict rsn__load_ingest_row(const rsn_kern *K, float *row
 /* ---- search.c ------------------------------------------------------------ */
 /* Working memory (query copies and heaps) of one piece of a batch: 64 MiB;
  * tests lower it to make a batch run in many pieces. */
-RSN_INTERNAL extern size_t rsn__batch_piece_bytes;
+RSN_INTERNAL extern size_t rsn__search_piece_bytes;
 
 /* ---- sync.c -------------------------------------------------------------- */
+/* Take db->lock exclusively for a mutation adding up to `extra` rows, with
+ * the arena's O(rows) growth done before the lock is taken.  The caller
+ * holds load_mu and wr_mu, and releases db->lock itself. */
+RSN_INTERNAL void rsn__sync_arena_wrlock(rsn_db *db, size_t extra);
 /* A unique cursor name for the handle. */
 RSN_INTERNAL void rsn__sync_init(rsn_db *db);
 /* Build the arena from the file and install it, recording the load's mark

@@ -112,7 +112,7 @@ static int load_row(void *ctx, const char *id, size_t idlen, const void *blob,
   if ((a->rows & (PROGRESS_EVERY - 1)) == 0) {
     long long d = atomic_fetch_add(L->done, PROGRESS_EVERY) + PROGRESS_EVERY;
     if (L->report)
-      rsn__db_progress(L->db, "load", (uint64_t)d,
+      rsn__progress_report(L->db, "load", (uint64_t)d,
                        (uint64_t)(L->total > d ? L->total : d));
   }
   return 0;

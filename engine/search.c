@@ -17,7 +17,7 @@
  * handle (db_int.h), so searches never wait for each other.
  *
  * Memory is bounded: a batch is scored in pieces of queries whose query
- * copies and heaps fit in rsn__batch_piece_bytes (the answer is the same; the
+ * copies and heaps fit in rsn__search_piece_bytes (the answer is the same; the
  * read lock is held across the pieces, so every query sees one arena), and
  * every size product is checked before it is allocated (E_LIMIT).
  */
@@ -37,7 +37,7 @@
 #define BATCH_QTILE 64   /* queries per tile in a batch                     */
 /* Bytes of query copies and heaps per piece of a batch (one piece holds at
  * least one query, however large k is); tests lower it (db_int.h). */
-size_t rsn__batch_piece_bytes = (size_t)64 << 20;
+size_t rsn__search_piece_bytes = (size_t)64 << 20;
 /* Below this many floats to scan, one thread: fork/join costs more than the
  * scan saves.  Measured as README "Searching" says; a build may override it
  * (-DRSN_PAR_MIN_FLOATS=0 to measure the cut-off).  A variable rather than
@@ -294,7 +294,7 @@ unlock:
 static rsn_status enter(rsn_db *db, const rsn_search_params *p, rsn_results **out) {
   if (!db || !out) return rsn__err(RSN_E_INVAL, "db and out are required");
   *out = NULL;
-  rsn_status st = rsn__db_busy_in_callback(db);
+  rsn_status st = rsn__progress_busy(db);
   if (!st) st = check_params(p);
   if (!st) st = rsn__sync_ensure_loaded(db);
   if (!st && (db->flags & RSN_OPEN_AUTO_REFRESH) && !(p->flags & RSN_SEARCH_NO_REFRESH))
@@ -379,11 +379,11 @@ static size_t mul_sat(size_t a, size_t b) {
 }
 
 /* Queries per piece of a batch: their copies and heaps within
- * rsn__batch_piece_bytes, a multiple of the query tile when that is
+ * rsn__search_piece_bytes, a multiple of the query tile when that is
  * possible, at least 1. */
 static size_t batch_piece(size_t nq, size_t stride, size_t k, int nt) {
   size_t per = stride * sizeof(float) + (size_t)nt * k * sizeof(rsn_hitref);
-  size_t piece = rsn__batch_piece_bytes / per;
+  size_t piece = rsn__search_piece_bytes / per;
   if (piece >= BATCH_QTILE) piece -= piece % BATCH_QTILE;
   if (piece < 1) piece = 1;
   return RSN_MIN(piece, nq);

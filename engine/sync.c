@@ -36,6 +36,22 @@
 
 #include "db_int.h"
 
+/* ---- changing the arena ---------------------------------------------------------- */
+
+/* Take the arena's exclusive lock for a mutation that may add up to
+ * `extra` rows.  Any O(rows) growth of the id map and id table is done
+ * first, while searches go on (rsn__arena_prepare; the caller holds load_mu
+ * and wr_mu, so no other writer can change the arena meanwhile), so the
+ * exclusive hold lasts only as long as the rows' own mutation.  If the
+ * growth cannot be prepared (out of memory), the mutation grows the arena
+ * itself and reports the shortage. */
+void rsn__sync_arena_wrlock(rsn_db *db, size_t extra) {
+  rsn_arena_spare sp; /* empty when the rows already fit */
+  rsn_status st = rsn__arena_prepare(&db->arena, extra, &sp);
+  pthread_rwlock_wrlock(&db->lock);
+  if (st == RSN_OK) rsn__arena_install(&db->arena, &sp);
+}
+
 /* ---- full loads --------------------------------------------------------------- */
 
 void rsn__sync_init(rsn_db *db) {
@@ -69,7 +85,7 @@ rsn_status rsn__sync_reload(rsn_db *db) {
     st = rsn_store_changelog_ack(db->wr, db->handle_id, r.mark.seq);
   pthread_mutex_unlock(&db->wr_mu);
   if (st) return st;
-  rsn__db_progress(db, "load", (uint64_t)r.audit.rows, (uint64_t)r.audit.rows);
+  rsn__progress_report(db, "load", (uint64_t)r.audit.rows, (uint64_t)r.audit.rows);
   return RSN_OK;
 }
 
@@ -199,7 +215,7 @@ static rsn_status apply_log(rsn_db *db, int64_t max_seq, rsn_refresh_info *info)
     /* One exclusive hold for the whole set: searches see all or none. */
     size_t puts = 0;
     for (size_t i = 0; i < cs.n; i++) puts += cs.v[i].vec != NULL;
-    rsn__db_arena_wrlock(db, puts);
+    rsn__sync_arena_wrlock(db, puts);
     uint32_t dim = atomic_load(&db->dim);
     if (db->arena.dim == 0 && db->arena.n == 0 && dim) rsn__arena_set_dim(&db->arena, dim);
     for (size_t i = 0; i < cs.n && !st; i++) {
@@ -295,7 +311,7 @@ rsn_status rsn_refresh(rsn_db *db, rsn_refresh_info *info) {
   if (!info) info = &local;
   memset(info, 0, sizeof *info);
   if (!db) return rsn__err(RSN_E_INVAL, "rsn_refresh: db is NULL");
-  rsn_status st = rsn__db_busy_in_callback(db);
+  rsn_status st = rsn__progress_busy(db);
   if (st) return st;
   int synced;
   pthread_mutex_lock(&db->load_mu);
@@ -307,7 +323,7 @@ rsn_status rsn_refresh(rsn_db *db, rsn_refresh_info *info) {
 
 rsn_status rsn_reload(rsn_db *db) {
   if (!db) return rsn__err(RSN_E_INVAL, "rsn_reload: db is NULL");
-  rsn_status st = rsn__db_busy_in_callback(db);
+  rsn_status st = rsn__progress_busy(db);
   if (st) return st;
   pthread_mutex_lock(&db->load_mu);
   st = rsn__sync_reload(db);

@@ -37,7 +37,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   rsn__arena_row_limit = RSN_ARENA_MAX_ROWS;
-  rsn__batch_piece_bytes = (size_t)64 << 20;
+  rsn__search_piece_bytes = (size_t)64 << 20;
   tu_rmrf(f->dir);
   free(f->dir);
   free(f);
@@ -252,9 +252,9 @@ static void test_batch_pieces_same_answer(void **state) {
   assert_int_equal(rsn_search_batch(db, q, nq, d, &p, &one), RSN_OK);
   /* Room for about three queries per piece: pieces of 1-3 queries, not a
    * multiple of the query tile. */
-  rsn__batch_piece_bytes = 3 * (RSN_STRIDE(d) * sizeof(float) + 2 * k * sizeof(rsn_hitref));
+  rsn__search_piece_bytes = 3 * (RSN_STRIDE(d) * sizeof(float) + 2 * k * sizeof(rsn_hitref));
   assert_int_equal(rsn_search_batch(db, q, nq, d, &p, &many), RSN_OK);
-  rsn__batch_piece_bytes = 1; /* one query per piece */
+  rsn__search_piece_bytes = 1; /* one query per piece */
   rsn_results *single = NULL;
   assert_int_equal(rsn_search_batch(db, q, nq, d, &p, &single), RSN_OK);
   for (size_t i = 0; i < nq; i++) {
