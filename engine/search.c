@@ -1,13 +1,14 @@
 /*
  * search.c -- exact top-k over the arena.
  *
- * One query: the rows [0, n) are split into one contiguous shard per thread;
- * each thread scores blocks of rows with the dispatched multi-row kernel and
- * offers a score to its own size-k heap only when it beats the heap's floor.
+ * One query: the threads take blocks of rows [0, n) from a shared counter
+ * (so a thread on a busy core takes fewer); each scores its blocks with the
+ * dispatched multi-row kernel and offers a score to its own size-k heap
+ * only when it beats the heap's floor.
  * Heaps are merged and sorted (score desc, id asc), so the answer does not
  * depend on the thread count or the ISA beyond float rounding.
  *
- * Many queries: the same sharding, but each block of rows is scored against
+ * Many queries: the same blocks, but each run of rows is scored against
  * a tile of queries at a time by the blocked kernel, so a row fetched from
  * memory serves the whole tile.
  *
@@ -208,13 +209,44 @@ static void scan_range(const rsn_arena *a, const rsn_kern *K, const float *q,
   }
 }
 
+/* ---- row blocks ------------------------------------------------------------------- */
+
+/* The rows of a parallel scan are handed out in blocks from a shared
+ * counter rather than split into one fixed shard per thread: on a machine
+ * shared with other processes, a thread whose core is busy takes fewer
+ * blocks and the others take more, so a query is not as slow as its
+ * slowest core.  About BLOCKS_PER_THREAD blocks per thread keep the last
+ * block's wait short; the bounds keep the counter's cost (one atomic add per
+ * block) negligible and a block within a few MiB.  Which thread scores a
+ * row does not change its score (the kernels score every row alike), and
+ * the heaps merge in a total order (score, id), so the answer is the same
+ * for any schedule. */
 #ifdef RSN_HAVE_OPENMP
-/* Shard boundary t of nt over n rows, on 16-row granularity. */
-static size_t shard(size_t n, int t, int nt) {
-  if (t >= nt) return n;
-  size_t b = (size_t)((double)n * t / nt);
-  b &= ~(size_t)15;
-  return b;
+#define BLOCKS_PER_THREAD 32
+#define BLOCK_MIN_ROWS 256
+#define BLOCK_MAX_ROWS 16384
+
+typedef struct row_blocks {
+  atomic_size_t next; /* first row not handed out yet                    */
+  size_t n;           /* rows to scan                                    */
+  size_t size;        /* rows per block, a multiple of 16                */
+} row_blocks;
+
+static void blocks_init(row_blocks *b, size_t n, int nt) {
+  size_t size = n / ((size_t)nt * BLOCKS_PER_THREAD);
+  size = RSN_MAX(RSN_MIN(size, (size_t)BLOCK_MAX_ROWS), (size_t)BLOCK_MIN_ROWS);
+  atomic_init(&b->next, 0);
+  b->n = n;
+  b->size = (size + 15) & ~(size_t)15;
+}
+
+/* Claim the next block [*lo, *hi); 0 when every row is handed out. */
+static int blocks_next(row_blocks *b, size_t *lo, size_t *hi) {
+  size_t s = atomic_fetch_add_explicit(&b->next, b->size, memory_order_relaxed);
+  if (s >= b->n) return 0;
+  *lo = s;
+  *hi = RSN_MIN(s + b->size, b->n);
+  return 1;
 }
 #endif
 
@@ -227,10 +259,13 @@ static rsn_status scan_one(const rsn_arena *a, const float *q, size_t k,
   for (int t = 0; t < nt && !st; t++) st = rsn_topk_init(&heaps[t], k);
   if (!st) {
 #ifdef RSN_HAVE_OPENMP
+    row_blocks rb;
+    blocks_init(&rb, a->n, nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-      int t = omp_get_thread_num(), T = omp_get_num_threads();
-      scan_range(a, K, q, shard(a->n, t, T), shard(a->n, t + 1, T), skip, &heaps[t]);
+      rsn_topk *h = &heaps[omp_get_thread_num()];
+      size_t lo, hi;
+      while (blocks_next(&rb, &lo, &hi)) scan_range(a, K, q, lo, hi, skip, h);
     }
 #else
     scan_range(a, K, q, 0, a->n, skip, &heaps[0]);
@@ -416,11 +451,14 @@ static rsn_status batch_scan(rsn_db *db, const rsn_arena *a, const float *querie
     if (st) break;
     for (size_t i = 0; i < nheaps; i++) rsn_topk_reset(&heaps[i]);
 #ifdef RSN_HAVE_OPENMP
+    row_blocks rb;
+    blocks_init(&rb, a->n, nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-      int t = omp_get_thread_num(), T = omp_get_num_threads();
-      scan_batch_range(a, K, Q, np, shard(a->n, t, T), shard(a->n, t + 1, T),
-                       heaps + (size_t)t * np, bufs + (size_t)t * BATCH_QTILE * BATCH_ROWS);
+      size_t t = (size_t)omp_get_thread_num(), lo, hi;
+      while (blocks_next(&rb, &lo, &hi))
+        scan_batch_range(a, K, Q, np, lo, hi, heaps + t * np,
+                         bufs + t * BATCH_QTILE * BATCH_ROWS);
     }
 #else
     scan_batch_range(a, K, Q, np, 0, a->n, heaps, bufs);
