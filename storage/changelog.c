@@ -45,7 +45,7 @@ static const char *const k_install[] = {
 
 rsn_status rsn_store_changelog_present(rsn_store *s, int *present) {
   int64_t n = 0;
-  rsn_status st = rsn__query_int(
+  rsn_status st = rsn__store_query_int(
       s,
       "SELECT count(*) FROM sqlite_master WHERE type IN ('table','trigger') AND name IN "
       "('rsn_changes','rsn_cursors','rsn_nodes_ai','rsn_nodes_au','rsn_nodes_ad')",
@@ -58,24 +58,24 @@ rsn_status rsn_store_changelog_install(rsn_store *s) {
   int present = 0;
   rsn_status st = rsn_store_changelog_present(s, &present);
   if (st || present) return st;
-  st = rsn__need_writable(s, "installing the change-log triggers");
+  st = rsn__store_need_writable(s, "installing the change-log triggers");
   if (st) return st;
   /* One transaction: the triggers and their table appear together. */
-  st = rsn__exec(s, "SAVEPOINT rsn_changelog", "installing the change log");
+  st = rsn__store_exec(s, "SAVEPOINT rsn_changelog", "installing the change log");
   for (size_t i = 0; !st && i < sizeof k_install / sizeof *k_install; i++)
-    st = rsn__exec(s, k_install[i], "installing the change log");
+    st = rsn__store_exec(s, k_install[i], "installing the change log");
   if (st) {
-    rsn__exec(s, "ROLLBACK TO rsn_changelog; RELEASE rsn_changelog", "rollback");
+    rsn__store_exec(s, "ROLLBACK TO rsn_changelog; RELEASE rsn_changelog", "rollback");
     return st;
   }
-  return rsn__exec(s, "RELEASE rsn_changelog", "installing the change log");
+  return rsn__store_exec(s, "RELEASE rsn_changelog", "installing the change log");
 }
 
 rsn_status rsn_store_changelog_bounds(rsn_store *s, int64_t *max_seq, int64_t *min_seq) {
   *max_seq = 0;
   if (min_seq) *min_seq = 0;
-  rsn_status st = rsn__stmt_int(s, RSN_STMT_LOG_MAX, max_seq);
-  if (!st && min_seq) st = rsn__stmt_int(s, RSN_STMT_LOG_MIN, min_seq);
+  rsn_status st = rsn__store_int(s, RSN_STMT_LOG_MAX, max_seq);
+  if (!st && min_seq) st = rsn__store_int(s, RSN_STMT_LOG_MIN, min_seq);
   return st;
 }
 
@@ -87,10 +87,10 @@ rsn_status rsn_store_changelog_read(rsn_store *s, int64_t after, int64_t upto,
                               "ORDER BY seq",
                               -1, &st, NULL);
   if (rc != SQLITE_OK) return rsn__store_sqlerr(s, rc, "reading the change log");
-  rsn_binder b = {st, SQLITE_OK, 0};
-  rsn__bind_int64(&b, 1, after);
-  rsn__bind_int64(&b, 2, upto);
-  rsn_status out = rsn__bind_check(s, &b, "reading the change log");
+  rsn_store_binder b = {st, SQLITE_OK, 0};
+  rsn__store_bind_int64(&b, 1, after);
+  rsn__store_bind_int64(&b, 2, upto);
+  rsn_status out = rsn__store_bind_check(s, &b, "reading the change log");
   if (out) {
     sqlite3_finalize(st);
     return out;
@@ -116,9 +116,9 @@ rsn_status rsn_store_changelog_ack(rsn_store *s, const char *handle, int64_t seq
                               "ON CONFLICT(handle) DO UPDATE SET seq = excluded.seq, seen = excluded.seen",
                               -1, &st, NULL);
   if (rc == SQLITE_OK) {
-    rsn_binder b = {st, SQLITE_OK, 0};
-    rsn__bind_text(&b, 1, handle);
-    rsn__bind_int64(&b, 2, seq);
+    rsn_store_binder b = {st, SQLITE_OK, 0};
+    rsn__store_bind_text(&b, 1, handle);
+    rsn__store_bind_int64(&b, 2, seq);
     rc = b.rc != SQLITE_OK ? b.rc : sqlite3_step(st);
     rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
   }
@@ -126,7 +126,7 @@ rsn_status rsn_store_changelog_ack(rsn_store *s, const char *handle, int64_t seq
   if (rc != SQLITE_OK) return rsn__store_sqlerr(s, rc, "recording the change-log cursor");
   /* Drop cursors of processes gone for a day, then prune what every
    * remaining cursor has applied. */
-  return rsn__exec(s,
+  return rsn__store_exec(s,
                    "DELETE FROM rsn_cursors WHERE seen < datetime('now', '-1 day');"
                    "DELETE FROM rsn_changes WHERE seq <= (SELECT min(seq) FROM rsn_cursors)",
                    "pruning the change log");
@@ -140,8 +140,8 @@ rsn_status rsn_store_changelog_forget(rsn_store *s, const char *handle) {
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(s->db, "DELETE FROM rsn_cursors WHERE handle = ?1", -1, &st, NULL);
   if (rc == SQLITE_OK) {
-    rsn_binder b = {st, SQLITE_OK, 0};
-    rsn__bind_text(&b, 1, handle);
+    rsn_store_binder b = {st, SQLITE_OK, 0};
+    rsn__store_bind_text(&b, 1, handle);
     rc = b.rc != SQLITE_OK ? b.rc : sqlite3_step(st);
     rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
   }
@@ -152,12 +152,12 @@ rsn_status rsn_store_changelog_forget(rsn_store *s, const char *handle) {
    * other writers grow it until resonance opens the file again.  Read-only
    * handles hold no cursor; one still open finds the log cut and reloads in
    * full at its next refresh. */
-  return rsn__exec(s,
+  return rsn__store_exec(s,
                    "DELETE FROM rsn_changes WHERE NOT EXISTS (SELECT 1 FROM rsn_cursors) "
                    "OR seq <= (SELECT min(seq) FROM rsn_cursors)",
                    "pruning the change log");
 }
 
 rsn_status rsn_store_schema_version(rsn_store *s, int64_t *out) {
-  return rsn__stmt_int(s, RSN_STMT_SCHEMA_VERSION, out);
+  return rsn__store_int(s, RSN_STMT_SCHEMA_VERSION, out);
 }

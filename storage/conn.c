@@ -136,7 +136,7 @@ static const char *const stmt_sql[RSN_STMT__COUNT] = {
 
 /* ---- errors ---------------------------------------------------------------- */
 
-rsn_status rsn__sqlite_status(int rc) {
+rsn_status rsn__store_status(int rc) {
   if (rc == SQLITE_IOERR_NOMEM) return RSN_E_NOMEM;
   switch (rc & 0xff) {
     case SQLITE_OK:
@@ -165,7 +165,7 @@ rsn_status rsn__sqlite_status(int rc) {
 }
 
 rsn_status rsn__store_sqlerr(rsn_store *s, int rc, const char *what) {
-  rsn_status st = rsn__sqlite_status(rc);
+  rsn_status st = rsn__store_status(rc);
   const char *path = s && s->path ? s->path : "?";
   const char *msg = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
   if (st == RSN_OK) st = RSN_E_SQL; /* called on a failure by contract */
@@ -175,7 +175,7 @@ rsn_status rsn__store_sqlerr(rsn_store *s, int rc, const char *what) {
   return rsn__err(st, "%s (%s): %s [%s]", what, path, msg, sqlite3_errstr(rc));
 }
 
-rsn_status rsn__bind_check(rsn_store *s, const rsn_binder *b, const char *what) {
+rsn_status rsn__store_bind_check(rsn_store *s, const rsn_store_binder *b, const char *what) {
   if (b->rc == SQLITE_OK) return RSN_OK;
   if (b->rc == SQLITE_TOOBIG)
     return rsn__err(RSN_E_LIMIT, "%s (%s): parameter %d is longer than SQLite "
@@ -188,7 +188,7 @@ rsn_status rsn__bind_check(rsn_store *s, const rsn_binder *b, const char *what) 
 
 /* ---- statements ------------------------------------------------------------ */
 
-rsn_status rsn__stmt(rsn_store *s, rsn_stmt_id id, sqlite3_stmt **out) {
+rsn_status rsn__store_stmt(rsn_store *s, rsn_stmt_id id, sqlite3_stmt **out) {
   assert(id < RSN_STMT__COUNT && stmt_sql[id]);
   if (!s->stmt[id]) {
     int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1,
@@ -204,7 +204,7 @@ rsn_status rsn__stmt(rsn_store *s, rsn_stmt_id id, sqlite3_stmt **out) {
   return RSN_OK;
 }
 
-void rsn__stmt_done(sqlite3_stmt *st) {
+void rsn__store_stmt_done(sqlite3_stmt *st) {
   if (!st) return;
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
@@ -226,9 +226,9 @@ static int stmt_run_quiet(rsn_store *s, rsn_stmt_id id) {
   return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-rsn_status rsn__stmt_exec(rsn_store *s, rsn_stmt_id id, const char *what) {
+rsn_status rsn__store_run(rsn_store *s, rsn_stmt_id id, const char *what) {
   sqlite3_stmt *st = NULL;
-  rsn_status status = rsn__stmt(s, id, &st);
+  rsn_status status = rsn__store_stmt(s, id, &st);
   if (status != RSN_OK) return status;
   int rc = sqlite3_step(st);
   if (rc != SQLITE_DONE && rc != SQLITE_ROW)
@@ -237,12 +237,12 @@ rsn_status rsn__stmt_exec(rsn_store *s, rsn_stmt_id id, const char *what) {
   return status;
 }
 
-rsn_status rsn__exec(rsn_store *s, const char *sql, const char *what) {
+rsn_status rsn__store_exec(rsn_store *s, const char *sql, const char *what) {
   int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
   return rc == SQLITE_OK ? RSN_OK : rsn__store_sqlerr(s, rc, what);
 }
 
-rsn_status rsn__query_int(rsn_store *s, const char *sql, int64_t *out) {
+rsn_status rsn__store_query_int(rsn_store *s, const char *sql, int64_t *out) {
   sqlite3_stmt *st = NULL;
   rsn_status status = RSN_OK;
   int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
@@ -263,9 +263,9 @@ cleanup:
   return status;
 }
 
-rsn_status rsn__stmt_int(rsn_store *s, rsn_stmt_id id, int64_t *out) {
+rsn_status rsn__store_int(rsn_store *s, rsn_stmt_id id, int64_t *out) {
   sqlite3_stmt *q = NULL;
-  rsn_status st = rsn__stmt(s, id, &q);
+  rsn_status st = rsn__store_stmt(s, id, &q);
   if (st != RSN_OK) return st;
   int rc = sqlite3_step(q);
   if (rc == SQLITE_ROW)
@@ -274,7 +274,7 @@ rsn_status rsn__stmt_int(rsn_store *s, rsn_stmt_id id, int64_t *out) {
     st = rsn__err(RSN_E_SQL, "%s (%s): returned no row", stmt_sql[id], s->path);
   else
     st = rsn__store_sqlerr(s, rc, stmt_sql[id]);
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -303,14 +303,14 @@ cleanup:
 
 /* ---- write scopes and transactions ----------------------------------------- */
 
-rsn_status rsn__need_writable(rsn_store *s, const char *what) {
+rsn_status rsn__store_need_writable(rsn_store *s, const char *what) {
   if (!s->readonly) return RSN_OK;
   return rsn__err(RSN_E_READONLY, "cannot %s: %s is open read-only (%s)",
                   what, s->path, s->ro_reason);
 }
 
-rsn_status rsn__scope_begin(rsn_store *s, const char *what) {
-  rsn_status st = rsn__need_writable(s, what);
+rsn_status rsn__store_scope_begin(rsn_store *s, const char *what) {
+  rsn_status st = rsn__store_need_writable(s, what);
   if (st != RSN_OK) return st;
   if (s->in_txn && sqlite3_get_autocommit(s->db)) {
     /* SQLite rolled the explicit transaction back after an earlier error
@@ -321,7 +321,7 @@ rsn_status rsn__scope_begin(rsn_store *s, const char *what) {
                     what, s->path);
   }
   if (s->in_txn && s->no_call_savepoints) return RSN_OK;
-  return rsn__stmt_exec(s, s->in_txn ? RSN_STMT_SAVEPOINT : RSN_STMT_BEGIN,
+  return rsn__store_run(s, s->in_txn ? RSN_STMT_SAVEPOINT : RSN_STMT_BEGIN,
                         s->in_txn ? "SAVEPOINT" : "BEGIN IMMEDIATE");
 }
 
@@ -329,7 +329,7 @@ void rsn_store_set_call_savepoints(rsn_store *s, int on) {
   s->no_call_savepoints = !on;
 }
 
-rsn_status rsn__scope_end(rsn_store *s, rsn_status st) {
+rsn_status rsn__store_scope_end(rsn_store *s, rsn_status st) {
   if (s->in_txn) {
     if (sqlite3_get_autocommit(s->db)) {
       /* The whole transaction is gone already (SQLite rolled it back);
@@ -342,7 +342,7 @@ rsn_status rsn__scope_end(rsn_store *s, rsn_status st) {
     }
     if (s->no_call_savepoints) return st; /* the caller owns atomicity */
     if (st == RSN_OK) {
-      st = rsn__stmt_exec(s, RSN_STMT_RELEASE, "RELEASE");
+      st = rsn__store_run(s, RSN_STMT_RELEASE, "RELEASE");
       if (st == RSN_OK) return RSN_OK;
     }
     stmt_run_quiet(s, RSN_STMT_ROLLBACK_TO);
@@ -350,7 +350,7 @@ rsn_status rsn__scope_end(rsn_store *s, rsn_status st) {
     return st;
   }
   if (st == RSN_OK) {
-    st = rsn__stmt_exec(s, RSN_STMT_COMMIT, "COMMIT");
+    st = rsn__store_run(s, RSN_STMT_COMMIT, "COMMIT");
     if (st == RSN_OK) return RSN_OK;
   }
   if (!sqlite3_get_autocommit(s->db)) stmt_run_quiet(s, RSN_STMT_ROLLBACK);
@@ -363,9 +363,9 @@ rsn_status rsn_store_begin(rsn_store *s) {
   if (s->in_txn)
     return rsn__err(RSN_E_STATE, "begin: a transaction is already open on %s "
                     "(transactions do not nest)", s->path);
-  st = rsn__need_writable(s, "begin a write transaction");
+  st = rsn__store_need_writable(s, "begin a write transaction");
   if (st != RSN_OK) return st;
-  st = rsn__stmt_exec(s, RSN_STMT_BEGIN, "BEGIN IMMEDIATE");
+  st = rsn__store_run(s, RSN_STMT_BEGIN, "BEGIN IMMEDIATE");
   if (st == RSN_OK) s->in_txn = 1;
   return st;
 }
@@ -380,7 +380,7 @@ rsn_status rsn_store_commit(rsn_store *s) {
   if (sqlite3_get_autocommit(s->db))
     return rsn__err(RSN_E_STATE, "commit: the transaction on %s was already "
                     "rolled back by SQLite after an earlier error", s->path);
-  st = rsn__stmt_exec(s, RSN_STMT_COMMIT, "COMMIT");
+  st = rsn__store_run(s, RSN_STMT_COMMIT, "COMMIT");
   if (st != RSN_OK && !sqlite3_get_autocommit(s->db))
     stmt_run_quiet(s, RSN_STMT_ROLLBACK); /* a failed commit rolls back */
   return st;
@@ -394,7 +394,7 @@ rsn_status rsn_store_rollback(rsn_store *s) {
                     s->path);
   s->in_txn = 0;
   if (!sqlite3_get_autocommit(s->db))
-    st = rsn__stmt_exec(s, RSN_STMT_ROLLBACK, "ROLLBACK");
+    st = rsn__store_run(s, RSN_STMT_ROLLBACK, "ROLLBACK");
   return st;
 }
 
@@ -536,7 +536,7 @@ static rsn_status apply_standard(rsn_store *s) {
     /* A file system without shared memory may refuse WAL; the health check
      * then reports the drift rather than failing the open. */
   }
-  st = rsn__exec(s,
+  st = rsn__store_exec(s,
                  "PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; "
                  "PRAGMA foreign_keys=ON; PRAGMA mmap_size=0;",
                  "applying the connection pragmas");
@@ -662,17 +662,17 @@ rsn_status rsn_store_open(const char *path, unsigned flags, rsn_store **out) {
     goto fail;
   }
   if (ntables == 0 && s->readonly) {
-    st = rsn__need_writable(s, "create the schema");
+    st = rsn__store_need_writable(s, "create the schema");
     goto fail;
   }
   if (ntables > 0) {
-    st = rsn__schema_verify(s);
+    st = rsn__store_schema_verify(s);
     if (st != RSN_OK) goto fail;
   }
   st = apply_standard(s);
   if (st != RSN_OK) goto fail;
   if (ntables == 0) {
-    st = rsn__schema_create(s);
+    st = rsn__store_schema_create(s);
     if (st != RSN_OK) goto fail;
   }
   (void)exists;
@@ -722,13 +722,13 @@ rsn_status rsn_store_open_loader(const char *path, rsn_store **out) {
                   "init to create the schema", path);
     goto fail;
   }
-  st = rsn__schema_verify(s);
+  st = rsn__store_schema_verify(s);
   if (st != RSN_OK) goto fail;
   snprintf(sql, sizeof sql,
            "PRAGMA query_only=1; PRAGMA cache_size=-%d; PRAGMA mmap_size=%lld;",
            LOADER_CACHE_KIB,
            (long long)(stat(path, &sb) == 0 ? sb.st_size : 0));
-  st = rsn__exec(s, sql, "configuring the loader connection");
+  st = rsn__store_exec(s, sql, "configuring the loader connection");
   if (st != RSN_OK) goto fail;
   (void)exists;
   (void)has_meta;
@@ -751,18 +751,18 @@ rsn_status rsn_store_health(rsn_store *s, rsn_health *h) {
   if (st != RSN_OK) goto cleanup;
   for (char *c = h->journal_mode; *c; c++)
     if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
-  if ((st = rsn__query_int(s, "PRAGMA busy_timeout", &v)) != RSN_OK)
+  if ((st = rsn__store_query_int(s, "PRAGMA busy_timeout", &v)) != RSN_OK)
     goto cleanup;
   h->busy_timeout_ms = (int)v;
-  if ((st = rsn__query_int(s, "PRAGMA mmap_size", &v)) != RSN_OK) goto cleanup;
+  if ((st = rsn__store_query_int(s, "PRAGMA mmap_size", &v)) != RSN_OK) goto cleanup;
   h->mmap_size = v;
-  if ((st = rsn__query_int(s, "PRAGMA synchronous", &v)) != RSN_OK)
+  if ((st = rsn__store_query_int(s, "PRAGMA synchronous", &v)) != RSN_OK)
     goto cleanup;
   h->synchronous = (int)v;
-  if ((st = rsn__query_int(s, "PRAGMA foreign_keys", &v)) != RSN_OK)
+  if ((st = rsn__store_query_int(s, "PRAGMA foreign_keys", &v)) != RSN_OK)
     goto cleanup;
   h->foreign_keys = (int)v;
-  if ((st = rsn__query_int(s, "PRAGMA temp_store", &v)) != RSN_OK)
+  if ((st = rsn__store_query_int(s, "PRAGMA temp_store", &v)) != RSN_OK)
     goto cleanup;
   h->temp_store = (int)v;
 
@@ -778,7 +778,7 @@ cleanup:
 
 rsn_status rsn_store_data_version(rsn_store *s, int64_t *out) {
   if (!s || !out) return rsn__err(RSN_E_INVAL, "data_version: NULL argument");
-  return rsn__stmt_int(s, RSN_STMT_DATA_VERSION, out);
+  return rsn__store_int(s, RSN_STMT_DATA_VERSION, out);
 }
 
 /* ---- read transactions ------------------------------------------------------ */
@@ -788,17 +788,17 @@ rsn_status rsn_store_read_begin(rsn_store *s, int busy_ms) {
   if (!sqlite3_get_autocommit(s->db))
     return rsn__err(RSN_E_STATE, "read_begin: a transaction is already open "
                     "on %s", s->path);
-  rsn_status st = rsn__stmt_exec(s, RSN_STMT_READ_BEGIN, "BEGIN");
+  rsn_status st = rsn__store_run(s, RSN_STMT_READ_BEGIN, "BEGIN");
   if (st != RSN_OK) return st;
   /* BEGIN takes no lock; the first read does, and fixes the snapshot. */
   sqlite3_busy_timeout(s->db, busy_ms);
   sqlite3_stmt *q = NULL;
-  st = rsn__stmt(s, RSN_STMT_READ_PIN, &q);
+  st = rsn__store_stmt(s, RSN_STMT_READ_PIN, &q);
   if (st == RSN_OK) {
     int rc = sqlite3_step(q);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
       st = rsn__store_sqlerr(s, rc, "starting a read transaction");
-    rsn__stmt_done(q);
+    rsn__store_stmt_done(q);
   }
   sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
   if (st != RSN_OK) stmt_run_quiet(s, RSN_STMT_ROLLBACK);

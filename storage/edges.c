@@ -43,28 +43,28 @@ rsn_status rsn_store_edge_insert(rsn_store *s, const rsn_edge *e,
   rsn_status st;
   if (!s) return rsn__err(RSN_E_INVAL, "edge insert: store is NULL");
   if ((st = check_edge(e, "edge insert")) != RSN_OK) return st;
-  if ((st = rsn__scope_begin(s, "insert an edge")) != RSN_OK) return st;
-  if ((st = rsn__stmt(s, RSN_STMT_EDGE_INSERT, &ins)) != RSN_OK) goto cleanup;
-  rsn_binder b = {ins, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, e->source);
-  rsn__bind_text(&b, 2, e->target);
-  rsn__bind_text(&b, 3, e->type);
-  rsn__bind_text(&b, 4, e->context_source);
-  if ((st = rsn__bind_check(s, &b, "edge insert")) != RSN_OK) goto cleanup;
+  if ((st = rsn__store_scope_begin(s, "insert an edge")) != RSN_OK) return st;
+  if ((st = rsn__store_stmt(s, RSN_STMT_EDGE_INSERT, &ins)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {ins, SQLITE_OK, 0};
+  rsn__store_bind_text(&b, 1, e->source);
+  rsn__store_bind_text(&b, 2, e->target);
+  rsn__store_bind_text(&b, 3, e->type);
+  rsn__store_bind_text(&b, 4, e->context_source);
+  if ((st = rsn__store_bind_check(s, &b, "edge insert")) != RSN_OK) goto cleanup;
   if ((st = step_edge(s, ins, e, "insert")) != RSN_OK) goto cleanup;
   if (history && sqlite3_changes(s->db) > 0) {
-    if ((st = rsn__stmt(s, RSN_STMT_HIST_EDGE, &hist)) != RSN_OK) goto cleanup;
-    rsn_binder h = {hist, SQLITE_OK, 0};
-    rsn__bind_text(&h, 1, e->source);
-    rsn__bind_text(&h, 2, e->target);
-    rsn__bind_text(&h, 3, e->type);
-    if ((st = rsn__bind_check(s, &h, "history row for the insert")) != RSN_OK) goto cleanup;
+    if ((st = rsn__store_stmt(s, RSN_STMT_HIST_EDGE, &hist)) != RSN_OK) goto cleanup;
+    rsn_store_binder h = {hist, SQLITE_OK, 0};
+    rsn__store_bind_text(&h, 1, e->source);
+    rsn__store_bind_text(&h, 2, e->target);
+    rsn__store_bind_text(&h, 3, e->type);
+    if ((st = rsn__store_bind_check(s, &h, "history row for the insert")) != RSN_OK) goto cleanup;
     st = step_edge(s, hist, e, "history row for the insert");
   }
 cleanup:
-  rsn__stmt_done(ins);
-  rsn__stmt_done(hist);
-  return rsn__scope_end(s, st);
+  rsn__store_stmt_done(ins);
+  rsn__store_stmt_done(hist);
+  return rsn__store_scope_end(s, st);
 }
 
 /* Insert, or on conflict of (source, target, type) update confidence,
@@ -74,43 +74,43 @@ rsn_status rsn_store_edge_upsert(rsn_store *s, const rsn_edge *e) {
   rsn_status st;
   if (!s) return rsn__err(RSN_E_INVAL, "edge upsert: store is NULL");
   if ((st = check_edge(e, "edge upsert")) != RSN_OK) return st;
-  if ((st = rsn__scope_begin(s, "upsert an edge")) != RSN_OK) return st;
-  if ((st = rsn__stmt(s, RSN_STMT_EDGE_UPSERT, &q)) != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, e->source);
-  rsn__bind_text(&b, 2, e->target);
-  rsn__bind_text(&b, 3, e->type);
-  rsn__bind_double(&b, 4, e->confidence);
-  rsn__bind_double(&b, 5, e->veracity);
-  rsn__bind_text(&b, 6, e->context_source);
-  if ((st = rsn__bind_check(s, &b, "edge upsert")) == RSN_OK) st = step_edge(s, q, e, "upsert");
+  if ((st = rsn__store_scope_begin(s, "upsert an edge")) != RSN_OK) return st;
+  if ((st = rsn__store_stmt(s, RSN_STMT_EDGE_UPSERT, &q)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {q, SQLITE_OK, 0};
+  rsn__store_bind_text(&b, 1, e->source);
+  rsn__store_bind_text(&b, 2, e->target);
+  rsn__store_bind_text(&b, 3, e->type);
+  rsn__store_bind_double(&b, 4, e->confidence);
+  rsn__store_bind_double(&b, 5, e->veracity);
+  rsn__store_bind_text(&b, 6, e->context_source);
+  if ((st = rsn__store_bind_check(s, &b, "edge upsert")) == RSN_OK) st = step_edge(s, q, e, "upsert");
 cleanup:
-  rsn__stmt_done(q);
-  return rsn__scope_end(s, st);
+  rsn__store_stmt_done(q);
+  return rsn__store_scope_end(s, st);
 }
 
 /* Append the edges of one statement (source or target = id) to acc.  With
  * skip_self, rows whose source is also id are left out: the in-pass of
  * RSN_EDGES_BOTH, whose self-loops the out-pass already returned. */
 static rsn_status read_edges(rsn_store *s, rsn_stmt_id which, const char *id,
-                             int skip_self, rsn_acc *acc) {
+                             int skip_self, rsn_store_acc *acc) {
   sqlite3_stmt *q = NULL;
-  rsn_status st = rsn__stmt(s, which, &q);
+  rsn_status st = rsn__store_stmt(s, which, &q);
   int rc;
   if (st != RSN_OK) return st;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, id);
-  if ((st = rsn__bind_check(s, &b, "reading edges")) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {q, SQLITE_OK, 0};
+  rsn__store_bind_text(&b, 1, id);
+  if ((st = rsn__store_bind_check(s, &b, "reading edges")) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-    rsn_acc_row *row = NULL;
+    rsn_store_acc_row *row = NULL;
     if (skip_self && sqlite3_column_type(q, 0) == SQLITE_TEXT &&
         strcmp((const char *)sqlite3_column_text(q, 0), id) == 0)
       continue;
-    if ((st = rsn__acc_row(acc, &row)) != RSN_OK) goto cleanup;
-    if ((st = rsn__acc_text(acc, row, E_SOURCE, q, 0)) != RSN_OK ||
-        (st = rsn__acc_text(acc, row, E_TARGET, q, 1)) != RSN_OK ||
-        (st = rsn__acc_text(acc, row, E_TYPE, q, 2)) != RSN_OK ||
-        (st = rsn__acc_text(acc, row, E_CONTEXT, q, 5)) != RSN_OK)
+    if ((st = rsn__store_acc_row(acc, &row)) != RSN_OK) goto cleanup;
+    if ((st = rsn__store_acc_text(acc, row, E_SOURCE, q, 0)) != RSN_OK ||
+        (st = rsn__store_acc_text(acc, row, E_TARGET, q, 1)) != RSN_OK ||
+        (st = rsn__store_acc_text(acc, row, E_TYPE, q, 2)) != RSN_OK ||
+        (st = rsn__store_acc_text(acc, row, E_CONTEXT, q, 5)) != RSN_OK)
       goto cleanup;
     row->num[0] = sqlite3_column_type(q, 3) == SQLITE_NULL
                       ? 1.0 : sqlite3_column_double(q, 3);
@@ -119,7 +119,7 @@ static rsn_status read_edges(rsn_store *s, rsn_stmt_id which, const char *id,
   }
   if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "reading edges");
 cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -133,7 +133,7 @@ cleanup:
  * *out is one allocation for rsn_edges_free, NULL when *n is 0. */
 rsn_status rsn_store_edges(rsn_store *s, const char *id, int direction,
                            rsn_edge **out, size_t *n) {
-  rsn_acc acc = {0};
+  rsn_store_acc acc = {0};
   rsn_edge *edges = NULL;
   char *data = NULL;
   rsn_status st = RSN_OK;
@@ -152,23 +152,23 @@ rsn_status rsn_store_edges(rsn_store *s, const char *id, int direction,
                     &acc);
   if (st != RSN_OK) goto cleanup;
   if (acc.n == 0) goto cleanup;
-  edges = rsn__acc_block(&acc, sizeof *edges, &data);
+  edges = rsn__store_acc_block(&acc, sizeof *edges, &data);
   if (!edges) {
     st = RSN_E_NOMEM;
     goto cleanup;
   }
   for (size_t i = 0; i < acc.n; i++) {
-    const rsn_acc_row *r = &acc.rows[i];
-    edges[i].source = RSN_ACC_PTR(data, r->off[E_SOURCE]);
-    edges[i].target = RSN_ACC_PTR(data, r->off[E_TARGET]);
-    edges[i].type = RSN_ACC_PTR(data, r->off[E_TYPE]);
-    edges[i].context_source = RSN_ACC_PTR(data, r->off[E_CONTEXT]);
+    const rsn_store_acc_row *r = &acc.rows[i];
+    edges[i].source = RSN_STORE_ACC_PTR(data, r->off[E_SOURCE]);
+    edges[i].target = RSN_STORE_ACC_PTR(data, r->off[E_TARGET]);
+    edges[i].type = RSN_STORE_ACC_PTR(data, r->off[E_TYPE]);
+    edges[i].context_source = RSN_STORE_ACC_PTR(data, r->off[E_CONTEXT]);
     edges[i].confidence = r->num[0];
     edges[i].veracity = r->num[1];
   }
   *out = edges;
   *n = acc.n;
 cleanup:
-  rsn__acc_free(&acc);
+  rsn__store_acc_free(&acc);
   return st;
 }

@@ -27,7 +27,7 @@ enum { F_ID, F_TYPE, F_TITLE, F_DOMAIN, F_LAYER, F_HASH, F_META, F_DATE,
 /* ---- accumulator -------------------------------------------------------------- */
 
 /* Grow a's data so `more` bytes fit after aligning len to `align`. */
-static rsn_status acc_reserve(rsn_acc *a, size_t more, size_t align,
+static rsn_status acc_reserve(rsn_store_acc *a, size_t more, size_t align,
                               size_t *off) {
   size_t start = (a->len + align - 1) & ~(align - 1);
   if (start + more > a->cap) {
@@ -44,10 +44,10 @@ static rsn_status acc_reserve(rsn_acc *a, size_t more, size_t align,
   return RSN_OK;
 }
 
-rsn_status rsn__acc_row(rsn_acc *a, rsn_acc_row **row) {
+rsn_status rsn__store_acc_row(rsn_store_acc *a, rsn_store_acc_row **row) {
   if (a->n == a->cap_rows) {
     size_t cap = a->cap_rows ? a->cap_rows * 2 : 16;
-    rsn_acc_row *r = rsn__realloc(a->rows, cap * sizeof *r);
+    rsn_store_acc_row *r = rsn__realloc(a->rows, cap * sizeof *r);
     if (!r) return rsn__err(RSN_E_NOMEM, "out of memory building a result "
                             "(%zu rows)", cap);
     a->rows = r;
@@ -58,7 +58,7 @@ rsn_status rsn__acc_row(rsn_acc *a, rsn_acc_row **row) {
   return RSN_OK;
 }
 
-rsn_status rsn__acc_text(rsn_acc *a, rsn_acc_row *row, int field,
+rsn_status rsn__store_acc_text(rsn_store_acc *a, rsn_store_acc_row *row, int field,
                          sqlite3_stmt *st, int col) {
   const unsigned char *t;
   size_t n, off = 0;
@@ -75,7 +75,7 @@ rsn_status rsn__acc_text(rsn_acc *a, rsn_acc_row *row, int field,
   return RSN_OK;
 }
 
-rsn_status rsn__acc_floats(rsn_acc *a, rsn_acc_row *row, sqlite3_stmt *st,
+rsn_status rsn__store_acc_floats(rsn_store_acc *a, rsn_store_acc_row *row, sqlite3_stmt *st,
                            int col) {
   const void *b;
   size_t n, off = 0;
@@ -87,13 +87,13 @@ rsn_status rsn__acc_floats(rsn_acc *a, rsn_acc_row *row, sqlite3_stmt *st,
   if (!b) return rsn__err(RSN_E_NOMEM, "out of memory reading a blob");
   s = acc_reserve(a, n * 4, sizeof(float), &off);
   if (s != RSN_OK) return s;
-  rsn__le_to_f32((float *)(void *)(a->data + off), b, n);
+  rsn__store_le_to_f32((float *)(void *)(a->data + off), b, n);
   row->off[F_EMBEDDING] = off + 1;
   row->dim = (uint32_t)n;
   return RSN_OK;
 }
 
-void *rsn__acc_block(const rsn_acc *a, size_t size, char **data_out) {
+void *rsn__store_acc_block(const rsn_store_acc *a, size_t size, char **data_out) {
   size_t head = a->n * size; /* a multiple of the struct's alignment */
   char *p = rsn__malloc(head + a->len);
   *data_out = NULL;
@@ -107,34 +107,34 @@ void *rsn__acc_block(const rsn_acc *a, size_t size, char **data_out) {
   return p;
 }
 
-void rsn__acc_free(rsn_acc *a) {
+void rsn__store_acc_free(rsn_store_acc *a) {
   rsn__free(a->data);
   rsn__free(a->rows);
   memset(a, 0, sizeof *a);
 }
 
-/* Turn accumulated node rows into one block of rsn_node (see rsn_acc).
+/* Turn accumulated node rows into one block of rsn_node (see rsn_store_acc).
  * *out is NULL for zero rows.  Ownership of *out passes to the caller. */
-static rsn_status acc_nodes(const rsn_acc *a, rsn_node **out) {
+static rsn_status acc_nodes(const rsn_store_acc *a, rsn_node **out) {
   char *data = NULL;
   rsn_node *nodes = NULL;
   *out = NULL;
   if (a->n == 0) return RSN_OK;
-  nodes = rsn__acc_block(a, sizeof *nodes, &data);
+  nodes = rsn__store_acc_block(a, sizeof *nodes, &data);
   if (!nodes) return RSN_E_NOMEM;
   for (size_t i = 0; i < a->n; i++) {
-    const rsn_acc_row *r = &a->rows[i];
+    const rsn_store_acc_row *r = &a->rows[i];
     rsn_node *n = &nodes[i];
-    n->id = RSN_ACC_PTR(data, r->off[F_ID]);
-    n->type = RSN_ACC_PTR(data, r->off[F_TYPE]);
-    n->title = RSN_ACC_PTR(data, r->off[F_TITLE]);
-    n->domain = RSN_ACC_PTR(data, r->off[F_DOMAIN]);
-    n->layer = RSN_ACC_PTR(data, r->off[F_LAYER]);
-    n->hash = RSN_ACC_PTR(data, r->off[F_HASH]);
-    n->meta = RSN_ACC_PTR(data, r->off[F_META]);
-    n->date = RSN_ACC_PTR(data, r->off[F_DATE]);
-    n->summary = RSN_ACC_PTR(data, r->off[F_SUMMARY]);
-    n->embedding = (const float *)(const void *)RSN_ACC_PTR(
+    n->id = RSN_STORE_ACC_PTR(data, r->off[F_ID]);
+    n->type = RSN_STORE_ACC_PTR(data, r->off[F_TYPE]);
+    n->title = RSN_STORE_ACC_PTR(data, r->off[F_TITLE]);
+    n->domain = RSN_STORE_ACC_PTR(data, r->off[F_DOMAIN]);
+    n->layer = RSN_STORE_ACC_PTR(data, r->off[F_LAYER]);
+    n->hash = RSN_STORE_ACC_PTR(data, r->off[F_HASH]);
+    n->meta = RSN_STORE_ACC_PTR(data, r->off[F_META]);
+    n->date = RSN_STORE_ACC_PTR(data, r->off[F_DATE]);
+    n->summary = RSN_STORE_ACC_PTR(data, r->off[F_SUMMARY]);
+    n->embedding = (const float *)(const void *)RSN_STORE_ACC_PTR(
         data, r->off[F_EMBEDDING]);
     n->dim = n->embedding ? r->dim : 0;
   }
@@ -143,13 +143,13 @@ static rsn_status acc_nodes(const rsn_acc *a, rsn_node **out) {
 }
 
 /* Append the current row of st, whose column c holds field fields[c]. */
-static rsn_status acc_node_row(rsn_acc *a, sqlite3_stmt *st, const int *fields,
+static rsn_status acc_node_row(rsn_store_acc *a, sqlite3_stmt *st, const int *fields,
                                int ncols) {
-  rsn_acc_row *row = NULL;
-  rsn_status s = rsn__acc_row(a, &row);
+  rsn_store_acc_row *row = NULL;
+  rsn_status s = rsn__store_acc_row(a, &row);
   for (int c = 0; s == RSN_OK && c < ncols; c++)
-    s = fields[c] == F_EMBEDDING ? rsn__acc_floats(a, row, st, c)
-                                 : rsn__acc_text(a, row, fields[c], st, c);
+    s = fields[c] == F_EMBEDDING ? rsn__store_acc_floats(a, row, st, c)
+                                 : rsn__store_acc_text(a, row, fields[c], st, c);
   return s;
 }
 
@@ -186,60 +186,60 @@ rsn_status rsn_store_upsert(rsn_store *s, const rsn_node *n, int history) {
     return rsn__err(RSN_E_INVAL, "upsert of node '%.*s': embedding dimension "
                     "%u is not between 1 and %u", ID_SHOWN, n->id, n->dim,
                     RSN_MAX_DIM);
-  st = rsn__scope_begin(s, "upsert a node");
+  st = rsn__store_scope_begin(s, "upsert a node");
   if (st != RSN_OK) return st;
 
-  if ((st = rsn__stmt(s, RSN_STMT_NODE_UPSERT, &ins)) != RSN_OK) goto cleanup;
-  rsn_binder b = {ins, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, n->id);
-  rsn__bind_text(&b, 2, n->type);
-  rsn__bind_text(&b, 3, n->title);
-  rsn__bind_text(&b, 4, n->domain);
-  rsn__bind_text(&b, 5, n->layer);
+  if ((st = rsn__store_stmt(s, RSN_STMT_NODE_UPSERT, &ins)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {ins, SQLITE_OK, 0};
+  rsn__store_bind_text(&b, 1, n->id);
+  rsn__store_bind_text(&b, 2, n->type);
+  rsn__store_bind_text(&b, 3, n->title);
+  rsn__store_bind_text(&b, 4, n->domain);
+  rsn__store_bind_text(&b, 5, n->layer);
   if (n->embedding) {
     const void *bytes = n->embedding;
-    if (!RSN_HOST_LE) {
+    if (!RSN_STORE_HOST_LE) {
       le = rsn__malloc((size_t)n->dim * 4);
       if (!le) {
         st = rsn__err(RSN_E_NOMEM, "upsert of node '%.*s': out of memory",
                       ID_SHOWN, n->id);
         goto cleanup;
       }
-      rsn__f32_to_le(le, n->embedding, n->dim);
+      rsn__store_f32_to_le(le, n->embedding, n->dim);
       bytes = le;
     }
-    rsn__bind_blob(&b, 6, bytes, (size_t)n->dim * 4u);
+    rsn__store_bind_blob(&b, 6, bytes, (size_t)n->dim * 4u);
   } else {
-    rsn__bind_null(&b, 6);
+    rsn__store_bind_null(&b, 6);
   }
-  rsn__bind_text(&b, 7, n->hash);
-  rsn__bind_text(&b, 8, n->meta);
-  rsn__bind_text(&b, 9, n->date);
-  rsn__bind_text(&b, 10, n->summary);
-  if ((st = rsn__bind_check(s, &b, "upsert of a node")) != RSN_OK) goto cleanup;
+  rsn__store_bind_text(&b, 7, n->hash);
+  rsn__store_bind_text(&b, 8, n->meta);
+  rsn__store_bind_text(&b, 9, n->date);
+  rsn__store_bind_text(&b, 10, n->summary);
+  if ((st = rsn__store_bind_check(s, &b, "upsert of a node")) != RSN_OK) goto cleanup;
   if ((st = step_write(s, ins, "upsert", n->id)) != RSN_OK) goto cleanup;
 
   if (history) {
-    if ((st = rsn__stmt(s, RSN_STMT_HIST_UPSERT, &hist)) != RSN_OK)
+    if ((st = rsn__store_stmt(s, RSN_STMT_HIST_UPSERT, &hist)) != RSN_OK)
       goto cleanup;
-    rsn_binder h = {hist, SQLITE_OK, 0};
-    rsn__bind_text(&h, 1, n->id);
-    rsn__bind_text(&h, 2, n->type);
-    rsn__bind_text(&h, 3, n->title);
-    rsn__bind_text(&h, 4, n->domain);
-    rsn__bind_text(&h, 5, n->layer);
-    rsn__bind_text(&h, 7, n->hash);
-    rsn__bind_text(&h, 8, n->meta);
-    rsn__bind_text(&h, 9, n->date);
-    rsn__bind_text(&h, 10, n->summary);
-    if ((st = rsn__bind_check(s, &h, "history row for the upsert")) != RSN_OK) goto cleanup;
+    rsn_store_binder h = {hist, SQLITE_OK, 0};
+    rsn__store_bind_text(&h, 1, n->id);
+    rsn__store_bind_text(&h, 2, n->type);
+    rsn__store_bind_text(&h, 3, n->title);
+    rsn__store_bind_text(&h, 4, n->domain);
+    rsn__store_bind_text(&h, 5, n->layer);
+    rsn__store_bind_text(&h, 7, n->hash);
+    rsn__store_bind_text(&h, 8, n->meta);
+    rsn__store_bind_text(&h, 9, n->date);
+    rsn__store_bind_text(&h, 10, n->summary);
+    if ((st = rsn__store_bind_check(s, &h, "history row for the upsert")) != RSN_OK) goto cleanup;
     st = step_write(s, hist, "history row for the upsert", n->id);
   }
 cleanup:
-  rsn__stmt_done(ins);
-  rsn__stmt_done(hist);
+  rsn__store_stmt_done(ins);
+  rsn__store_stmt_done(hist);
   rsn__free(le);
-  return rsn__scope_end(s, st);
+  return rsn__store_scope_end(s, st);
 }
 
 /* Shared body of delete and update_meta: optional history statement (reads
@@ -249,29 +249,29 @@ static rsn_status change_node(rsn_store *s, const char *id, const char *meta,
                               int history, rsn_stmt_id hist_id,
                               rsn_stmt_id change_id, const char *what) {
   sqlite3_stmt *hist = NULL, *chg = NULL;
-  rsn_status st = rsn__scope_begin(s, what);
+  rsn_status st = rsn__store_scope_begin(s, what);
   if (st != RSN_OK) return st;
   if (history) {
-    if ((st = rsn__stmt(s, hist_id, &hist)) != RSN_OK) goto cleanup;
-    rsn_binder h = {hist, SQLITE_OK, 0};
-    rsn__bind_text(&h, 1, id);
-    if (change_id == RSN_STMT_NODE_SET_META) rsn__bind_text(&h, 2, meta);
-    if ((st = rsn__bind_check(s, &h, what)) != RSN_OK) goto cleanup;
+    if ((st = rsn__store_stmt(s, hist_id, &hist)) != RSN_OK) goto cleanup;
+    rsn_store_binder h = {hist, SQLITE_OK, 0};
+    rsn__store_bind_text(&h, 1, id);
+    if (change_id == RSN_STMT_NODE_SET_META) rsn__store_bind_text(&h, 2, meta);
+    if ((st = rsn__store_bind_check(s, &h, what)) != RSN_OK) goto cleanup;
     if ((st = step_write(s, hist, "history row", id)) != RSN_OK) goto cleanup;
   }
-  if ((st = rsn__stmt(s, change_id, &chg)) != RSN_OK) goto cleanup;
-  rsn_binder b = {chg, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, id);
-  if (change_id == RSN_STMT_NODE_SET_META) rsn__bind_text(&b, 2, meta);
-  if ((st = rsn__bind_check(s, &b, what)) != RSN_OK) goto cleanup;
+  if ((st = rsn__store_stmt(s, change_id, &chg)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {chg, SQLITE_OK, 0};
+  rsn__store_bind_text(&b, 1, id);
+  if (change_id == RSN_STMT_NODE_SET_META) rsn__store_bind_text(&b, 2, meta);
+  if ((st = rsn__store_bind_check(s, &b, what)) != RSN_OK) goto cleanup;
   if ((st = step_write(s, chg, what, id)) != RSN_OK) goto cleanup;
   if (sqlite3_changes(s->db) == 0)
     st = rsn__err(RSN_E_NOTFOUND, "cannot %s: no node with id '%.*s' in %s",
                   what, ID_SHOWN, id, s->path);
 cleanup:
-  rsn__stmt_done(hist);
-  rsn__stmt_done(chg);
-  return rsn__scope_end(s, st);
+  rsn__store_stmt_done(hist);
+  rsn__store_stmt_done(chg);
+  return rsn__store_scope_end(s, st);
 }
 
 rsn_status rsn_store_update_meta(rsn_store *s, const char *id,
@@ -294,17 +294,17 @@ rsn_status rsn_store_get(rsn_store *s, const char *id, int with_embedding,
   static const int fields[] = {F_ID,   F_TYPE, F_TITLE, F_DOMAIN,  F_LAYER,
                                F_HASH, F_META, F_DATE,  F_SUMMARY, F_EMBEDDING};
   sqlite3_stmt *q = NULL;
-  rsn_acc acc = {0};
+  rsn_store_acc acc = {0};
   rsn_status st = RSN_OK;
   int rc;
   if (out) *out = NULL;
   if (!s || !id || !out) return rsn__err(RSN_E_INVAL, "get: NULL argument");
-  st = rsn__stmt(s, with_embedding ? RSN_STMT_NODE_GET_EMB : RSN_STMT_NODE_GET,
+  st = rsn__store_stmt(s, with_embedding ? RSN_STMT_NODE_GET_EMB : RSN_STMT_NODE_GET,
                  &q);
   if (st != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, id);
-  if ((st = rsn__bind_check(s, &b, "reading a node")) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {q, SQLITE_OK, 0};
+  rsn__store_bind_text(&b, 1, id);
+  if ((st = rsn__store_bind_check(s, &b, "reading a node")) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
   if (rc == SQLITE_DONE) {
     st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
@@ -319,8 +319,8 @@ rsn_status rsn_store_get(rsn_store *s, const char *id, int with_embedding,
   if (st != RSN_OK) goto cleanup;
   st = acc_nodes(&acc, out);
 cleanup:
-  rsn__stmt_done(q);
-  rsn__acc_free(&acc);
+  rsn__store_stmt_done(q);
+  rsn__store_acc_free(&acc);
   return st;
 }
 
@@ -348,7 +348,7 @@ rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
   int fields[1 + sizeof list_cols / sizeof list_cols[0]];
   int ncols = 0, len, rc;
   sqlite3_stmt *q = NULL;
-  rsn_acc acc = {0};
+  rsn_store_acc acc = {0};
   rsn_status st = RSN_OK;
   if (out) *out = NULL;
   if (n) *n = 0;
@@ -383,12 +383,12 @@ rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
     st = rsn__store_sqlerr(s, rc, "preparing the node list");
     goto cleanup;
   }
-  rsn_binder b = {q, SQLITE_OK, 0};
-  if (o->domain) rsn__bind_text(&b, 1, o->domain);
-  if (o->type) rsn__bind_text(&b, 2, o->type);
-  rsn__bind_int64(&b, 3, o->limit > 0 ? o->limit : -1);
-  rsn__bind_int64(&b, 4, o->offset);
-  if ((st = rsn__bind_check(s, &b, "listing nodes")) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {q, SQLITE_OK, 0};
+  if (o->domain) rsn__store_bind_text(&b, 1, o->domain);
+  if (o->type) rsn__store_bind_text(&b, 2, o->type);
+  rsn__store_bind_int64(&b, 3, o->limit > 0 ? o->limit : -1);
+  rsn__store_bind_int64(&b, 4, o->offset);
+  if ((st = rsn__store_bind_check(s, &b, "listing nodes")) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     st = acc_node_row(&acc, q, fields, ncols);
     if (st != RSN_OK) goto cleanup;
@@ -401,7 +401,7 @@ rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
   if (st == RSN_OK) *n = acc.n;
 cleanup:
   sqlite3_finalize(q);
-  rsn__acc_free(&acc);
+  rsn__store_acc_free(&acc);
   return st;
 }
 
@@ -413,10 +413,10 @@ rsn_status rsn_store_get_blob(rsn_store *s, const char *id, void *buf,
   if (bytes) *bytes = 0;
   if (!s || !id || !bytes || (!buf && cap))
     return rsn__err(RSN_E_INVAL, "get_blob: NULL argument");
-  if ((st = rsn__stmt(s, RSN_STMT_NODE_BLOB, &q)) != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, id);
-  if ((st = rsn__bind_check(s, &b, "reading an embedding")) != RSN_OK) goto cleanup;
+  if ((st = rsn__store_stmt(s, RSN_STMT_NODE_BLOB, &q)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {q, SQLITE_OK, 0};
+  rsn__store_bind_text(&b, 1, id);
+  if ((st = rsn__store_bind_check(s, &b, "reading an embedding")) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
   if (rc == SQLITE_DONE) {
     st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
@@ -433,7 +433,7 @@ rsn_status rsn_store_get_blob(rsn_store *s, const char *id, void *buf,
     *bytes = len;
   }
 cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -473,14 +473,14 @@ rsn_status rsn_store_hydrate(rsn_store *s, rsn_hit *hits, size_t n) {
   rsn_status st = RSN_OK;
   size_t i = 0;
   if (!s || (!hits && n)) return rsn__err(RSN_E_INVAL, "hydrate: NULL argument");
-  if ((st = rsn__stmt(s, RSN_STMT_HYDRATE, &q)) != RSN_OK) goto cleanup;
+  if ((st = rsn__store_stmt(s, RSN_STMT_HYDRATE, &q)) != RSN_OK) goto cleanup;
   for (i = 0; i < n; i++) {
     rsn_hit *h = &hits[i];
     int rc, oom = 0;
     if (!h->id) continue;
-    rsn_binder b = {q, SQLITE_OK, 0};
-    rsn__bind_text(&b, 1, h->id);
-    if ((st = rsn__bind_check(s, &b, "hydrating search hits")) != RSN_OK) break;
+    rsn_store_binder b = {q, SQLITE_OK, 0};
+    rsn__store_bind_text(&b, 1, h->id);
+    if ((st = rsn__store_bind_check(s, &b, "hydrating search hits")) != RSN_OK) break;
     rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
       h->type = dup_col(q, 0, &oom);
@@ -502,7 +502,7 @@ rsn_status rsn_store_hydrate(rsn_store *s, rsn_hit *hits, size_t n) {
     }
   }
 cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   if (st != RSN_OK) rsn_store_hits_release(hits, i < n ? i + 1 : n);
   return st;
 }

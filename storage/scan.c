@@ -26,11 +26,11 @@ rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
   rsn_status st = RSN_OK;
   int rc;
   if (!s || !fn) return rsn__err(RSN_E_INVAL, "scan: NULL argument");
-  if ((st = rsn__stmt(s, RSN_STMT_SCAN, &q)) != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_int64(&b, 1, lo);
-  rsn__bind_int64(&b, 2, hi);
-  if ((st = rsn__bind_check(s, &b, "scanning embeddings")) != RSN_OK) goto cleanup;
+  if ((st = rsn__store_stmt(s, RSN_STMT_SCAN, &q)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {q, SQLITE_OK, 0};
+  rsn__store_bind_int64(&b, 1, lo);
+  rsn__store_bind_int64(&b, 2, hi);
+  if ((st = rsn__store_bind_check(s, &b, "scanning embeddings")) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     if (sqlite3_column_type(q, 1) == SQLITE_NULL) {
       if (nulls) ++*nulls;
@@ -54,7 +54,7 @@ rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
   }
   if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "scanning embeddings");
 cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -65,7 +65,7 @@ rsn_status rsn_store_rowid_bounds(rsn_store *s, int64_t *lo, int64_t *hi) {
   if (!s || !lo || !hi) return rsn__err(RSN_E_INVAL, "rowid_bounds: NULL argument");
   *lo = 0;
   *hi = -1;
-  if ((st = rsn__stmt(s, RSN_STMT_ROWID_BOUNDS, &q)) != RSN_OK) goto cleanup;
+  if ((st = rsn__store_stmt(s, RSN_STMT_ROWID_BOUNDS, &q)) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
   if (rc != SQLITE_ROW) {
     st = rsn__store_sqlerr(s, rc, "reading the rowid range of nodes");
@@ -76,7 +76,7 @@ rsn_status rsn_store_rowid_bounds(rsn_store *s, int64_t *lo, int64_t *hi) {
     *hi = sqlite3_column_int64(q, 1);
   }
 cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -121,7 +121,7 @@ rsn_status rsn_store_audit(rsn_store *s, rsn_vector_audit *a) {
   int rc, in_sp = 0;
   if (!s || !a) return rsn__err(RSN_E_INVAL, "audit: NULL argument");
   memset(a, 0, sizeof *a);
-  if ((st = rsn__exec(s, "SAVEPOINT rsn_audit", "starting the audit")) != RSN_OK)
+  if ((st = rsn__store_exec(s, "SAVEPOINT rsn_audit", "starting the audit")) != RSN_OK)
     goto cleanup;
   in_sp = 1;
   if ((st = rsn_store_get_dim(s, &meta_dim)) != RSN_OK) goto cleanup;

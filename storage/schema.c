@@ -114,7 +114,7 @@ static const struct {
 };
 
 /* Exposed for tests: the DDL the app runs, in order. */
-size_t rsn__schema_app_ddl(const char *const **ddl) {
+size_t rsn__store_schema_app_ddl(const char *const **ddl) {
   *ddl = app_ddl;
   return sizeof app_ddl / sizeof app_ddl[0];
 }
@@ -132,9 +132,9 @@ static rsn_status verify_table(rsn_store *s, size_t t) {
     status = rsn__store_sqlerr(s, rc, "reading PRAGMA table_info");
     goto cleanup;
   }
-  rsn_binder b = {st, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, contract[t].table);
-  if ((status = rsn__bind_check(s, &b, "reading PRAGMA table_info")) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {st, SQLITE_OK, 0};
+  rsn__store_bind_text(&b, 1, contract[t].table);
+  if ((status = rsn__store_bind_check(s, &b, "reading PRAGMA table_info")) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *name = (const char *)sqlite3_column_text(st, 0);
     rows++;
@@ -164,7 +164,7 @@ cleanup:
   return status;
 }
 
-rsn_status rsn__schema_verify(rsn_store *s) {
+rsn_status rsn__store_schema_verify(rsn_store *s) {
   rsn_status st = RSN_OK;
   for (size_t t = 0; t < sizeof contract / sizeof contract[0]; t++) {
     st = verify_table(s, t);
@@ -173,16 +173,16 @@ rsn_status rsn__schema_verify(rsn_store *s) {
   return st;
 }
 
-rsn_status rsn__schema_probe(rsn_store *s, int *contract_tables,
+rsn_status rsn__store_schema_probe(rsn_store *s, int *contract_tables,
                              int *has_meta) {
   int64_t n = 0, m = 0;
-  rsn_status st = rsn__query_int(
+  rsn_status st = rsn__store_query_int(
       s,
       "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
       "lower(name) IN ('nodes', 'edges', 'history', 'ember_state')",
       &n);
   if (st == RSN_OK)
-    st = rsn__query_int(s,
+    st = rsn__store_query_int(s,
                         "SELECT count(*) FROM sqlite_master WHERE type = "
                         "'table' AND lower(name) = 'rsn_meta'",
                         &m);
@@ -194,16 +194,16 @@ rsn_status rsn__schema_probe(rsn_store *s, int *contract_tables,
 /* Create the app's tables (statement by statement, as the migrations run)
  * and rsn_meta, all in one transaction: a failure leaves the file without
  * any of them. */
-rsn_status rsn__schema_create(rsn_store *s) {
-  rsn_status st = rsn__scope_begin(s, "create the schema");
+rsn_status rsn__store_schema_create(rsn_store *s) {
+  rsn_status st = rsn__store_scope_begin(s, "create the schema");
   if (st != RSN_OK) return st;
   for (size_t i = 0; i < sizeof app_ddl / sizeof app_ddl[0]; i++) {
-    st = rsn__exec(s, app_ddl[i], "creating the app's tables");
+    st = rsn__store_exec(s, app_ddl[i], "creating the app's tables");
     if (st != RSN_OK) goto cleanup;
   }
-  st = rsn__exec(s, rsn_meta_ddl, "creating rsn_meta");
+  st = rsn__store_exec(s, rsn_meta_ddl, "creating rsn_meta");
 cleanup:
-  return rsn__scope_end(s, st);
+  return rsn__store_scope_end(s, st);
 }
 
 /* ---- rsn_meta -------------------------------------------------------------- */
@@ -216,13 +216,13 @@ static rsn_status meta_get(rsn_store *s, const char *key, char *buf,
   rsn_status st = RSN_OK;
   int has_meta = 0, rc;
   buf[0] = '\0';
-  st = rsn__schema_probe(s, NULL, &has_meta);
+  st = rsn__store_schema_probe(s, NULL, &has_meta);
   if (st != RSN_OK || !has_meta) goto cleanup;
-  st = rsn__stmt(s, RSN_STMT_META_GET, &q);
+  st = rsn__store_stmt(s, RSN_STMT_META_GET, &q);
   if (st != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, key);
-  if ((st = rsn__bind_check(s, &b, "reading rsn_meta")) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {q, SQLITE_OK, 0};
+  rsn__store_bind_text(&b, 1, key);
+  if ((st = rsn__store_bind_check(s, &b, "reading rsn_meta")) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
   if (rc == SQLITE_ROW) {
     const unsigned char *v = sqlite3_column_text(q, 0);
@@ -231,7 +231,7 @@ static rsn_status meta_get(rsn_store *s, const char *key, char *buf,
     st = rsn__store_sqlerr(s, rc, "reading rsn_meta");
   }
 cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -240,27 +240,27 @@ cleanup:
 static rsn_status meta_put(rsn_store *s, const char *key, const char *value) {
   sqlite3_stmt *q = NULL;
   int rc;
-  rsn_status st = rsn__exec(s, rsn_meta_ddl, "creating rsn_meta");
+  rsn_status st = rsn__store_exec(s, rsn_meta_ddl, "creating rsn_meta");
   if (st != RSN_OK) goto cleanup;
-  st = rsn__stmt(s, RSN_STMT_META_SET, &q);
+  st = rsn__store_stmt(s, RSN_STMT_META_SET, &q);
   if (st != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, key);
-  rsn__bind_text(&b, 2, value);
-  if ((st = rsn__bind_check(s, &b, "writing rsn_meta")) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {q, SQLITE_OK, 0};
+  rsn__store_bind_text(&b, 1, key);
+  rsn__store_bind_text(&b, 2, value);
+  if ((st = rsn__store_bind_check(s, &b, "writing rsn_meta")) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
   if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "writing rsn_meta");
 cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
 /* Record rsn_meta[key] = value (NULL value: SQL NULL), creating rsn_meta
  * first if the file has none.  E_READONLY on a read-only store. */
 static rsn_status meta_set(rsn_store *s, const char *key, const char *value) {
-  rsn_status st = rsn__scope_begin(s, "record metadata in rsn_meta");
+  rsn_status st = rsn__store_scope_begin(s, "record metadata in rsn_meta");
   if (st != RSN_OK) return st;
-  return rsn__scope_end(s, meta_put(s, key, value));
+  return rsn__store_scope_end(s, meta_put(s, key, value));
 }
 
 rsn_status rsn_store_get_dim(rsn_store *s, uint32_t *dim) {
@@ -302,7 +302,7 @@ rsn_status rsn_store_claim_dim(rsn_store *s, uint32_t dim,
                     "and %u", dim, RSN_MAX_DIM);
   /* The scope holds the write lock from the read on, so no other
    * connection can record a dimension between the read and the write. */
-  rsn_status st = rsn__scope_begin(s, "record the dimension in rsn_meta");
+  rsn_status st = rsn__store_scope_begin(s, "record the dimension in rsn_meta");
   if (st != RSN_OK) return st;
   st = rsn_store_get_dim(s, recorded);
   if (st == RSN_OK && *recorded == 0) {
@@ -313,7 +313,7 @@ rsn_status rsn_store_claim_dim(rsn_store *s, uint32_t dim,
       *claimed = 1;
     }
   }
-  return rsn__scope_end(s, st);
+  return rsn__store_scope_end(s, st);
 }
 
 rsn_status rsn_store_get_model(rsn_store *s, char *buf, size_t len) {

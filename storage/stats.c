@@ -34,8 +34,8 @@ rsn_status rsn_store_stats(rsn_store *s, rsn_stats *out) {
   out->nodes = sqlite3_column_int64(q, 0);
   out->edges = sqlite3_column_int64(q, 1);
   out->history = sqlite3_column_int64(q, 2);
-  if ((st = rsn__query_int(s, "PRAGMA page_count", &pages)) != RSN_OK ||
-      (st = rsn__query_int(s, "PRAGMA page_size", &page_size)) != RSN_OK)
+  if ((st = rsn__store_query_int(s, "PRAGMA page_count", &pages)) != RSN_OK ||
+      (st = rsn__store_query_int(s, "PRAGMA page_size", &page_size)) != RSN_OK)
     goto cleanup;
   out->db_bytes = pages * page_size;
   snprintf(wal, sizeof wal, "%s-wal", s->path);
@@ -93,18 +93,18 @@ rsn_status rsn_store_maintain(rsn_store *s, unsigned ops) {
               RSN_MAINT_CHECKPOINT))
     return rsn__err(RSN_E_INVAL, "maintain: unknown operation bits 0x%x", ops);
   if (ops == 0) return RSN_OK;
-  if ((st = rsn__need_writable(s, "run maintenance")) != RSN_OK) return st;
+  if ((st = rsn__store_need_writable(s, "run maintenance")) != RSN_OK) return st;
   if ((ops & (RSN_MAINT_VACUUM | RSN_MAINT_CHECKPOINT)) && s->in_txn)
     return rsn__err(RSN_E_STATE, "maintain: VACUUM and checkpoint cannot run "
                     "inside the open transaction on %s", s->path);
   if ((ops & RSN_MAINT_ANALYZE) &&
-      (st = rsn__exec(s, "ANALYZE", "ANALYZE")) != RSN_OK)
+      (st = rsn__store_exec(s, "ANALYZE", "ANALYZE")) != RSN_OK)
     goto cleanup;
   if ((ops & RSN_MAINT_VACUUM) &&
-      (st = rsn__exec(s, "VACUUM", "VACUUM")) != RSN_OK)
+      (st = rsn__store_exec(s, "VACUUM", "VACUUM")) != RSN_OK)
     goto cleanup;
   if ((ops & RSN_MAINT_OPTIMIZE) &&
-      (st = rsn__exec(s, "PRAGMA optimize", "PRAGMA optimize")) != RSN_OK)
+      (st = rsn__store_exec(s, "PRAGMA optimize", "PRAGMA optimize")) != RSN_OK)
     goto cleanup;
   if (ops & RSN_MAINT_CHECKPOINT) {
     rc = sqlite3_prepare_v2(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &q,
@@ -165,19 +165,19 @@ rsn_status rsn_store_backup(rsn_store *s, const char *dest) {
   rc = sqlite3_open_v2(tmp, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                        NULL);
   if (rc != SQLITE_OK) {
-    st = rsn__err(rsn__sqlite_status(rc), "backup: cannot create %s: %s", tmp,
+    st = rsn__err(rsn__store_status(rc), "backup: cannot create %s: %s", tmp,
                   d ? sqlite3_errmsg(d) : sqlite3_errstr(rc));
     goto cleanup;
   }
   b = sqlite3_backup_init(d, "main", s->db, "main");
   if (!b) {
-    st = rsn__err(rsn__sqlite_status(sqlite3_errcode(d)), "backup to %s: %s",
+    st = rsn__err(rsn__store_status(sqlite3_errcode(d)), "backup to %s: %s",
                   dest, sqlite3_errmsg(d));
     goto cleanup;
   }
   rc = sqlite3_backup_step(b, -1);
   if (rc != SQLITE_DONE) {
-    st = rsn__err(rsn__sqlite_status(rc), "backup of %s to %s: %s", s->path,
+    st = rsn__err(rsn__store_status(rc), "backup of %s to %s: %s", s->path,
                   dest, sqlite3_errstr(rc));
     goto cleanup;
   }
@@ -185,7 +185,7 @@ cleanup:
   if (b) {
     rc = sqlite3_backup_finish(b);
     if (st == RSN_OK && rc != SQLITE_OK)
-      st = rsn__err(rsn__sqlite_status(rc), "backup to %s: %s", dest,
+      st = rsn__err(rsn__store_status(rc), "backup to %s: %s", dest,
                     sqlite3_errmsg(d));
   }
   /* Closing the last connection checkpoints and removes tmp's -wal. */

@@ -77,78 +77,78 @@ struct rsn_store {
 RSN_INTERNAL rsn_status rsn__store_sqlerr(rsn_store *s, int rc,
                                           const char *what);
 /* The status that corresponds to a SQLite result code (no message). */
-RSN_INTERNAL rsn_status rsn__sqlite_status(int rc);
+RSN_INTERNAL rsn_status rsn__store_status(int rc);
 
 /* ---- statements ---------------------------------------------------------- */
 /* The cached statement `id`, prepared on first use.  The statement is
- * owned by the store; callers must sqlite3_reset() it (rsn__stmt_done)
+ * owned by the store; callers must sqlite3_reset() it (rsn__store_stmt_done)
  * when they are finished with it. */
-RSN_INTERNAL rsn_status rsn__stmt(rsn_store *s, rsn_stmt_id id,
+RSN_INTERNAL rsn_status rsn__store_stmt(rsn_store *s, rsn_stmt_id id,
                                   sqlite3_stmt **out);
 /* Reset and clear the bindings of a cached statement (NULL is a no-op). */
-RSN_INTERNAL void rsn__stmt_done(sqlite3_stmt *st);
+RSN_INTERNAL void rsn__store_stmt_done(sqlite3_stmt *st);
 /* Run a cached statement that returns no rows to completion. */
-RSN_INTERNAL rsn_status rsn__stmt_exec(rsn_store *s, rsn_stmt_id id,
+RSN_INTERNAL rsn_status rsn__store_run(rsn_store *s, rsn_stmt_id id,
                                        const char *what);
 /* Run a cached statement that returns one integer (a pragma, a count);
  * E_SQL if it returns no row. */
-RSN_INTERNAL rsn_status rsn__stmt_int(rsn_store *s, rsn_stmt_id id,
+RSN_INTERNAL rsn_status rsn__store_int(rsn_store *s, rsn_stmt_id id,
                                       int64_t *out);
 /* Run uncached SQL (schema, pragmas) with sqlite3_exec. */
-RSN_INTERNAL rsn_status rsn__exec(rsn_store *s, const char *sql,
+RSN_INTERNAL rsn_status rsn__store_exec(rsn_store *s, const char *sql,
                                   const char *what);
 /* Run a query returning one integer (a pragma); E_SQL if no row. */
-RSN_INTERNAL rsn_status rsn__query_int(rsn_store *s, const char *sql,
+RSN_INTERNAL rsn_status rsn__store_query_int(rsn_store *s, const char *sql,
                                        int64_t *out);
 
 /* ---- binding ---------------------------------------------------------------
  * Parameters are bound through a binder that keeps the first failure, so a
  * run of binds is checked once, before the statement runs:
- *   rsn_binder b = {q, SQLITE_OK, 0};
- *   rsn__bind_text(&b, 1, id);  rsn__bind_int64(&b, 2, n);
- *   if ((st = rsn__bind_check(s, &b, "what")) != RSN_OK) goto cleanup;
+ *   rsn_store_binder b = {q, SQLITE_OK, 0};
+ *   rsn__store_bind_text(&b, 1, id);  rsn__store_bind_int64(&b, 2, n);
+ *   if ((st = rsn__store_bind_check(s, &b, "what")) != RSN_OK) goto cleanup;
  * Text and blobs are bound SQLITE_STATIC (the caller keeps them alive until
  * the statement is reset) with their full 64-bit length: a value over
  * SQLite's length limit fails (SQLITE_TOOBIG) instead of being cut, which
  * a length of -1 would do silently past 2^30 bytes.  A NULL text binds SQL
  * NULL. */
-typedef struct rsn_binder {
+typedef struct rsn_store_binder {
   sqlite3_stmt *q; /* the statement                                     */
   int rc;          /* first failure, SQLITE_OK while none               */
   int param;       /* the parameter that failed                         */
-} rsn_binder;
+} rsn_store_binder;
 
-static inline void rsn__bind_note(rsn_binder *b, int i, int rc) {
+static inline void rsn__store_bind_note(rsn_store_binder *b, int i, int rc) {
   if (rc != SQLITE_OK && b->rc == SQLITE_OK) {
     b->rc = rc;
     b->param = i;
   }
 }
-static inline void rsn__bind_text(rsn_binder *b, int i, const char *v) {
+static inline void rsn__store_bind_text(rsn_store_binder *b, int i, const char *v) {
   if (b->rc != SQLITE_OK) return;
-  rsn__bind_note(b, i, v ? sqlite3_bind_text64(b->q, i, v, strlen(v), SQLITE_STATIC,
+  rsn__store_bind_note(b, i, v ? sqlite3_bind_text64(b->q, i, v, strlen(v), SQLITE_STATIC,
                                                 SQLITE_UTF8)
                          : sqlite3_bind_null(b->q, i));
 }
-static inline void rsn__bind_blob(rsn_binder *b, int i, const void *v, size_t n) {
+static inline void rsn__store_bind_blob(rsn_store_binder *b, int i, const void *v, size_t n) {
   if (b->rc != SQLITE_OK) return;
-  rsn__bind_note(b, i, sqlite3_bind_blob64(b->q, i, v, n, SQLITE_STATIC));
+  rsn__store_bind_note(b, i, sqlite3_bind_blob64(b->q, i, v, n, SQLITE_STATIC));
 }
-static inline void rsn__bind_int64(rsn_binder *b, int i, int64_t v) {
+static inline void rsn__store_bind_int64(rsn_store_binder *b, int i, int64_t v) {
   if (b->rc != SQLITE_OK) return;
-  rsn__bind_note(b, i, sqlite3_bind_int64(b->q, i, v));
+  rsn__store_bind_note(b, i, sqlite3_bind_int64(b->q, i, v));
 }
-static inline void rsn__bind_double(rsn_binder *b, int i, double v) {
+static inline void rsn__store_bind_double(rsn_store_binder *b, int i, double v) {
   if (b->rc != SQLITE_OK) return;
-  rsn__bind_note(b, i, sqlite3_bind_double(b->q, i, v));
+  rsn__store_bind_note(b, i, sqlite3_bind_double(b->q, i, v));
 }
-static inline void rsn__bind_null(rsn_binder *b, int i) {
+static inline void rsn__store_bind_null(rsn_store_binder *b, int i) {
   if (b->rc != SQLITE_OK) return;
-  rsn__bind_note(b, i, sqlite3_bind_null(b->q, i));
+  rsn__store_bind_note(b, i, sqlite3_bind_null(b->q, i));
 }
 /* RSN_OK, or the first bind failure mapped to a status with a message
  * naming `what` and the parameter (E_LIMIT for a value that is too big). */
-RSN_INTERNAL rsn_status rsn__bind_check(rsn_store *s, const rsn_binder *b,
+RSN_INTERNAL rsn_status rsn__store_bind_check(rsn_store *s, const rsn_store_binder *b,
                                         const char *what);
 
 /* ---- write scopes ---------------------------------------------------------
@@ -158,28 +158,28 @@ RSN_INTERNAL rsn_status rsn__bind_check(rsn_store *s, const rsn_binder *b,
  *   inside:                  SAVEPOINT rsn_op ... RELEASE / ROLLBACK TO
  * A failed call inside an explicit transaction therefore undoes only its own
  * effects and leaves the transaction open for the caller to roll back.
- * rsn__scope_begin also refuses writes on a read-only store (E_READONLY,
+ * rsn__store_scope_begin also refuses writes on a read-only store (E_READONLY,
  * message naming `what`). */
-RSN_INTERNAL rsn_status rsn__scope_begin(rsn_store *s, const char *what);
+RSN_INTERNAL rsn_status rsn__store_scope_begin(rsn_store *s, const char *what);
 /* Close the scope: commit when st == RSN_OK, roll back otherwise.  Returns
  * st, or the commit's error if the commit fails (which rolls back). */
-RSN_INTERNAL rsn_status rsn__scope_end(rsn_store *s, rsn_status st);
+RSN_INTERNAL rsn_status rsn__store_scope_end(rsn_store *s, rsn_status st);
 
 /* Refuse a write on a read-only store with a message naming `what`. */
-RSN_INTERNAL rsn_status rsn__need_writable(rsn_store *s, const char *what);
+RSN_INTERNAL rsn_status rsn__store_need_writable(rsn_store *s, const char *what);
 
 /* ---- schema (schema.c) --------------------------------------------------- */
 /* Number of the four contract tables present (0..4) and whether rsn_meta
  * exists. */
-RSN_INTERNAL rsn_status rsn__schema_probe(rsn_store *s, int *contract_tables,
+RSN_INTERNAL rsn_status rsn__store_schema_probe(rsn_store *s, int *contract_tables,
                                           int *has_meta);
 /* Verify every contract column (E_SCHEMA naming table and column). */
-RSN_INTERNAL rsn_status rsn__schema_verify(rsn_store *s);
+RSN_INTERNAL rsn_status rsn__store_schema_verify(rsn_store *s);
 /* Create the app's tables and rsn_meta in one transaction. */
-RSN_INTERNAL rsn_status rsn__schema_create(rsn_store *s);
+RSN_INTERNAL rsn_status rsn__store_schema_create(rsn_store *s);
 /* The app's DDL statements in migration order (*ddl points at static
  * strings); returns their number.  Used by tests. */
-RSN_INTERNAL size_t rsn__schema_app_ddl(const char *const **ddl);
+RSN_INTERNAL size_t rsn__store_schema_app_ddl(const char *const **ddl);
 
 /* ---- result accumulator (nodes.c) ----------------------------------------
  * rsn_store_get/list/edges return arrays of structs whose strings and
@@ -187,49 +187,49 @@ RSN_INTERNAL size_t rsn__schema_app_ddl(const char *const **ddl);
  * are first gathered here (strings and floats appended to `data`, each row
  * remembering offsets), then copied behind the struct array in one block
  * and the offsets turned into pointers. */
-#define RSN_ACC_FIELDS 10
-typedef struct rsn_acc_row {
-  size_t off[RSN_ACC_FIELDS]; /* 0 = NULL, else offset into data + 1      */
+#define RSN_STORE_ACC_FIELDS 10
+typedef struct rsn_store_acc_row {
+  size_t off[RSN_STORE_ACC_FIELDS]; /* 0 = NULL, else offset into data + 1      */
   uint32_t dim;               /* floats at field 9 (nodes' embedding)     */
   double num[2];              /* numeric columns (edges' confidence, ...) */
-} rsn_acc_row;
-typedef struct rsn_acc {
+} rsn_store_acc_row;
+typedef struct rsn_store_acc {
   char *data;        /* strings (NUL-terminated) and floats, owned       */
   size_t len, cap;   /* bytes used / allocated in data                   */
-  rsn_acc_row *rows; /* one per result row, owned                        */
+  rsn_store_acc_row *rows; /* one per result row, owned                        */
   size_t n, cap_rows;
-} rsn_acc;
-/* Append a zeroed row; *row is valid until the next rsn__acc_row. */
-RSN_INTERNAL rsn_status rsn__acc_row(rsn_acc *a, rsn_acc_row **row);
+} rsn_store_acc;
+/* Append a zeroed row; *row is valid until the next rsn__store_acc_row. */
+RSN_INTERNAL rsn_status rsn__store_acc_row(rsn_store_acc *a, rsn_store_acc_row **row);
 /* Append column `col` of st (NULL stays NULL) as a NUL-terminated string
  * and record it in row->off[field]. */
-RSN_INTERNAL rsn_status rsn__acc_text(rsn_acc *a, rsn_acc_row *row,
+RSN_INTERNAL rsn_status rsn__store_acc_text(rsn_store_acc *a, rsn_store_acc_row *row,
                                       int field, sqlite3_stmt *st, int col);
 /* Append column `col` of st (a FAFCAS blob) as host floats at field 9;
  * row->dim = bytes/4 (trailing bytes of a bad length are dropped). */
-RSN_INTERNAL rsn_status rsn__acc_floats(rsn_acc *a, rsn_acc_row *row,
+RSN_INTERNAL rsn_status rsn__store_acc_floats(rsn_store_acc *a, rsn_store_acc_row *row,
                                         sqlite3_stmt *st, int col);
 /* One block: n structs of `size` bytes followed by a copy of data.
  * Returns NULL (E_NOMEM) on failure; *data_out receives the copy's base. */
-RSN_INTERNAL void *rsn__acc_block(const rsn_acc *a, size_t size,
+RSN_INTERNAL void *rsn__store_acc_block(const rsn_store_acc *a, size_t size,
                                   char **data_out);
 /* Pointer for an offset recorded in a row, relative to the copied data. */
-#define RSN_ACC_PTR(base, off) ((off) ? (const char *)(base) + (off) - 1 : NULL)
-RSN_INTERNAL void rsn__acc_free(rsn_acc *a);
+#define RSN_STORE_ACC_PTR(base, off) ((off) ? (const char *)(base) + (off) - 1 : NULL)
+RSN_INTERNAL void rsn__store_acc_free(rsn_store_acc *a);
 
 /* ---- little-endian float32 (fafcas.c) ------------------------------------ */
 /* Copy n floats from little-endian bytes at src (any alignment) to dst. */
-RSN_INTERNAL void rsn__le_to_f32(float *dst, const void *src, size_t n);
+RSN_INTERNAL void rsn__store_le_to_f32(float *dst, const void *src, size_t n);
 /* Copy n host floats to little-endian bytes at dst (any alignment). */
-RSN_INTERNAL void rsn__f32_to_le(void *dst, const float *src, size_t n);
+RSN_INTERNAL void rsn__store_f32_to_le(void *dst, const float *src, size_t n);
 
 /* 1 if the host stores floats little-endian (the FAFCAS byte order), so a
  * float array can be bound as a blob without conversion. */
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define RSN_HOST_LE 1
+#define RSN_STORE_HOST_LE 1
 #else
-#define RSN_HOST_LE 0
+#define RSN_STORE_HOST_LE 0
 #endif
 
 #endif /* RSN_STORE_INT_H */
