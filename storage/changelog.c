@@ -161,3 +161,8 @@ rsn_status rsn_store_changelog_forget(rsn_store *s, const char *handle) {
 rsn_status rsn_store_schema_version(rsn_store *s, int64_t *out) {
   return rsn__store_int(s, RSN_STMT_SCHEMA_VERSION, out);
 }
+
+rsn_status rsn_store_data_version(rsn_store *s, int64_t *out) {
+  if (!s || !out) return rsn__err(RSN_E_INVAL, "data_version: NULL argument");
+  return rsn__store_int(s, RSN_STMT_DATA_VERSION, out);
+}

@@ -1,6 +1,7 @@
 /*
  * stats.c -- counts and sizes, the integrity check, maintenance (ANALYZE,
- * VACUUM, PRAGMA optimize, WAL checkpoint) and online backup.
+ * VACUUM, PRAGMA optimize, WAL checkpoint), online backup, and the health
+ * check of the connection standard.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "store_int.h"
@@ -201,5 +202,42 @@ cleanup:
                     strerror(errno));
   }
   if (st != RSN_OK) unlink_db(tmp);
+  return st;
+}
+
+/* ---- health ---------------------------------------------------------------- */
+
+rsn_status rsn_store_health(rsn_store *s, rsn_health *h) {
+  rsn_status st = RSN_OK;
+  int64_t v = 0;
+  if (!s || !h) return rsn__err(RSN_E_INVAL, "health: NULL argument");
+  memset(h, 0, sizeof *h);
+  st = rsn__store_query_text(s, "PRAGMA journal_mode", h->journal_mode,
+                  sizeof h->journal_mode);
+  if (st != RSN_OK) goto cleanup;
+  for (char *c = h->journal_mode; *c; c++)
+    if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+  if ((st = rsn__store_query_int(s, "PRAGMA busy_timeout", &v)) != RSN_OK)
+    goto cleanup;
+  h->busy_timeout_ms = (int)v;
+  if ((st = rsn__store_query_int(s, "PRAGMA mmap_size", &v)) != RSN_OK) goto cleanup;
+  h->mmap_size = v;
+  if ((st = rsn__store_query_int(s, "PRAGMA synchronous", &v)) != RSN_OK)
+    goto cleanup;
+  h->synchronous = (int)v;
+  if ((st = rsn__store_query_int(s, "PRAGMA foreign_keys", &v)) != RSN_OK)
+    goto cleanup;
+  h->foreign_keys = (int)v;
+  if ((st = rsn__store_query_int(s, "PRAGMA temp_store", &v)) != RSN_OK)
+    goto cleanup;
+  h->temp_store = (int)v;
+
+  if (strcmp(h->journal_mode, "wal") != 0) h->drift |= RSN_DRIFT_NOT_WAL;
+  if (h->busy_timeout_ms < RSN_STORE_BUSY_MS) h->drift |= RSN_DRIFT_BUSY_TIMEOUT;
+  if (h->mmap_size != 0) h->drift |= RSN_DRIFT_MMAP;
+  if (h->synchronous != 1) h->drift |= RSN_DRIFT_SYNCHRONOUS;
+  if (!h->foreign_keys) h->drift |= RSN_DRIFT_FOREIGN_KEYS;
+  if (h->temp_store != 2) h->drift |= RSN_DRIFT_TEMP_STORE;
+cleanup:
   return st;
 }

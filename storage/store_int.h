@@ -69,6 +69,8 @@ struct rsn_store {
  * effort and must not stall the caller behind another connection's long
  * transaction: it waits this long for a lock, not the standard 5 s. */
 #define RSN_STORE_CLOSE_BUSY_MS 250
+/* The busy_timeout of the connection standard (DESIGN.md section 1). */
+#define RSN_STORE_BUSY_MS 5000
 
 /* ---- errors ---------------------------------------------------------------
  * Map a SQLite result code to an rsn_status and record a message of the
@@ -94,12 +96,20 @@ RSN_INTERNAL rsn_status rsn__store_run(rsn_store *s, rsn_stmt_id id,
  * E_SQL if it returns no row. */
 RSN_INTERNAL rsn_status rsn__store_int(rsn_store *s, rsn_stmt_id id,
                                       int64_t *out);
+/* Run a cached no-row statement; returns the SQLite code and records no
+ * message.  For cleanup paths, where the first error's message must
+ * survive. */
+RSN_INTERNAL int rsn__store_run_quiet(rsn_store *s, rsn_stmt_id id);
 /* Run uncached SQL (schema, pragmas) with sqlite3_exec. */
 RSN_INTERNAL rsn_status rsn__store_exec(rsn_store *s, const char *sql,
                                   const char *what);
 /* Run a query returning one integer (a pragma); E_SQL if no row. */
 RSN_INTERNAL rsn_status rsn__store_query_int(rsn_store *s, const char *sql,
                                        int64_t *out);
+
+/* Run a query returning one text value into buf (truncated, "" for NULL). */
+RSN_INTERNAL rsn_status rsn__store_query_text(rsn_store *s, const char *sql,
+                                              char *buf, size_t len);
 
 /* ---- binding ---------------------------------------------------------------
  * Parameters are bound through a binder that keeps the first failure, so a
