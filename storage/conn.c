@@ -28,12 +28,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "store_int.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,84 +104,62 @@ static int file_is_wal(const char *path) {
   return wal;
 }
 
-/* The first read of a new connection.  SQLite reads the header lazily, so
- * this is where a non-database, a lock held by another connection, or a
- * WAL file that cannot be read read-only shows up.  Fills *ntables with the
- * number of contract tables present and *has_meta. */
-static rsn_status first_read(rsn_store *s, int *ntables, int *has_meta) {
-  int rc = SQLITE_OK;
-  sqlite3_stmt *st = NULL;
-  rsn_status status = RSN_OK;
-  rc = sqlite3_prepare_v2(
-      s->db,
-      "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-      "lower(name) IN ('nodes', 'edges', 'history', 'ember_state')), "
-      "(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-      "lower(name) = 'rsn_meta')",
-      -1, &st, NULL);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) {
-    *ntables = sqlite3_column_int(st, 0);
-    *has_meta = sqlite3_column_int(st, 1);
-    goto cleanup;
-  }
+/* The first read of a new connection: the schema probe (schema.c).
+ * SQLite reads the header lazily, so this is where a non-database, a lock
+ * held by another connection, or a WAL file that cannot be read read-only
+ * shows up; the probe's failure is reported again here in those terms,
+ * from the connection's error, which the probe leaves in place.  Fills
+ * *ntables with the number of contract tables present. */
+static rsn_status first_read(rsn_store *s, int *ntables) {
+  if (rsn__store_schema_probe(s, ntables, NULL) == RSN_OK) return RSN_OK;
+  int rc = sqlite3_extended_errcode(s->db);
   switch (rc & 0xff) {
     case SQLITE_NOTADB:
-      status = rsn__err(RSN_E_NOTDB, "%s is not a SQLite database (its "
-                        "header is not a SQLite header)", s->path);
-      break;
+      return rsn__err(RSN_E_NOTDB, "%s is not a SQLite database (its "
+                      "header is not a SQLite header)", s->path);
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      status = rsn__err(RSN_E_BUSY, "%s is locked by another connection; "
-                        "gave up after waiting %d ms", s->path,
-                        RSN_STORE_BUSY_MS);
-      break;
+      return rsn__err(RSN_E_BUSY, "%s is locked by another connection; "
+                      "gave up after waiting %d ms", s->path,
+                      RSN_STORE_BUSY_MS);
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
-      if (s->readonly && file_is_wal(s->path)) {
-        status = rsn__err(RSN_E_CANTOPEN,
-                          "cannot read %s read-only: it is in WAL mode, and "
-                          "SQLite needs %s-shm and %s-wal to exist and be "
-                          "readable, or the directory to be writable so it "
-                          "can create them (%s)", s->path, s->path, s->path,
-                          sqlite3_errmsg(s->db));
-        break;
-      }
+      if (s->readonly && file_is_wal(s->path))
+        return rsn__err(RSN_E_CANTOPEN,
+                        "cannot read %s read-only: it is in WAL mode, and "
+                        "SQLite needs %s-shm and %s-wal to exist and be "
+                        "readable, or the directory to be writable so it "
+                        "can create them (%s)", s->path, s->path, s->path,
+                        sqlite3_errmsg(s->db));
       /* fall through */
     default:
-      status = rsn__store_sqlerr(s, rc, "reading the schema");
-      break;
+      return rsn__store_sqlerr(s, rc, "reading the schema");
   }
-cleanup:
-  sqlite3_finalize(st);
-  return status;
 }
 
 /* Apply the connection standard after the first read (see the file
  * comment for why busy_timeout and the first read come before). */
 static rsn_status apply_standard(rsn_store *s) {
   char mode[32];
-  rsn_status st = rsn__store_query_text(s, "PRAGMA journal_mode", mode, sizeof mode);
-  if (st != RSN_OK) goto cleanup;
-  if (strcasecmp(mode, "wal") != 0 && !s->readonly) {
+  rsn_status st = rsn__store_journal_mode(s, mode, sizeof mode);
+  if (st != RSN_OK) return st;
+  if (strcmp(mode, "wal") != 0 && !s->readonly) {
     /* Switching needs a moment of exclusive access: busy_timeout covers
-     * other connections that are reading right now. */
-    st = rsn__store_query_text(s, "PRAGMA journal_mode=WAL", mode, sizeof mode);
+     * other connections that are reading right now.  A file system without
+     * shared memory may refuse WAL; the health check then reports the drift
+     * rather than failing the open. */
+    st = rsn__store_exec(s, "PRAGMA journal_mode=WAL",
+                         "PRAGMA journal_mode=WAL");
     if (st != RSN_OK) {
       char first[512];
       snprintf(first, sizeof first, "%s", rsn__errbuf());
-      st = rsn__err(st, "switching %s to WAL: %s", s->path, first);
-      goto cleanup;
+      return rsn__err(st, "switching %s to WAL: %s", s->path, first);
     }
-    /* A file system without shared memory may refuse WAL; the health check
-     * then reports the drift rather than failing the open. */
   }
-  st = rsn__store_exec(s,
-                 "PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; "
-                 "PRAGMA foreign_keys=ON; PRAGMA mmap_size=0;",
-                 "applying the connection pragmas");
-cleanup:
-  return st;
+  return rsn__store_exec(s,
+                         "PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY; "
+                         "PRAGMA foreign_keys=ON; PRAGMA mmap_size=0;",
+                         "applying the connection pragmas");
 }
 
 /* Allocate a store for path with nothing open. */
@@ -210,7 +185,7 @@ static void store_free(rsn_store *s, int maintenance) {
   if (s->db) {
     if (!sqlite3_get_autocommit(s->db))
       sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    for (int i = 0; i < RSN_STMT__COUNT; i++) {
+    for (int i = 0; i < RSN_STORE_MAX_STMTS; i++) {
       sqlite3_finalize(s->stmt[i]);
       s->stmt[i] = NULL;
     }
@@ -260,7 +235,7 @@ static rsn_status open_handle(rsn_store *s, int oflags, const char *vfs) {
 rsn_status rsn_store_open(const char *path, unsigned flags, rsn_store **out) {
   rsn_store *s = NULL;
   rsn_status st = RSN_OK;
-  int exists = 0, ntables = 0, has_meta = 0;
+  int exists = 0, ntables = 0;
   if (!out) return rsn__err(RSN_E_INVAL, "open: out is NULL");
   *out = NULL;
   if (!path || !*path) return rsn__err(RSN_E_INVAL, "open: empty path");
@@ -297,7 +272,7 @@ rsn_status rsn_store_open(const char *path, unsigned flags, rsn_store **out) {
              "this process");
   }
 
-  st = first_read(s, &ntables, &has_meta);
+  st = first_read(s, &ntables);
   if (st != RSN_OK) goto fail;
   if (ntables == 0 && !(flags & RSN_OPEN_CREATE)) {
     st = rsn__err(RSN_E_SCHEMA, "%s: no table nodes; use CREATE / resonance "
@@ -319,7 +294,6 @@ rsn_status rsn_store_open(const char *path, unsigned flags, rsn_store **out) {
     if (st != RSN_OK) goto fail;
   }
   (void)exists;
-  (void)has_meta;
   *out = s;
   return RSN_OK;
 
@@ -343,7 +317,7 @@ fail:
 rsn_status rsn_store_open_loader(const char *path, rsn_store **out) {
   rsn_store *s = NULL;
   rsn_status st = RSN_OK;
-  int exists = 0, ntables = 0, has_meta = 0;
+  int exists = 0, ntables = 0;
   struct stat sb;
   char sql[96];
   if (!out) return rsn__err(RSN_E_INVAL, "open loader: out is NULL");
@@ -358,7 +332,7 @@ rsn_status rsn_store_open_loader(const char *path, rsn_store **out) {
   snprintf(s->ro_reason, sizeof s->ro_reason, "loader connection");
   st = open_handle(s, SQLITE_OPEN_READONLY, rsn__readahead_vfs());
   if (st != RSN_OK) goto fail;
-  st = first_read(s, &ntables, &has_meta);
+  st = first_read(s, &ntables);
   if (st != RSN_OK) goto fail;
   if (ntables == 0) {
     st = rsn__err(RSN_E_SCHEMA, "%s: no table nodes; use CREATE / resonance "
@@ -374,7 +348,6 @@ rsn_status rsn_store_open_loader(const char *path, rsn_store **out) {
   st = rsn__store_exec(s, sql, "configuring the loader connection");
   if (st != RSN_OK) goto fail;
   (void)exists;
-  (void)has_meta;
   *out = s;
   return RSN_OK;
 fail:

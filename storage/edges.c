@@ -14,6 +14,25 @@
 
 enum { E_SOURCE, E_TARGET, E_TYPE, E_CONTEXT };
 
+static rsn_store_sql q_insert = RSN_STORE_SQL(
+    "INSERT OR IGNORE INTO edges (source, target, type, context_source) "
+    "VALUES (?1, ?2, ?3, ?4)");
+static rsn_store_sql q_hist_insert = RSN_STORE_SQL(
+    RSN_STORE_HISTORY_INSERT
+    "VALUES ('edge', ?1 || '-' || ?2 || '-' || ?3, 'insert', NULL, "
+    "json_object('source', ?1, 'target', ?2, 'type', ?3))");
+static rsn_store_sql q_upsert = RSN_STORE_SQL(
+    "INSERT INTO edges (source, target, type, confidence, veracity, "
+    "context_source) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT(source, target, type) DO UPDATE SET "
+    "confidence = excluded.confidence, veracity = excluded.veracity, "
+    "context_source = excluded.context_source");
+#define EDGE_COLUMNS "source, target, type, confidence, veracity, context_source"
+static rsn_store_sql q_out = RSN_STORE_SQL(
+    "SELECT " EDGE_COLUMNS " FROM edges WHERE source = ?1 ORDER BY target, type");
+static rsn_store_sql q_in = RSN_STORE_SQL(
+    "SELECT " EDGE_COLUMNS " FROM edges WHERE target = ?1 ORDER BY source, type");
+
 static rsn_status check_edge(const rsn_edge *e, const char *what) {
   if (!e) return rsn__err(RSN_E_INVAL, "%s: edge is NULL", what);
   if (!e->source || !e->target || !e->type)
@@ -44,8 +63,8 @@ rsn_status rsn_store_edge_insert(rsn_store *s, const rsn_edge *e,
   if (!s) return rsn__err(RSN_E_INVAL, "edge insert: store is NULL");
   if ((st = check_edge(e, "edge insert")) != RSN_OK) return st;
   if ((st = rsn__store_scope_begin(s, "insert an edge")) != RSN_OK) return st;
-  if ((st = rsn__store_stmt(s, RSN_STMT_EDGE_INSERT, &ins)) != RSN_OK) goto cleanup;
-  rsn_store_binder b = {ins, SQLITE_OK, 0};
+  if ((st = rsn__store_stmt(s, &q_insert, &ins)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {.q = ins};
   rsn__store_bind_text(&b, 1, e->source);
   rsn__store_bind_text(&b, 2, e->target);
   rsn__store_bind_text(&b, 3, e->type);
@@ -53,8 +72,8 @@ rsn_status rsn_store_edge_insert(rsn_store *s, const rsn_edge *e,
   if ((st = rsn__store_bind_check(s, &b, "edge insert")) != RSN_OK) goto cleanup;
   if ((st = step_edge(s, ins, e, "insert")) != RSN_OK) goto cleanup;
   if (history && sqlite3_changes(s->db) > 0) {
-    if ((st = rsn__store_stmt(s, RSN_STMT_HIST_EDGE, &hist)) != RSN_OK) goto cleanup;
-    rsn_store_binder h = {hist, SQLITE_OK, 0};
+    if ((st = rsn__store_stmt(s, &q_hist_insert, &hist)) != RSN_OK) goto cleanup;
+    rsn_store_binder h = {.q = hist};
     rsn__store_bind_text(&h, 1, e->source);
     rsn__store_bind_text(&h, 2, e->target);
     rsn__store_bind_text(&h, 3, e->type);
@@ -75,8 +94,8 @@ rsn_status rsn_store_edge_upsert(rsn_store *s, const rsn_edge *e) {
   if (!s) return rsn__err(RSN_E_INVAL, "edge upsert: store is NULL");
   if ((st = check_edge(e, "edge upsert")) != RSN_OK) return st;
   if ((st = rsn__store_scope_begin(s, "upsert an edge")) != RSN_OK) return st;
-  if ((st = rsn__store_stmt(s, RSN_STMT_EDGE_UPSERT, &q)) != RSN_OK) goto cleanup;
-  rsn_store_binder b = {q, SQLITE_OK, 0};
+  if ((st = rsn__store_stmt(s, &q_upsert, &q)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {.q = q};
   rsn__store_bind_text(&b, 1, e->source);
   rsn__store_bind_text(&b, 2, e->target);
   rsn__store_bind_text(&b, 3, e->type);
@@ -92,13 +111,13 @@ cleanup:
 /* Append the edges of one statement (source or target = id) to acc.  With
  * skip_self, rows whose source is also id are left out: the in-pass of
  * RSN_EDGES_BOTH, whose self-loops the out-pass already returned. */
-static rsn_status read_edges(rsn_store *s, rsn_stmt_id which, const char *id,
+static rsn_status read_edges(rsn_store *s, rsn_store_sql *which, const char *id,
                              int skip_self, rsn_store_acc *acc) {
   sqlite3_stmt *q = NULL;
   rsn_status st = rsn__store_stmt(s, which, &q);
   int rc;
   if (st != RSN_OK) return st;
-  rsn_store_binder b = {q, SQLITE_OK, 0};
+  rsn_store_binder b = {.q = q};
   rsn__store_bind_text(&b, 1, id);
   if ((st = rsn__store_bind_check(s, &b, "reading edges")) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -146,9 +165,9 @@ rsn_status rsn_store_edges(rsn_store *s, const char *id, int direction,
     return rsn__err(RSN_E_INVAL, "edges: direction %d is none of "
                     "RSN_EDGES_OUT, RSN_EDGES_IN, RSN_EDGES_BOTH", direction);
   if (direction & RSN_EDGES_OUT)
-    st = read_edges(s, RSN_STMT_EDGES_OUT, id, 0, &acc);
+    st = read_edges(s, &q_out, id, 0, &acc);
   if (st == RSN_OK && (direction & RSN_EDGES_IN))
-    st = read_edges(s, RSN_STMT_EDGES_IN, id, direction == RSN_EDGES_BOTH,
+    st = read_edges(s, &q_in, id, direction == RSN_EDGES_BOTH,
                     &acc);
   if (st != RSN_OK) goto cleanup;
   if (acc.n == 0) goto cleanup;

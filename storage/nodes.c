@@ -7,7 +7,7 @@
  *
  * Every write binds its parameters (ids may hold quotes or any UTF-8) and
  * runs in a write scope (store_int.h) so a node row and its history row are
- * written together or not at all.  The statements' SQL is in conn.c.
+ * written together or not at all.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "store_int.h"
@@ -23,6 +23,52 @@ enum { F_ID, F_TYPE, F_TITLE, F_DOMAIN, F_LAYER, F_HASH, F_META, F_DATE,
 /* Ids in messages are cut to this many bytes, so a huge id cannot hide the
  * rest of the message. */
 #define ID_SHOWN 80
+
+/* The JSON of a node without its embedding, from the columns named
+ * pfx##id, pfx##type, ...: meta is embedded as a JSON value when it parses,
+ * else as a string. */
+#define NODE_JSON(pfx)                                                      \
+  "json_object('id'," pfx "id,'type'," pfx "type,'title'," pfx "title,"    \
+  "'domain'," pfx "domain,'layer'," pfx "layer,'hash'," pfx "hash,"         \
+  "'meta',CASE WHEN json_valid(" pfx "meta) THEN json(" pfx "meta) ELSE " \
+  pfx "meta END,'date'," pfx "date,'summary'," pfx "summary)"
+
+static rsn_store_sql q_upsert = RSN_STORE_SQL(
+    "INSERT OR REPLACE INTO nodes (id, type, title, domain, layer, "
+    "embedding, hash, meta, date, summary) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+/* ?1 id ?2 type ?3 title ?4 domain ?5 layer ?7 hash ?8 meta ?9 date ?10
+ * summary: the numbering of q_upsert, so one set of bindings serves both
+ * statements' parameters. */
+static rsn_store_sql q_hist_upsert = RSN_STORE_SQL(
+    RSN_STORE_HISTORY_INSERT
+    "VALUES ('node', ?1, 'upsert', NULL, json_object('id', ?1, "
+    "'type', ?2, 'title', ?3, 'domain', ?4, 'layer', ?5, 'hash', ?7, "
+    "'meta', CASE WHEN json_valid(?8) THEN json(?8) ELSE ?8 END, "
+    "'date', ?9, 'summary', ?10))");
+static rsn_store_sql q_hist_delete = RSN_STORE_SQL(
+    RSN_STORE_HISTORY_INSERT "SELECT 'node', id, 'delete', " NODE_JSON("")
+    ", NULL FROM nodes WHERE id = ?1");
+static rsn_store_sql q_hist_update = RSN_STORE_SQL(
+    RSN_STORE_HISTORY_INSERT
+    "SELECT 'node', id, 'update', meta, ?2 FROM nodes WHERE id = ?1");
+static rsn_store_sql q_delete =
+    RSN_STORE_SQL("DELETE FROM nodes WHERE id = ?1");
+static rsn_store_sql q_set_meta =
+    RSN_STORE_SQL("UPDATE nodes SET meta = ?2 WHERE id = ?1");
+/* The columns in the order of the F_* fields. */
+#define NODE_COLUMNS "id, type, title, domain, layer, hash, meta, date, summary"
+static rsn_store_sql q_get =
+    RSN_STORE_SQL("SELECT " NODE_COLUMNS " FROM nodes WHERE id = ?1");
+static rsn_store_sql q_get_emb = RSN_STORE_SQL(
+    "SELECT " NODE_COLUMNS ", embedding FROM nodes WHERE id = ?1");
+static rsn_store_sql q_blob =
+    RSN_STORE_SQL("SELECT embedding FROM nodes WHERE id = ?1");
+static rsn_store_sql q_hydrate = RSN_STORE_SQL(
+    "SELECT type, title, domain, layer, date, meta, summary "
+    "FROM nodes WHERE id = ?1");
+/* rsn_store_list: SQL built from the options. */
+static rsn_store_sql q_list = RSN_STORE_SQL_VARYING;
 
 /* ---- accumulator -------------------------------------------------------------- */
 
@@ -189,8 +235,8 @@ rsn_status rsn_store_upsert(rsn_store *s, const rsn_node *n, int history) {
   st = rsn__store_scope_begin(s, "upsert a node");
   if (st != RSN_OK) return st;
 
-  if ((st = rsn__store_stmt(s, RSN_STMT_NODE_UPSERT, &ins)) != RSN_OK) goto cleanup;
-  rsn_store_binder b = {ins, SQLITE_OK, 0};
+  if ((st = rsn__store_stmt(s, &q_upsert, &ins)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {.q = ins};
   rsn__store_bind_text(&b, 1, n->id);
   rsn__store_bind_text(&b, 2, n->type);
   rsn__store_bind_text(&b, 3, n->title);
@@ -220,9 +266,9 @@ rsn_status rsn_store_upsert(rsn_store *s, const rsn_node *n, int history) {
   if ((st = step_write(s, ins, "upsert", n->id)) != RSN_OK) goto cleanup;
 
   if (history) {
-    if ((st = rsn__store_stmt(s, RSN_STMT_HIST_UPSERT, &hist)) != RSN_OK)
+    if ((st = rsn__store_stmt(s, &q_hist_upsert, &hist)) != RSN_OK)
       goto cleanup;
-    rsn_store_binder h = {hist, SQLITE_OK, 0};
+    rsn_store_binder h = {.q = hist};
     rsn__store_bind_text(&h, 1, n->id);
     rsn__store_bind_text(&h, 2, n->type);
     rsn__store_bind_text(&h, 3, n->title);
@@ -246,23 +292,23 @@ cleanup:
  * the old row, so it runs first), then the change; no row changed is
  * E_NOTFOUND and the scope rolls back. */
 static rsn_status change_node(rsn_store *s, const char *id, const char *meta,
-                              int history, rsn_stmt_id hist_id,
-                              rsn_stmt_id change_id, const char *what) {
+                              int history, rsn_store_sql *hist_q,
+                              rsn_store_sql *change_q, const char *what) {
   sqlite3_stmt *hist = NULL, *chg = NULL;
   rsn_status st = rsn__store_scope_begin(s, what);
   if (st != RSN_OK) return st;
   if (history) {
-    if ((st = rsn__store_stmt(s, hist_id, &hist)) != RSN_OK) goto cleanup;
-    rsn_store_binder h = {hist, SQLITE_OK, 0};
+    if ((st = rsn__store_stmt(s, hist_q, &hist)) != RSN_OK) goto cleanup;
+    rsn_store_binder h = {.q = hist};
     rsn__store_bind_text(&h, 1, id);
-    if (change_id == RSN_STMT_NODE_SET_META) rsn__store_bind_text(&h, 2, meta);
+    if (change_q == &q_set_meta) rsn__store_bind_text(&h, 2, meta);
     if ((st = rsn__store_bind_check(s, &h, what)) != RSN_OK) goto cleanup;
     if ((st = step_write(s, hist, "history row", id)) != RSN_OK) goto cleanup;
   }
-  if ((st = rsn__store_stmt(s, change_id, &chg)) != RSN_OK) goto cleanup;
-  rsn_store_binder b = {chg, SQLITE_OK, 0};
+  if ((st = rsn__store_stmt(s, change_q, &chg)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {.q = chg};
   rsn__store_bind_text(&b, 1, id);
-  if (change_id == RSN_STMT_NODE_SET_META) rsn__store_bind_text(&b, 2, meta);
+  if (change_q == &q_set_meta) rsn__store_bind_text(&b, 2, meta);
   if ((st = rsn__store_bind_check(s, &b, what)) != RSN_OK) goto cleanup;
   if ((st = step_write(s, chg, what, id)) != RSN_OK) goto cleanup;
   if (sqlite3_changes(s->db) == 0)
@@ -277,14 +323,14 @@ cleanup:
 rsn_status rsn_store_update_meta(rsn_store *s, const char *id,
                                  const char *meta, int history) {
   if (!s || !id) return rsn__err(RSN_E_INVAL, "update_meta: NULL argument");
-  return change_node(s, id, meta, history, RSN_STMT_HIST_UPDATE,
-                     RSN_STMT_NODE_SET_META, "update meta");
+  return change_node(s, id, meta, history, &q_hist_update,
+                     &q_set_meta, "update meta");
 }
 
 rsn_status rsn_store_delete(rsn_store *s, const char *id, int history) {
   if (!s || !id) return rsn__err(RSN_E_INVAL, "delete: NULL argument");
-  return change_node(s, id, NULL, history, RSN_STMT_HIST_DELETE,
-                     RSN_STMT_NODE_DELETE, "delete");
+  return change_node(s, id, NULL, history, &q_hist_delete,
+                     &q_delete, "delete");
 }
 
 /* ---- reads --------------------------------------------------------------------- */
@@ -299,10 +345,10 @@ rsn_status rsn_store_get(rsn_store *s, const char *id, int with_embedding,
   int rc;
   if (out) *out = NULL;
   if (!s || !id || !out) return rsn__err(RSN_E_INVAL, "get: NULL argument");
-  st = rsn__store_stmt(s, with_embedding ? RSN_STMT_NODE_GET_EMB : RSN_STMT_NODE_GET,
+  st = rsn__store_stmt(s, with_embedding ? &q_get_emb : &q_get,
                  &q);
   if (st != RSN_OK) goto cleanup;
-  rsn_store_binder b = {q, SQLITE_OK, 0};
+  rsn_store_binder b = {.q = q};
   rsn__store_bind_text(&b, 1, id);
   if ((st = rsn__store_bind_check(s, &b, "reading a node")) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
@@ -339,7 +385,7 @@ static const struct {
 };
 
 /* List nodes ordered by id.  o may be NULL (ids only, no filter).  The
- * statement is built per call (its shape depends on o) and finalized here;
+ * statement's SQL depends on o; q_list keeps the last one (store_int.h);
  * *out is one allocation for rsn_nodes_free, NULL when *n is 0. */
 rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
                           size_t *n) {
@@ -378,12 +424,8 @@ rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
   snprintf(sql + len, sizeof sql - (size_t)len,
            " ORDER BY id LIMIT ?3 OFFSET ?4");
 
-  rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
-  if (rc != SQLITE_OK) {
-    st = rsn__store_sqlerr(s, rc, "preparing the node list");
-    goto cleanup;
-  }
-  rsn_store_binder b = {q, SQLITE_OK, 0};
+  if ((st = rsn__store_stmt_sql(s, &q_list, sql, &q)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {.q = q};
   if (o->domain) rsn__store_bind_text(&b, 1, o->domain);
   if (o->type) rsn__store_bind_text(&b, 2, o->type);
   rsn__store_bind_int64(&b, 3, o->limit > 0 ? o->limit : -1);
@@ -400,7 +442,7 @@ rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
   st = acc_nodes(&acc, out);
   if (st == RSN_OK) *n = acc.n;
 cleanup:
-  sqlite3_finalize(q);
+  rsn__store_stmt_done(q);
   rsn__store_acc_free(&acc);
   return st;
 }
@@ -413,8 +455,8 @@ rsn_status rsn_store_get_blob(rsn_store *s, const char *id, void *buf,
   if (bytes) *bytes = 0;
   if (!s || !id || !bytes || (!buf && cap))
     return rsn__err(RSN_E_INVAL, "get_blob: NULL argument");
-  if ((st = rsn__store_stmt(s, RSN_STMT_NODE_BLOB, &q)) != RSN_OK) goto cleanup;
-  rsn_store_binder b = {q, SQLITE_OK, 0};
+  if ((st = rsn__store_stmt(s, &q_blob, &q)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {.q = q};
   rsn__store_bind_text(&b, 1, id);
   if ((st = rsn__store_bind_check(s, &b, "reading an embedding")) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
@@ -473,12 +515,12 @@ rsn_status rsn_store_hydrate(rsn_store *s, rsn_hit *hits, size_t n) {
   rsn_status st = RSN_OK;
   size_t i = 0;
   if (!s || (!hits && n)) return rsn__err(RSN_E_INVAL, "hydrate: NULL argument");
-  if ((st = rsn__store_stmt(s, RSN_STMT_HYDRATE, &q)) != RSN_OK) goto cleanup;
+  if ((st = rsn__store_stmt(s, &q_hydrate, &q)) != RSN_OK) goto cleanup;
   for (i = 0; i < n; i++) {
     rsn_hit *h = &hits[i];
     int rc, oom = 0;
     if (!h->id) continue;
-    rsn_store_binder b = {q, SQLITE_OK, 0};
+    rsn_store_binder b = {.q = q};
     rsn__store_bind_text(&b, 1, h->id);
     if ((st = rsn__store_bind_check(s, &b, "hydrating search hits")) != RSN_OK) break;
     rc = sqlite3_step(q);

@@ -89,13 +89,28 @@ static const char *const app_ddl[] = {
     "ALTER TABLE `nodes` ADD `summary` text;",
 };
 
-/* resonance's own metadata table (created with CREATE, or lazily when
- * something must be recorded on a writable file). */
-static const char rsn_meta_ddl[] =
-    "CREATE TABLE IF NOT EXISTS rsn_meta (key TEXT PRIMARY KEY NOT NULL, "
-    "value TEXT);"
-    "INSERT OR IGNORE INTO rsn_meta (key, value) VALUES ('format_version', "
-    "'1');";
+/* resonance's own metadata table, created with CREATE, or when something
+ * must be recorded on a writable file that has none. */
+static rsn_store_sql q_meta_create =
+    RSN_STORE_SQL("CREATE TABLE IF NOT EXISTS rsn_meta (key TEXT PRIMARY KEY "
+                  "NOT NULL, value TEXT)");
+static rsn_store_sql q_meta_init =
+    RSN_STORE_SQL("INSERT OR IGNORE INTO rsn_meta (key, value) "
+                  "VALUES ('format_version', '1')");
+static rsn_store_sql q_meta_get =
+    RSN_STORE_SQL("SELECT value FROM rsn_meta WHERE key = ?1");
+static rsn_store_sql q_meta_set =
+    RSN_STORE_SQL("INSERT OR REPLACE INTO rsn_meta (key, value) "
+                  "VALUES (?1, ?2)");
+/* Which of the contract tables and rsn_meta exist (the first read of a
+ * connection, conn.c). */
+static rsn_store_sql q_probe = RSN_STORE_SQL(
+    "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+    "lower(name) IN ('nodes', 'edges', 'history', 'ember_state')), "
+    "(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+    "lower(name) = 'rsn_meta')");
+static rsn_store_sql q_table_info =
+    RSN_STORE_SQL("SELECT name FROM pragma_table_info(?1)");
 
 /* Columns every contract table must have (verification only checks that
  * they are present: the app's files may carry more). */
@@ -126,15 +141,9 @@ static rsn_status verify_table(rsn_store *s, size_t t) {
   rsn_status status = RSN_OK;
   unsigned found = 0; /* bit i: contract column i seen */
   int rows = 0, rc;
-  rc = sqlite3_prepare_v2(s->db, "SELECT name FROM pragma_table_info(?1)", -1,
-                          &st, NULL);
-  if (rc != SQLITE_OK) {
-    status = rsn__store_sqlerr(s, rc, "reading PRAGMA table_info");
-    goto cleanup;
-  }
-  rsn_store_binder b = {st, SQLITE_OK, 0};
-  rsn__store_bind_text(&b, 1, contract[t].table);
-  if ((status = rsn__store_bind_check(s, &b, "reading PRAGMA table_info")) != RSN_OK) goto cleanup;
+  status = rsn__store_stmt_key(s, &q_table_info, contract[t].table,
+                               "reading PRAGMA table_info", &st);
+  if (status != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *name = (const char *)sqlite3_column_text(st, 0);
     rows++;
@@ -160,7 +169,7 @@ static rsn_status verify_table(rsn_store *s, size_t t) {
     }
   }
 cleanup:
-  sqlite3_finalize(st);
+  rsn__store_stmt_done(st);
   return status;
 }
 
@@ -174,20 +183,22 @@ rsn_status rsn__store_schema_verify(rsn_store *s) {
 }
 
 rsn_status rsn__store_schema_probe(rsn_store *s, int *contract_tables,
-                             int *has_meta) {
-  int64_t n = 0, m = 0;
-  rsn_status st = rsn__store_query_int(
-      s,
-      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-      "lower(name) IN ('nodes', 'edges', 'history', 'ember_state')",
-      &n);
-  if (st == RSN_OK)
-    st = rsn__store_query_int(s,
-                        "SELECT count(*) FROM sqlite_master WHERE type = "
-                        "'table' AND lower(name) = 'rsn_meta'",
-                        &m);
-  if (contract_tables) *contract_tables = (int)n;
-  if (has_meta) *has_meta = (int)m;
+                                   int *has_meta) {
+  sqlite3_stmt *q = NULL;
+  rsn_status st = rsn__store_stmt(s, &q_probe, &q);
+  int rc = st == RSN_OK ? sqlite3_step(q) : SQLITE_OK;
+  if (st == RSN_OK && rc != SQLITE_ROW)
+    st = rsn__store_sqlerr(s, rc, "reading the schema");
+  if (contract_tables) *contract_tables = st ? 0 : sqlite3_column_int(q, 0);
+  if (has_meta) *has_meta = st ? 0 : sqlite3_column_int(q, 1);
+  rsn__store_stmt_done(q);
+  return st;
+}
+
+/* Create rsn_meta and its format_version row, if absent. */
+static rsn_status meta_create(rsn_store *s) {
+  rsn_status st = rsn__store_run(s, &q_meta_create, "creating rsn_meta");
+  if (st == RSN_OK) st = rsn__store_run(s, &q_meta_init, "creating rsn_meta");
   return st;
 }
 
@@ -201,7 +212,7 @@ rsn_status rsn__store_schema_create(rsn_store *s) {
     st = rsn__store_exec(s, app_ddl[i], "creating the app's tables");
     if (st != RSN_OK) goto cleanup;
   }
-  st = rsn__store_exec(s, rsn_meta_ddl, "creating rsn_meta");
+  st = meta_create(s);
 cleanup:
   return rsn__store_scope_end(s, st);
 }
@@ -213,24 +224,15 @@ cleanup:
 static rsn_status meta_get(rsn_store *s, const char *key, char *buf,
                            size_t len) {
   sqlite3_stmt *q = NULL;
-  rsn_status st = RSN_OK;
-  int has_meta = 0, rc;
+  int has_meta = 0, found = 0;
   buf[0] = '\0';
-  st = rsn__store_schema_probe(s, NULL, &has_meta);
-  if (st != RSN_OK || !has_meta) goto cleanup;
-  st = rsn__store_stmt(s, RSN_STMT_META_GET, &q);
-  if (st != RSN_OK) goto cleanup;
-  rsn_store_binder b = {q, SQLITE_OK, 0};
-  rsn__store_bind_text(&b, 1, key);
-  if ((st = rsn__store_bind_check(s, &b, "reading rsn_meta")) != RSN_OK) goto cleanup;
-  rc = sqlite3_step(q);
-  if (rc == SQLITE_ROW) {
+  rsn_status st = rsn__store_schema_probe(s, NULL, &has_meta);
+  if (st != RSN_OK || !has_meta) return st;
+  st = rsn__store_lookup(s, &q_meta_get, key, "reading rsn_meta", &q, &found);
+  if (found) {
     const unsigned char *v = sqlite3_column_text(q, 0);
     snprintf(buf, len, "%s", v ? (const char *)v : "");
-  } else if (rc != SQLITE_DONE) {
-    st = rsn__store_sqlerr(s, rc, "reading rsn_meta");
   }
-cleanup:
   rsn__store_stmt_done(q);
   return st;
 }
@@ -239,18 +241,15 @@ cleanup:
  * do not nest). */
 static rsn_status meta_put(rsn_store *s, const char *key, const char *value) {
   sqlite3_stmt *q = NULL;
-  int rc;
-  rsn_status st = rsn__store_exec(s, rsn_meta_ddl, "creating rsn_meta");
-  if (st != RSN_OK) goto cleanup;
-  st = rsn__store_stmt(s, RSN_STMT_META_SET, &q);
-  if (st != RSN_OK) goto cleanup;
-  rsn_store_binder b = {q, SQLITE_OK, 0};
-  rsn__store_bind_text(&b, 1, key);
-  rsn__store_bind_text(&b, 2, value);
-  if ((st = rsn__store_bind_check(s, &b, "writing rsn_meta")) != RSN_OK) goto cleanup;
-  rc = sqlite3_step(q);
-  if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "writing rsn_meta");
-cleanup:
+  rsn_status st = meta_create(s);
+  if (st == RSN_OK) st = rsn__store_stmt(s, &q_meta_set, &q);
+  if (st == RSN_OK) {
+    rsn_store_binder b = {.q = q};
+    rsn__store_bind_text(&b, 1, key);
+    rsn__store_bind_text(&b, 2, value);
+    st = rsn__store_bind_check(s, &b, "writing rsn_meta");
+  }
+  if (st == RSN_OK) st = rsn__store_step(s, q, "writing rsn_meta");
   rsn__store_stmt_done(q);
   return st;
 }

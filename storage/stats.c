@@ -12,6 +12,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static rsn_store_sql q_counts =
+    RSN_STORE_SQL("SELECT (SELECT count(*) FROM nodes), "
+                  "(SELECT count(*) FROM edges), "
+                  "(SELECT count(*) FROM history)");
+static rsn_store_sql q_page_count = RSN_STORE_SQL("PRAGMA page_count");
+static rsn_store_sql q_page_size = RSN_STORE_SQL("PRAGMA page_size");
+static rsn_store_sql q_integrity =
+    RSN_STORE_SQL("PRAGMA integrity_check(20)");
+static rsn_store_sql q_analyze = RSN_STORE_SQL("ANALYZE");
+static rsn_store_sql q_vacuum = RSN_STORE_SQL("VACUUM");
+static rsn_store_sql q_optimize = RSN_STORE_SQL("PRAGMA optimize");
+static rsn_store_sql q_checkpoint =
+    RSN_STORE_SQL("PRAGMA wal_checkpoint(TRUNCATE)");
+
 /* Fill the SQL-derived fields of st (see store.h); the vector audit, arena
  * and health fields are left as they are. */
 rsn_status rsn_store_stats(rsn_store *s, rsn_stats *out) {
@@ -20,14 +34,9 @@ rsn_status rsn_store_stats(rsn_store *s, rsn_stats *out) {
   int64_t pages = 0, page_size = 0;
   char wal[4200];
   struct stat sb;
-  int rc;
   if (!s || !out) return rsn__err(RSN_E_INVAL, "stats: NULL argument");
-  rc = sqlite3_prepare_v2(s->db,
-                          "SELECT (SELECT count(*) FROM nodes), "
-                          "(SELECT count(*) FROM edges), "
-                          "(SELECT count(*) FROM history)",
-                          -1, &q, NULL);
-  if (rc == SQLITE_OK) rc = sqlite3_step(q);
+  if ((st = rsn__store_stmt(s, &q_counts, &q)) != RSN_OK) goto cleanup;
+  int rc = sqlite3_step(q);
   if (rc != SQLITE_ROW) {
     st = rsn__store_sqlerr(s, rc, "counting rows");
     goto cleanup;
@@ -35,15 +44,15 @@ rsn_status rsn_store_stats(rsn_store *s, rsn_stats *out) {
   out->nodes = sqlite3_column_int64(q, 0);
   out->edges = sqlite3_column_int64(q, 1);
   out->history = sqlite3_column_int64(q, 2);
-  if ((st = rsn__store_query_int(s, "PRAGMA page_count", &pages)) != RSN_OK ||
-      (st = rsn__store_query_int(s, "PRAGMA page_size", &page_size)) != RSN_OK)
+  if ((st = rsn__store_int(s, &q_page_count, &pages)) != RSN_OK ||
+      (st = rsn__store_int(s, &q_page_size, &page_size)) != RSN_OK)
     goto cleanup;
   out->db_bytes = pages * page_size;
   snprintf(wal, sizeof wal, "%s-wal", s->path);
   out->wal_bytes = stat(wal, &sb) == 0 ? (int64_t)sb.st_size : 0;
   st = rsn_store_get_model(s, out->model, sizeof out->model);
 cleanup:
-  sqlite3_finalize(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -59,11 +68,7 @@ rsn_status rsn_store_integrity(rsn_store *s, int *ok, char *msg, size_t len) {
     return rsn__err(RSN_E_INVAL, "integrity: NULL argument");
   *ok = 0;
   if (len) msg[0] = '\0';
-  rc = sqlite3_prepare_v2(s->db, "PRAGMA integrity_check(20)", -1, &q, NULL);
-  if (rc != SQLITE_OK) {
-    st = rsn__store_sqlerr(s, rc, "integrity check");
-    goto cleanup;
-  }
+  if ((st = rsn__store_stmt(s, &q_integrity, &q)) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     const char *t = (const char *)sqlite3_column_text(q, 0);
     if (!t) t = "";
@@ -76,7 +81,7 @@ rsn_status rsn_store_integrity(rsn_store *s, int *ok, char *msg, size_t len) {
   }
   if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "integrity check");
 cleanup:
-  sqlite3_finalize(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -86,6 +91,15 @@ cleanup:
  * (E_STATE).  A checkpoint that could not finish because another
  * connection is reading is E_BUSY. */
 rsn_status rsn_store_maintain(rsn_store *s, unsigned ops) {
+  static const struct {
+    unsigned op;
+    rsn_store_sql *q;
+    const char *what;
+  } steps[] = {
+      {RSN_MAINT_ANALYZE, &q_analyze, "ANALYZE"},
+      {RSN_MAINT_VACUUM, &q_vacuum, "VACUUM"},
+      {RSN_MAINT_OPTIMIZE, &q_optimize, "PRAGMA optimize"},
+  };
   rsn_status st = RSN_OK;
   sqlite3_stmt *q = NULL;
   int rc;
@@ -98,32 +112,25 @@ rsn_status rsn_store_maintain(rsn_store *s, unsigned ops) {
   if ((ops & (RSN_MAINT_VACUUM | RSN_MAINT_CHECKPOINT)) && s->in_txn)
     return rsn__err(RSN_E_STATE, "maintain: VACUUM and checkpoint cannot run "
                     "inside the open transaction on %s", s->path);
-  if ((ops & RSN_MAINT_ANALYZE) &&
-      (st = rsn__store_exec(s, "ANALYZE", "ANALYZE")) != RSN_OK)
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+    if ((ops & steps[i].op) &&
+        (st = rsn__store_run(s, steps[i].q, steps[i].what)) != RSN_OK)
+      return st;
+  if (!(ops & RSN_MAINT_CHECKPOINT)) return RSN_OK;
+  if ((st = rsn__store_stmt(s, &q_checkpoint, &q)) != RSN_OK) goto cleanup;
+  rc = sqlite3_step(q);
+  if (rc != SQLITE_ROW) {
+    st = rsn__store_sqlerr(s, rc, "wal_checkpoint(TRUNCATE)");
     goto cleanup;
-  if ((ops & RSN_MAINT_VACUUM) &&
-      (st = rsn__store_exec(s, "VACUUM", "VACUUM")) != RSN_OK)
-    goto cleanup;
-  if ((ops & RSN_MAINT_OPTIMIZE) &&
-      (st = rsn__store_exec(s, "PRAGMA optimize", "PRAGMA optimize")) != RSN_OK)
-    goto cleanup;
-  if (ops & RSN_MAINT_CHECKPOINT) {
-    rc = sqlite3_prepare_v2(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &q,
-                            NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_step(q);
-    if (rc != SQLITE_ROW) {
-      st = rsn__store_sqlerr(s, rc, "wal_checkpoint(TRUNCATE)");
-      goto cleanup;
-    }
-    /* Row: busy, wal frames, frames checkpointed. */
-    if (sqlite3_column_int(q, 0) != 0)
-      st = rsn__err(RSN_E_BUSY, "wal_checkpoint(TRUNCATE) on %s could not "
-                    "finish: another connection is reading (%d of %d frames "
-                    "copied)", s->path, sqlite3_column_int(q, 2),
-                    sqlite3_column_int(q, 1));
   }
+  /* Row: busy, wal frames, frames checkpointed. */
+  if (sqlite3_column_int(q, 0) != 0)
+    st = rsn__err(RSN_E_BUSY, "wal_checkpoint(TRUNCATE) on %s could not "
+                  "finish: another connection is reading (%d of %d frames "
+                  "copied)", s->path, sqlite3_column_int(q, 2),
+                  sqlite3_column_int(q, 1));
 cleanup:
-  sqlite3_finalize(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -207,30 +214,49 @@ cleanup:
 
 /* ---- health ---------------------------------------------------------------- */
 
+static rsn_store_sql q_journal_mode = RSN_STORE_SQL("PRAGMA journal_mode");
+static rsn_store_sql q_busy_timeout = RSN_STORE_SQL("PRAGMA busy_timeout");
+static rsn_store_sql q_mmap_size = RSN_STORE_SQL("PRAGMA mmap_size");
+static rsn_store_sql q_synchronous = RSN_STORE_SQL("PRAGMA synchronous");
+static rsn_store_sql q_foreign_keys = RSN_STORE_SQL("PRAGMA foreign_keys");
+static rsn_store_sql q_temp_store = RSN_STORE_SQL("PRAGMA temp_store");
+
+rsn_status rsn__store_journal_mode(rsn_store *s, char *buf, size_t len) {
+  sqlite3_stmt *q = NULL;
+  rsn_status st = rsn__store_stmt(s, &q_journal_mode, &q);
+  buf[0] = '\0';
+  if (st != RSN_OK) return st;
+  int rc = sqlite3_step(q);
+  if (rc == SQLITE_ROW) {
+    const unsigned char *t = sqlite3_column_text(q, 0);
+    snprintf(buf, len, "%s", t ? (const char *)t : "");
+    for (char *c = buf; *c; c++)
+      if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+  } else if (rc != SQLITE_DONE) {
+    st = rsn__store_sqlerr(s, rc, "PRAGMA journal_mode");
+  }
+  rsn__store_stmt_done(q);
+  return st;
+}
+
 rsn_status rsn_store_health(rsn_store *s, rsn_health *h) {
+  rsn_store_sql *const pragmas[] = {&q_busy_timeout, &q_mmap_size,
+                                    &q_synchronous, &q_foreign_keys,
+                                    &q_temp_store};
+  int64_t v[sizeof pragmas / sizeof pragmas[0]];
   rsn_status st = RSN_OK;
-  int64_t v = 0;
   if (!s || !h) return rsn__err(RSN_E_INVAL, "health: NULL argument");
   memset(h, 0, sizeof *h);
-  st = rsn__store_query_text(s, "PRAGMA journal_mode", h->journal_mode,
-                  sizeof h->journal_mode);
-  if (st != RSN_OK) goto cleanup;
-  for (char *c = h->journal_mode; *c; c++)
-    if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
-  if ((st = rsn__store_query_int(s, "PRAGMA busy_timeout", &v)) != RSN_OK)
-    goto cleanup;
-  h->busy_timeout_ms = (int)v;
-  if ((st = rsn__store_query_int(s, "PRAGMA mmap_size", &v)) != RSN_OK) goto cleanup;
-  h->mmap_size = v;
-  if ((st = rsn__store_query_int(s, "PRAGMA synchronous", &v)) != RSN_OK)
-    goto cleanup;
-  h->synchronous = (int)v;
-  if ((st = rsn__store_query_int(s, "PRAGMA foreign_keys", &v)) != RSN_OK)
-    goto cleanup;
-  h->foreign_keys = (int)v;
-  if ((st = rsn__store_query_int(s, "PRAGMA temp_store", &v)) != RSN_OK)
-    goto cleanup;
-  h->temp_store = (int)v;
+  st = rsn__store_journal_mode(s, h->journal_mode, sizeof h->journal_mode);
+  for (size_t i = 0; st == RSN_OK && i < sizeof pragmas / sizeof pragmas[0];
+       i++)
+    st = rsn__store_int(s, pragmas[i], &v[i]);
+  if (st != RSN_OK) return st;
+  h->busy_timeout_ms = (int)v[0];
+  h->mmap_size = v[1];
+  h->synchronous = (int)v[2];
+  h->foreign_keys = (int)v[3];
+  h->temp_store = (int)v[4];
 
   if (strcmp(h->journal_mode, "wal") != 0) h->drift |= RSN_DRIFT_NOT_WAL;
   if (h->busy_timeout_ms < RSN_STORE_BUSY_MS) h->drift |= RSN_DRIFT_BUSY_TIMEOUT;
@@ -238,6 +264,5 @@ rsn_status rsn_store_health(rsn_store *s, rsn_health *h) {
   if (h->synchronous != 1) h->drift |= RSN_DRIFT_SYNCHRONOUS;
   if (!h->foreign_keys) h->drift |= RSN_DRIFT_FOREIGN_KEYS;
   if (h->temp_store != 2) h->drift |= RSN_DRIFT_TEMP_STORE;
-cleanup:
-  return st;
+  return RSN_OK;
 }

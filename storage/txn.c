@@ -10,6 +10,27 @@
 
 #include <stdio.h>
 
+static rsn_store_sql q_begin = RSN_STORE_SQL("BEGIN IMMEDIATE");
+static rsn_store_sql q_commit = RSN_STORE_SQL("COMMIT");
+static rsn_store_sql q_rollback = RSN_STORE_SQL("ROLLBACK");
+/* The savepoint of one write call inside an explicit transaction. */
+static rsn_store_sql q_savepoint = RSN_STORE_SQL("SAVEPOINT rsn_op");
+static rsn_store_sql q_release = RSN_STORE_SQL("RELEASE rsn_op");
+static rsn_store_sql q_rollback_to = RSN_STORE_SQL("ROLLBACK TO rsn_op");
+/* A read transaction: BEGIN (deferred), then a read that makes it take its
+ * snapshot now. */
+static rsn_store_sql q_read_begin = RSN_STORE_SQL("BEGIN");
+static rsn_store_sql q_read_pin =
+    RSN_STORE_SQL("SELECT 1 FROM sqlite_master LIMIT 1");
+
+/* COMMIT; a failed commit rolls back what is still open. */
+static rsn_status commit(rsn_store *s) {
+  rsn_status st = rsn__store_run(s, &q_commit, "COMMIT");
+  if (st != RSN_OK && !sqlite3_get_autocommit(s->db))
+    rsn__store_run_quiet(s, &q_rollback);
+  return st;
+}
+
 /* ---- write scopes and transactions ----------------------------------------- */
 
 rsn_status rsn__store_need_writable(rsn_store *s, const char *what) {
@@ -30,7 +51,7 @@ rsn_status rsn__store_scope_begin(rsn_store *s, const char *what) {
                     what, s->path);
   }
   if (s->in_txn && s->no_call_savepoints) return RSN_OK;
-  return rsn__store_run(s, s->in_txn ? RSN_STMT_SAVEPOINT : RSN_STMT_BEGIN,
+  return rsn__store_run(s, s->in_txn ? &q_savepoint : &q_begin,
                         s->in_txn ? "SAVEPOINT" : "BEGIN IMMEDIATE");
 }
 
@@ -51,18 +72,15 @@ rsn_status rsn__store_scope_end(rsn_store *s, rsn_status st) {
     }
     if (s->no_call_savepoints) return st; /* the caller owns atomicity */
     if (st == RSN_OK) {
-      st = rsn__store_run(s, RSN_STMT_RELEASE, "RELEASE");
+      st = rsn__store_run(s, &q_release, "RELEASE");
       if (st == RSN_OK) return RSN_OK;
     }
-    rsn__store_run_quiet(s, RSN_STMT_ROLLBACK_TO);
-    rsn__store_run_quiet(s, RSN_STMT_RELEASE);
+    rsn__store_run_quiet(s, &q_rollback_to);
+    rsn__store_run_quiet(s, &q_release);
     return st;
   }
-  if (st == RSN_OK) {
-    st = rsn__store_run(s, RSN_STMT_COMMIT, "COMMIT");
-    if (st == RSN_OK) return RSN_OK;
-  }
-  if (!sqlite3_get_autocommit(s->db)) rsn__store_run_quiet(s, RSN_STMT_ROLLBACK);
+  if (st == RSN_OK) return commit(s);
+  if (!sqlite3_get_autocommit(s->db)) rsn__store_run_quiet(s, &q_rollback);
   return st;
 }
 
@@ -74,13 +92,12 @@ rsn_status rsn_store_begin(rsn_store *s) {
                     "(transactions do not nest)", s->path);
   st = rsn__store_need_writable(s, "begin a write transaction");
   if (st != RSN_OK) return st;
-  st = rsn__store_run(s, RSN_STMT_BEGIN, "BEGIN IMMEDIATE");
+  st = rsn__store_run(s, &q_begin, "BEGIN IMMEDIATE");
   if (st == RSN_OK) s->in_txn = 1;
   return st;
 }
 
 rsn_status rsn_store_commit(rsn_store *s) {
-  rsn_status st = RSN_OK;
   if (!s) return rsn__err(RSN_E_INVAL, "commit: store is NULL");
   if (!s->in_txn)
     return rsn__err(RSN_E_STATE, "commit: no transaction is open on %s",
@@ -89,10 +106,7 @@ rsn_status rsn_store_commit(rsn_store *s) {
   if (sqlite3_get_autocommit(s->db))
     return rsn__err(RSN_E_STATE, "commit: the transaction on %s was already "
                     "rolled back by SQLite after an earlier error", s->path);
-  st = rsn__store_run(s, RSN_STMT_COMMIT, "COMMIT");
-  if (st != RSN_OK && !sqlite3_get_autocommit(s->db))
-    rsn__store_run_quiet(s, RSN_STMT_ROLLBACK); /* a failed commit rolls back */
-  return st;
+  return commit(s);
 }
 
 rsn_status rsn_store_rollback(rsn_store *s) {
@@ -103,7 +117,7 @@ rsn_status rsn_store_rollback(rsn_store *s) {
                     s->path);
   s->in_txn = 0;
   if (!sqlite3_get_autocommit(s->db))
-    st = rsn__store_run(s, RSN_STMT_ROLLBACK, "ROLLBACK");
+    st = rsn__store_run(s, &q_rollback, "ROLLBACK");
   return st;
 }
 
@@ -116,25 +130,18 @@ rsn_status rsn_store_read_begin(rsn_store *s, int busy_ms) {
   if (!sqlite3_get_autocommit(s->db))
     return rsn__err(RSN_E_STATE, "read_begin: a transaction is already open "
                     "on %s", s->path);
-  rsn_status st = rsn__store_run(s, RSN_STMT_READ_BEGIN, "BEGIN");
+  rsn_status st = rsn__store_run(s, &q_read_begin, "BEGIN");
   if (st != RSN_OK) return st;
   /* BEGIN takes no lock; the first read does, and fixes the snapshot. */
   sqlite3_busy_timeout(s->db, busy_ms);
-  sqlite3_stmt *q = NULL;
-  st = rsn__store_stmt(s, RSN_STMT_READ_PIN, &q);
-  if (st == RSN_OK) {
-    int rc = sqlite3_step(q);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-      st = rsn__store_sqlerr(s, rc, "starting a read transaction");
-    rsn__store_stmt_done(q);
-  }
+  st = rsn__store_run(s, &q_read_pin, "starting a read transaction");
   sqlite3_busy_timeout(s->db, RSN_STORE_BUSY_MS);
-  if (st != RSN_OK) rsn__store_run_quiet(s, RSN_STMT_ROLLBACK);
+  if (st != RSN_OK) rsn__store_run_quiet(s, &q_rollback);
   return st;
 }
 
 void rsn_store_read_end(rsn_store *s) {
   /* A read transaction has nothing to commit: ending it cannot fail in a
    * way that loses data, so the result is not reported. */
-  if (s && !sqlite3_get_autocommit(s->db)) rsn__store_run_quiet(s, RSN_STMT_ROLLBACK);
+  if (s && !sqlite3_get_autocommit(s->db)) rsn__store_run_quiet(s, &q_rollback);
 }
