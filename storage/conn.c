@@ -8,12 +8,14 @@
  * The interface is store.h; private structures are in store_int.h; the
  * schema contract is diagrammed in schema.c.
  *
- * Opening, step by step (rsn_store_open):
+ * Opening, step by step (store_open, for rsn_store_open and, with the
+ * differences marked [loader], rsn_store_open_loader):
  *
  *   path checks (stat)      missing / directory / unreadable -> E_CANTOPEN
  *          |
  *   sqlite3_open_v2         READWRITE (+CREATE) or READONLY; a file the
- *          |                process cannot write comes back read-only
+ *          |                process cannot write comes back read-only;
+ *          |                [loader] READONLY on the read-ahead VFS
  *   busy_timeout = 5000     first, so every later step waits for locks
  *          |
  *   first read              sqlite_master probe: E_NOTDB, E_BUSY, WAL
@@ -22,7 +24,8 @@
  *          |                resonance refuses is never converted to WAL
  *   journal_mode=WAL        only if not already, never when read-only
  *   synchronous=NORMAL, temp_store=MEMORY, foreign_keys=ON, mmap_size=0
- *          |
+ *          |                [loader] instead: query_only, a larger page
+ *          |                cache, mmap_size = file size (tune_loader)
  *   schema create           RSN_OPEN_CREATE on a file without the tables
  */
 #define _POSIX_C_SOURCE 200809L
@@ -52,11 +55,9 @@ const char *rsn_store_readonly_reason(const rsn_store *s) {
 /* ---- opening --------------------------------------------------------------- */
 
 /* Check the path before SQLite sees it, so the common failures get a
- * message that names the path and the reason.  *exists receives whether
- * the file is there. */
-static rsn_status check_path(const char *path, unsigned flags, int *exists) {
+ * message that names the path and the reason. */
+static rsn_status check_path(const char *path, unsigned flags) {
   struct stat sb;
-  *exists = 0;
   if (stat(path, &sb) != 0) {
     if (errno == EACCES)
       return rsn__err(RSN_E_CANTOPEN, "cannot open %s: permission denied "
@@ -82,7 +83,6 @@ static rsn_status check_path(const char *path, unsigned flags, int *exists) {
                       "writable", path, dir);
     return RSN_OK;
   }
-  *exists = 1;
   if (S_ISDIR(sb.st_mode))
     return rsn__err(RSN_E_CANTOPEN, "cannot open %s: it is a directory, not "
                     "a database file", path);
@@ -232,31 +232,55 @@ static rsn_status open_handle(rsn_store *s, int oflags, const char *vfs) {
   return rsn__store_sqlerr(s, rc, "opening");
 }
 
-rsn_status rsn_store_open(const char *path, unsigned flags, rsn_store **out) {
+/* Tune a loader connection for one sequential scan.  Why this is safe:
+ *  - it is opened SQLITE_OPEN_READONLY and set query_only, so no statement
+ *    on it can write, and it never checkpoints;
+ *  - it runs on the read-ahead VFS (readahead.c), and mmap_size > 0 makes
+ *    SQLite take the database file's pages through that VFS's xFetch: from
+ *    blocks read ahead within the current read transaction, never across
+ *    one (readahead.c says why the bytes are exact).  Pages that a writer
+ *    has changed since the last checkpoint still come from the -wal file,
+ *    located through the WAL index (-shm), as for any reader.  Were the VFS
+ *    not registered, the default VFS maps the file PROT_READ instead;
+ *  - rsn_store_scan runs as one statement, i.e. one read transaction with
+ *    one consistent snapshot, while writers append to the WAL beside it. */
+static rsn_status tune_loader(rsn_store *s) {
+  struct stat sb;
+  char sql[96];
+  snprintf(sql, sizeof sql,
+           "PRAGMA query_only=1; PRAGMA cache_size=-%d; PRAGMA mmap_size=%lld;",
+           LOADER_CACHE_KIB,
+           (long long)(stat(s->path, &sb) == 0 ? sb.st_size : 0));
+  return rsn__store_exec(s, sql, "configuring the loader connection");
+}
+
+/* The one open sequence of both kinds of connection (the file comment
+ * draws it).  A loader connection (loader = 1, flags RSN_OPEN_READONLY)
+ * differs only in its VFS and in being tuned for scanning instead of
+ * getting the connection standard; `what` names the call in messages. */
+static rsn_status store_open(const char *path, unsigned flags, int loader,
+                             const char *what, rsn_store **out) {
   rsn_store *s = NULL;
   rsn_status st = RSN_OK;
-  int exists = 0, ntables = 0;
-  if (!out) return rsn__err(RSN_E_INVAL, "open: out is NULL");
+  int ntables = 0;
+  if (!out) return rsn__err(RSN_E_INVAL, "%s: out is NULL", what);
   *out = NULL;
-  if (!path || !*path) return rsn__err(RSN_E_INVAL, "open: empty path");
+  if (!path || !*path) return rsn__err(RSN_E_INVAL, "%s: empty path", what);
   if ((flags & RSN_OPEN_CREATE) && (flags & RSN_OPEN_READONLY))
-    return rsn__err(RSN_E_INVAL, "open %s: RSN_OPEN_CREATE and "
-                    "RSN_OPEN_READONLY exclude each other", path);
-  st = check_path(path, flags, &exists);
-  if (st != RSN_OK) goto fail;
-  st = store_new(path, flags, &s);
-  if (st != RSN_OK) goto fail;
-
+    return rsn__err(RSN_E_INVAL, "%s %s: RSN_OPEN_CREATE and "
+                    "RSN_OPEN_READONLY exclude each other", what, path);
+  if ((st = check_path(path, flags)) != RSN_OK) goto fail;
+  if ((st = store_new(path, flags, &s)) != RSN_OK) goto fail;
+  s->loader = loader;
   if (flags & RSN_OPEN_READONLY) {
     s->readonly = 1;
-    snprintf(s->ro_reason, sizeof s->ro_reason,
-             "opened with RSN_OPEN_READONLY");
-    st = open_handle(s, SQLITE_OPEN_READONLY, NULL);
-  } else {
-    st = open_handle(s, SQLITE_OPEN_READWRITE |
-                            ((flags & RSN_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0),
-                     NULL);
+    snprintf(s->ro_reason, sizeof s->ro_reason, "%s",
+             loader ? "loader connection" : "opened with RSN_OPEN_READONLY");
   }
+  st = open_handle(s, s->readonly ? SQLITE_OPEN_READONLY
+                       : SQLITE_OPEN_READWRITE |
+                             ((flags & RSN_OPEN_CREATE) ? SQLITE_OPEN_CREATE : 0),
+                   loader ? rsn__readahead_vfs() : NULL);
   if (st != RSN_OK) goto fail;
 
   /* SQLite opens a file it may not write read-only and says so here. */
@@ -272,8 +296,7 @@ rsn_status rsn_store_open(const char *path, unsigned flags, rsn_store **out) {
              "this process");
   }
 
-  st = first_read(s, &ntables);
-  if (st != RSN_OK) goto fail;
+  if ((st = first_read(s, &ntables)) != RSN_OK) goto fail;
   if (ntables == 0 && !(flags & RSN_OPEN_CREATE)) {
     st = rsn__err(RSN_E_SCHEMA, "%s: no table nodes; use CREATE / resonance "
                   "init to create the schema", path);
@@ -283,17 +306,9 @@ rsn_status rsn_store_open(const char *path, unsigned flags, rsn_store **out) {
     st = rsn__store_need_writable(s, "create the schema");
     goto fail;
   }
-  if (ntables > 0) {
-    st = rsn__store_schema_verify(s);
-    if (st != RSN_OK) goto fail;
-  }
-  st = apply_standard(s);
-  if (st != RSN_OK) goto fail;
-  if (ntables == 0) {
-    st = rsn__store_schema_create(s);
-    if (st != RSN_OK) goto fail;
-  }
-  (void)exists;
+  if (ntables > 0 && (st = rsn__store_schema_verify(s)) != RSN_OK) goto fail;
+  if ((st = loader ? tune_loader(s) : apply_standard(s)) != RSN_OK) goto fail;
+  if (ntables == 0 && (st = rsn__store_schema_create(s)) != RSN_OK) goto fail;
   *out = s;
   return RSN_OK;
 
@@ -302,55 +317,10 @@ fail:
   return st;
 }
 
-/* Why this connection is safe to tune for raw reading speed:
- *  - it is opened SQLITE_OPEN_READONLY and set query_only, so no statement
- *    on it can write, and it never checkpoints;
- *  - it runs on the read-ahead VFS (readahead.c), and mmap_size > 0 makes
- *    SQLite take the database file's pages through that VFS's xFetch: from
- *    blocks read ahead within the current read transaction, never across
- *    one (readahead.c says why the bytes are exact).  Pages that a writer
- *    has changed since the last checkpoint still come from the -wal file,
- *    located through the WAL index (-shm), as for any reader.  Were the VFS
- *    not registered, the default VFS maps the file PROT_READ instead;
- *  - rsn_store_scan runs as one statement, i.e. one read transaction with
- *    one consistent snapshot, while writers append to the WAL beside it. */
+rsn_status rsn_store_open(const char *path, unsigned flags, rsn_store **out) {
+  return store_open(path, flags, 0, "open", out);
+}
+
 rsn_status rsn_store_open_loader(const char *path, rsn_store **out) {
-  rsn_store *s = NULL;
-  rsn_status st = RSN_OK;
-  int exists = 0, ntables = 0;
-  struct stat sb;
-  char sql[96];
-  if (!out) return rsn__err(RSN_E_INVAL, "open loader: out is NULL");
-  *out = NULL;
-  if (!path || !*path) return rsn__err(RSN_E_INVAL, "open loader: empty path");
-  st = check_path(path, 0, &exists);
-  if (st != RSN_OK) goto fail;
-  st = store_new(path, RSN_OPEN_READONLY, &s);
-  if (st != RSN_OK) goto fail;
-  s->readonly = 1;
-  s->loader = 1;
-  snprintf(s->ro_reason, sizeof s->ro_reason, "loader connection");
-  st = open_handle(s, SQLITE_OPEN_READONLY, rsn__readahead_vfs());
-  if (st != RSN_OK) goto fail;
-  st = first_read(s, &ntables);
-  if (st != RSN_OK) goto fail;
-  if (ntables == 0) {
-    st = rsn__err(RSN_E_SCHEMA, "%s: no table nodes; use CREATE / resonance "
-                  "init to create the schema", path);
-    goto fail;
-  }
-  st = rsn__store_schema_verify(s);
-  if (st != RSN_OK) goto fail;
-  snprintf(sql, sizeof sql,
-           "PRAGMA query_only=1; PRAGMA cache_size=-%d; PRAGMA mmap_size=%lld;",
-           LOADER_CACHE_KIB,
-           (long long)(stat(path, &sb) == 0 ? sb.st_size : 0));
-  st = rsn__store_exec(s, sql, "configuring the loader connection");
-  if (st != RSN_OK) goto fail;
-  (void)exists;
-  *out = s;
-  return RSN_OK;
-fail:
-  store_free(s, 0);
-  return st;
+  return store_open(path, RSN_OPEN_READONLY, 1, "open loader", out);
 }
