@@ -1,6 +1,7 @@
 /*
  * edges.c -- edges of the graph: insert-or-ignore with its history row,
- * the semantic upsert, and neighbours by source or target.
+ * the semantic upsert, neighbours by source or target, and the public
+ * rsn_edges_free.
  *
  * edges(source, target, type) is the primary key; confidence and veracity
  * default to 1 (schema.c).  No foreign keys: an edge may name a node that
@@ -107,6 +108,8 @@ cleanup:
   rsn__store_stmt_done(q);
   return rsn__store_scope_end(s, st);
 }
+
+void rsn_edges_free(rsn_edge *edges) { rsn__free(edges); }
 
 /* Append the edges of one statement (source or target = id) to acc.  With
  * skip_self, rows whose source is also id are left out: the in-pass of

@@ -11,9 +11,9 @@
  *   stmt.c       the statement cache, SQL error mapping, the binder's report
  *   txn.c        write transactions, write scopes, read transactions
  *   schema.c     the database contract, rsn_meta
- *   nodes.c      node writes and reads, hydration of search hits, the
- *                result accumulator behind get/list/edges
+ *   nodes.c      node writes and reads, hydration of search hits
  *   edges.c      edges
+ *   acc.c        the result accumulator behind get/list/edges
  *   scan.c       streaming the embeddings, the vector audit
  *   changelog.c  the change log, data_version and schema_version
  *   stats.c      counts, integrity, maintenance, backup, the health check
@@ -245,16 +245,17 @@ RSN_INTERNAL size_t rsn__store_schema_app_ddl(const char *const **ddl);
 RSN_INTERNAL rsn_status rsn__store_journal_mode(rsn_store *s, char *buf,
                                                 size_t len);
 
-/* ---- result accumulator (nodes.c) ----------------------------------------
+/* ---- result accumulator (acc.c) ------------------------------------------
  * rsn_store_get/list/edges return arrays of structs whose strings and
  * floats live in the same allocation, so one rsn__free releases all.  Rows
  * are first gathered here (strings and floats appended to `data`, each row
  * remembering offsets), then copied behind the struct array in one block
  * and the offsets turned into pointers. */
 #define RSN_STORE_ACC_FIELDS 10
+#define RSN_STORE_ACC_FLOATS 9 /* the field rsn__store_acc_floats fills */
 typedef struct rsn_store_acc_row {
   size_t off[RSN_STORE_ACC_FIELDS]; /* 0 = NULL, else offset into data + 1 */
-  uint32_t dim;               /* floats at field 9 (nodes' embedding)     */
+  uint32_t dim;               /* floats at RSN_STORE_ACC_FLOATS           */
   double num[2];              /* numeric columns (edges' confidence, ...) */
 } rsn_store_acc_row;
 typedef struct rsn_store_acc {
@@ -271,7 +272,8 @@ RSN_INTERNAL rsn_status rsn__store_acc_row(rsn_store_acc *a,
 RSN_INTERNAL rsn_status rsn__store_acc_text(rsn_store_acc *a,
                                             rsn_store_acc_row *row, int field,
                                             sqlite3_stmt *st, int col);
-/* Append column `col` of st (a FAFCAS blob) as host floats at field 9;
+/* Append column `col` of st (a FAFCAS blob) as host floats at field
+ * RSN_STORE_ACC_FLOATS;
  * row->dim = bytes/4 (trailing bytes of a bad length are dropped). */
 RSN_INTERNAL rsn_status rsn__store_acc_floats(rsn_store_acc *a,
                                               rsn_store_acc_row *row,
