@@ -42,15 +42,38 @@ static rsn_status check_edge(const rsn_edge *e, const char *what) {
   return RSN_OK;
 }
 
-/* Step a bound write; the message names the edge. */
-static rsn_status step_edge(rsn_store *s, sqlite3_stmt *q, const rsn_edge *e,
-                            const char *what) {
+/* The parameters of an edge write after ?1 source, ?2 target, ?3 type. */
+enum {
+  EDGE_KEY,     /* none                                               */
+  EDGE_CONTEXT, /* ?4 context_source                                  */
+  EDGE_ALL      /* ?4 confidence, ?5 veracity, ?6 context_source      */
+};
+
+/* Run the write `sql` with e's fields bound as `params` says; messages name
+ * `what` and the edge. */
+static rsn_status edge_write(rsn_store *s, rsn_store_sql *sql,
+                             const rsn_edge *e, int params, const char *what) {
   char ctx[256];
-  int rc = sqlite3_step(q);
-  if (rc == SQLITE_DONE) return RSN_OK;
+  sqlite3_stmt *q = NULL;
   snprintf(ctx, sizeof ctx, "%s of edge '%.60s'-'%.60s'-'%.40s'", what,
            e->source, e->target, e->type);
-  return rsn__store_sqlerr(s, rc, ctx);
+  rsn_status st = rsn__store_stmt(s, sql, &q);
+  if (st == RSN_OK) {
+    rsn_store_binder b = {.q = q};
+    int i = 4;
+    rsn__store_bind_text(&b, 1, e->source);
+    rsn__store_bind_text(&b, 2, e->target);
+    rsn__store_bind_text(&b, 3, e->type);
+    if (params == EDGE_ALL) {
+      rsn__store_bind_double(&b, i++, e->confidence);
+      rsn__store_bind_double(&b, i++, e->veracity);
+    }
+    if (params != EDGE_KEY) rsn__store_bind_text(&b, i, e->context_source);
+    st = rsn__store_bind_check(s, &b, ctx);
+  }
+  if (st == RSN_OK) st = rsn__store_step(s, q, ctx);
+  rsn__store_stmt_done(q);
+  return st;
 }
 
 /* INSERT OR IGNORE (default confidence and veracity, e->context_source).
@@ -59,54 +82,26 @@ static rsn_status step_edge(rsn_store *s, sqlite3_stmt *q, const rsn_edge *e,
  * ignored duplicate changed nothing. */
 rsn_status rsn_store_edge_insert(rsn_store *s, const rsn_edge *e,
                                  int history) {
-  sqlite3_stmt *ins = NULL, *hist = NULL;
   rsn_status st;
   if (!s) return rsn__err(RSN_E_INVAL, "edge insert: store is NULL");
   if ((st = check_edge(e, "edge insert")) != RSN_OK) return st;
   if ((st = rsn__store_scope_begin(s, "insert an edge")) != RSN_OK) return st;
-  if ((st = rsn__store_stmt(s, &q_insert, &ins)) != RSN_OK) goto cleanup;
-  rsn_store_binder b = {.q = ins};
-  rsn__store_bind_text(&b, 1, e->source);
-  rsn__store_bind_text(&b, 2, e->target);
-  rsn__store_bind_text(&b, 3, e->type);
-  rsn__store_bind_text(&b, 4, e->context_source);
-  if ((st = rsn__store_bind_check(s, &b, "edge insert")) != RSN_OK) goto cleanup;
-  if ((st = step_edge(s, ins, e, "insert")) != RSN_OK) goto cleanup;
-  if (history && sqlite3_changes(s->db) > 0) {
-    if ((st = rsn__store_stmt(s, &q_hist_insert, &hist)) != RSN_OK) goto cleanup;
-    rsn_store_binder h = {.q = hist};
-    rsn__store_bind_text(&h, 1, e->source);
-    rsn__store_bind_text(&h, 2, e->target);
-    rsn__store_bind_text(&h, 3, e->type);
-    if ((st = rsn__store_bind_check(s, &h, "history row for the insert")) != RSN_OK) goto cleanup;
-    st = step_edge(s, hist, e, "history row for the insert");
-  }
-cleanup:
-  rsn__store_stmt_done(ins);
-  rsn__store_stmt_done(hist);
+  st = edge_write(s, &q_insert, e, EDGE_CONTEXT, "insert");
+  if (st == RSN_OK && history && sqlite3_changes(s->db) > 0)
+    st = edge_write(s, &q_hist_insert, e, EDGE_KEY,
+                    "history row for the insert");
   return rsn__store_scope_end(s, st);
 }
 
 /* Insert, or on conflict of (source, target, type) update confidence,
  * veracity and context_source.  No history row (the app writes none). */
 rsn_status rsn_store_edge_upsert(rsn_store *s, const rsn_edge *e) {
-  sqlite3_stmt *q = NULL;
   rsn_status st;
   if (!s) return rsn__err(RSN_E_INVAL, "edge upsert: store is NULL");
   if ((st = check_edge(e, "edge upsert")) != RSN_OK) return st;
   if ((st = rsn__store_scope_begin(s, "upsert an edge")) != RSN_OK) return st;
-  if ((st = rsn__store_stmt(s, &q_upsert, &q)) != RSN_OK) goto cleanup;
-  rsn_store_binder b = {.q = q};
-  rsn__store_bind_text(&b, 1, e->source);
-  rsn__store_bind_text(&b, 2, e->target);
-  rsn__store_bind_text(&b, 3, e->type);
-  rsn__store_bind_double(&b, 4, e->confidence);
-  rsn__store_bind_double(&b, 5, e->veracity);
-  rsn__store_bind_text(&b, 6, e->context_source);
-  if ((st = rsn__store_bind_check(s, &b, "edge upsert")) == RSN_OK) st = step_edge(s, q, e, "upsert");
-cleanup:
-  rsn__store_stmt_done(q);
-  return rsn__store_scope_end(s, st);
+  return rsn__store_scope_end(s, edge_write(s, &q_upsert, e, EDGE_ALL,
+                                            "upsert"));
 }
 
 void rsn_edges_free(rsn_edge *edges) { rsn__free(edges); }
@@ -117,12 +112,9 @@ void rsn_edges_free(rsn_edge *edges) { rsn__free(edges); }
 static rsn_status read_edges(rsn_store *s, rsn_store_sql *which, const char *id,
                              int skip_self, rsn_store_acc *acc) {
   sqlite3_stmt *q = NULL;
-  rsn_status st = rsn__store_stmt(s, which, &q);
   int rc;
-  if (st != RSN_OK) return st;
-  rsn_store_binder b = {.q = q};
-  rsn__store_bind_text(&b, 1, id);
-  if ((st = rsn__store_bind_check(s, &b, "reading edges")) != RSN_OK) goto cleanup;
+  rsn_status st = rsn__store_stmt_key(s, which, id, "reading edges", &q);
+  if (st != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     rsn_store_acc_row *row = NULL;
     if (skip_self && sqlite3_column_type(q, 0) == SQLITE_TEXT &&

@@ -118,14 +118,23 @@ void rsn_nodes_free(rsn_node *nodes) { rsn__free(nodes); }
 
 /* ---- writes -------------------------------------------------------------------- */
 
-/* Step a bound write statement to completion; message names what and id. */
-static rsn_status step_write(rsn_store *s, sqlite3_stmt *st, const char *what,
-                             const char *id) {
-  int rc = sqlite3_step(st);
+/* Bind the node's text columns in q_upsert's numbering (?1..?5, ?7..?10),
+ * which q_hist_upsert shares. */
+static void bind_node_text(rsn_store_binder *b, const rsn_node *n) {
+  const char *const v[] = {n->id,   n->type, n->title, n->domain, n->layer,
+                           NULL,    n->hash, n->meta,  n->date,   n->summary};
+  for (int i = 0; i < 10; i++)
+    if (i != 5) rsn__store_bind_text(b, i + 1, v[i]);
+}
+
+/* Check b's binds and run its statement, a write of one node; messages
+ * name `what` and the node. */
+static rsn_status node_write(rsn_store *s, const rsn_store_binder *b,
+                             const char *what, const char *id) {
   char ctx[160];
-  if (rc == SQLITE_DONE) return RSN_OK;
   snprintf(ctx, sizeof ctx, "%s of node '%.*s'", what, ID_SHOWN, id);
-  return rsn__store_sqlerr(s, rc, ctx);
+  rsn_status st = rsn__store_bind_check(s, b, ctx);
+  return st != RSN_OK ? st : rsn__store_step(s, b->q, ctx);
 }
 
 /* INSERT OR REPLACE the node, then (history != 0) its 'upsert' history row
@@ -148,11 +157,7 @@ rsn_status rsn_store_upsert(rsn_store *s, const rsn_node *n, int history) {
 
   if ((st = rsn__store_stmt(s, &q_upsert, &ins)) != RSN_OK) goto cleanup;
   rsn_store_binder b = {.q = ins};
-  rsn__store_bind_text(&b, 1, n->id);
-  rsn__store_bind_text(&b, 2, n->type);
-  rsn__store_bind_text(&b, 3, n->title);
-  rsn__store_bind_text(&b, 4, n->domain);
-  rsn__store_bind_text(&b, 5, n->layer);
+  bind_node_text(&b, n);
   if (n->embedding) {
     const void *bytes = n->embedding;
     if (!RSN_STORE_HOST_LE) {
@@ -169,29 +174,12 @@ rsn_status rsn_store_upsert(rsn_store *s, const rsn_node *n, int history) {
   } else {
     rsn__store_bind_null(&b, 6);
   }
-  rsn__store_bind_text(&b, 7, n->hash);
-  rsn__store_bind_text(&b, 8, n->meta);
-  rsn__store_bind_text(&b, 9, n->date);
-  rsn__store_bind_text(&b, 10, n->summary);
-  if ((st = rsn__store_bind_check(s, &b, "upsert of a node")) != RSN_OK) goto cleanup;
-  if ((st = step_write(s, ins, "upsert", n->id)) != RSN_OK) goto cleanup;
-
-  if (history) {
-    if ((st = rsn__store_stmt(s, &q_hist_upsert, &hist)) != RSN_OK)
-      goto cleanup;
-    rsn_store_binder h = {.q = hist};
-    rsn__store_bind_text(&h, 1, n->id);
-    rsn__store_bind_text(&h, 2, n->type);
-    rsn__store_bind_text(&h, 3, n->title);
-    rsn__store_bind_text(&h, 4, n->domain);
-    rsn__store_bind_text(&h, 5, n->layer);
-    rsn__store_bind_text(&h, 7, n->hash);
-    rsn__store_bind_text(&h, 8, n->meta);
-    rsn__store_bind_text(&h, 9, n->date);
-    rsn__store_bind_text(&h, 10, n->summary);
-    if ((st = rsn__store_bind_check(s, &h, "history row for the upsert")) != RSN_OK) goto cleanup;
-    st = step_write(s, hist, "history row for the upsert", n->id);
-  }
+  if ((st = node_write(s, &b, "upsert", n->id)) != RSN_OK || !history)
+    goto cleanup;
+  if ((st = rsn__store_stmt(s, &q_hist_upsert, &hist)) != RSN_OK) goto cleanup;
+  rsn_store_binder h = {.q = hist};
+  bind_node_text(&h, n);
+  st = node_write(s, &h, "history row for the upsert", n->id);
 cleanup:
   rsn__store_stmt_done(ins);
   rsn__store_stmt_done(hist);
@@ -199,35 +187,30 @@ cleanup:
   return rsn__store_scope_end(s, st);
 }
 
-/* Shared body of delete and update_meta: optional history statement (reads
- * the old row, so it runs first), then the change; no row changed is
- * E_NOTFOUND and the scope rolls back. */
+/* Shared body of delete and update_meta: the history statement when asked
+ * for (it reads the old row, so it runs first), then the change, each with
+ * ?1 id (and ?2 meta for update_meta); no row changed is E_NOTFOUND and the
+ * scope rolls back. */
 static rsn_status change_node(rsn_store *s, const char *id, const char *meta,
                               int history, rsn_store_sql *hist_q,
                               rsn_store_sql *change_q, const char *what) {
-  sqlite3_stmt *hist = NULL, *chg = NULL;
+  rsn_store_sql *const steps[2] = {history ? hist_q : NULL, change_q};
+  const char *const names[2] = {"history row", what};
   rsn_status st = rsn__store_scope_begin(s, what);
-  if (st != RSN_OK) return st;
-  if (history) {
-    if ((st = rsn__store_stmt(s, hist_q, &hist)) != RSN_OK) goto cleanup;
-    rsn_store_binder h = {.q = hist};
-    rsn__store_bind_text(&h, 1, id);
-    if (change_q == &q_set_meta) rsn__store_bind_text(&h, 2, meta);
-    if ((st = rsn__store_bind_check(s, &h, what)) != RSN_OK) goto cleanup;
-    if ((st = step_write(s, hist, "history row", id)) != RSN_OK) goto cleanup;
+  for (int i = 0; i < 2 && st == RSN_OK; i++) {
+    sqlite3_stmt *q = NULL;
+    if (!steps[i]) continue;
+    if ((st = rsn__store_stmt(s, steps[i], &q)) == RSN_OK) {
+      rsn_store_binder b = {.q = q};
+      rsn__store_bind_text(&b, 1, id);
+      if (change_q == &q_set_meta) rsn__store_bind_text(&b, 2, meta);
+      st = node_write(s, &b, names[i], id);
+    }
+    rsn__store_stmt_done(q);
   }
-  if ((st = rsn__store_stmt(s, change_q, &chg)) != RSN_OK) goto cleanup;
-  rsn_store_binder b = {.q = chg};
-  rsn__store_bind_text(&b, 1, id);
-  if (change_q == &q_set_meta) rsn__store_bind_text(&b, 2, meta);
-  if ((st = rsn__store_bind_check(s, &b, what)) != RSN_OK) goto cleanup;
-  if ((st = step_write(s, chg, what, id)) != RSN_OK) goto cleanup;
-  if (sqlite3_changes(s->db) == 0)
+  if (st == RSN_OK && sqlite3_changes(s->db) == 0)
     st = rsn__err(RSN_E_NOTFOUND, "cannot %s: no node with id '%.*s' in %s",
                   what, ID_SHOWN, id, s->path);
-cleanup:
-  rsn__store_stmt_done(hist);
-  rsn__store_stmt_done(chg);
   return rsn__store_scope_end(s, st);
 }
 
@@ -246,36 +229,31 @@ rsn_status rsn_store_delete(rsn_store *s, const char *id, int history) {
 
 /* ---- reads --------------------------------------------------------------------- */
 
+/* Look node id up with q: E_NOTFOUND when there is none.  The caller reads
+ * the row from *out and resets it with rsn__store_stmt_done, also after a
+ * failure. */
+static rsn_status find_node(rsn_store *s, rsn_store_sql *q, const char *id,
+                            const char *what, sqlite3_stmt **out) {
+  int found = 0;
+  rsn_status st = rsn__store_lookup(s, q, id, what, out, &found);
+  if (st == RSN_OK && !found)
+    st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
+                  id, s->path);
+  return st;
+}
+
 rsn_status rsn_store_get(rsn_store *s, const char *id, int with_embedding,
                          rsn_node **out) {
   static const int fields[] = {F_ID,   F_TYPE, F_TITLE, F_DOMAIN,  F_LAYER,
                                F_HASH, F_META, F_DATE,  F_SUMMARY, F_EMBEDDING};
   sqlite3_stmt *q = NULL;
   rsn_store_acc acc = {0};
-  rsn_status st = RSN_OK;
-  int rc;
   if (out) *out = NULL;
   if (!s || !id || !out) return rsn__err(RSN_E_INVAL, "get: NULL argument");
-  st = rsn__store_stmt(s, with_embedding ? &q_get_emb : &q_get,
-                 &q);
-  if (st != RSN_OK) goto cleanup;
-  rsn_store_binder b = {.q = q};
-  rsn__store_bind_text(&b, 1, id);
-  if ((st = rsn__store_bind_check(s, &b, "reading a node")) != RSN_OK) goto cleanup;
-  rc = sqlite3_step(q);
-  if (rc == SQLITE_DONE) {
-    st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
-                  id, s->path);
-    goto cleanup;
-  }
-  if (rc != SQLITE_ROW) {
-    st = rsn__store_sqlerr(s, rc, "reading a node");
-    goto cleanup;
-  }
-  st = acc_node_row(&acc, q, fields, with_embedding ? 10 : 9);
-  if (st != RSN_OK) goto cleanup;
-  st = acc_nodes(&acc, out);
-cleanup:
+  rsn_status st = find_node(s, with_embedding ? &q_get_emb : &q_get, id,
+                            "reading a node", &q);
+  if (st == RSN_OK) st = acc_node_row(&acc, q, fields, with_embedding ? 10 : 9);
+  if (st == RSN_OK) st = acc_nodes(&acc, out);
   rsn__store_stmt_done(q);
   rsn__store_acc_free(&acc);
   return st;
@@ -361,31 +339,19 @@ cleanup:
 rsn_status rsn_store_get_blob(rsn_store *s, const char *id, void *buf,
                               size_t cap, size_t *bytes) {
   sqlite3_stmt *q = NULL;
-  rsn_status st = RSN_OK;
-  int rc;
   if (bytes) *bytes = 0;
   if (!s || !id || !bytes || (!buf && cap))
     return rsn__err(RSN_E_INVAL, "get_blob: NULL argument");
-  if ((st = rsn__store_stmt(s, &q_blob, &q)) != RSN_OK) goto cleanup;
-  rsn_store_binder b = {.q = q};
-  rsn__store_bind_text(&b, 1, id);
-  if ((st = rsn__store_bind_check(s, &b, "reading an embedding")) != RSN_OK) goto cleanup;
-  rc = sqlite3_step(q);
-  if (rc == SQLITE_DONE) {
-    st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
-                  id, s->path);
-  } else if (rc != SQLITE_ROW) {
-    st = rsn__store_sqlerr(s, rc, "reading an embedding");
-  } else if (sqlite3_column_type(q, 0) == SQLITE_NULL) {
+  rsn_status st = find_node(s, &q_blob, id, "reading an embedding", &q);
+  if (st == RSN_OK && sqlite3_column_type(q, 0) == SQLITE_NULL) {
     st = rsn__err(RSN_E_NULLBLOB, "node '%.*s' has no embedding (NULL)",
                   ID_SHOWN, id);
-  } else {
+  } else if (st == RSN_OK) {
     const void *blob = sqlite3_column_blob(q, 0);
     size_t len = (size_t)sqlite3_column_bytes(q, 0);
     if (len && blob && cap) memcpy(buf, blob, RSN_MIN(len, cap));
     *bytes = len;
   }
-cleanup:
   rsn__store_stmt_done(q);
   return st;
 }
@@ -426,16 +392,14 @@ rsn_status rsn_store_hydrate(rsn_store *s, rsn_hit *hits, size_t n) {
   rsn_status st = RSN_OK;
   size_t i = 0;
   if (!s || (!hits && n)) return rsn__err(RSN_E_INVAL, "hydrate: NULL argument");
-  if ((st = rsn__store_stmt(s, &q_hydrate, &q)) != RSN_OK) goto cleanup;
   for (i = 0; i < n; i++) {
     rsn_hit *h = &hits[i];
-    int rc, oom = 0;
+    int found = 0, oom = 0;
     if (!h->id) continue;
-    rsn_store_binder b = {.q = q};
-    rsn__store_bind_text(&b, 1, h->id);
-    if ((st = rsn__store_bind_check(s, &b, "hydrating search hits")) != RSN_OK) break;
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
+    st = rsn__store_lookup(s, &q_hydrate, h->id, "hydrating search hits", &q,
+                           &found);
+    if (st != RSN_OK) goto cleanup;
+    if (found) {
       h->type = dup_col(q, 0, &oom);
       h->title = dup_col(q, 1, &oom);
       h->domain = dup_col(q, 2, &oom);
@@ -443,9 +407,6 @@ rsn_status rsn_store_hydrate(rsn_store *s, rsn_hit *hits, size_t n) {
       h->date = dup_col(q, 4, &oom);
       h->meta = dup_col(q, 5, &oom);
       h->summary = dup_col(q, 6, &oom);
-    } else if (rc != SQLITE_DONE) {
-      st = rsn__store_sqlerr(s, rc, "hydrating search hits");
-      goto cleanup;
     }
     sqlite3_reset(q);
     if (oom) {

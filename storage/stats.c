@@ -215,11 +215,16 @@ cleanup:
 /* ---- health ---------------------------------------------------------------- */
 
 static rsn_store_sql q_journal_mode = RSN_STORE_SQL("PRAGMA journal_mode");
-static rsn_store_sql q_busy_timeout = RSN_STORE_SQL("PRAGMA busy_timeout");
-static rsn_store_sql q_mmap_size = RSN_STORE_SQL("PRAGMA mmap_size");
-static rsn_store_sql q_synchronous = RSN_STORE_SQL("PRAGMA synchronous");
-static rsn_store_sql q_foreign_keys = RSN_STORE_SQL("PRAGMA foreign_keys");
-static rsn_store_sql q_temp_store = RSN_STORE_SQL("PRAGMA temp_store");
+/* The integer pragmas of the standard, in the order rsn_store_health reads
+ * them into its fields. */
+enum { H_BUSY, H_MMAP, H_SYNC, H_FK, H_TEMP, H_COUNT };
+static rsn_store_sql q_health[H_COUNT] = {
+    [H_BUSY] = RSN_STORE_SQL("PRAGMA busy_timeout"),
+    [H_MMAP] = RSN_STORE_SQL("PRAGMA mmap_size"),
+    [H_SYNC] = RSN_STORE_SQL("PRAGMA synchronous"),
+    [H_FK] = RSN_STORE_SQL("PRAGMA foreign_keys"),
+    [H_TEMP] = RSN_STORE_SQL("PRAGMA temp_store"),
+};
 
 rsn_status rsn__store_journal_mode(rsn_store *s, char *buf, size_t len) {
   sqlite3_stmt *q = NULL;
@@ -240,23 +245,19 @@ rsn_status rsn__store_journal_mode(rsn_store *s, char *buf, size_t len) {
 }
 
 rsn_status rsn_store_health(rsn_store *s, rsn_health *h) {
-  rsn_store_sql *const pragmas[] = {&q_busy_timeout, &q_mmap_size,
-                                    &q_synchronous, &q_foreign_keys,
-                                    &q_temp_store};
-  int64_t v[sizeof pragmas / sizeof pragmas[0]];
+  int64_t v[H_COUNT];
   rsn_status st = RSN_OK;
   if (!s || !h) return rsn__err(RSN_E_INVAL, "health: NULL argument");
   memset(h, 0, sizeof *h);
   st = rsn__store_journal_mode(s, h->journal_mode, sizeof h->journal_mode);
-  for (size_t i = 0; st == RSN_OK && i < sizeof pragmas / sizeof pragmas[0];
-       i++)
-    st = rsn__store_int(s, pragmas[i], &v[i]);
+  for (int i = 0; st == RSN_OK && i < H_COUNT; i++)
+    st = rsn__store_int(s, &q_health[i], &v[i]);
   if (st != RSN_OK) return st;
-  h->busy_timeout_ms = (int)v[0];
-  h->mmap_size = v[1];
-  h->synchronous = (int)v[2];
-  h->foreign_keys = (int)v[3];
-  h->temp_store = (int)v[4];
+  h->busy_timeout_ms = (int)v[H_BUSY];
+  h->mmap_size = v[H_MMAP];
+  h->synchronous = (int)v[H_SYNC];
+  h->foreign_keys = (int)v[H_FK];
+  h->temp_store = (int)v[H_TEMP];
 
   if (strcmp(h->journal_mode, "wal") != 0) h->drift |= RSN_DRIFT_NOT_WAL;
   if (h->busy_timeout_ms < RSN_STORE_BUSY_MS) h->drift |= RSN_DRIFT_BUSY_TIMEOUT;
