@@ -22,6 +22,10 @@
  * applied was pruned (seq continuity against sqlite_sequence), and the
  * schema did not change; otherwise it reloads the whole arena.  The triggers
  * and tables are harmless to the app: they only insert into rsn_ tables.
+ *
+ * Also here, the two cheap questions a handle asks before it reads the log:
+ * PRAGMA data_version (did another connection commit?) and PRAGMA
+ * schema_version (did the schema change?).
  */
 #define _GNU_SOURCE
 #include <string.h>

@@ -25,8 +25,8 @@ _Static_assert(F_EMBEDDING == RSN_STORE_ACC_FLOATS,
  * rest of the message. */
 #define ID_SHOWN 80
 
-/* The JSON of a node without its embedding, from the columns named
- * pfx##id, pfx##type, ...: meta is embedded as a JSON value when it parses,
+/* The JSON of a node without its embedding, from its columns (each name
+ * after the prefix pfx): meta is embedded as a JSON value when it parses,
  * else as a string. */
 #define NODE_JSON(pfx)                                                      \
   "json_object('id'," pfx "id,'type'," pfx "type,'title'," pfx "title,"    \
@@ -101,8 +101,8 @@ static rsn_status acc_nodes(const rsn_store_acc *a, rsn_node **out) {
 }
 
 /* Append the current row of st, whose column c holds field fields[c]. */
-static rsn_status acc_node_row(rsn_store_acc *a, sqlite3_stmt *st, const int *fields,
-                               int ncols) {
+static rsn_status acc_node_row(rsn_store_acc *a, sqlite3_stmt *st,
+                               const int *fields, int ncols) {
   rsn_store_acc_row *row = NULL;
   rsn_status s = rsn__store_acc_row(a, &row);
   for (int c = 0; s == RSN_OK && c < ncols; c++)
