@@ -22,6 +22,10 @@
  * applied was pruned (seq continuity against sqlite_sequence), and the
  * schema did not change; otherwise it reloads the whole arena.  The triggers
  * and tables are harmless to the app: they only insert into rsn_ tables.
+ *
+ * Also here, the two cheap questions a handle asks before it reads the log:
+ * PRAGMA data_version (did another connection commit?) and PRAGMA
+ * schema_version (did the schema change?).
  */
 #define _GNU_SOURCE
 #include <string.h>
@@ -43,93 +47,121 @@ static const char *const k_install[] = {
     "INSERT INTO rsn_changes(node_id, op) VALUES (OLD.id, 2); END",
 };
 
+static rsn_store_sql q_present = RSN_STORE_SQL(
+    "SELECT count(*) FROM sqlite_master WHERE type IN ('table','trigger') AND "
+    "name IN ('rsn_changes','rsn_cursors','rsn_nodes_ai','rsn_nodes_au',"
+    "'rsn_nodes_ad')");
+/* sqlite_sequence keeps the highest seq ever issued, even after the log is
+ * pruned. */
+static rsn_store_sql q_log_max = RSN_STORE_SQL(
+    "SELECT coalesce((SELECT seq FROM sqlite_sequence "
+    "WHERE name = 'rsn_changes'), 0)");
+static rsn_store_sql q_log_min =
+    RSN_STORE_SQL("SELECT coalesce(min(seq), 0) FROM rsn_changes");
+static rsn_store_sql q_log_read = RSN_STORE_SQL(
+    "SELECT node_id, op FROM rsn_changes WHERE seq > ?1 AND seq <= ?2 "
+    "ORDER BY seq");
+static rsn_store_sql q_cursor_set = RSN_STORE_SQL(
+    "INSERT INTO rsn_cursors(handle, seq, seen) "
+    "VALUES (?1, ?2, datetime('now')) ON CONFLICT(handle) DO UPDATE SET "
+    "seq = excluded.seq, seen = excluded.seen");
+static rsn_store_sql q_cursor_drop =
+    RSN_STORE_SQL("DELETE FROM rsn_cursors WHERE handle = ?1");
+static rsn_store_sql q_cursors_expire = RSN_STORE_SQL(
+    "DELETE FROM rsn_cursors WHERE seen < datetime('now', '-1 day')");
+/* What every cursor has applied. */
+static rsn_store_sql q_log_prune = RSN_STORE_SQL(
+    "DELETE FROM rsn_changes WHERE seq <= (SELECT min(seq) FROM rsn_cursors)");
+/* The same, and everything when no cursor is left. */
+static rsn_store_sql q_log_prune_all = RSN_STORE_SQL(
+    "DELETE FROM rsn_changes WHERE NOT EXISTS (SELECT 1 FROM rsn_cursors) "
+    "OR seq <= (SELECT min(seq) FROM rsn_cursors)");
+static rsn_store_sql q_schema_version = RSN_STORE_SQL("PRAGMA schema_version");
+static rsn_store_sql q_data_version = RSN_STORE_SQL("PRAGMA data_version");
+
 rsn_status rsn_store_changelog_present(rsn_store *s, int *present) {
   int64_t n = 0;
-  rsn_status st = rsn__query_int(
-      s,
-      "SELECT count(*) FROM sqlite_master WHERE type IN ('table','trigger') AND name IN "
-      "('rsn_changes','rsn_cursors','rsn_nodes_ai','rsn_nodes_au','rsn_nodes_ad')",
-      &n);
+  rsn_status st = rsn__store_int(s, &q_present, &n);
   *present = !st && n == 5;
   return st;
 }
 
+/* Runs once per connection at most (the engine installs at open), so its
+ * statements are not cached. */
 rsn_status rsn_store_changelog_install(rsn_store *s) {
   int present = 0;
   rsn_status st = rsn_store_changelog_present(s, &present);
   if (st || present) return st;
-  st = rsn__need_writable(s, "installing the change-log triggers");
+  st = rsn__store_need_writable(s, "installing the change-log triggers");
   if (st) return st;
   /* One transaction: the triggers and their table appear together. */
-  st = rsn__exec(s, "SAVEPOINT rsn_changelog", "installing the change log");
+  st = rsn__store_exec(s, "SAVEPOINT rsn_changelog", "installing the change log");
   for (size_t i = 0; !st && i < sizeof k_install / sizeof *k_install; i++)
-    st = rsn__exec(s, k_install[i], "installing the change log");
+    st = rsn__store_exec(s, k_install[i], "installing the change log");
   if (st) {
-    rsn__exec(s, "ROLLBACK TO rsn_changelog; RELEASE rsn_changelog", "rollback");
+    rsn__store_exec(s, "ROLLBACK TO rsn_changelog; RELEASE rsn_changelog", "rollback");
     return st;
   }
-  return rsn__exec(s, "RELEASE rsn_changelog", "installing the change log");
+  return rsn__store_exec(s, "RELEASE rsn_changelog", "installing the change log");
 }
 
 rsn_status rsn_store_changelog_bounds(rsn_store *s, int64_t *max_seq, int64_t *min_seq) {
   *max_seq = 0;
   if (min_seq) *min_seq = 0;
-  rsn_status st = rsn__stmt_int(s, RSN_STMT_LOG_MAX, max_seq);
-  if (!st && min_seq) st = rsn__stmt_int(s, RSN_STMT_LOG_MIN, min_seq);
+  rsn_status st = rsn__store_int(s, &q_log_max, max_seq);
+  if (!st && min_seq) st = rsn__store_int(s, &q_log_min, min_seq);
   return st;
 }
 
 rsn_status rsn_store_changelog_read(rsn_store *s, int64_t after, int64_t upto,
                                     rsn_store_change_fn fn, void *ctx) {
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(s->db,
-                              "SELECT node_id, op FROM rsn_changes WHERE seq > ?1 AND seq <= ?2 "
-                              "ORDER BY seq",
-                              -1, &st, NULL);
-  if (rc != SQLITE_OK) return rsn__store_sqlerr(s, rc, "reading the change log");
-  rsn_binder b = {st, SQLITE_OK, 0};
-  rsn__bind_int64(&b, 1, after);
-  rsn__bind_int64(&b, 2, upto);
-  rsn_status out = rsn__bind_check(s, &b, "reading the change log");
-  if (out) {
-    sqlite3_finalize(st);
-    return out;
+  sqlite3_stmt *q = NULL;
+  rsn_status st = rsn__store_stmt(s, &q_log_read, &q);
+  int rc = SQLITE_DONE;
+  if (st == RSN_OK) {
+    rsn_store_binder b = {.q = q};
+    rsn__store_bind_int64(&b, 1, after);
+    rsn__store_bind_int64(&b, 2, upto);
+    st = rsn__store_bind_check(s, &b, "reading the change log");
   }
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *id = (const char *)sqlite3_column_text(st, 0);
-    int stop = fn(ctx, id ? id : "", sqlite3_column_int(st, 1));
-    if (stop) {
-      out = (rsn_status)stop;
-      break;
-    }
+  while (st == RSN_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    const char *id = (const char *)sqlite3_column_text(q, 0);
+    st = (rsn_status)fn(ctx, id ? id : "", sqlite3_column_int(q, 1));
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) out = rsn__store_sqlerr(s, rc, "reading the change log");
-  sqlite3_finalize(st);
-  return out;
+  if (st == RSN_OK && rc != SQLITE_DONE)
+    st = rsn__store_sqlerr(s, rc, "reading the change log");
+  rsn__store_stmt_done(q);
+  return st;
+}
+
+/* Write this handle's cursor with q (?1 handle, ?2 *seq when seq is not
+ * NULL). */
+static rsn_status cursor_write(rsn_store *s, rsn_store_sql *q_cursor,
+                               const char *handle, const int64_t *seq,
+                               const char *what) {
+  sqlite3_stmt *q = NULL;
+  rsn_status st = rsn__store_stmt(s, q_cursor, &q);
+  if (st == RSN_OK) {
+    rsn_store_binder b = {.q = q};
+    rsn__store_bind_text(&b, 1, handle);
+    if (seq) rsn__store_bind_int64(&b, 2, *seq);
+    st = rsn__store_bind_check(s, &b, what);
+  }
+  if (st == RSN_OK) st = rsn__store_step(s, q, what);
+  rsn__store_stmt_done(q);
+  return st;
 }
 
 rsn_status rsn_store_changelog_ack(rsn_store *s, const char *handle, int64_t seq) {
   if (s->readonly) return RSN_OK; /* read-only handles never prune */
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(s->db,
-                              "INSERT INTO rsn_cursors(handle, seq, seen) VALUES (?1, ?2, datetime('now')) "
-                              "ON CONFLICT(handle) DO UPDATE SET seq = excluded.seq, seen = excluded.seen",
-                              -1, &st, NULL);
-  if (rc == SQLITE_OK) {
-    rsn_binder b = {st, SQLITE_OK, 0};
-    rsn__bind_text(&b, 1, handle);
-    rsn__bind_int64(&b, 2, seq);
-    rc = b.rc != SQLITE_OK ? b.rc : sqlite3_step(st);
-    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-  }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_OK) return rsn__store_sqlerr(s, rc, "recording the change-log cursor");
+  rsn_status st = cursor_write(s, &q_cursor_set, handle, &seq,
+                               "recording the change-log cursor");
   /* Drop cursors of processes gone for a day, then prune what every
    * remaining cursor has applied. */
-  return rsn__exec(s,
-                   "DELETE FROM rsn_cursors WHERE seen < datetime('now', '-1 day');"
-                   "DELETE FROM rsn_changes WHERE seq <= (SELECT min(seq) FROM rsn_cursors)",
-                   "pruning the change log");
+  if (st == RSN_OK)
+    st = rsn__store_run(s, &q_cursors_expire, "pruning the change log");
+  if (st == RSN_OK) st = rsn__store_run(s, &q_log_prune, "pruning the change log");
+  return st;
 }
 
 rsn_status rsn_store_changelog_forget(rsn_store *s, const char *handle) {
@@ -137,27 +169,24 @@ rsn_status rsn_store_changelog_forget(rsn_store *s, const char *handle) {
   /* Only called at close: if another connection holds the write lock, the
    * cursor stays and is dropped once idle for a day (rsn_store_changelog_ack). */
   sqlite3_busy_timeout(s->db, RSN_STORE_CLOSE_BUSY_MS);
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(s->db, "DELETE FROM rsn_cursors WHERE handle = ?1", -1, &st, NULL);
-  if (rc == SQLITE_OK) {
-    rsn_binder b = {st, SQLITE_OK, 0};
-    rsn__bind_text(&b, 1, handle);
-    rc = b.rc != SQLITE_OK ? b.rc : sqlite3_step(st);
-    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-  }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_OK) return rsn__store_sqlerr(s, rc, "removing the change-log cursor");
+  rsn_status st = cursor_write(s, &q_cursor_drop, handle, NULL,
+                               "removing the change-log cursor");
+  if (st != RSN_OK) return st;
   /* With no cursor left nobody can use the log (a handle opened later
    * loads in full and starts from the end), so empty it rather than let
    * other writers grow it until resonance opens the file again.  Read-only
    * handles hold no cursor; one still open finds the log cut and reloads in
    * full at its next refresh. */
-  return rsn__exec(s,
-                   "DELETE FROM rsn_changes WHERE NOT EXISTS (SELECT 1 FROM rsn_cursors) "
-                   "OR seq <= (SELECT min(seq) FROM rsn_cursors)",
-                   "pruning the change log");
+  return rsn__store_run(s, &q_log_prune_all, "pruning the change log");
 }
 
+/* ---- change detection -------------------------------------------------------- */
+
 rsn_status rsn_store_schema_version(rsn_store *s, int64_t *out) {
-  return rsn__stmt_int(s, RSN_STMT_SCHEMA_VERSION, out);
+  return rsn__store_int(s, &q_schema_version, out);
+}
+
+rsn_status rsn_store_data_version(rsn_store *s, int64_t *out) {
+  if (!s || !out) return rsn__err(RSN_E_INVAL, "data_version: NULL argument");
+  return rsn__store_int(s, &q_data_version, out);
 }

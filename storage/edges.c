@@ -1,6 +1,7 @@
 /*
  * edges.c -- edges of the graph: insert-or-ignore with its history row,
- * the semantic upsert, and neighbours by source or target.
+ * the semantic upsert, neighbours by source or target, and the public
+ * rsn_edges_free.
  *
  * edges(source, target, type) is the primary key; confidence and veracity
  * default to 1 (schema.c).  No foreign keys: an edge may name a node that
@@ -14,6 +15,25 @@
 
 enum { E_SOURCE, E_TARGET, E_TYPE, E_CONTEXT };
 
+static rsn_store_sql q_insert = RSN_STORE_SQL(
+    "INSERT OR IGNORE INTO edges (source, target, type, context_source) "
+    "VALUES (?1, ?2, ?3, ?4)");
+static rsn_store_sql q_hist_insert = RSN_STORE_SQL(
+    RSN_STORE_HISTORY_INSERT
+    "VALUES ('edge', ?1 || '-' || ?2 || '-' || ?3, 'insert', NULL, "
+    "json_object('source', ?1, 'target', ?2, 'type', ?3))");
+static rsn_store_sql q_upsert = RSN_STORE_SQL(
+    "INSERT INTO edges (source, target, type, confidence, veracity, "
+    "context_source) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT(source, target, type) DO UPDATE SET "
+    "confidence = excluded.confidence, veracity = excluded.veracity, "
+    "context_source = excluded.context_source");
+#define EDGE_COLUMNS "source, target, type, confidence, veracity, context_source"
+static rsn_store_sql q_out = RSN_STORE_SQL(
+    "SELECT " EDGE_COLUMNS " FROM edges WHERE source = ?1 ORDER BY target, type");
+static rsn_store_sql q_in = RSN_STORE_SQL(
+    "SELECT " EDGE_COLUMNS " FROM edges WHERE target = ?1 ORDER BY source, type");
+
 static rsn_status check_edge(const rsn_edge *e, const char *what) {
   if (!e) return rsn__err(RSN_E_INVAL, "%s: edge is NULL", what);
   if (!e->source || !e->target || !e->type)
@@ -22,15 +42,38 @@ static rsn_status check_edge(const rsn_edge *e, const char *what) {
   return RSN_OK;
 }
 
-/* Step a bound write; the message names the edge. */
-static rsn_status step_edge(rsn_store *s, sqlite3_stmt *q, const rsn_edge *e,
-                            const char *what) {
+/* The parameters of an edge write after ?1 source, ?2 target, ?3 type. */
+enum {
+  EDGE_KEY,     /* none                                               */
+  EDGE_CONTEXT, /* ?4 context_source                                  */
+  EDGE_ALL      /* ?4 confidence, ?5 veracity, ?6 context_source      */
+};
+
+/* Run the write `sql` with e's fields bound as `params` says; messages name
+ * `what` and the edge. */
+static rsn_status edge_write(rsn_store *s, rsn_store_sql *sql,
+                             const rsn_edge *e, int params, const char *what) {
   char ctx[256];
-  int rc = sqlite3_step(q);
-  if (rc == SQLITE_DONE) return RSN_OK;
+  sqlite3_stmt *q = NULL;
   snprintf(ctx, sizeof ctx, "%s of edge '%.60s'-'%.60s'-'%.40s'", what,
            e->source, e->target, e->type);
-  return rsn__store_sqlerr(s, rc, ctx);
+  rsn_status st = rsn__store_stmt(s, sql, &q);
+  if (st == RSN_OK) {
+    rsn_store_binder b = {.q = q};
+    int i = 4;
+    rsn__store_bind_text(&b, 1, e->source);
+    rsn__store_bind_text(&b, 2, e->target);
+    rsn__store_bind_text(&b, 3, e->type);
+    if (params == EDGE_ALL) {
+      rsn__store_bind_double(&b, i++, e->confidence);
+      rsn__store_bind_double(&b, i++, e->veracity);
+    }
+    if (params != EDGE_KEY) rsn__store_bind_text(&b, i, e->context_source);
+    st = rsn__store_bind_check(s, &b, ctx);
+  }
+  if (st == RSN_OK) st = rsn__store_step(s, q, ctx);
+  rsn__store_stmt_done(q);
+  return st;
 }
 
 /* INSERT OR IGNORE (default confidence and veracity, e->context_source).
@@ -39,78 +82,49 @@ static rsn_status step_edge(rsn_store *s, sqlite3_stmt *q, const rsn_edge *e,
  * ignored duplicate changed nothing. */
 rsn_status rsn_store_edge_insert(rsn_store *s, const rsn_edge *e,
                                  int history) {
-  sqlite3_stmt *ins = NULL, *hist = NULL;
   rsn_status st;
   if (!s) return rsn__err(RSN_E_INVAL, "edge insert: store is NULL");
   if ((st = check_edge(e, "edge insert")) != RSN_OK) return st;
-  if ((st = rsn__scope_begin(s, "insert an edge")) != RSN_OK) return st;
-  if ((st = rsn__stmt(s, RSN_STMT_EDGE_INSERT, &ins)) != RSN_OK) goto cleanup;
-  rsn_binder b = {ins, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, e->source);
-  rsn__bind_text(&b, 2, e->target);
-  rsn__bind_text(&b, 3, e->type);
-  rsn__bind_text(&b, 4, e->context_source);
-  if ((st = rsn__bind_check(s, &b, "edge insert")) != RSN_OK) goto cleanup;
-  if ((st = step_edge(s, ins, e, "insert")) != RSN_OK) goto cleanup;
-  if (history && sqlite3_changes(s->db) > 0) {
-    if ((st = rsn__stmt(s, RSN_STMT_HIST_EDGE, &hist)) != RSN_OK) goto cleanup;
-    rsn_binder h = {hist, SQLITE_OK, 0};
-    rsn__bind_text(&h, 1, e->source);
-    rsn__bind_text(&h, 2, e->target);
-    rsn__bind_text(&h, 3, e->type);
-    if ((st = rsn__bind_check(s, &h, "history row for the insert")) != RSN_OK) goto cleanup;
-    st = step_edge(s, hist, e, "history row for the insert");
-  }
-cleanup:
-  rsn__stmt_done(ins);
-  rsn__stmt_done(hist);
-  return rsn__scope_end(s, st);
+  if ((st = rsn__store_scope_begin(s, "insert an edge")) != RSN_OK) return st;
+  st = edge_write(s, &q_insert, e, EDGE_CONTEXT, "insert");
+  if (st == RSN_OK && history && sqlite3_changes(s->db) > 0)
+    st = edge_write(s, &q_hist_insert, e, EDGE_KEY,
+                    "history row for the insert");
+  return rsn__store_scope_end(s, st);
 }
 
 /* Insert, or on conflict of (source, target, type) update confidence,
  * veracity and context_source.  No history row (the app writes none). */
 rsn_status rsn_store_edge_upsert(rsn_store *s, const rsn_edge *e) {
-  sqlite3_stmt *q = NULL;
   rsn_status st;
   if (!s) return rsn__err(RSN_E_INVAL, "edge upsert: store is NULL");
   if ((st = check_edge(e, "edge upsert")) != RSN_OK) return st;
-  if ((st = rsn__scope_begin(s, "upsert an edge")) != RSN_OK) return st;
-  if ((st = rsn__stmt(s, RSN_STMT_EDGE_UPSERT, &q)) != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, e->source);
-  rsn__bind_text(&b, 2, e->target);
-  rsn__bind_text(&b, 3, e->type);
-  rsn__bind_double(&b, 4, e->confidence);
-  rsn__bind_double(&b, 5, e->veracity);
-  rsn__bind_text(&b, 6, e->context_source);
-  if ((st = rsn__bind_check(s, &b, "edge upsert")) == RSN_OK) st = step_edge(s, q, e, "upsert");
-cleanup:
-  rsn__stmt_done(q);
-  return rsn__scope_end(s, st);
+  if ((st = rsn__store_scope_begin(s, "upsert an edge")) != RSN_OK) return st;
+  return rsn__store_scope_end(s, edge_write(s, &q_upsert, e, EDGE_ALL,
+                                            "upsert"));
 }
+
+void rsn_edges_free(rsn_edge *edges) { rsn__free(edges); }
 
 /* Append the edges of one statement (source or target = id) to acc.  With
  * skip_self, rows whose source is also id are left out: the in-pass of
  * RSN_EDGES_BOTH, whose self-loops the out-pass already returned. */
-static rsn_status read_edges(rsn_store *s, rsn_stmt_id which, const char *id,
-                             int skip_self, rsn_acc *acc) {
+static rsn_status read_edges(rsn_store *s, rsn_store_sql *which, const char *id,
+                             int skip_self, rsn_store_acc *acc) {
   sqlite3_stmt *q = NULL;
-  rsn_status st = rsn__stmt(s, which, &q);
   int rc;
-  if (st != RSN_OK) return st;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, id);
-  if ((st = rsn__bind_check(s, &b, "reading edges")) != RSN_OK) goto cleanup;
+  rsn_status st = rsn__store_stmt_key(s, which, id, "reading edges", &q);
+  if (st != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-    rsn_acc_row *row = NULL;
+    rsn_store_acc_row *row = NULL;
     if (skip_self && sqlite3_column_type(q, 0) == SQLITE_TEXT &&
         strcmp((const char *)sqlite3_column_text(q, 0), id) == 0)
       continue;
-    if ((st = rsn__acc_row(acc, &row)) != RSN_OK) goto cleanup;
-    if ((st = rsn__acc_text(acc, row, E_SOURCE, q, 0)) != RSN_OK ||
-        (st = rsn__acc_text(acc, row, E_TARGET, q, 1)) != RSN_OK ||
-        (st = rsn__acc_text(acc, row, E_TYPE, q, 2)) != RSN_OK ||
-        (st = rsn__acc_text(acc, row, E_CONTEXT, q, 5)) != RSN_OK)
+    if ((st = rsn__store_acc_row(acc, &row)) != RSN_OK) goto cleanup;
+    if ((st = rsn__store_acc_text(acc, row, E_SOURCE, q, 0)) != RSN_OK ||
+        (st = rsn__store_acc_text(acc, row, E_TARGET, q, 1)) != RSN_OK ||
+        (st = rsn__store_acc_text(acc, row, E_TYPE, q, 2)) != RSN_OK ||
+        (st = rsn__store_acc_text(acc, row, E_CONTEXT, q, 5)) != RSN_OK)
       goto cleanup;
     row->num[0] = sqlite3_column_type(q, 3) == SQLITE_NULL
                       ? 1.0 : sqlite3_column_double(q, 3);
@@ -119,7 +133,7 @@ static rsn_status read_edges(rsn_store *s, rsn_stmt_id which, const char *id,
   }
   if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "reading edges");
 cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -133,7 +147,7 @@ cleanup:
  * *out is one allocation for rsn_edges_free, NULL when *n is 0. */
 rsn_status rsn_store_edges(rsn_store *s, const char *id, int direction,
                            rsn_edge **out, size_t *n) {
-  rsn_acc acc = {0};
+  rsn_store_acc acc = {0};
   rsn_edge *edges = NULL;
   char *data = NULL;
   rsn_status st = RSN_OK;
@@ -146,29 +160,29 @@ rsn_status rsn_store_edges(rsn_store *s, const char *id, int direction,
     return rsn__err(RSN_E_INVAL, "edges: direction %d is none of "
                     "RSN_EDGES_OUT, RSN_EDGES_IN, RSN_EDGES_BOTH", direction);
   if (direction & RSN_EDGES_OUT)
-    st = read_edges(s, RSN_STMT_EDGES_OUT, id, 0, &acc);
+    st = read_edges(s, &q_out, id, 0, &acc);
   if (st == RSN_OK && (direction & RSN_EDGES_IN))
-    st = read_edges(s, RSN_STMT_EDGES_IN, id, direction == RSN_EDGES_BOTH,
+    st = read_edges(s, &q_in, id, direction == RSN_EDGES_BOTH,
                     &acc);
   if (st != RSN_OK) goto cleanup;
   if (acc.n == 0) goto cleanup;
-  edges = rsn__acc_block(&acc, sizeof *edges, &data);
+  edges = rsn__store_acc_block(&acc, sizeof *edges, &data);
   if (!edges) {
     st = RSN_E_NOMEM;
     goto cleanup;
   }
   for (size_t i = 0; i < acc.n; i++) {
-    const rsn_acc_row *r = &acc.rows[i];
-    edges[i].source = RSN_ACC_PTR(data, r->off[E_SOURCE]);
-    edges[i].target = RSN_ACC_PTR(data, r->off[E_TARGET]);
-    edges[i].type = RSN_ACC_PTR(data, r->off[E_TYPE]);
-    edges[i].context_source = RSN_ACC_PTR(data, r->off[E_CONTEXT]);
+    const rsn_store_acc_row *r = &acc.rows[i];
+    edges[i].source = RSN_STORE_ACC_PTR(data, r->off[E_SOURCE]);
+    edges[i].target = RSN_STORE_ACC_PTR(data, r->off[E_TARGET]);
+    edges[i].type = RSN_STORE_ACC_PTR(data, r->off[E_TYPE]);
+    edges[i].context_source = RSN_STORE_ACC_PTR(data, r->off[E_CONTEXT]);
     edges[i].confidence = r->num[0];
     edges[i].veracity = r->num[1];
   }
   *out = edges;
   *n = acc.n;
 cleanup:
-  rsn__acc_free(&acc);
+  rsn__store_acc_free(&acc);
   return st;
 }

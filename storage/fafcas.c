@@ -38,15 +38,15 @@ static inline float load_le(const unsigned char *p) {
   uint32_t u;
   float f;
   memcpy(&u, p, 4);
-#if !RSN_HOST_LE
+#if !RSN_STORE_HOST_LE
   u = (u >> 24) | ((u >> 8) & 0xff00u) | ((u << 8) & 0xff0000u) | (u << 24);
 #endif
   memcpy(&f, &u, 4);
   return f;
 }
 
-void rsn__le_to_f32(float *dst, const void *src, size_t n) {
-#if RSN_HOST_LE
+void rsn__store_le_to_f32(float *dst, const void *src, size_t n) {
+#if RSN_STORE_HOST_LE
   memcpy(dst, src, n * 4);
 #else
   const unsigned char *p = src;
@@ -54,8 +54,8 @@ void rsn__le_to_f32(float *dst, const void *src, size_t n) {
 #endif
 }
 
-void rsn__f32_to_le(void *dst, const float *src, size_t n) {
-#if RSN_HOST_LE
+void rsn__store_f32_to_le(void *dst, const float *src, size_t n) {
+#if RSN_STORE_HOST_LE
   memcpy(dst, src, n * 4);
 #else
   unsigned char *p = dst;
@@ -173,7 +173,7 @@ rsn_status rsn_fafcas_decode(const void *blob, size_t bytes, uint32_t dim,
       return rsn__err(RSN_E_INVAL, "embedding blob: unknown verdict");
   }
   if (!out) return rsn__err(RSN_E_INVAL, "decode: output buffer is NULL");
-  rsn__le_to_f32(out, blob, bytes / 4);
+  rsn__store_le_to_f32(out, blob, bytes / 4);
   scale(out, (uint32_t)(bytes / 4), norm);
   return st;
 }

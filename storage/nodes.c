@@ -1,13 +1,12 @@
 /*
  * nodes.c -- nodes: upsert, update_meta and delete with their history rows,
  * get, list, raw blob access, hydration of search hits, and the public
- * rsn_node_free / rsn_nodes_free / rsn_edges_free.  Also the result
- * accumulator (store_int.h) that gives every returned array its single
- * allocation.
+ * rsn_node_free / rsn_nodes_free.  Returned arrays are built with the
+ * result accumulator (acc.c).
  *
  * Every write binds its parameters (ids may hold quotes or any UTF-8) and
  * runs in a write scope (store_int.h) so a node row and its history row are
- * written together or not at all.  The statements' SQL is in conn.c.
+ * written together or not at all.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "store_int.h"
@@ -19,122 +18,81 @@
  * order of the get statements. */
 enum { F_ID, F_TYPE, F_TITLE, F_DOMAIN, F_LAYER, F_HASH, F_META, F_DATE,
        F_SUMMARY, F_EMBEDDING };
+_Static_assert(F_EMBEDDING == RSN_STORE_ACC_FLOATS,
+               "the accumulator keeps the embedding at F_EMBEDDING");
 
 /* Ids in messages are cut to this many bytes, so a huge id cannot hide the
  * rest of the message. */
 #define ID_SHOWN 80
 
-/* ---- accumulator -------------------------------------------------------------- */
+/* The JSON of a node without its embedding, from its columns (each name
+ * after the prefix pfx): meta is embedded as a JSON value when it parses,
+ * else as a string. */
+#define NODE_JSON(pfx)                                                      \
+  "json_object('id'," pfx "id,'type'," pfx "type,'title'," pfx "title,"    \
+  "'domain'," pfx "domain,'layer'," pfx "layer,'hash'," pfx "hash,"         \
+  "'meta',CASE WHEN json_valid(" pfx "meta) THEN json(" pfx "meta) ELSE " \
+  pfx "meta END,'date'," pfx "date,'summary'," pfx "summary)"
 
-/* Grow a's data so `more` bytes fit after aligning len to `align`. */
-static rsn_status acc_reserve(rsn_acc *a, size_t more, size_t align,
-                              size_t *off) {
-  size_t start = (a->len + align - 1) & ~(align - 1);
-  if (start + more > a->cap) {
-    size_t cap = a->cap ? a->cap : 256;
-    while (cap < start + more) cap *= 2;
-    char *d = rsn__realloc(a->data, cap);
-    if (!d) return rsn__err(RSN_E_NOMEM, "out of memory building a result "
-                            "(%zu bytes)", cap);
-    a->data = d;
-    a->cap = cap;
-  }
-  *off = start;
-  a->len = start + more;
-  return RSN_OK;
-}
+static rsn_store_sql q_upsert = RSN_STORE_SQL(
+    "INSERT OR REPLACE INTO nodes (id, type, title, domain, layer, "
+    "embedding, hash, meta, date, summary) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+/* ?1 id ?2 type ?3 title ?4 domain ?5 layer ?7 hash ?8 meta ?9 date ?10
+ * summary: the numbering of q_upsert, so one set of bindings serves both
+ * statements' parameters. */
+static rsn_store_sql q_hist_upsert = RSN_STORE_SQL(
+    RSN_STORE_HISTORY_INSERT
+    "VALUES ('node', ?1, 'upsert', NULL, json_object('id', ?1, "
+    "'type', ?2, 'title', ?3, 'domain', ?4, 'layer', ?5, 'hash', ?7, "
+    "'meta', CASE WHEN json_valid(?8) THEN json(?8) ELSE ?8 END, "
+    "'date', ?9, 'summary', ?10))");
+static rsn_store_sql q_hist_delete = RSN_STORE_SQL(
+    RSN_STORE_HISTORY_INSERT "SELECT 'node', id, 'delete', " NODE_JSON("")
+    ", NULL FROM nodes WHERE id = ?1");
+static rsn_store_sql q_hist_update = RSN_STORE_SQL(
+    RSN_STORE_HISTORY_INSERT
+    "SELECT 'node', id, 'update', meta, ?2 FROM nodes WHERE id = ?1");
+static rsn_store_sql q_delete =
+    RSN_STORE_SQL("DELETE FROM nodes WHERE id = ?1");
+static rsn_store_sql q_set_meta =
+    RSN_STORE_SQL("UPDATE nodes SET meta = ?2 WHERE id = ?1");
+/* The columns in the order of the F_* fields. */
+#define NODE_COLUMNS "id, type, title, domain, layer, hash, meta, date, summary"
+static rsn_store_sql q_get =
+    RSN_STORE_SQL("SELECT " NODE_COLUMNS " FROM nodes WHERE id = ?1");
+static rsn_store_sql q_get_emb = RSN_STORE_SQL(
+    "SELECT " NODE_COLUMNS ", embedding FROM nodes WHERE id = ?1");
+static rsn_store_sql q_blob =
+    RSN_STORE_SQL("SELECT embedding FROM nodes WHERE id = ?1");
+static rsn_store_sql q_hydrate = RSN_STORE_SQL(
+    "SELECT type, title, domain, layer, date, meta, summary "
+    "FROM nodes WHERE id = ?1");
+/* rsn_store_list: SQL built from the options. */
+static rsn_store_sql q_list = RSN_STORE_SQL_VARYING;
 
-rsn_status rsn__acc_row(rsn_acc *a, rsn_acc_row **row) {
-  if (a->n == a->cap_rows) {
-    size_t cap = a->cap_rows ? a->cap_rows * 2 : 16;
-    rsn_acc_row *r = rsn__realloc(a->rows, cap * sizeof *r);
-    if (!r) return rsn__err(RSN_E_NOMEM, "out of memory building a result "
-                            "(%zu rows)", cap);
-    a->rows = r;
-    a->cap_rows = cap;
-  }
-  *row = &a->rows[a->n++];
-  memset(*row, 0, sizeof **row);
-  return RSN_OK;
-}
-
-rsn_status rsn__acc_text(rsn_acc *a, rsn_acc_row *row, int field,
-                         sqlite3_stmt *st, int col) {
-  const unsigned char *t;
-  size_t n, off = 0;
-  rsn_status s;
-  if (sqlite3_column_type(st, col) == SQLITE_NULL) return RSN_OK;
-  t = sqlite3_column_text(st, col);
-  n = (size_t)sqlite3_column_bytes(st, col);
-  if (!t) return rsn__err(RSN_E_NOMEM, "out of memory reading a column");
-  s = acc_reserve(a, n + 1, 1, &off);
-  if (s != RSN_OK) return s;
-  memcpy(a->data + off, t, n);
-  a->data[off + n] = '\0';
-  row->off[field] = off + 1;
-  return RSN_OK;
-}
-
-rsn_status rsn__acc_floats(rsn_acc *a, rsn_acc_row *row, sqlite3_stmt *st,
-                           int col) {
-  const void *b;
-  size_t n, off = 0;
-  rsn_status s;
-  if (sqlite3_column_type(st, col) == SQLITE_NULL) return RSN_OK;
-  b = sqlite3_column_blob(st, col);
-  n = (size_t)sqlite3_column_bytes(st, col) / 4;
-  if (n == 0) return RSN_OK; /* empty (or < 4 bytes): nothing to return */
-  if (!b) return rsn__err(RSN_E_NOMEM, "out of memory reading a blob");
-  s = acc_reserve(a, n * 4, sizeof(float), &off);
-  if (s != RSN_OK) return s;
-  rsn__le_to_f32((float *)(void *)(a->data + off), b, n);
-  row->off[F_EMBEDDING] = off + 1;
-  row->dim = (uint32_t)n;
-  return RSN_OK;
-}
-
-void *rsn__acc_block(const rsn_acc *a, size_t size, char **data_out) {
-  size_t head = a->n * size; /* a multiple of the struct's alignment */
-  char *p = rsn__malloc(head + a->len);
-  *data_out = NULL;
-  if (!p) {
-    rsn__err(RSN_E_NOMEM, "out of memory returning %zu rows (%zu bytes)", a->n,
-             head + a->len);
-    return NULL;
-  }
-  if (a->len) memcpy(p + head, a->data, a->len);
-  *data_out = p + head;
-  return p;
-}
-
-void rsn__acc_free(rsn_acc *a) {
-  rsn__free(a->data);
-  rsn__free(a->rows);
-  memset(a, 0, sizeof *a);
-}
-
-/* Turn accumulated node rows into one block of rsn_node (see rsn_acc).
+/* Turn accumulated node rows into one block of rsn_node (see rsn_store_acc).
  * *out is NULL for zero rows.  Ownership of *out passes to the caller. */
-static rsn_status acc_nodes(const rsn_acc *a, rsn_node **out) {
+static rsn_status acc_nodes(const rsn_store_acc *a, rsn_node **out) {
   char *data = NULL;
   rsn_node *nodes = NULL;
   *out = NULL;
   if (a->n == 0) return RSN_OK;
-  nodes = rsn__acc_block(a, sizeof *nodes, &data);
+  nodes = rsn__store_acc_block(a, sizeof *nodes, &data);
   if (!nodes) return RSN_E_NOMEM;
   for (size_t i = 0; i < a->n; i++) {
-    const rsn_acc_row *r = &a->rows[i];
+    const rsn_store_acc_row *r = &a->rows[i];
     rsn_node *n = &nodes[i];
-    n->id = RSN_ACC_PTR(data, r->off[F_ID]);
-    n->type = RSN_ACC_PTR(data, r->off[F_TYPE]);
-    n->title = RSN_ACC_PTR(data, r->off[F_TITLE]);
-    n->domain = RSN_ACC_PTR(data, r->off[F_DOMAIN]);
-    n->layer = RSN_ACC_PTR(data, r->off[F_LAYER]);
-    n->hash = RSN_ACC_PTR(data, r->off[F_HASH]);
-    n->meta = RSN_ACC_PTR(data, r->off[F_META]);
-    n->date = RSN_ACC_PTR(data, r->off[F_DATE]);
-    n->summary = RSN_ACC_PTR(data, r->off[F_SUMMARY]);
-    n->embedding = (const float *)(const void *)RSN_ACC_PTR(
+    n->id = RSN_STORE_ACC_PTR(data, r->off[F_ID]);
+    n->type = RSN_STORE_ACC_PTR(data, r->off[F_TYPE]);
+    n->title = RSN_STORE_ACC_PTR(data, r->off[F_TITLE]);
+    n->domain = RSN_STORE_ACC_PTR(data, r->off[F_DOMAIN]);
+    n->layer = RSN_STORE_ACC_PTR(data, r->off[F_LAYER]);
+    n->hash = RSN_STORE_ACC_PTR(data, r->off[F_HASH]);
+    n->meta = RSN_STORE_ACC_PTR(data, r->off[F_META]);
+    n->date = RSN_STORE_ACC_PTR(data, r->off[F_DATE]);
+    n->summary = RSN_STORE_ACC_PTR(data, r->off[F_SUMMARY]);
+    n->embedding = (const float *)(const void *)RSN_STORE_ACC_PTR(
         data, r->off[F_EMBEDDING]);
     n->dim = n->embedding ? r->dim : 0;
   }
@@ -143,13 +101,13 @@ static rsn_status acc_nodes(const rsn_acc *a, rsn_node **out) {
 }
 
 /* Append the current row of st, whose column c holds field fields[c]. */
-static rsn_status acc_node_row(rsn_acc *a, sqlite3_stmt *st, const int *fields,
-                               int ncols) {
-  rsn_acc_row *row = NULL;
-  rsn_status s = rsn__acc_row(a, &row);
+static rsn_status acc_node_row(rsn_store_acc *a, sqlite3_stmt *st,
+                               const int *fields, int ncols) {
+  rsn_store_acc_row *row = NULL;
+  rsn_status s = rsn__store_acc_row(a, &row);
   for (int c = 0; s == RSN_OK && c < ncols; c++)
-    s = fields[c] == F_EMBEDDING ? rsn__acc_floats(a, row, st, c)
-                                 : rsn__acc_text(a, row, fields[c], st, c);
+    s = fields[c] == F_EMBEDDING ? rsn__store_acc_floats(a, row, st, c)
+                                 : rsn__store_acc_text(a, row, fields[c], st, c);
   return s;
 }
 
@@ -157,18 +115,26 @@ static rsn_status acc_node_row(rsn_acc *a, sqlite3_stmt *st, const int *fields,
 
 void rsn_node_free(rsn_node *node) { rsn__free(node); }
 void rsn_nodes_free(rsn_node *nodes) { rsn__free(nodes); }
-void rsn_edges_free(rsn_edge *edges) { rsn__free(edges); }
 
 /* ---- writes -------------------------------------------------------------------- */
 
-/* Step a bound write statement to completion; message names what and id. */
-static rsn_status step_write(rsn_store *s, sqlite3_stmt *st, const char *what,
-                             const char *id) {
-  int rc = sqlite3_step(st);
+/* Bind the node's text columns in q_upsert's numbering (?1..?5, ?7..?10),
+ * which q_hist_upsert shares. */
+static void bind_node_text(rsn_store_binder *b, const rsn_node *n) {
+  const char *const v[] = {n->id,   n->type, n->title, n->domain, n->layer,
+                           NULL,    n->hash, n->meta,  n->date,   n->summary};
+  for (int i = 0; i < 10; i++)
+    if (i != 5) rsn__store_bind_text(b, i + 1, v[i]);
+}
+
+/* Check b's binds and run its statement, a write of one node; messages
+ * name `what` and the node. */
+static rsn_status node_write(rsn_store *s, const rsn_store_binder *b,
+                             const char *what, const char *id) {
   char ctx[160];
-  if (rc == SQLITE_DONE) return RSN_OK;
   snprintf(ctx, sizeof ctx, "%s of node '%.*s'", what, ID_SHOWN, id);
-  return rsn__store_sqlerr(s, rc, ctx);
+  rsn_status st = rsn__store_bind_check(s, b, ctx);
+  return st != RSN_OK ? st : rsn__store_step(s, b->q, ctx);
 }
 
 /* INSERT OR REPLACE the node, then (history != 0) its 'upsert' history row
@@ -186,141 +152,110 @@ rsn_status rsn_store_upsert(rsn_store *s, const rsn_node *n, int history) {
     return rsn__err(RSN_E_INVAL, "upsert of node '%.*s': embedding dimension "
                     "%u is not between 1 and %u", ID_SHOWN, n->id, n->dim,
                     RSN_MAX_DIM);
-  st = rsn__scope_begin(s, "upsert a node");
+  st = rsn__store_scope_begin(s, "upsert a node");
   if (st != RSN_OK) return st;
 
-  if ((st = rsn__stmt(s, RSN_STMT_NODE_UPSERT, &ins)) != RSN_OK) goto cleanup;
-  rsn_binder b = {ins, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, n->id);
-  rsn__bind_text(&b, 2, n->type);
-  rsn__bind_text(&b, 3, n->title);
-  rsn__bind_text(&b, 4, n->domain);
-  rsn__bind_text(&b, 5, n->layer);
+  if ((st = rsn__store_stmt(s, &q_upsert, &ins)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {.q = ins};
+  bind_node_text(&b, n);
   if (n->embedding) {
     const void *bytes = n->embedding;
-    if (!RSN_HOST_LE) {
+    if (!RSN_STORE_HOST_LE) {
       le = rsn__malloc((size_t)n->dim * 4);
       if (!le) {
         st = rsn__err(RSN_E_NOMEM, "upsert of node '%.*s': out of memory",
                       ID_SHOWN, n->id);
         goto cleanup;
       }
-      rsn__f32_to_le(le, n->embedding, n->dim);
+      rsn__store_f32_to_le(le, n->embedding, n->dim);
       bytes = le;
     }
-    rsn__bind_blob(&b, 6, bytes, (size_t)n->dim * 4u);
+    rsn__store_bind_blob(&b, 6, bytes, (size_t)n->dim * 4u);
   } else {
-    rsn__bind_null(&b, 6);
+    rsn__store_bind_null(&b, 6);
   }
-  rsn__bind_text(&b, 7, n->hash);
-  rsn__bind_text(&b, 8, n->meta);
-  rsn__bind_text(&b, 9, n->date);
-  rsn__bind_text(&b, 10, n->summary);
-  if ((st = rsn__bind_check(s, &b, "upsert of a node")) != RSN_OK) goto cleanup;
-  if ((st = step_write(s, ins, "upsert", n->id)) != RSN_OK) goto cleanup;
-
-  if (history) {
-    if ((st = rsn__stmt(s, RSN_STMT_HIST_UPSERT, &hist)) != RSN_OK)
-      goto cleanup;
-    rsn_binder h = {hist, SQLITE_OK, 0};
-    rsn__bind_text(&h, 1, n->id);
-    rsn__bind_text(&h, 2, n->type);
-    rsn__bind_text(&h, 3, n->title);
-    rsn__bind_text(&h, 4, n->domain);
-    rsn__bind_text(&h, 5, n->layer);
-    rsn__bind_text(&h, 7, n->hash);
-    rsn__bind_text(&h, 8, n->meta);
-    rsn__bind_text(&h, 9, n->date);
-    rsn__bind_text(&h, 10, n->summary);
-    if ((st = rsn__bind_check(s, &h, "history row for the upsert")) != RSN_OK) goto cleanup;
-    st = step_write(s, hist, "history row for the upsert", n->id);
-  }
+  if ((st = node_write(s, &b, "upsert", n->id)) != RSN_OK || !history)
+    goto cleanup;
+  if ((st = rsn__store_stmt(s, &q_hist_upsert, &hist)) != RSN_OK) goto cleanup;
+  rsn_store_binder h = {.q = hist};
+  bind_node_text(&h, n);
+  st = node_write(s, &h, "history row for the upsert", n->id);
 cleanup:
-  rsn__stmt_done(ins);
-  rsn__stmt_done(hist);
+  rsn__store_stmt_done(ins);
+  rsn__store_stmt_done(hist);
   rsn__free(le);
-  return rsn__scope_end(s, st);
+  return rsn__store_scope_end(s, st);
 }
 
-/* Shared body of delete and update_meta: optional history statement (reads
- * the old row, so it runs first), then the change; no row changed is
- * E_NOTFOUND and the scope rolls back. */
+/* Shared body of delete and update_meta: the history statement when asked
+ * for (it reads the old row, so it runs first), then the change, each with
+ * ?1 id (and ?2 meta for update_meta); no row changed is E_NOTFOUND and the
+ * scope rolls back. */
 static rsn_status change_node(rsn_store *s, const char *id, const char *meta,
-                              int history, rsn_stmt_id hist_id,
-                              rsn_stmt_id change_id, const char *what) {
-  sqlite3_stmt *hist = NULL, *chg = NULL;
-  rsn_status st = rsn__scope_begin(s, what);
-  if (st != RSN_OK) return st;
-  if (history) {
-    if ((st = rsn__stmt(s, hist_id, &hist)) != RSN_OK) goto cleanup;
-    rsn_binder h = {hist, SQLITE_OK, 0};
-    rsn__bind_text(&h, 1, id);
-    if (change_id == RSN_STMT_NODE_SET_META) rsn__bind_text(&h, 2, meta);
-    if ((st = rsn__bind_check(s, &h, what)) != RSN_OK) goto cleanup;
-    if ((st = step_write(s, hist, "history row", id)) != RSN_OK) goto cleanup;
+                              int history, rsn_store_sql *hist_q,
+                              rsn_store_sql *change_q, const char *what) {
+  rsn_store_sql *const steps[2] = {history ? hist_q : NULL, change_q};
+  const char *const names[2] = {"history row", what};
+  rsn_status st = rsn__store_scope_begin(s, what);
+  for (int i = 0; i < 2 && st == RSN_OK; i++) {
+    sqlite3_stmt *q = NULL;
+    if (!steps[i]) continue;
+    if ((st = rsn__store_stmt(s, steps[i], &q)) == RSN_OK) {
+      rsn_store_binder b = {.q = q};
+      rsn__store_bind_text(&b, 1, id);
+      if (change_q == &q_set_meta) rsn__store_bind_text(&b, 2, meta);
+      st = node_write(s, &b, names[i], id);
+    }
+    rsn__store_stmt_done(q);
   }
-  if ((st = rsn__stmt(s, change_id, &chg)) != RSN_OK) goto cleanup;
-  rsn_binder b = {chg, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, id);
-  if (change_id == RSN_STMT_NODE_SET_META) rsn__bind_text(&b, 2, meta);
-  if ((st = rsn__bind_check(s, &b, what)) != RSN_OK) goto cleanup;
-  if ((st = step_write(s, chg, what, id)) != RSN_OK) goto cleanup;
-  if (sqlite3_changes(s->db) == 0)
+  if (st == RSN_OK && sqlite3_changes(s->db) == 0)
     st = rsn__err(RSN_E_NOTFOUND, "cannot %s: no node with id '%.*s' in %s",
                   what, ID_SHOWN, id, s->path);
-cleanup:
-  rsn__stmt_done(hist);
-  rsn__stmt_done(chg);
-  return rsn__scope_end(s, st);
+  return rsn__store_scope_end(s, st);
 }
 
 rsn_status rsn_store_update_meta(rsn_store *s, const char *id,
                                  const char *meta, int history) {
   if (!s || !id) return rsn__err(RSN_E_INVAL, "update_meta: NULL argument");
-  return change_node(s, id, meta, history, RSN_STMT_HIST_UPDATE,
-                     RSN_STMT_NODE_SET_META, "update meta");
+  return change_node(s, id, meta, history, &q_hist_update,
+                     &q_set_meta, "update meta");
 }
 
 rsn_status rsn_store_delete(rsn_store *s, const char *id, int history) {
   if (!s || !id) return rsn__err(RSN_E_INVAL, "delete: NULL argument");
-  return change_node(s, id, NULL, history, RSN_STMT_HIST_DELETE,
-                     RSN_STMT_NODE_DELETE, "delete");
+  return change_node(s, id, NULL, history, &q_hist_delete,
+                     &q_delete, "delete");
 }
 
 /* ---- reads --------------------------------------------------------------------- */
+
+/* Look node id up with q: E_NOTFOUND when there is none.  The caller reads
+ * the row from *out and resets it with rsn__store_stmt_done, also after a
+ * failure. */
+static rsn_status find_node(rsn_store *s, rsn_store_sql *q, const char *id,
+                            const char *what, sqlite3_stmt **out) {
+  int found = 0;
+  rsn_status st = rsn__store_lookup(s, q, id, what, out, &found);
+  if (st == RSN_OK && !found)
+    st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
+                  id, s->path);
+  return st;
+}
 
 rsn_status rsn_store_get(rsn_store *s, const char *id, int with_embedding,
                          rsn_node **out) {
   static const int fields[] = {F_ID,   F_TYPE, F_TITLE, F_DOMAIN,  F_LAYER,
                                F_HASH, F_META, F_DATE,  F_SUMMARY, F_EMBEDDING};
   sqlite3_stmt *q = NULL;
-  rsn_acc acc = {0};
-  rsn_status st = RSN_OK;
-  int rc;
+  rsn_store_acc acc = {0};
   if (out) *out = NULL;
   if (!s || !id || !out) return rsn__err(RSN_E_INVAL, "get: NULL argument");
-  st = rsn__stmt(s, with_embedding ? RSN_STMT_NODE_GET_EMB : RSN_STMT_NODE_GET,
-                 &q);
-  if (st != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, id);
-  if ((st = rsn__bind_check(s, &b, "reading a node")) != RSN_OK) goto cleanup;
-  rc = sqlite3_step(q);
-  if (rc == SQLITE_DONE) {
-    st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
-                  id, s->path);
-    goto cleanup;
-  }
-  if (rc != SQLITE_ROW) {
-    st = rsn__store_sqlerr(s, rc, "reading a node");
-    goto cleanup;
-  }
-  st = acc_node_row(&acc, q, fields, with_embedding ? 10 : 9);
-  if (st != RSN_OK) goto cleanup;
-  st = acc_nodes(&acc, out);
-cleanup:
-  rsn__stmt_done(q);
-  rsn__acc_free(&acc);
+  rsn_status st = find_node(s, with_embedding ? &q_get_emb : &q_get, id,
+                            "reading a node", &q);
+  if (st == RSN_OK) st = acc_node_row(&acc, q, fields, with_embedding ? 10 : 9);
+  if (st == RSN_OK) st = acc_nodes(&acc, out);
+  rsn__store_stmt_done(q);
+  rsn__store_acc_free(&acc);
   return st;
 }
 
@@ -339,7 +274,7 @@ static const struct {
 };
 
 /* List nodes ordered by id.  o may be NULL (ids only, no filter).  The
- * statement is built per call (its shape depends on o) and finalized here;
+ * statement's SQL depends on o; q_list keeps the last one (store_int.h);
  * *out is one allocation for rsn_nodes_free, NULL when *n is 0. */
 rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
                           size_t *n) {
@@ -348,7 +283,7 @@ rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
   int fields[1 + sizeof list_cols / sizeof list_cols[0]];
   int ncols = 0, len, rc;
   sqlite3_stmt *q = NULL;
-  rsn_acc acc = {0};
+  rsn_store_acc acc = {0};
   rsn_status st = RSN_OK;
   if (out) *out = NULL;
   if (n) *n = 0;
@@ -378,17 +313,13 @@ rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
   snprintf(sql + len, sizeof sql - (size_t)len,
            " ORDER BY id LIMIT ?3 OFFSET ?4");
 
-  rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
-  if (rc != SQLITE_OK) {
-    st = rsn__store_sqlerr(s, rc, "preparing the node list");
-    goto cleanup;
-  }
-  rsn_binder b = {q, SQLITE_OK, 0};
-  if (o->domain) rsn__bind_text(&b, 1, o->domain);
-  if (o->type) rsn__bind_text(&b, 2, o->type);
-  rsn__bind_int64(&b, 3, o->limit > 0 ? o->limit : -1);
-  rsn__bind_int64(&b, 4, o->offset);
-  if ((st = rsn__bind_check(s, &b, "listing nodes")) != RSN_OK) goto cleanup;
+  if ((st = rsn__store_stmt_sql(s, &q_list, sql, &q)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {.q = q};
+  if (o->domain) rsn__store_bind_text(&b, 1, o->domain);
+  if (o->type) rsn__store_bind_text(&b, 2, o->type);
+  rsn__store_bind_int64(&b, 3, o->limit > 0 ? o->limit : -1);
+  rsn__store_bind_int64(&b, 4, o->offset);
+  if ((st = rsn__store_bind_check(s, &b, "listing nodes")) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     st = acc_node_row(&acc, q, fields, ncols);
     if (st != RSN_OK) goto cleanup;
@@ -400,40 +331,28 @@ rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o, rsn_node **out,
   st = acc_nodes(&acc, out);
   if (st == RSN_OK) *n = acc.n;
 cleanup:
-  sqlite3_finalize(q);
-  rsn__acc_free(&acc);
+  rsn__store_stmt_done(q);
+  rsn__store_acc_free(&acc);
   return st;
 }
 
 rsn_status rsn_store_get_blob(rsn_store *s, const char *id, void *buf,
                               size_t cap, size_t *bytes) {
   sqlite3_stmt *q = NULL;
-  rsn_status st = RSN_OK;
-  int rc;
   if (bytes) *bytes = 0;
   if (!s || !id || !bytes || (!buf && cap))
     return rsn__err(RSN_E_INVAL, "get_blob: NULL argument");
-  if ((st = rsn__stmt(s, RSN_STMT_NODE_BLOB, &q)) != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, id);
-  if ((st = rsn__bind_check(s, &b, "reading an embedding")) != RSN_OK) goto cleanup;
-  rc = sqlite3_step(q);
-  if (rc == SQLITE_DONE) {
-    st = rsn__err(RSN_E_NOTFOUND, "no node with id '%.*s' in %s", ID_SHOWN,
-                  id, s->path);
-  } else if (rc != SQLITE_ROW) {
-    st = rsn__store_sqlerr(s, rc, "reading an embedding");
-  } else if (sqlite3_column_type(q, 0) == SQLITE_NULL) {
+  rsn_status st = find_node(s, &q_blob, id, "reading an embedding", &q);
+  if (st == RSN_OK && sqlite3_column_type(q, 0) == SQLITE_NULL) {
     st = rsn__err(RSN_E_NULLBLOB, "node '%.*s' has no embedding (NULL)",
                   ID_SHOWN, id);
-  } else {
+  } else if (st == RSN_OK) {
     const void *blob = sqlite3_column_blob(q, 0);
     size_t len = (size_t)sqlite3_column_bytes(q, 0);
     if (len && blob && cap) memcpy(buf, blob, RSN_MIN(len, cap));
     *bytes = len;
   }
-cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -473,16 +392,14 @@ rsn_status rsn_store_hydrate(rsn_store *s, rsn_hit *hits, size_t n) {
   rsn_status st = RSN_OK;
   size_t i = 0;
   if (!s || (!hits && n)) return rsn__err(RSN_E_INVAL, "hydrate: NULL argument");
-  if ((st = rsn__stmt(s, RSN_STMT_HYDRATE, &q)) != RSN_OK) goto cleanup;
   for (i = 0; i < n; i++) {
     rsn_hit *h = &hits[i];
-    int rc, oom = 0;
+    int found = 0, oom = 0;
     if (!h->id) continue;
-    rsn_binder b = {q, SQLITE_OK, 0};
-    rsn__bind_text(&b, 1, h->id);
-    if ((st = rsn__bind_check(s, &b, "hydrating search hits")) != RSN_OK) break;
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_ROW) {
+    st = rsn__store_lookup(s, &q_hydrate, h->id, "hydrating search hits", &q,
+                           &found);
+    if (st != RSN_OK) goto cleanup;
+    if (found) {
       h->type = dup_col(q, 0, &oom);
       h->title = dup_col(q, 1, &oom);
       h->domain = dup_col(q, 2, &oom);
@@ -490,9 +407,6 @@ rsn_status rsn_store_hydrate(rsn_store *s, rsn_hit *hits, size_t n) {
       h->date = dup_col(q, 4, &oom);
       h->meta = dup_col(q, 5, &oom);
       h->summary = dup_col(q, 6, &oom);
-    } else if (rc != SQLITE_DONE) {
-      st = rsn__store_sqlerr(s, rc, "hydrating search hits");
-      goto cleanup;
     }
     sqlite3_reset(q);
     if (oom) {
@@ -502,7 +416,7 @@ rsn_status rsn_store_hydrate(rsn_store *s, rsn_hit *hits, size_t n) {
     }
   }
 cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   if (st != RSN_OK) rsn_store_hits_release(hits, i < n ? i + 1 : n);
   return st;
 }

@@ -2,7 +2,7 @@
  * scan.c -- streaming the embeddings out of nodes (the arena loader's
  * input) and auditing every blob against the FAFCAS rules (fafcas.c).
  *
- * The scan statement (conn.c) is
+ * The scan statement (q_scan) is
  *   SELECT id, embedding FROM nodes WHERE rowid BETWEEN ?1 AND ?2
  * (NULL embeddings are counted here rather than filtered in SQL, so the
  * loader learns the count without a second pass over the table)
@@ -17,6 +17,26 @@
 
 #include <string.h>
 
+static rsn_store_sql q_scan = RSN_STORE_SQL(
+    "SELECT id, embedding FROM nodes WHERE rowid BETWEEN ?1 AND ?2");
+/* Two scalar subqueries: each gets the min/max optimisation (one b-tree
+ * descent); min() and max() in one SELECT would scan. */
+static rsn_store_sql q_rowid_bounds = RSN_STORE_SQL(
+    "SELECT (SELECT min(rowid) FROM nodes), (SELECT max(rowid) FROM nodes)");
+/* The audit's read transaction (a savepoint, which works on read-only
+ * connections and inside an explicit transaction). */
+static rsn_store_sql q_audit_begin = RSN_STORE_SQL("SAVEPOINT rsn_audit");
+static rsn_store_sql q_audit_end = RSN_STORE_SQL("RELEASE rsn_audit");
+/* The distinct blob lengths that are whole float arrays, most common first
+ * (ties to the smaller).  length() of a blob does not read its content; a
+ * value stored as TEXT is measured in bytes. */
+static rsn_store_sql q_audit_lengths = RSN_STORE_SQL(
+    "SELECT len / 4, count(*) AS c FROM ("
+    " SELECT CASE typeof(embedding) WHEN 'blob' THEN length(embedding)"
+    " ELSE length(CAST(embedding AS BLOB)) END AS len"
+    " FROM nodes WHERE embedding IS NOT NULL)"
+    " WHERE len > 0 AND len % 4 = 0 GROUP BY len ORDER BY c DESC, len ASC");
+
 /* Run fn over each row of [lo, hi] with a non-NULL embedding.  Pointers
  * passed to fn are SQLite's and valid only during the call.  A non-zero
  * return from fn stops the scan and is returned as the status. */
@@ -26,11 +46,11 @@ rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
   rsn_status st = RSN_OK;
   int rc;
   if (!s || !fn) return rsn__err(RSN_E_INVAL, "scan: NULL argument");
-  if ((st = rsn__stmt(s, RSN_STMT_SCAN, &q)) != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_int64(&b, 1, lo);
-  rsn__bind_int64(&b, 2, hi);
-  if ((st = rsn__bind_check(s, &b, "scanning embeddings")) != RSN_OK) goto cleanup;
+  if ((st = rsn__store_stmt(s, &q_scan, &q)) != RSN_OK) goto cleanup;
+  rsn_store_binder b = {.q = q};
+  rsn__store_bind_int64(&b, 1, lo);
+  rsn__store_bind_int64(&b, 2, hi);
+  if ((st = rsn__store_bind_check(s, &b, "scanning embeddings")) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     if (sqlite3_column_type(q, 1) == SQLITE_NULL) {
       if (nulls) ++*nulls;
@@ -54,7 +74,7 @@ rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
   }
   if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "scanning embeddings");
 cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -65,7 +85,7 @@ rsn_status rsn_store_rowid_bounds(rsn_store *s, int64_t *lo, int64_t *hi) {
   if (!s || !lo || !hi) return rsn__err(RSN_E_INVAL, "rowid_bounds: NULL argument");
   *lo = 0;
   *hi = -1;
-  if ((st = rsn__stmt(s, RSN_STMT_ROWID_BOUNDS, &q)) != RSN_OK) goto cleanup;
+  if ((st = rsn__store_stmt(s, &q_rowid_bounds, &q)) != RSN_OK) goto cleanup;
   rc = sqlite3_step(q);
   if (rc != SQLITE_ROW) {
     st = rsn__store_sqlerr(s, rc, "reading the rowid range of nodes");
@@ -76,7 +96,7 @@ rsn_status rsn_store_rowid_bounds(rsn_store *s, int64_t *lo, int64_t *hi) {
     *hi = sqlite3_column_int64(q, 1);
   }
 cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -97,23 +117,13 @@ static int audit_row(void *ctx, const char *id, size_t idlen, const void *blob,
   return 0;
 }
 
-/* The audit in three reads inside one read transaction (a savepoint, which
- * works on read-only connections and inside an explicit transaction), so
- * the counts describe one snapshot:
- *   1. the distinct blob lengths that are whole float arrays, most common
- *      first -- length() of a blob does not read its content, so this is
- *      cheap -- giving dims[] and, without rsn_meta, the expected dimension
- *      (ties go to the smaller dimension, for determinism);
+/* The audit in three reads inside one read transaction (q_audit_begin), so
+ * the counts describe one snapshot: the dimension rsn_meta records, then
+ *   1. the distinct blob lengths (q_audit_lengths), giving dims[] and,
+ *      without rsn_meta, the expected dimension;
  *   2. a scan that checks every blob against that dimension and counts the
- *      NULL embeddings.
- * A value stored as TEXT in the embedding column is measured in bytes. */
+ *      NULL embeddings. */
 rsn_status rsn_store_audit(rsn_store *s, rsn_vector_audit *a) {
-  static const char lengths_sql[] =
-      "SELECT len / 4, count(*) AS c FROM ("
-      " SELECT CASE typeof(embedding) WHEN 'blob' THEN length(embedding)"
-      " ELSE length(CAST(embedding AS BLOB)) END AS len"
-      " FROM nodes WHERE embedding IS NOT NULL)"
-      " WHERE len > 0 AND len % 4 = 0 GROUP BY len ORDER BY c DESC, len ASC";
   sqlite3_stmt *q = NULL;
   rsn_status st = RSN_OK;
   audit_ctx ctx;
@@ -121,16 +131,11 @@ rsn_status rsn_store_audit(rsn_store *s, rsn_vector_audit *a) {
   int rc, in_sp = 0;
   if (!s || !a) return rsn__err(RSN_E_INVAL, "audit: NULL argument");
   memset(a, 0, sizeof *a);
-  if ((st = rsn__exec(s, "SAVEPOINT rsn_audit", "starting the audit")) != RSN_OK)
+  if ((st = rsn__store_run(s, &q_audit_begin, "starting the audit")) != RSN_OK)
     goto cleanup;
   in_sp = 1;
   if ((st = rsn_store_get_dim(s, &meta_dim)) != RSN_OK) goto cleanup;
-
-  rc = sqlite3_prepare_v2(s->db, lengths_sql, -1, &q, NULL);
-  if (rc != SQLITE_OK) {
-    st = rsn__store_sqlerr(s, rc, "measuring embedding lengths");
-    goto cleanup;
-  }
+  if ((st = rsn__store_stmt(s, &q_audit_lengths, &q)) != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     int64_t d = sqlite3_column_int64(q, 0);
     if (a->ndims < RSN_MAX_DIMS_SEEN) {
@@ -143,6 +148,8 @@ rsn_status rsn_store_audit(rsn_store *s, rsn_vector_audit *a) {
     st = rsn__store_sqlerr(s, rc, "measuring embedding lengths");
     goto cleanup;
   }
+  rsn__store_stmt_done(q);
+  q = NULL;
   if (meta_dim) {
     a->dim = meta_dim;
     a->dim_from_meta = 1;
@@ -152,10 +159,8 @@ rsn_status rsn_store_audit(rsn_store *s, rsn_vector_audit *a) {
   ctx.a = a;
   st = rsn_store_scan(s, INT64_MIN, INT64_MAX, audit_row, &ctx, &a->no_embedding);
 cleanup:
-  sqlite3_finalize(q);
-  if (in_sp) {
-    /* Reads only: RELEASE cannot lose anything. */
-    sqlite3_exec(s->db, "RELEASE rsn_audit", NULL, NULL, NULL);
-  }
+  rsn__store_stmt_done(q);
+  if (in_sp) rsn__store_run_quiet(s, &q_audit_end); /* reads only: RELEASE
+                                                       cannot lose anything */
   return st;
 }

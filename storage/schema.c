@@ -89,13 +89,28 @@ static const char *const app_ddl[] = {
     "ALTER TABLE `nodes` ADD `summary` text;",
 };
 
-/* resonance's own metadata table (created with CREATE, or lazily when
- * something must be recorded on a writable file). */
-static const char rsn_meta_ddl[] =
-    "CREATE TABLE IF NOT EXISTS rsn_meta (key TEXT PRIMARY KEY NOT NULL, "
-    "value TEXT);"
-    "INSERT OR IGNORE INTO rsn_meta (key, value) VALUES ('format_version', "
-    "'1');";
+/* resonance's own metadata table, created with CREATE, or when something
+ * must be recorded on a writable file that has none. */
+static rsn_store_sql q_meta_create =
+    RSN_STORE_SQL("CREATE TABLE IF NOT EXISTS rsn_meta (key TEXT PRIMARY KEY "
+                  "NOT NULL, value TEXT)");
+static rsn_store_sql q_meta_init =
+    RSN_STORE_SQL("INSERT OR IGNORE INTO rsn_meta (key, value) "
+                  "VALUES ('format_version', '1')");
+static rsn_store_sql q_meta_get =
+    RSN_STORE_SQL("SELECT value FROM rsn_meta WHERE key = ?1");
+static rsn_store_sql q_meta_set =
+    RSN_STORE_SQL("INSERT OR REPLACE INTO rsn_meta (key, value) "
+                  "VALUES (?1, ?2)");
+/* Which of the contract tables and rsn_meta exist (the first read of a
+ * connection, conn.c). */
+static rsn_store_sql q_probe = RSN_STORE_SQL(
+    "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+    "lower(name) IN ('nodes', 'edges', 'history', 'ember_state')), "
+    "(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+    "lower(name) = 'rsn_meta')");
+static rsn_store_sql q_table_info =
+    RSN_STORE_SQL("SELECT name FROM pragma_table_info(?1)");
 
 /* Columns every contract table must have (verification only checks that
  * they are present: the app's files may carry more). */
@@ -114,7 +129,7 @@ static const struct {
 };
 
 /* Exposed for tests: the DDL the app runs, in order. */
-size_t rsn__schema_app_ddl(const char *const **ddl) {
+size_t rsn__store_schema_app_ddl(const char *const **ddl) {
   *ddl = app_ddl;
   return sizeof app_ddl / sizeof app_ddl[0];
 }
@@ -126,15 +141,9 @@ static rsn_status verify_table(rsn_store *s, size_t t) {
   rsn_status status = RSN_OK;
   unsigned found = 0; /* bit i: contract column i seen */
   int rows = 0, rc;
-  rc = sqlite3_prepare_v2(s->db, "SELECT name FROM pragma_table_info(?1)", -1,
-                          &st, NULL);
-  if (rc != SQLITE_OK) {
-    status = rsn__store_sqlerr(s, rc, "reading PRAGMA table_info");
-    goto cleanup;
-  }
-  rsn_binder b = {st, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, contract[t].table);
-  if ((status = rsn__bind_check(s, &b, "reading PRAGMA table_info")) != RSN_OK) goto cleanup;
+  status = rsn__store_stmt_key(s, &q_table_info, contract[t].table,
+                               "reading PRAGMA table_info", &st);
+  if (status != RSN_OK) goto cleanup;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *name = (const char *)sqlite3_column_text(st, 0);
     rows++;
@@ -160,11 +169,11 @@ static rsn_status verify_table(rsn_store *s, size_t t) {
     }
   }
 cleanup:
-  sqlite3_finalize(st);
+  rsn__store_stmt_done(st);
   return status;
 }
 
-rsn_status rsn__schema_verify(rsn_store *s) {
+rsn_status rsn__store_schema_verify(rsn_store *s) {
   rsn_status st = RSN_OK;
   for (size_t t = 0; t < sizeof contract / sizeof contract[0]; t++) {
     st = verify_table(s, t);
@@ -173,37 +182,39 @@ rsn_status rsn__schema_verify(rsn_store *s) {
   return st;
 }
 
-rsn_status rsn__schema_probe(rsn_store *s, int *contract_tables,
-                             int *has_meta) {
-  int64_t n = 0, m = 0;
-  rsn_status st = rsn__query_int(
-      s,
-      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-      "lower(name) IN ('nodes', 'edges', 'history', 'ember_state')",
-      &n);
-  if (st == RSN_OK)
-    st = rsn__query_int(s,
-                        "SELECT count(*) FROM sqlite_master WHERE type = "
-                        "'table' AND lower(name) = 'rsn_meta'",
-                        &m);
-  if (contract_tables) *contract_tables = (int)n;
-  if (has_meta) *has_meta = (int)m;
+rsn_status rsn__store_schema_probe(rsn_store *s, int *contract_tables,
+                                   int *has_meta) {
+  sqlite3_stmt *q = NULL;
+  rsn_status st = rsn__store_stmt(s, &q_probe, &q);
+  int rc = st == RSN_OK ? sqlite3_step(q) : SQLITE_OK;
+  if (st == RSN_OK && rc != SQLITE_ROW)
+    st = rsn__store_sqlerr(s, rc, "reading the schema");
+  if (contract_tables) *contract_tables = st ? 0 : sqlite3_column_int(q, 0);
+  if (has_meta) *has_meta = st ? 0 : sqlite3_column_int(q, 1);
+  rsn__store_stmt_done(q);
+  return st;
+}
+
+/* Create rsn_meta and its format_version row, if absent. */
+static rsn_status meta_create(rsn_store *s) {
+  rsn_status st = rsn__store_run(s, &q_meta_create, "creating rsn_meta");
+  if (st == RSN_OK) st = rsn__store_run(s, &q_meta_init, "creating rsn_meta");
   return st;
 }
 
 /* Create the app's tables (statement by statement, as the migrations run)
  * and rsn_meta, all in one transaction: a failure leaves the file without
  * any of them. */
-rsn_status rsn__schema_create(rsn_store *s) {
-  rsn_status st = rsn__scope_begin(s, "create the schema");
+rsn_status rsn__store_schema_create(rsn_store *s) {
+  rsn_status st = rsn__store_scope_begin(s, "create the schema");
   if (st != RSN_OK) return st;
   for (size_t i = 0; i < sizeof app_ddl / sizeof app_ddl[0]; i++) {
-    st = rsn__exec(s, app_ddl[i], "creating the app's tables");
+    st = rsn__store_exec(s, app_ddl[i], "creating the app's tables");
     if (st != RSN_OK) goto cleanup;
   }
-  st = rsn__exec(s, rsn_meta_ddl, "creating rsn_meta");
+  st = meta_create(s);
 cleanup:
-  return rsn__scope_end(s, st);
+  return rsn__store_scope_end(s, st);
 }
 
 /* ---- rsn_meta -------------------------------------------------------------- */
@@ -213,25 +224,16 @@ cleanup:
 static rsn_status meta_get(rsn_store *s, const char *key, char *buf,
                            size_t len) {
   sqlite3_stmt *q = NULL;
-  rsn_status st = RSN_OK;
-  int has_meta = 0, rc;
+  int has_meta = 0, found = 0;
   buf[0] = '\0';
-  st = rsn__schema_probe(s, NULL, &has_meta);
-  if (st != RSN_OK || !has_meta) goto cleanup;
-  st = rsn__stmt(s, RSN_STMT_META_GET, &q);
-  if (st != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, key);
-  if ((st = rsn__bind_check(s, &b, "reading rsn_meta")) != RSN_OK) goto cleanup;
-  rc = sqlite3_step(q);
-  if (rc == SQLITE_ROW) {
+  rsn_status st = rsn__store_schema_probe(s, NULL, &has_meta);
+  if (st != RSN_OK || !has_meta) return st;
+  st = rsn__store_lookup(s, &q_meta_get, key, "reading rsn_meta", &q, &found);
+  if (found) {
     const unsigned char *v = sqlite3_column_text(q, 0);
     snprintf(buf, len, "%s", v ? (const char *)v : "");
-  } else if (rc != SQLITE_DONE) {
-    st = rsn__store_sqlerr(s, rc, "reading rsn_meta");
   }
-cleanup:
-  rsn__stmt_done(q);
+  rsn__store_stmt_done(q);
   return st;
 }
 
@@ -239,28 +241,25 @@ cleanup:
  * do not nest). */
 static rsn_status meta_put(rsn_store *s, const char *key, const char *value) {
   sqlite3_stmt *q = NULL;
-  int rc;
-  rsn_status st = rsn__exec(s, rsn_meta_ddl, "creating rsn_meta");
-  if (st != RSN_OK) goto cleanup;
-  st = rsn__stmt(s, RSN_STMT_META_SET, &q);
-  if (st != RSN_OK) goto cleanup;
-  rsn_binder b = {q, SQLITE_OK, 0};
-  rsn__bind_text(&b, 1, key);
-  rsn__bind_text(&b, 2, value);
-  if ((st = rsn__bind_check(s, &b, "writing rsn_meta")) != RSN_OK) goto cleanup;
-  rc = sqlite3_step(q);
-  if (rc != SQLITE_DONE) st = rsn__store_sqlerr(s, rc, "writing rsn_meta");
-cleanup:
-  rsn__stmt_done(q);
+  rsn_status st = meta_create(s);
+  if (st == RSN_OK) st = rsn__store_stmt(s, &q_meta_set, &q);
+  if (st == RSN_OK) {
+    rsn_store_binder b = {.q = q};
+    rsn__store_bind_text(&b, 1, key);
+    rsn__store_bind_text(&b, 2, value);
+    st = rsn__store_bind_check(s, &b, "writing rsn_meta");
+  }
+  if (st == RSN_OK) st = rsn__store_step(s, q, "writing rsn_meta");
+  rsn__store_stmt_done(q);
   return st;
 }
 
 /* Record rsn_meta[key] = value (NULL value: SQL NULL), creating rsn_meta
  * first if the file has none.  E_READONLY on a read-only store. */
 static rsn_status meta_set(rsn_store *s, const char *key, const char *value) {
-  rsn_status st = rsn__scope_begin(s, "record metadata in rsn_meta");
+  rsn_status st = rsn__store_scope_begin(s, "record metadata in rsn_meta");
   if (st != RSN_OK) return st;
-  return rsn__scope_end(s, meta_put(s, key, value));
+  return rsn__store_scope_end(s, meta_put(s, key, value));
 }
 
 rsn_status rsn_store_get_dim(rsn_store *s, uint32_t *dim) {
@@ -302,7 +301,7 @@ rsn_status rsn_store_claim_dim(rsn_store *s, uint32_t dim,
                     "and %u", dim, RSN_MAX_DIM);
   /* The scope holds the write lock from the read on, so no other
    * connection can record a dimension between the read and the write. */
-  rsn_status st = rsn__scope_begin(s, "record the dimension in rsn_meta");
+  rsn_status st = rsn__store_scope_begin(s, "record the dimension in rsn_meta");
   if (st != RSN_OK) return st;
   st = rsn_store_get_dim(s, recorded);
   if (st == RSN_OK && *recorded == 0) {
@@ -313,7 +312,7 @@ rsn_status rsn_store_claim_dim(rsn_store *s, uint32_t dim,
       *claimed = 1;
     }
   }
-  return rsn__scope_end(s, st);
+  return rsn__store_scope_end(s, st);
 }
 
 rsn_status rsn_store_get_model(rsn_store *s, char *buf, size_t len) {

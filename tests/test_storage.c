@@ -114,7 +114,7 @@ static char *raw_rows(const char *db, const char *sql) {
 
 static int64_t q_int(rsn_store *s, const char *sql) {
   int64_t v = -1;
-  assert_int_equal(rsn__query_int(s, sql, &v), RSN_OK);
+  assert_int_equal(rsn__store_query_int(s, sql, &v), RSN_OK);
   return v;
 }
 
@@ -264,7 +264,7 @@ static void test_schema_matches_app_ddl(void **state) {
   }
   /* The DDL in schema.c is one place; the fixture must match it too. */
   const char *const *ddl = NULL;
-  size_t n = rsn__schema_app_ddl(&ddl);
+  size_t n = rsn__store_schema_app_ddl(&ddl);
   char *fixture = NULL;
   assert_int_equal(tu_run("cat '" FIXTURE "'", &fixture, 0), 0);
   for (size_t i = 0; i < n; i++) assert_non_null(strstr(fixture, ddl[i]));
