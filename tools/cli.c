@@ -16,7 +16,7 @@
  * this code with libFuzzer's main.  Subcommands live in cli_info.c (init,
  * get, stats, check, maintain), cli_graph.c (list, edges), cli_import.c,
  * cli_search.c, cli_generate.c and cli_bench.c; vector files are read and
- * written by vecfile.c.
+ * written by the bench library's vector-file module (bench/lib/vecfile.c).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -27,7 +27,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const cli_cmd *const commands[] = {
@@ -324,7 +323,7 @@ static void load_progress(void *ctx, const char *phase, uint64_t done,
 int cli_open_db(const char *path, rsn_open_opts *opts, unsigned flags,
                 rsn_db **db) {
   rsn_open_opts local;
-  double times[2] = {cli_now_ms(), 0};
+  double times[2] = {bl_now_ms(), 0};
   if (!opts) {
     rsn_open_opts_init(&local);
     opts = &local;
@@ -343,12 +342,6 @@ int cli_open_db(const char *path, rsn_open_opts *opts, unsigned flags,
   }
   if (st != RSN_OK) return cli_fail(NULL, st, "cannot open %s", path);
   return CLI_EXIT_OK;
-}
-
-double cli_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 void cli_print_json(json_t *v) {
@@ -385,7 +378,7 @@ int cli_stderr_tty(void) { return isatty(STDERR_FILENO); }
 
 void cli_progress(const char *label, uint64_t done, double start_ms,
                   double *last_ms) {
-  double now = cli_now_ms();
+  double now = bl_now_ms();
   if (now - *last_ms < 250.0) return;
   *last_ms = now;
   double secs = (now - start_ms) / 1e3;

@@ -36,6 +36,7 @@
 #include "cli.h"
 #include "resonance_probe.h"
 #include "subproc.h"
+#include "synth.h"
 #include "tmpdir.h"
 
 #include <errno.h>
@@ -199,6 +200,19 @@ static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null();
 
 /* ---- data preparation -----------------------------------------------------*/
 
+/* n synthetic vectors (the row stream, or the query stream when `queries`
+ * is set) written to path as raw f32, as `resonance generate` writes them. */
+static int synth_file(const char *path, uint64_t n, uint32_t dim,
+                      uint32_t clusters, uint64_t seed, int queries) {
+  char err[PATH_MAX + 300];
+  int rc = bl_synth_write(path, VF_FMT_F32, n, dim, clusters, seed,
+                          queries ? BL_STREAM_QUERIES : BL_STREAM_ROWS, err,
+                          sizeof err);
+  if (rc == -2) return cli_error(CLI_EXIT_OTHER, "generate: out of memory");
+  if (rc != 0) return cli_error(CLI_EXIT_INPUT, "generate: %s", err);
+  return CLI_EXIT_OK;
+}
+
 /* Copy `count` rows from r to a new raw f32 file at path. */
 static int copy_rows(vf_reader *r, uint64_t count, const char *path) {
   char err[256];
@@ -294,8 +308,7 @@ static int base_source(bench *b, char *src, size_t len, vf_format *fmt,
              o->synthetic, o->dim, o->clusters, o->seed);
     note(b, "generating %" PRIu64 " x %u synthetic vectors", o->synthetic,
          o->dim);
-    return cli_generate_vectors(src, VF_FMT_F32, o->synthetic, o->dim,
-                                o->clusters, o->seed, 0);
+    return synth_file(src, o->synthetic, o->dim, o->clusters, o->seed, 0);
   }
   if (o->idx) {
     float *v;
@@ -332,8 +345,7 @@ static int load_query_file(bench *b) {
     tmp_file(b, p, sizeof p, "qgen.f32");
     snprintf(b->qfile_id, sizeof b->qfile_id, "synthetic-queries:%" PRIu64,
              count);
-    rc = cli_generate_vectors(p, VF_FMT_F32, count, o->dim, o->clusters,
-                              o->seed, 1);
+    rc = synth_file(p, count, o->dim, o->clusters, o->seed, 1);
     if (rc == CLI_EXIT_OK &&
         vf_load_f32(p, VF_FMT_F32, o->dim, &b->q, &n, &d, err, sizeof err))
       rc = cli_error(CLI_EXIT_INPUT, "bench: %s", err);
@@ -498,7 +510,7 @@ static int compute_truth(bench *b) {
   float *block = malloc((size_t)BL_TRUTH_BLOCK * b->d * sizeof *block);
   int rc = t && block ? CLI_EXIT_OK
                       : cli_error(CLI_EXIT_OTHER, "bench: out of memory");
-  double t0 = cli_now_ms(), last = 0;
+  double t0 = bl_now_ms(), last = 0;
   for (uint64_t row = 0; rc == CLI_EXIT_OK && row < b->n;) {
     size_t m = 0;
     while (m < BL_TRUTH_BLOCK && row + m < b->n &&
@@ -588,9 +600,9 @@ static int import_db(bench *b, const char *db_path, const char *src,
   uint64_t rows = 0;
   int rc = cli_open_db(db_path, &o, RSN_OPEN_CREATE | RSN_OPEN_NOLOAD |
                                         RSN_OPEN_NO_HISTORY, &db);
-  double t0 = cli_now_ms();
+  double t0 = bl_now_ms();
   if (rc == CLI_EXIT_OK) rc = cli_import_reader(db, src, r, &rows);
-  *secs = (cli_now_ms() - t0) / 1e3;
+  *secs = (bl_now_ms() - t0) / 1e3;
   rsn_close(db);
   vf_close(r);
   return rc;
@@ -602,9 +614,9 @@ static int open_loaded(bench *b, const char *db_path, rsn_db **db,
   rsn_open_opts o;
   rsn_open_opts_init(&o);
   o.threads = (int)b->o.threads;
-  double t0 = cli_now_ms();
+  double t0 = bl_now_ms();
   int rc = cli_open_db(db_path, &o, 0, db);
-  *ms = cli_now_ms() - t0;
+  *ms = bl_now_ms() - t0;
   if (rc != CLI_EXIT_OK) return rc;
   rsn_stats st;
   rsn_status s = rsn_stats_get(*db, &st);
@@ -640,9 +652,9 @@ static int single_latency(bench *b, rsn_db *db, bl_latency *lat) {
   if (isnan(b->rss[2]) || b->rss[2] == 0) b->rss[2] = rss_now(); /* first run only (--plot runs more) */
   for (size_t i = 0; i < b->nq && rc == CLI_EXIT_OK; i++) {
     rsn_results *res = NULL;
-    double t0 = cli_now_ms();
+    double t0 = bl_now_ms();
     rsn_status s = rsn_search(db, b->q + i * b->d, b->d, &p, &res);
-    ms[i] = cli_now_ms() - t0;
+    ms[i] = bl_now_ms() - t0;
     if (s != RSN_OK) rc = cli_fail(db, s, "bench: search (query %zu)", i);
     rsn_results_free(res);
   }
@@ -674,7 +686,7 @@ static int batch_throughput(bench *b, rsn_db *db, sysres *s) {
          MIN_REP_MS);
     for (uint64_t r = 0; r < b->o.reps && rc == CLI_EXIT_OK; r++) {
       size_t done = 0;
-      double t0 = cli_now_ms(), el = 0;
+      double t0 = bl_now_ms(), el = 0;
       while (rc == CLI_EXIT_OK && (done == 0 || el < MIN_REP_MS)) {
         rsn_results *res = NULL;
         rsn_status st = rsn_search_batch(db, qx + pos * b->d, bs, b->d, &p,
@@ -683,7 +695,7 @@ static int batch_throughput(bench *b, rsn_db *db, sysres *s) {
         rsn_results_free(res);
         pos = (pos + bs) % b->nq;
         done += bs;
-        el = cli_now_ms() - t0;
+        el = bl_now_ms() - t0;
       }
       rep[r] = (double)done / (el / 1e3);
     }
