@@ -207,15 +207,7 @@ const char *cli_str(const cli_args *a, const char *name) {
 }
 
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
-  /* strtoull accepts leading blanks and a minus sign (wrapping around);
-   * a strict parser wants digits only. */
-  if (!s || *s < '0' || *s > '9') return -1;
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || *end != '\0' || v < min || v > max) return -1;
-  *out = (uint64_t)v;
-  return 0;
+  return bl_parse_u64(s, min, max, out);
 }
 
 int cli_parse_double(const char *s, double min, double max, double *out) {

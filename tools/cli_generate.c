@@ -57,8 +57,9 @@ static json_t *row_json(uint64_t seed, uint64_t i, int cluster,
   make_title(&s, title, sizeof title);
   const char *type = PICK(types, &s), *domain = PICK(domains, &s);
   const char *layer = PICK(layers, &s);
-  snprintf(date, sizeof date, "%04d-%02d-%02d", 2019 + (int)(bl_rng_next(&s) % 6),
-           1 + (int)(bl_rng_next(&s) % 12), 1 + (int)(bl_rng_next(&s) % 28));
+  snprintf(date, sizeof date, "%04d-%02d-%02d",
+           2019 + (int)(bl_rng_next(&s) % 6), 1 + (int)(bl_rng_next(&s) % 12),
+           1 + (int)(bl_rng_next(&s) % 28));
   const char *t1 = PICK(words, &s), *t2 = PICK(words, &s);
   snprintf(summary, sizeof summary, "A %s about %s and %s.", type, t1, t2);
   json_t *meta = cluster >= 0

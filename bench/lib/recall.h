@@ -5,7 +5,8 @@
  * hit is an id in the true top c.  Tie-aware (big-ann-benchmarks' rule):
  * also any id whose exact score is >= the c-th true score - 1e-6.
  *
- * Depends on libc only.
+ * Depends on libc only.  (recall.c also holds the exact-score pass and the
+ * recall of an end-to-end run: e2e_int.h.)
  */
 #ifndef RSN_BENCH_RECALL_H
 #define RSN_BENCH_RECALL_H

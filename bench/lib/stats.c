@@ -1,11 +1,12 @@
 /*
- * stats.c -- clock, SplitMix64, percentiles, medians and size lists; the
- * definitions are in stats.h.  Pure computations (and one clock read),
- * checked by tests/test_bench.c against known answers.
+ * stats.c -- clock, SplitMix64, percentiles, medians, numbers and size
+ * lists; the definitions are in stats.h.  Pure computations (and one clock
+ * read), checked by tests/test_bench.c against known answers.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "stats.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +96,19 @@ bl_spread bl_spread_of(const double *v, size_t n) {
   return s;
 }
 
-/* ---- size lists -----------------------------------------------------------*/
+/* ---- numbers from text ---------------------------------------------------*/
+
+int bl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
+  /* strtoull accepts leading blanks and a minus sign (wrapping around);
+   * a strict parser wants digits only. */
+  if (!s || *s < '0' || *s > '9') return -1;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end != '\0' || v < min || v > max) return -1;
+  *out = (uint64_t)v;
+  return 0;
+}
 
 int bl_parse_sizes(const char *s, size_t max_value, size_t *out, size_t cap,
                    size_t *n) {

@@ -2,7 +2,8 @@
  * stats.h -- the bench library's numbers: the clock every timing uses, the
  * one random generator (SplitMix64) with its uniform and normal draws,
  * nearest-rank percentiles, latency summaries, medians, the spread of
- * repeated measurements, and the parser of size lists (--batch-sizes).
+ * repeated measurements, and strict parsers of numbers and of size lists
+ * (--batch-sizes).
  *
  * Definitions (also printed by `resonance bench`):
  *   - Percentiles are nearest-rank: the p-th percentile of n sorted samples
@@ -65,7 +66,11 @@ typedef struct bl_spread {
  * memory. */
 bl_spread bl_spread_of(const double *v, size_t n);
 
-/* ---- size lists -----------------------------------------------------------*/
+/* ---- numbers from text ---------------------------------------------------*/
+
+/* Strict: the whole of s must be decimal digits (no sign, no blanks) for a
+ * number in [min, max].  Returns 0 with *out set, or -1 (*out unchanged). */
+int bl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /* Parse "1,10,100" into out[0..*n) (each in 1..max_value, at most cap
  * entries).  Returns 0, or -1 on an empty, malformed or out-of-range list. */
