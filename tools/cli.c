@@ -249,6 +249,19 @@ int cli_opt_double(const cli_args *a, const char *name, double min,
   return CLI_EXIT_OK;
 }
 
+int cli_opt_isa(const cli_args *a) {
+  const char *name = cli_str(a, "isa");
+  rsn_isa isa;
+  if (!name) return CLI_EXIT_OK;
+  if (rsn_isa_parse(name, &isa) != RSN_OK)
+    return cli_error(CLI_EXIT_USAGE, "%s: --isa: unknown instruction set "
+                     "'%s' (scalar, simde, avx2, avx512)", a->cmd->name, name);
+  rsn_status st = rsn_isa_restrict((unsigned)isa);
+  if (st != RSN_OK)
+    return cli_fail(NULL, st, "%s: --isa %s", a->cmd->name, name);
+  return CLI_EXIT_OK;
+}
+
 /* ---- errors ---------------------------------------------------------------*/
 
 int cli_exit_for(rsn_status st) {

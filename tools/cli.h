@@ -80,6 +80,10 @@ int cli_opt_u32(const cli_args *a, const char *name, uint32_t min,
                 uint32_t max, uint32_t *out);
 int cli_opt_double(const cli_args *a, const char *name, double min,
                    double max, double *out);
+/* --isa NAME, when given: pin the kernel path for this process
+ * (rsn_isa_restrict).  Returns an exit code after reporting an unknown
+ * name or a path this CPU lacks. */
+int cli_opt_isa(const cli_args *a);
 
 /* Strict parsers: the whole string must be a number in range.  Return 0 on
  * success, -1 otherwise (and leave *out unchanged). */

@@ -84,16 +84,7 @@ static int parse_opts(const cli_args *a, bl_opts *o) {
   if (o->truth && o->holdout)
     return cli_error(CLI_EXIT_USAGE, "bench: --truth and --holdout do not go "
                      "together (held-out truth is computed)");
-  const char *isa = cli_str(a, "isa");
-  if (isa) {
-    rsn_isa v;
-    if (rsn_isa_parse(isa, &v) != RSN_OK)
-      return cli_error(CLI_EXIT_USAGE, "bench: --isa: unknown path '%s' "
-                       "(scalar, simde, avx2, avx512)", isa);
-    rsn_status st = rsn_isa_restrict((unsigned)v);
-    if (st != RSN_OK) return cli_fail(NULL, st, "bench: --isa %s", isa);
-  }
-  return CLI_EXIT_OK;
+  return cli_opt_isa(a);
 }
 
 static int run_bench(const cli_args *a) {
