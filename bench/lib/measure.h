@@ -35,10 +35,12 @@ rsn_status bl_time_queries(rsn_db *db, const float *q, size_t nq, uint32_t d,
 float *bl_queries_wrapped(const float *q, size_t nq, uint32_t d, size_t extra);
 
 /* Throughput of rsn_search_batch over chunks of bs consecutive queries of
- * qx (from bl_queries_wrapped with extra >= bs), wrapping around at nq:
- * each of `reps` reps runs batches until min_ms have passed (at least one
- * batch), and qps[r] gets its queries per second.  Returns RSN_OK or the
- * status of the first failed batch. */
+ * qx, the next chunk starting where the last one ended, modulo nq: each of
+ * `reps` reps runs batches until min_ms have passed (at least one batch),
+ * and qps[r] gets its queries per second.  qx must hold every row a chunk
+ * reads: bl_queries_wrapped with extra >= bs does, and so do the nq rows
+ * of the set itself when bs == nq (every chunk is then the whole set).
+ * Returns RSN_OK or the status of the first failed batch. */
 rsn_status bl_time_batches(rsn_db *db, const float *qx, size_t nq,
                            uint32_t d, const rsn_search_params *p, size_t bs,
                            size_t reps, double min_ms, double *qps);
