@@ -94,12 +94,13 @@ check_tree() {
 
 self_test() {
   # A deliberate upward include in a scratch copy must be caught.
-  local tmp
+  local tmp caught=1
   tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
   cp -r common kernels storage engine bench tools "$tmp"/
   printf '#include "db_int.h"\n' >> "$tmp/kernels/kern.h"
-  if (cd "$tmp" && check_tree 2>/dev/null); then
+  if (cd "$tmp" && check_tree 2>/dev/null); then caught=0; fi
+  rm -rf "$tmp"
+  if (( ! caught )); then
     echo "check_layers self-test: an upward include (kernels -> engine) was NOT caught" >&2
     return 1
   fi
