@@ -24,6 +24,7 @@ _Static_assert((int)BL_OK == CLI_EXIT_OK && (int)BL_E_USAGE == CLI_EXIT_USAGE &&
                    (int)BL_E_OTHER == CLI_EXIT_OTHER,
                "bench/lib/e2e.h exit codes differ from tools/cli.h");
 
+/* bl_host's reporters: the library's messages go out as this tool's. */
 static int host_error(int code, const char *msg) {
   return cli_error(code, "%s", msg);
 }
@@ -87,6 +88,8 @@ static int parse_opts(const cli_args *a, bl_opts *o) {
   return cli_opt_isa(a);
 }
 
+/* Parse, measure, write the files asked for, print the table or JSON
+ * Lines; the exit code of the first failure. */
 static int run_bench(const cli_args *a) {
   bl_opts o;
   int rc = parse_opts(a, &o);
