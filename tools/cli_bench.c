@@ -18,7 +18,8 @@
 #include <string.h>
 
 /* The library returns these exit codes as they are. */
-_Static_assert((int)BL_OK == CLI_EXIT_OK && (int)BL_E_USAGE == CLI_EXIT_USAGE &&
+_Static_assert((int)BL_OK == CLI_EXIT_OK &&
+                   (int)BL_E_USAGE == CLI_EXIT_USAGE &&
                    (int)BL_E_INPUT == CLI_EXIT_INPUT &&
                    (int)BL_E_DB == CLI_EXIT_DB &&
                    (int)BL_E_OTHER == CLI_EXIT_OTHER,

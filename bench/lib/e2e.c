@@ -20,6 +20,7 @@
 #include "tmpdir.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
@@ -28,6 +29,8 @@
 #include <unistd.h>
 
 #define PROBE_BYTES (1ull << 30) /* read probe buffer: beyond any LLC      */
+
+_Static_assert(BL_PATH_MAX >= PATH_MAX, "BL_PATH_MAX is below PATH_MAX");
 
 const size_t bl_cutoffs[BL_NCUT] = {1, 10, 100};
 

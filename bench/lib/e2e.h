@@ -38,7 +38,6 @@
 #ifndef RSN_BENCH_E2E_H
 #define RSN_BENCH_E2E_H
 
-#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +53,9 @@
 #define BL_MIN_REP_MS 250.0  /* each throughput rep lasts at least this long */
 #define BL_MAX_SYS 3         /* resonance, faiss, numpy                      */
 #define BL_NCUT 3            /* recall cutoffs                               */
+/* Room for a path: Linux's PATH_MAX, as a constant of this header so that
+ * it compiles without POSIX feature macros (e2e.c checks the two agree). */
+#define BL_PATH_MAX 4096
 
 /* The recall cutoffs reported: @1, @10, @100. */
 extern const size_t bl_cutoffs[BL_NCUT];
@@ -119,8 +121,8 @@ typedef struct bl_sys {
 typedef struct bl_run {
   bl_opts o;
   const bl_host *host;
-  char tmp[PATH_MAX / 2];  /* private temporary directory                   */
-  char base_path[PATH_MAX]; /* file holding exactly the n base rows         */
+  char tmp[BL_PATH_MAX / 2];  /* private temporary directory               */
+  char base_path[BL_PATH_MAX]; /* file holding exactly the n base rows     */
   vf_format base_fmt;
   char name[128];          /* dataset label                                 */
   uint64_t n;              /* base rows                                     */
@@ -128,11 +130,11 @@ typedef struct bl_run {
   float *q;                /* nq x d queries                                */
   size_t nq;
   uint64_t qfile_rows;     /* rows of the query file before --max-queries   */
-  char qfile_id[PATH_MAX + 64]; /* identity of the queries, for the cache  */
+  char qfile_id[BL_PATH_MAX + 64]; /* identity of the queries (cache key) */
   int32_t *truth;          /* nq x tk true rows                             */
   double *truth_score;     /* nq x tk their exact cosines                   */
   size_t tk;
-  char truth_note[PATH_MAX + 64];
+  char truth_note[BL_PATH_MAX + 64];
   bl_sys sys[BL_MAX_SYS];
   size_t nsys;
   int threads;             /* effective search threads                      */
