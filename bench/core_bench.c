@@ -19,8 +19,16 @@
  * Usage: rsn_core_bench [--db FILE] [--n N] [--dim D] [--k K] [--reps R]
  *                       [--queries Q] [--batch B] [--threads T] [--scatter]
  *                       [--json]
- * The database is generated (clustered unit vectors, seed 1) when FILE does
- * not exist, and reused when it holds N rows of dimension D.
+ * The database is generated (clustered unit vectors from the bench
+ * library's generator, 64 centres, seed 1; bench/lib/synth.h) when FILE
+ * does not exist, and reused when it holds N rows of dimension D.
+ *
+ * Public headers only (resonance.h, resonance_probe.h), the bench library,
+ * and SQLite's own API for the connections that stand for the app and for
+ * the floor's bare scan.  That scan runs on the loader's read-ahead VFS,
+ * which resonance registers with SQLite under the name "rsn-readahead" the
+ * first time it loads an arena (storage/readahead.c); were it missing, the
+ * scan would run on the default VFS, and a note on stderr says so.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -30,10 +38,14 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include "db_int.h"
+#include "measure.h"
+#include "resonance.h"
 #include "resonance_probe.h"
+#include "stats.h"
+#include "synth.h"
 
 typedef struct cfg {
   const char *db;
@@ -44,52 +56,35 @@ typedef struct cfg {
   int scatter; /* generate with rowids in a scattered order (see ensure_db) */
 } cfg;
 
-static uint64_t rng(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-static double gauss(uint64_t *s) {
-  double u1 = ((rng(s) >> 11) + 1) * 0x1.0p-53, u2 = (rng(s) >> 11) * 0x1.0p-53;
-  return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-/* Clustered unit vectors: 64 centres plus noise of norm about 1. */
-static void gen_vec(uint64_t *s, const float *centres, uint32_t d, float *out) {
-  const float *c = centres + (rng(s) % 64) * d;
-  double sd = 1.0 / sqrt((double)d);
-  for (uint32_t j = 0; j < d; j++) out[j] = c[j] + (float)(gauss(s) * sd);
-  rsn_normalize(out, d);
-}
-
-static float *make_centres(uint32_t d) {
-  float *c = malloc(64 * (size_t)d * sizeof *c);
-  uint64_t s = 7;
-  for (size_t i = 0; i < 64 * (size_t)d; i++) c[i] = (float)gauss(&s);
-  for (int i = 0; i < 64; i++) rsn_normalize(c + (size_t)i * d, d);
-  return c;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n) {
-  qsort(v, n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static double pct(double *v, size_t n, double p) { /* v sorted */
-  size_t i = (size_t)ceil(p / 100.0 * n);
-  return v[i ? i - 1 : 0];
-}
+#define CENTRES 64       /* clusters of the generated rows               */
+#define SEED 1           /* of the generated rows and queries            */
+#define ROW_ALIGN 64     /* bytes: the arena's row alignment             */
+/* Floats per row in the arena: the dimension padded to a multiple of 16
+ * (engine/arena.h), so that the floors move the arena's bytes. */
+#define STRIDE(dim) ((((size_t)(dim)) + 15u) & ~(size_t)15u)
 
 static void die(const char *what, rsn_db *db) {
   fprintf(stderr, "rsn_core_bench: %s: %s\n", what, rsn_errmsg(db));
   exit(1);
+}
+
+/* A generator of the bench's rows (or queries): 64 clusters, seed 1. */
+static void synth_start(bl_synth *g, uint32_t dim, uint64_t stream) {
+  if (bl_synth_init(g, dim, CENTRES, SEED, stream) != 0)
+    die("out of memory", NULL);
+}
+
+/* A plain SQLite connection on path, as the app opens one: the connection
+ * standard's pragmas (README "Database contract"). */
+static sqlite3 *open_plain(const char *path, int flags) {
+  sqlite3 *h;
+  if (sqlite3_open_v2(path, &h, flags, NULL) != SQLITE_OK) {
+    fprintf(stderr, "rsn_core_bench: open %s: %s\n", path, sqlite3_errmsg(h));
+    exit(1);
+  }
+  sqlite3_exec(h, "PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
+                  " PRAGMA foreign_keys=ON; PRAGMA mmap_size=0;", NULL, NULL, NULL);
+  return h;
 }
 
 static uint64_t gcd(uint64_t a, uint64_t b) {
@@ -105,13 +100,16 @@ static uint64_t gcd(uint64_t a, uint64_t b) {
  * for a step near 0.618 n, prime to n.  Inserting rowids in that order
  * splits b-tree leaves all over the table, so the leaves lie scattered
  * over the file, as in a file churned for a long time without VACUUM: the
- * worst case for reading the table in rowid order.  Written through the
- * handle's own connection, one transaction per 10,000 rows. */
-static void scatter_rows(const cfg *c, const float *centres, rsn_db *db) {
-  sqlite3 *h = rsn_store_sqlite(db->wr);
+ * worst case for reading the table in rowid order.  Written through a
+ * plain connection on the file (created with its schema by rsn_open), one
+ * transaction per 10,000 rows. */
+static void scatter_rows(const cfg *c) {
+  sqlite3 *h = open_plain(c->db, SQLITE_OPEN_READWRITE);
   sqlite3_stmt *q;
-  uint64_t s = 1, step = (uint64_t)((double)c->n * 0.6180339887) | 1;
+  uint64_t step = (uint64_t)((double)c->n * 0.6180339887) | 1;
   while (gcd(step, c->n) != 1) step += 2;
+  bl_synth g;
+  synth_start(&g, c->dim, BL_STREAM_ROWS);
   float *v = malloc(c->dim * sizeof *v);
   if (sqlite3_prepare_v2(h, "INSERT INTO nodes (rowid, id, type, embedding) VALUES (?1, ?2, 'bench', ?3)",
                          -1, &q, NULL) != SQLITE_OK)
@@ -121,7 +119,7 @@ static void scatter_rows(const cfg *c, const float *centres, rsn_db *db) {
     if (i % 10000 == 0 && sqlite3_exec(h, i ? "COMMIT; BEGIN" : "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
       die("scatter: begin", NULL);
     snprintf(id, sizeof id, "node-%zu", i);
-    gen_vec(&s, centres, c->dim, v);
+    bl_synth_next(&g, v);
     sqlite3_bind_int64(q, 1, (int64_t)(1 + (i * step) % c->n));
     sqlite3_bind_text(q, 2, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_blob(q, 3, v, (int)(c->dim * sizeof *v), SQLITE_TRANSIENT);
@@ -130,11 +128,14 @@ static void scatter_rows(const cfg *c, const float *centres, rsn_db *db) {
   }
   if (sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) die("scatter: commit", NULL);
   sqlite3_finalize(q);
+  sqlite3_exec(h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+  sqlite3_close(h);
+  bl_synth_free(&g);
   free(v);
 }
 
 /* Create the database unless it already holds n rows of dim. */
-static void ensure_db(const cfg *c, const float *centres) {
+static void ensure_db(const cfg *c) {
   rsn_open_opts o;
   rsn_open_opts_init(&o);
   o.flags = RSN_OPEN_CREATE | RSN_OPEN_NOLOAD | RSN_OPEN_NO_HISTORY;
@@ -154,21 +155,21 @@ static void ensure_db(const cfg *c, const float *centres) {
   }
   fprintf(stderr, "generating %zu x %u into %s%s ...\n", c->n, c->dim, c->db,
           c->scatter ? " (rowids scattered)" : "");
-  uint64_t s = 1;
-  float *v = malloc(c->dim * sizeof *v);
-  double t0 = rsn__now_ms();
+  double t0 = bl_now_ms();
   if (c->scatter) {
-    scatter_rows(c, centres, db);
-    fprintf(stderr, "generated in %.1f s\n", (rsn__now_ms() - t0) / 1e3);
-    free(v);
     rsn_close(db);
+    scatter_rows(c);
+    fprintf(stderr, "generated in %.1f s\n", (bl_now_ms() - t0) / 1e3);
     return;
   }
+  bl_synth g;
+  synth_start(&g, c->dim, BL_STREAM_ROWS);
+  float *v = malloc(c->dim * sizeof *v);
   if (rsn_begin(db)) die("begin", db);
   for (size_t i = 0; i < c->n; i++) {
     char id[32];
     snprintf(id, sizeof id, "node-%zu", i);
-    gen_vec(&s, centres, c->dim, v);
+    bl_synth_next(&g, v);
     rsn_node n = {.id = id, .type = "bench", .embedding = v, .dim = c->dim};
     if (rsn_upsert(db, &n)) die("upsert", db);
     if (i % 10000 == 0 && i) {
@@ -176,8 +177,9 @@ static void ensure_db(const cfg *c, const float *centres) {
     }
   }
   if (rsn_commit(db)) die("commit", db);
-  fprintf(stderr, "generated in %.1f s (%.0f rows/s)\n", (rsn__now_ms() - t0) / 1e3,
-          c->n / ((rsn__now_ms() - t0) / 1e3));
+  fprintf(stderr, "generated in %.1f s (%.0f rows/s)\n", (bl_now_ms() - t0) / 1e3,
+          c->n / ((bl_now_ms() - t0) / 1e3));
+  bl_synth_free(&g);
   free(v);
   rsn_close(db);
 }
@@ -185,14 +187,13 @@ static void ensure_db(const cfg *c, const float *centres) {
 /* The app's loop ported to C: one connection with the standard pragmas,
  * every row's blob copied into an aligned array, ids copied.  Returns ms. */
 static double baseline_load(const cfg *c, size_t *rows) {
-  double t0 = rsn__now_ms();
-  sqlite3 *h;
-  if (sqlite3_open_v2(c->db, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) die("baseline open", NULL);
-  sqlite3_exec(h, "PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
-                  " PRAGMA foreign_keys=ON; PRAGMA mmap_size=0;", NULL, NULL, NULL);
-  size_t stride = RSN_STRIDE(c->dim), cap = c->n + 16;
-  float *arr = rsn__aligned_alloc(cap * stride * sizeof(float));
+  double t0 = bl_now_ms();
+  sqlite3 *h = open_plain(c->db, SQLITE_OPEN_READWRITE);
+  size_t stride = STRIDE(c->dim), cap = c->n + 16;
+  size_t size = (cap * stride * sizeof(float) + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+  float *arr = aligned_alloc(ROW_ALIGN, size);
   char **ids = malloc(cap * sizeof *ids);
+  if (!arr || !ids) die("baseline: out of memory", NULL);
   sqlite3_stmt *st;
   sqlite3_prepare_v2(h, "SELECT id, embedding FROM nodes WHERE embedding IS NOT NULL", -1, &st, NULL);
   size_t n = 0;
@@ -206,10 +207,10 @@ static double baseline_load(const cfg *c, size_t *rows) {
   }
   sqlite3_finalize(st);
   sqlite3_close(h);
-  double ms = rsn__now_ms() - t0;
+  double ms = bl_now_ms() - t0;
   for (size_t i = 0; i < n; i++) free(ids[i]);
   free(ids);
-  rsn__aligned_free(arr);
+  free(arr);
   *rows = n;
   return ms;
 }
@@ -218,13 +219,15 @@ static double baseline_load(const cfg *c, size_t *rows) {
  * Two parts of a load that no loader of this design can skip, each timed
  * alone on T threads: faulting in the arena's bytes (fresh anonymous memory
  * in 8 MiB chunks, a write to each page, as the loader's copies do), and
- * scanning the rows with SQLite (one loader connection per rowid range --
- * rsn_store_open_loader and rsn_store_scan, as the loader reads them --
- * each blob copied into a buffer that is already faulted in).  The
- * app loop pays both on one thread, so their sum bounds what parallel
- * loading can gain on T cores. */
+ * scanning the rows with SQLite (one connection per rowid range, opened as
+ * the loader opens its own: read-only, on the read-ahead VFS, query_only,
+ * a 16 MiB page cache and mmap_size set to the file's size -- each blob
+ * copied into a buffer that is already faulted in).  The app loop pays
+ * both on one thread, so their sum bounds what parallel loading can gain
+ * on T cores. */
 
 #define FLOOR_CHUNK ((size_t)8 << 20)
+#define READAHEAD_VFS "rsn-readahead" /* storage/readahead.c registers it */
 
 typedef struct floor_job {
   const char *path;
@@ -248,39 +251,65 @@ static void *fault_part(void *arg) {
   return NULL;
 }
 
-/* rsn_store_scan callback: copy the blob into the next row (rows beyond
- * the job's share wrap around). */
-static int copy_row(void *ctx, const char *id, size_t idlen, const void *blob, size_t bytes) {
-  floor_job *j = ctx;
-  (void)id, (void)idlen;
-  if (bytes == j->dim * 4u) memcpy(j->buf + (j->seen++ % j->cap) * RSN_STRIDE(j->dim), blob, bytes);
-  return 0;
+/* A connection as the loader's: read-only on the read-ahead VFS (the
+ * default VFS if it is not registered), with the loader's pragmas. */
+static sqlite3 *open_loader(const char *path) {
+  static int warned;
+  const char *vfs = sqlite3_vfs_find(READAHEAD_VFS) ? READAHEAD_VFS : NULL;
+  if (!vfs && !warned++)
+    fprintf(stderr, "rsn_core_bench: no VFS \"%s\" registered: the floor's scan runs on "
+            "the default VFS\n", READAHEAD_VFS);
+  sqlite3 *h;
+  struct stat sb;
+  char sql[128];
+  if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK)
+    die("floor: open", NULL);
+  sqlite3_busy_timeout(h, 5000);
+  snprintf(sql, sizeof sql, "PRAGMA query_only=1; PRAGMA cache_size=-16384; PRAGMA mmap_size=%lld;",
+           (long long)(stat(path, &sb) == 0 ? sb.st_size : 0));
+  if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK) die("floor: pragmas", NULL);
+  return h;
 }
 
-/* One range on a loader connection, as the loader reads it. */
+/* One range on a loader connection, as the loader reads it: each blob
+ * copied into the next row (rows beyond the job's share wrap around). */
 static void *scan_part(void *arg) {
   floor_job *j = arg;
-  rsn_store *s = NULL;
-  if (rsn_store_open_loader(j->path, &s) || rsn_store_scan(s, j->lo, j->hi, copy_row, j, NULL))
+  sqlite3 *h = open_loader(j->path);
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(h, "SELECT id, embedding FROM nodes WHERE rowid BETWEEN ?1 AND ?2", -1,
+                         &q, NULL) != SQLITE_OK)
     die("floor: scan", NULL);
-  rsn_store_close(s);
+  sqlite3_bind_int64(q, 1, j->lo);
+  sqlite3_bind_int64(q, 2, j->hi);
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    if (sqlite3_column_type(q, 1) == SQLITE_NULL) continue;
+    (void)sqlite3_column_text(q, 0);
+    const void *blob = sqlite3_column_blob(q, 1);
+    size_t bytes = (size_t)sqlite3_column_bytes(q, 1);
+    if (bytes == j->dim * 4u) memcpy(j->buf + (j->seen++ % j->cap) * STRIDE(j->dim), blob, bytes);
+  }
+  if (rc != SQLITE_DONE) die("floor: scan", NULL);
+  sqlite3_finalize(q);
+  sqlite3_close(h);
   return NULL;
 }
 
 /* Run fn over jobs[0..T) on T threads; returns ms. */
 static double run_jobs(int T, void *(*fn)(void *), floor_job *jobs) {
   pthread_t tid[64];
-  double t0 = rsn__now_ms();
+  double t0 = bl_now_ms();
   for (int t = 1; t < T; t++)
     if (pthread_create(&tid[t], NULL, fn, &jobs[t])) die("floor: thread", NULL);
   fn(&jobs[0]);
   for (int t = 1; t < T; t++) pthread_join(tid[t], NULL);
-  return rsn__now_ms() - t0;
+  return bl_now_ms() - t0;
 }
 
 /* Fault in `rows` rows of the arena on T threads; returns ms. */
 static double floor_fault(size_t rows, uint32_t dim, int T) {
-  size_t bytes = rows * RSN_STRIDE(dim) * sizeof(float);
+  size_t bytes = rows * STRIDE(dim) * sizeof(float);
   floor_job jobs[64];
   for (int t = 0; t < T; t++) {
     size_t share = bytes / (size_t)T;
@@ -298,15 +327,29 @@ static double floor_fault(size_t rows, uint32_t dim, int T) {
   return ms;
 }
 
+/* The rowid range of nodes ("SELECT min, max" as the loader splits it). */
+static void rowid_bounds(const char *path, int64_t *lo, int64_t *hi) {
+  sqlite3 *h = open_loader(path);
+  sqlite3_stmt *q;
+  *lo = 0;
+  *hi = -1;
+  if (sqlite3_prepare_v2(h, "SELECT (SELECT min(rowid) FROM nodes), (SELECT max(rowid) FROM nodes)",
+                         -1, &q, NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW)
+    die("floor: rowid bounds", NULL);
+  if (sqlite3_column_type(q, 0) != SQLITE_NULL) {
+    *lo = sqlite3_column_int64(q, 0);
+    *hi = sqlite3_column_int64(q, 1);
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(h);
+}
+
 /* Scan the file on T threads into a pre-faulted buffer of `rows` rows;
  * returns ms. */
 static double floor_scan(const cfg *c, size_t rows, int T) {
-  rsn_store *s = NULL;
-  int64_t lo = 0, hi = -1;
-  if (rsn_store_open_loader(c->db, &s) || rsn_store_rowid_bounds(s, &lo, &hi))
-    die("floor: rowid bounds", NULL);
-  rsn_store_close(s);
-  size_t stride = RSN_STRIDE(c->dim), per = rows / (size_t)T + 1;
+  int64_t lo, hi;
+  rowid_bounds(c->db, &lo, &hi);
+  size_t stride = STRIDE(c->dim), per = rows / (size_t)T + 1;
   size_t bytes = per * (size_t)T * stride * sizeof(float);
   float *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (buf == MAP_FAILED) die("floor: mmap", NULL);
@@ -353,8 +396,7 @@ int main(int argc, char **argv) {
     else usage();
   }
   if (!c.n || !c.dim || !c.k || c.reps < 1 || !c.queries) usage();
-  float *centres = make_centres(c.dim);
-  ensure_db(&c, centres);
+  ensure_db(&c);
 
   /* 1. Load, warm page cache: one untimed pass of each first. */
   size_t rows = 0;
@@ -369,62 +411,52 @@ int main(int argc, char **argv) {
   rsn_db *db = NULL;
   for (int r = 0; r < c.reps; r++) {
     t_base[r] = baseline_load(&c, &rows);
-    double t0 = rsn__now_ms();
+    double t0 = bl_now_ms();
     if (rsn_open(c.db, &o, &db)) die("open", NULL);
-    t_rsn[r] = rsn__now_ms() - t0;
+    t_rsn[r] = bl_now_ms() - t0;
     if (r + 1 < c.reps) rsn_close(db);
     t_fault[r] = floor_fault(rows, c.dim, load_threads);
     t_scan[r] = floor_scan(&c, rows, load_threads);
   }
-  double fault_ms = median(t_fault, (size_t)c.reps), scan_ms = median(t_scan, (size_t)c.reps);
-  double base_ms = median(t_base, (size_t)c.reps), rsn_ms = median(t_rsn, (size_t)c.reps);
+  double fault_ms = bl_median(t_fault, (size_t)c.reps), scan_ms = bl_median(t_scan, (size_t)c.reps);
+  double base_ms = bl_median(t_base, (size_t)c.reps), rsn_ms = bl_median(t_rsn, (size_t)c.reps);
   rsn_stats st;
   rsn_stats_get(db, &st);
 
   /* 2. Single queries, one at a time, after a warm-up. */
   int threads = c.threads ? c.threads : st.threads;
-  double gbps = rsn__probe_read_gbps((size_t)1 << 30, threads);
+  double gbps = rsn_probe_read_gbps((size_t)1 << 30, threads);
   double floor_ms = (double)rows * c.dim * 4 / (gbps * 1e9) * 1e3;
   /* The arena's own pages, streamed with the same loop; the floor is set by
    * the faster of the two reads. */
   double arena_gbps = rsn_probe_arena_read_gbps(db, threads);
   double arena_floor_ms = arena_gbps > 0 ? (double)rows * c.dim * 4 / (arena_gbps * 1e9) * 1e3 : NAN;
   if (arena_floor_ms < floor_ms) floor_ms = arena_floor_ms;
-  uint64_t s = 99;
-  float *q = malloc((size_t)c.dim * sizeof *q * (c.batch > c.queries ? c.batch : c.queries));
-  for (size_t i = 0; i < (c.batch > c.queries ? c.batch : c.queries); i++)
-    gen_vec(&s, centres, c.dim, q + i * c.dim);
+  size_t nq = c.batch > c.queries ? c.batch : c.queries;
+  float *q = malloc((size_t)c.dim * sizeof *q * nq);
+  bl_synth gq;
+  synth_start(&gq, c.dim, BL_STREAM_QUERIES);
+  for (size_t i = 0; i < nq; i++) bl_synth_next(&gq, q + i * c.dim);
+  bl_synth_free(&gq);
   rsn_search_params p;
   rsn_search_params_init(&p);
   p.k = c.k;
   p.flags = RSN_SEARCH_NO_HYDRATE;
   double *lat = calloc(c.queries, sizeof(double));
-  for (size_t i = 0; i < 5; i++) {
-    rsn_results *r;
-    if (rsn_search(db, q + i * c.dim, c.dim, &p, &r)) die("search", db);
-    rsn_results_free(r);
-  }
-  for (size_t i = 0; i < c.queries; i++) {
-    rsn_results *r;
-    double t0 = rsn__now_ms();
-    if (rsn_search(db, q + i * c.dim, c.dim, &p, &r)) die("search", db);
-    lat[i] = rsn__now_ms() - t0;
-    rsn_results_free(r);
-  }
-  double p50 = median(lat, c.queries), p99 = pct(lat, c.queries, 99);
+  size_t failed;
+  bl_latency l;
+  if (bl_warm_up(db, q, c.queries, c.dim, &p, 5) ||
+      bl_time_queries(db, q, c.queries, c.dim, &p, lat, &failed))
+    die("search", db);
+  if (bl_latency_summarise(lat, c.queries, &l)) die("out of memory", NULL);
+  double p50 = l.p50, p99 = l.p99;
 
-  /* 3. Batch. */
-  double peak = rsn__probe_fma_gflops(rsn_isa_active(), threads);
-  double *tb = calloc((size_t)c.reps, sizeof(double));
-  for (int r = 0; r < c.reps; r++) {
-    rsn_results *res;
-    double t0 = rsn__now_ms();
-    if (rsn_search_batch(db, q, c.batch, c.dim, &p, &res)) die("batch", db);
-    tb[r] = rsn__now_ms() - t0;
-    rsn_results_free(res);
-  }
-  double batch_ms = median(tb, (size_t)c.reps);
-  double qps = c.batch / (batch_ms / 1e3);
+  /* 3. Batch: the first B queries, one rsn_search_batch per rep. */
+  double peak = rsn_probe_fma_gflops(rsn_isa_active(), threads);
+  double *qb = calloc((size_t)c.reps, sizeof(double));
+  if (bl_time_batches(db, q, c.batch, c.dim, &p, c.batch, (size_t)c.reps, 0, qb)) die("batch", db);
+  double qps = bl_median(qb, (size_t)c.reps);
+  double batch_ms = c.batch / qps * 1e3;
   double gflops = qps * 2.0 * rows * c.dim / 1e9;
 
   if (c.json) {
@@ -459,10 +491,9 @@ int main(int argc, char **argv) {
            c.batch, batch_ms, qps, gflops, 100 * gflops / peak);
   }
   rsn_close(db);
-  free(centres);
   free(q);
   free(lat);
-  free(tb);
+  free(qb);
   free(t_base);
   free(t_rsn);
   free(t_fault);

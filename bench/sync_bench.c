@@ -17,6 +17,10 @@
  *
  * Usage: rsn_sync_bench --db FILE [--work COPY] [--queries Q] [--json]
  * FILE must hold vectors of one dimension (e.g. rsn_core_bench's database).
+ *
+ * Public headers only (resonance.h), the bench library for the clock, the
+ * random numbers, the latency loop and percentiles, and SQLite's own API
+ * for the outside writer of section 2.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -27,34 +31,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db_int.h"
+#include "measure.h"
+#include "resonance.h"
+#include "stats.h"
 
-static uint64_t rng(uint64_t *s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
+/* A random unit vector: uniform in [-0.5, 0.5) per element, normalised. */
 static void unit(uint64_t *s, float *v, uint32_t d) {
-  for (uint32_t j = 0; j < d; j++) v[j] = (float)((rng(s) >> 11) * 0x1.0p-53 - 0.5);
+  for (uint32_t j = 0; j < d; j++) v[j] = (float)(bl_rng_uniform(s) - 0.5);
   rsn_normalize(v, d);
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double pct(double *v, size_t n, double p) {
-  qsort(v, n, sizeof *v, cmp_double);
-  size_t i = (size_t)ceil(p / 100.0 * (double)n);
-  return v[i ? i - 1 : 0];
 }
 
 static void die(const char *what, rsn_db *db) {
   fprintf(stderr, "rsn_sync_bench: %s: %s\n", what, rsn_errmsg(db));
   exit(1);
+}
+
+/* Upsert node `id` with a fresh random unit vector from *s (v: scratch of
+ * d floats); `what` names the step if it fails. */
+static void upsert_unit(rsn_db *db, const char *id, uint64_t *s, float *v, uint32_t d,
+                        const char *what) {
+  unit(s, v, d);
+  rsn_node n = {.id = id, .embedding = v, .dim = d};
+  if (rsn_upsert(db, &n)) die(what, db);
 }
 
 typedef struct writer_ctx {
@@ -71,31 +69,26 @@ static void *writer(void *arg) {
   for (long i = 0; !atomic_load(&w->stop); i++) {
     char id[32];
     snprintf(id, sizeof id, "bg-%ld", i % 5000);
-    unit(&s, v, w->dim);
-    rsn_node n = {.id = id, .embedding = v, .dim = w->dim};
-    if (rsn_upsert(w->db, &n)) die("background upsert", w->db);
+    upsert_unit(w->db, id, &s, v, w->dim, "background upsert");
     w->writes++;
   }
   free(v);
   return NULL;
 }
 
-/* Latency of nq single queries; fills p50/p99. */
+/* Latency of nq single queries; fills p50/p99 (nearest rank). */
 static void latency(rsn_db *db, const float *q, size_t nq, uint32_t d, double *p50, double *p99) {
   rsn_search_params p;
   rsn_search_params_init(&p);
   p.k = 10;
   p.flags = RSN_SEARCH_NO_HYDRATE;
   double *lat = malloc(nq * sizeof *lat);
-  for (size_t i = 0; i < nq; i++) {
-    rsn_results *r;
-    double t0 = rsn__now_ms();
-    if (rsn_search(db, q + i * d, d, &p, &r)) die("search", db);
-    lat[i] = rsn__now_ms() - t0;
-    rsn_results_free(r);
-  }
-  *p50 = pct(lat, nq, 50);
-  *p99 = pct(lat, nq, 99);
+  size_t failed;
+  bl_latency l;
+  if (!lat || bl_time_queries(db, q, nq, d, &p, lat, &failed)) die("search", db);
+  if (bl_latency_summarise(lat, nq, &l)) die("out of memory", NULL);
+  *p50 = l.p50;
+  *p99 = l.p99;
   free(lat);
 }
 
@@ -117,7 +110,7 @@ static void *pair_searcher(void *arg) {
   rsn_search_params_init(&p);
   p.k = 10;
   p.flags = RSN_SEARCH_NO_HYDRATE | c->flags;
-  for (size_t i = 0; rsn__now_ms() < c->until_ms; i++) {
+  for (size_t i = 0; bl_now_ms() < c->until_ms; i++) {
     rsn_results *r;
     if (rsn_search(c->db, c->q + (i % c->nq) * c->d, c->d, &p, &r)) die("pair search", c->db);
     rsn_results_free(r);
@@ -150,13 +143,13 @@ static double pair_qps(rsn_db *db, unsigned flags, const float *q, size_t nq, ui
   pthread_t th[2], ct;
   checker_ctx cc = {db, 0, 0};
   if (check) pthread_create(&ct, NULL, check_loop, &cc);
-  double t0 = rsn__now_ms();
+  double t0 = bl_now_ms();
   for (int i = 0; i < 2; i++) {
     c[i] = (pair_ctx){db, flags, q, nq, d, t0 + ms, 0};
     pthread_create(&th[i], NULL, pair_searcher, &c[i]);
   }
   for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
-  double span = rsn__now_ms() - t0;
+  double span = bl_now_ms() - t0;
   if (check) {
     atomic_store(&cc.stop, 1);
     pthread_join(ct, NULL);
@@ -194,10 +187,10 @@ static pair_result pair_bench(const char *path, const float *q, size_t nq, uint3
     c[i] = pair_qps(db, plain, q, nq, d, ms, 1, &r.checks);
     e[i] = pair_qps(db, autor, q, nq, d, ms, 1, &r.checks);
   }
-  r.plain = pct(a, PAIR_ROUNDS, 50);
-  r.auto_refresh = pct(b, PAIR_ROUNDS, 50);
-  r.plain_check = pct(c, PAIR_ROUNDS, 50);
-  r.auto_check = pct(e, PAIR_ROUNDS, 50);
+  r.plain = bl_median(a, PAIR_ROUNDS);
+  r.auto_refresh = bl_median(b, PAIR_ROUNDS);
+  r.plain_check = bl_median(c, PAIR_ROUNDS);
+  r.auto_check = bl_median(e, PAIR_ROUNDS);
   rsn_close(db);
   return r;
 }
@@ -217,9 +210,7 @@ static void make_small(const char *path, size_t n, uint32_t d) {
   for (size_t i = 0; i < n; i++) {
     char id[32];
     snprintf(id, sizeof id, "s%zu", i);
-    unit(&s, v, d);
-    rsn_node node = {.id = id, .embedding = v, .dim = d};
-    if (rsn_upsert(db, &node)) die("small upsert", db);
+    upsert_unit(db, id, &s, v, d, "small upsert");
   }
   if (rsn_commit(db)) die("commit", db);
   free(v);
@@ -255,35 +246,33 @@ int main(int argc, char **argv) {
 
   rsn_open_opts_init(&o);
   if (rsn_open(work, &o, &db)) die("open copy", NULL);
-  uint32_t d = db->dim;
-  size_t n = db->arena.n;
+  rsn_stats stats;
+  if (rsn_stats_get(db, &stats)) die("stats", db);
+  uint32_t d = rsn_db_dim(db);
+  size_t n = (size_t)stats.arena_rows;
   uint64_t s = 7;
   float *v = malloc(d * sizeof *v);
 
   /* 1. Upserts. */
   const int single = 2000, batches = 10, per = 1000;
-  double t0 = rsn__now_ms();
+  double t0 = bl_now_ms();
   for (int i = 0; i < single; i++) {
     char id[32];
     snprintf(id, sizeof id, "single-%d", i);
-    unit(&s, v, d);
-    rsn_node nd = {.id = id, .embedding = v, .dim = d};
-    if (rsn_upsert(db, &nd)) die("upsert", db);
+    upsert_unit(db, id, &s, v, d, "upsert");
   }
-  double single_ups = single / ((rsn__now_ms() - t0) / 1e3);
-  t0 = rsn__now_ms();
+  double single_ups = single / ((bl_now_ms() - t0) / 1e3);
+  t0 = bl_now_ms();
   for (int b = 0; b < batches; b++) {
     if (rsn_begin(db)) die("begin", db);
     for (int i = 0; i < per; i++) {
       char id[32];
       snprintf(id, sizeof id, "batch-%d-%d", b, i);
-      unit(&s, v, d);
-      rsn_node nd = {.id = id, .embedding = v, .dim = d};
-      if (rsn_upsert(db, &nd)) die("upsert", db);
+      upsert_unit(db, id, &s, v, d, "upsert");
     }
     if (rsn_commit(db)) die("commit", db);
   }
-  double batch_ups = batches * per / ((rsn__now_ms() - t0) / 1e3);
+  double batch_ups = batches * per / ((bl_now_ms() - t0) / 1e3);
 
   /* 2. 1,000 outside changes: 500 inserts, 300 embedding updates, 200
    * deletes, on another connection; then refresh vs full reload. */
@@ -312,12 +301,12 @@ int main(int argc, char **argv) {
   sqlite3_finalize(del);
   sqlite3_close(h);
   rsn_refresh_info info;
-  t0 = rsn__now_ms();
+  t0 = bl_now_ms();
   if (rsn_refresh(db, &info)) die("refresh", db);
-  double refresh_ms = rsn__now_ms() - t0;
-  t0 = rsn__now_ms();
+  double refresh_ms = bl_now_ms() - t0;
+  t0 = bl_now_ms();
   if (rsn_reload(db)) die("reload", db);
-  double reload_ms = rsn__now_ms() - t0;
+  double reload_ms = bl_now_ms() - t0;
 
   /* 3. Latency alone and with a writer. */
   float *q = malloc(nq * d * sizeof *q);
@@ -328,9 +317,9 @@ int main(int argc, char **argv) {
   writer_ctx w = {db, d, 0, 0};
   pthread_t th;
   pthread_create(&th, NULL, writer, &w);
-  t0 = rsn__now_ms();
+  t0 = bl_now_ms();
   latency(db, q, nq, d, &p50w, &p99w);
-  double span = rsn__now_ms() - t0;
+  double span = bl_now_ms() - t0;
   atomic_store(&w.stop, 1);
   pthread_join(th, NULL);
 

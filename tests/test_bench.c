@@ -1,13 +1,14 @@
 /*
  * test_bench.c -- the arithmetic and readers behind `resonance bench`
- * (tools/benchlib.c, tools/vecfile.c), each checked against an independent
+ * (the bench library, bench/lib: stats.c, truth.c, recall.c, vecfile.c,
+ * idx.c), each checked against an independent
  * reference: known answers for percentiles and recall, a separate
  * brute-force loop for the ground truth, files written by numpy or byte by
  * byte for the readers; then one short smoke run of the built CLI whose
  * JSON Lines are checked for shape and exact recall (not for speed).
  *
- * Also the bench's process and temporary-directory helpers (tools/subproc.c,
- * tools/tmpdir.c), and the two ways a bench run could reach a shell or
+ * Also the bench's process and temporary-directory helpers (bench/lib/
+ * subproc.c, tmpdir.c), and the two ways a bench run could reach a shell or
  * leave GBs behind: a dataset name full of shell and gnuplot syntax on the
  * plot path must run nothing, and SIGTERM during a run must remove its
  * temporary copy of the base.  The CLI is started here with subproc.c, from

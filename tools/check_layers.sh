@@ -8,10 +8,11 @@
 #   kernels/           common
 #   storage/           common
 #   engine/            kernels, storage, common
-#   bench/             its own library only (and kernels/, common/ for the
+#   bench/lib/         itself (the bench library)
+#   bench/             bench/lib (and kernels/, common/ for the
 #                      google-benchmark harness, which drives the kernels
 #                      directly: bench/kernel_bench.cc)
-#   tools/             bench (the bench library)
+#   tools/             bench/lib
 #   tests/             anything (tests may use internal headers)
 #
 # The build enforces the same through each target's include path; this
@@ -20,7 +21,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 declare -A ALLOW=(
@@ -29,14 +30,15 @@ declare -A ALLOW=(
   [kernels]="kernels common engine/include"
   [storage]="storage common engine/include"
   [engine]="engine engine/include kernels storage common"
-  [bench]="bench engine/include"
-  [tools]="tools bench engine/include"
+  [bench/lib]="bench/lib engine/include"
+  [bench]="bench bench/lib engine/include"
+  [tools]="tools bench/lib engine/include"
 )
 # Files allowed more than their layer.
 declare -A ALLOW_FILE=(
   [bench/kernel_bench.cc]="bench engine/include kernels common"
 )
-LAYERS=(engine/include common kernels storage engine bench tools)
+LAYERS=(engine/include common kernels storage engine bench/lib bench tools)
 
 # The layer a path belongs to, or "" (tests/ and anything else: unchecked).
 layer_of() {
@@ -47,6 +49,7 @@ layer_of() {
     kernels/*) echo kernels ;;
     storage/*) echo storage ;;
     engine/*) echo engine ;;
+    bench/lib/*) echo bench/lib ;;
     bench/*) echo bench ;;
     tools/*) echo tools ;;
     *) echo "" ;;
@@ -91,12 +94,13 @@ check_tree() {
 
 self_test() {
   # A deliberate upward include in a scratch copy must be caught.
-  local tmp
+  local tmp caught=1
   tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
   cp -r common kernels storage engine bench tools "$tmp"/
   printf '#include "db_int.h"\n' >> "$tmp/kernels/kern.h"
-  if (cd "$tmp" && check_tree 2>/dev/null); then
+  if (cd "$tmp" && check_tree 2>/dev/null); then caught=0; fi
+  rm -rf "$tmp"
+  if (( ! caught )); then
     echo "check_layers self-test: an upward include (kernels -> engine) was NOT caught" >&2
     return 1
   fi
@@ -116,7 +120,7 @@ main() {
   cd "${1:-$(dirname "$0")/..}"
   if (( self )); then self_test; fi
   if check_tree; then
-    echo "check_layers: every #include points down (common <- kernels, storage <- engine <- bench, tools)"
+    echo "check_layers: every #include points down (common <- kernels, storage <- engine <- bench/lib <- bench, tools)"
   else
     exit 1
   fi

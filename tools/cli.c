@@ -16,7 +16,7 @@
  * this code with libFuzzer's main.  Subcommands live in cli_info.c (init,
  * get, stats, check, maintain), cli_graph.c (list, edges), cli_import.c,
  * cli_search.c, cli_generate.c and cli_bench.c; vector files are read and
- * written by vecfile.c.
+ * written by the bench library's vector-file module (bench/lib/vecfile.c).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
@@ -27,7 +27,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const cli_cmd *const commands[] = {
@@ -208,15 +207,7 @@ const char *cli_str(const cli_args *a, const char *name) {
 }
 
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
-  /* strtoull accepts leading blanks and a minus sign (wrapping around);
-   * a strict parser wants digits only. */
-  if (!s || *s < '0' || *s > '9') return -1;
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || *end != '\0' || v < min || v > max) return -1;
-  *out = (uint64_t)v;
-  return 0;
+  return bl_parse_u64(s, min, max, out);
 }
 
 int cli_parse_double(const char *s, double min, double max, double *out) {
@@ -255,6 +246,19 @@ int cli_opt_double(const cli_args *a, const char *name, double min,
   if (cli_parse_double(s, min, max, out) != 0)
     return cli_error(CLI_EXIT_USAGE, "%s: --%s: '%s' is not a number in "
                      "%g..%g", a->cmd->name, name, s, min, max);
+  return CLI_EXIT_OK;
+}
+
+int cli_opt_isa(const cli_args *a) {
+  const char *name = cli_str(a, "isa");
+  rsn_isa isa;
+  if (!name) return CLI_EXIT_OK;
+  if (rsn_isa_parse(name, &isa) != RSN_OK)
+    return cli_error(CLI_EXIT_USAGE, "%s: --isa: unknown instruction set "
+                     "'%s' (scalar, simde, avx2, avx512)", a->cmd->name, name);
+  rsn_status st = rsn_isa_restrict((unsigned)isa);
+  if (st != RSN_OK)
+    return cli_fail(NULL, st, "%s: --isa %s", a->cmd->name, name);
   return CLI_EXIT_OK;
 }
 
@@ -324,7 +328,7 @@ static void load_progress(void *ctx, const char *phase, uint64_t done,
 int cli_open_db(const char *path, rsn_open_opts *opts, unsigned flags,
                 rsn_db **db) {
   rsn_open_opts local;
-  double times[2] = {cli_now_ms(), 0};
+  double times[2] = {bl_now_ms(), 0};
   if (!opts) {
     rsn_open_opts_init(&local);
     opts = &local;
@@ -343,12 +347,6 @@ int cli_open_db(const char *path, rsn_open_opts *opts, unsigned flags,
   }
   if (st != RSN_OK) return cli_fail(NULL, st, "cannot open %s", path);
   return CLI_EXIT_OK;
-}
-
-double cli_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 void cli_print_json(json_t *v) {
@@ -385,7 +383,7 @@ int cli_stderr_tty(void) { return isatty(STDERR_FILENO); }
 
 void cli_progress(const char *label, uint64_t done, double start_ms,
                   double *last_ms) {
-  double now = cli_now_ms();
+  double now = bl_now_ms();
   if (now - *last_ms < 250.0) return;
   *last_ms = now;
   double secs = (now - start_ms) / 1e3;

@@ -3,8 +3,10 @@
  * tool: exit codes, the option-table parser, strict number parsing, error
  * reporting and the subcommand entry points.
  *
- * The CLI is a client of the public API only (resonance.h) plus libc and
- * jansson; it never includes the library's internal headers.  cli.c holds
+ * The CLI is a client of the public API only (resonance.h) plus libc,
+ * jansson and the bench library (bench/lib: vector files, synthetic data,
+ * the clock, all of `bench`); it never includes the library's internal
+ * headers.  cli.c holds
  * the dispatch table, help text and the status -> exit code map; main.c
  * only calls cli_main().
  */
@@ -18,6 +20,7 @@
 #include <jansson.h>
 
 #include "resonance.h"
+#include "stats.h"
 #include "vecfile.h"
 
 /* Exit codes (documented in `resonance --help` and at the top of cli.c). */
@@ -77,6 +80,10 @@ int cli_opt_u32(const cli_args *a, const char *name, uint32_t min,
                 uint32_t max, uint32_t *out);
 int cli_opt_double(const cli_args *a, const char *name, double min,
                    double max, double *out);
+/* --isa NAME, when given: pin the kernel path for this process
+ * (rsn_isa_restrict).  Returns an exit code after reporting an unknown
+ * name or a path this CPU lacks. */
+int cli_opt_isa(const cli_args *a);
 
 /* Strict parsers: the whole string must be a number in range.  Return 0 on
  * success, -1 otherwise (and leave *out unchanged). */
@@ -99,8 +106,6 @@ int cli_error(int code, const char *fmt, ...)
  * exit code, else CLI_EXIT_OK with *db set.  opts may be NULL (defaults). */
 int cli_open_db(const char *path, rsn_open_opts *opts, unsigned flags,
                 rsn_db **db);
-/* Monotonic clock in milliseconds. */
-double cli_now_ms(void);
 /* Print a JSON value compactly on one line of stdout and release it. */
 void cli_print_json(json_t *v);
 /* Set obj[key] to a text column: skipped when NULL; "meta" is embedded as
@@ -117,12 +122,7 @@ int cli_stderr_tty(void);
 void cli_progress(const char *label, uint64_t done, double start_ms,
                   double *last_ms);
 
-/* ---- shared with the bench (cli_generate.c, cli_import.c) -----------------*/
-/* Write n synthetic vectors (the generator's row stream, or its query stream
- * when `queries` is set) to path as fmt (VF_FMT_UNKNOWN = JSON Lines).
- * Returns an exit code after reporting any error. */
-int cli_generate_vectors(const char *path, vf_format fmt, uint64_t n, uint32_t dim,
-                         uint32_t clusters, uint64_t seed, int queries);
+/* ---- shared with the bench (cli_import.c) --------------------------------*/
 /* Import every remaining row of r into db (which must have been opened
  * writable) as ids "0", "1", ... in one transaction, exactly as `resonance
  * import` does.  *imported gets the row count.  Returns an exit code. */

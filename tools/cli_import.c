@@ -363,7 +363,7 @@ static int open_input(const cli_args *a, in_format fmt, vf_format vf,
 static int run_transaction(import_ctx *c, FILE *jsonl, vf_reader *vr) {
   rsn_status st = rsn_begin(c->db);
   if (st != RSN_OK) return cli_fail(c->db, st, "import: cannot begin");
-  c->start_ms = cli_now_ms();
+  c->start_ms = bl_now_ms();
   int rc = jsonl ? import_jsonl(c, jsonl) : import_vectors(c, vr);
   if (c->progress) fputc('\n', stderr);
   if (rc != CLI_EXIT_OK) {
@@ -388,7 +388,7 @@ int cli_import_reader(rsn_db *db, const char *path, vf_reader *r,
 }
 
 static void print_summary(const import_ctx *c, int json) {
-  double secs = (cli_now_ms() - c->start_ms) / 1e3;
+  double secs = (bl_now_ms() - c->start_ms) / 1e3;
   double rate = secs > 0 ? (double)c->imported / secs : 0.0;
   if (c->skipped > SHOW_BAD)
     fprintf(stderr, "resonance: ... and %" PRIu64 " more bad %ss\n",

@@ -383,18 +383,18 @@ static int run_maintain(const cli_args *a) {
   /* One call per step, so that each can be timed and reported. */
   for (size_t i = 0; rc == CLI_EXIT_OK && i < NMAINT; i++) {
     if (!cli_has(a, maint_steps[i].opt)) continue;
-    double t0 = cli_now_ms();
+    double t0 = bl_now_ms();
     rsn_status st = rsn_maintain(db, maint_steps[i].op);
-    double ms = cli_now_ms() - t0;
+    double ms = bl_now_ms() - t0;
     if (st != RSN_OK) rc = cli_fail(db, st, "maintain: %s", maint_steps[i].opt);
     else if (json) json_array_append_new(steps, json_pack("{s:s, s:f}", "step", maint_steps[i].opt, "ms", ms));
     else printf("%-10s ok (%.1f ms)\n", maint_steps[i].opt, ms);
   }
   const char *dest = cli_str(a, "backup");
   if (rc == CLI_EXIT_OK && dest) {
-    double t0 = cli_now_ms();
+    double t0 = bl_now_ms();
     rsn_status st = rsn_backup(db, dest);
-    double ms = cli_now_ms() - t0;
+    double ms = bl_now_ms() - t0;
     if (st != RSN_OK) rc = cli_fail(db, st, "maintain: backup to %s", dest);
     else if (json)
       json_array_append_new(steps, json_pack("{s:s, s:s, s:f}", "step", "backup", "to", dest, "ms", ms));

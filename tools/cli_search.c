@@ -190,18 +190,6 @@ static int parse_params(const cli_args *a, rsn_search_params *p) {
   return CLI_EXIT_OK;
 }
 
-/* --isa NAME: pin the kernel path for this process. */
-static int apply_isa(const char *name) {
-  rsn_isa isa;
-  if (!name) return CLI_EXIT_OK;
-  if (rsn_isa_parse(name, &isa) != RSN_OK)
-    return cli_error(CLI_EXIT_USAGE, "search: --isa: unknown instruction set "
-                     "'%s' (scalar, simde, avx2, avx512)", name);
-  rsn_status st = rsn_isa_restrict((unsigned)isa);
-  if (st != RSN_OK) return cli_fail(NULL, st, "search: --isa %s", name);
-  return CLI_EXIT_OK;
-}
-
 /* Exactly one of --vector, --queries, --like. */
 static int pick_source(const cli_args *a) {
   int n = cli_has(a, "vector") + cli_has(a, "queries") + cli_has(a, "like");
@@ -244,7 +232,7 @@ static int run_search(const cli_args *a) {
   int rc = pick_source(a);
   if (!rc) rc = parse_params(a, &p);
   if (!rc) rc = cli_opt_u32(a, "dim", 1, RSN_MAX_DIM, &dim);
-  if (!rc) rc = apply_isa(cli_str(a, "isa"));
+  if (!rc) rc = cli_opt_isa(a);
   if (rc) return rc;
 
   rsn_open_opts o;

@@ -1,8 +1,9 @@
 /*
  * fuzz_f32.c -- libFuzzer target for the raw float32/int32 reader
- * (tools/vecfile.c), as `resonance import --format f32 --dim D` and `bench
- * --base F --dim D` use it.  Bytes 0-1 give the dimension D (little-endian;
- * 0 must be refused), byte 2 picks f32 or i32; the rest is the file.
+ * (bench/lib/vecfile.c), as `resonance import --format f32 --dim D` and
+ * `bench --base F --dim D` use it.  Bytes 0-1 give the dimension D
+ * (little-endian; 0 must be refused), byte 2 picks f32 or i32; the rest is
+ * the file.
  * Checks: see fuzz_vecfile.h.
  */
 #include "fuzz_vecfile.h"

@@ -1,6 +1,6 @@
 /*
  * fuzz_idx.c -- libFuzzer target for the IDX reader bl_idx_load
- * (tools/benchlib.c), as `resonance bench --idx FILE` and `--queries FILE`
+ * (bench/lib/idx.c), as `resonance bench --idx FILE` and `--queries FILE`
  * use it: plain or gzip-compressed (zlib reads both), then every row
  * normalised with rsn_normalize as the bench does.  The input is the file.
  *

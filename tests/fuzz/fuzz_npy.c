@@ -1,6 +1,6 @@
 /*
- * fuzz_npy.c -- libFuzzer target for the .npy reader (tools/vecfile.c), as
- * `resonance import --format npy` and `search --vector` use it.  The input
+ * fuzz_npy.c -- libFuzzer target for the .npy reader (bench/lib/vecfile.c),
+ * as `resonance import --format npy` and `search --vector` use it.  The input
  * is the file; it is opened once with any dimension and once with the
  * dimension the first byte of the shape suggests.  Checks: see
  * fuzz_vecfile.h.

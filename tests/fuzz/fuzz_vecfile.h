@@ -1,7 +1,7 @@
 /*
  * fuzz_vecfile.h -- the driver shared by the vector-file targets
  * (fuzz_npy.c, fuzz_xvecs.c, fuzz_f32.c): open a memory file with
- * tools/vecfile.c exactly as the CLI does (vf_open by path), stream every
+ * bench/lib/vecfile.c exactly as the CLI does (vf_open by path), stream every
  * row as floats and as integers, load it whole, and check that the three
  * agree with each other and with the file's size.
  *

@@ -1,9 +1,9 @@
 /*
  * fuzz_xvecs.c -- libFuzzer target for the .fvecs/.ivecs/.bvecs reader
- * (tools/vecfile.c), as `resonance import`, `search --queries` and `bench
- * --base/--queries/--truth` use it.  Byte 0 picks the format (fvecs, ivecs,
- * bvecs) and whether an expected dimension (byte 1, 0 = any) is passed;
- * the rest is the file.  Checks: see fuzz_vecfile.h.
+ * (bench/lib/vecfile.c), as `resonance import`, `search --queries` and
+ * `bench --base/--queries/--truth` use it.  Byte 0 picks the format
+ * (fvecs, ivecs, bvecs) and whether an expected dimension (byte 1, 0 = any)
+ * is passed; the rest is the file.  Checks: see fuzz_vecfile.h.
  */
 #include "fuzz_vecfile.h"
 

@@ -9,6 +9,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "vecfile.h"
+#include "vecfile_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -41,9 +42,7 @@ struct vf_reader {
   char err[256];     /* last error                                         */
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+void vf__set_err(char *err, size_t errlen, const char *fmt, ...) {
   if (!err || errlen == 0) return;
   va_list ap;
   va_start(ap, fmt);
@@ -114,7 +113,7 @@ static int npy_descr(const char *hdr, elem *el, char *err, size_t errlen) {
                {"'<i8'", EL_I64}, {"'|u1'", EL_U8},  {"'<u1'", EL_U8}};
   const char *v = npy_value(hdr, "descr");
   if (!v) {
-    set_err(err, errlen, "npy header has no 'descr'");
+    vf__set_err(err, errlen, "npy header has no 'descr'");
     return -1;
   }
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -125,9 +124,9 @@ static int npy_descr(const char *hdr, elem *el, char *err, size_t errlen) {
   /* The value may be empty: 'descr': can end the header, and v then points
    * at its terminating NUL (found by fuzz_npy: strchr read past it). */
   const char *end = *v ? strchr(v + 1, '\'') : NULL;
-  set_err(err, errlen, "npy dtype %.*s is not supported (want little-endian "
-          "'<f4', '<f8', '<i4', '<i8' or '|u1')",
-          end ? (int)(end - v + 1) : 8, v);
+  vf__set_err(err, errlen, "npy dtype %.*s is not supported (want "
+              "little-endian '<f4', '<f8', '<i4', '<i8' or '|u1')",
+              end ? (int)(end - v + 1) : 8, v);
   return -1;
 }
 
@@ -162,11 +161,11 @@ static int npy_shape(const char *hdr, uint64_t *rows, uint64_t *dim,
     *dim = v[1];
     return 0;
   }
-  set_err(err, errlen, "npy array has %d dimensions; want shape (N, D) or "
-          "(D,)", n);
+  vf__set_err(err, errlen, "npy array has %d dimensions; want shape (N, D) or "
+              "(D,)", n);
   return -1;
 bad:
-  set_err(err, errlen, "npy header has no readable 'shape'");
+  vf__set_err(err, errlen, "npy header has no readable 'shape'");
   return -1;
 }
 
@@ -176,7 +175,7 @@ static int npy_header(vf_reader *r, uint64_t *rows, uint64_t *dim, char *err,
                       size_t errlen) {
   unsigned char pre[12];
   if (fread(pre, 1, 10, r->f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
-    set_err(err, errlen, "not a .npy file (no \\x93NUMPY magic)");
+    vf__set_err(err, errlen, "not a .npy file (no \\x93NUMPY magic)");
     return -1;
   }
   uint32_t hlen;
@@ -186,17 +185,17 @@ static int npy_header(vf_reader *r, uint64_t *rows, uint64_t *dim, char *err,
     if (fread(pre + 10, 1, 2, r->f) != 2) goto truncated;
     hlen = le32(pre + 8);
   } else {
-    set_err(err, errlen, "npy format version %u.%u is not supported", pre[6],
-            pre[7]);
+    vf__set_err(err, errlen, "npy format version %u.%u is not supported",
+                pre[6], pre[7]);
     return -1;
   }
   if (hlen > (1u << 20)) {
-    set_err(err, errlen, "npy header is implausibly long (%u bytes)", hlen);
+    vf__set_err(err, errlen, "npy header is implausibly long (%u bytes)", hlen);
     return -1;
   }
   char *hdr = malloc((size_t)hlen + 1);
   if (!hdr) {
-    set_err(err, errlen, "out of memory");
+    vf__set_err(err, errlen, "out of memory");
     return -1;
   }
   if (fread(hdr, 1, hlen, r->f) != hlen) {
@@ -207,15 +206,15 @@ static int npy_header(vf_reader *r, uint64_t *rows, uint64_t *dim, char *err,
   int rc = npy_descr(hdr, &r->el, err, errlen);
   const char *fo = rc == 0 ? npy_value(hdr, "fortran_order") : NULL;
   if (rc == 0 && (!fo || strncmp(fo, "False", 5) != 0)) {
-    set_err(err, errlen, "npy array is not in C order (fortran_order must be "
-            "False)");
+    vf__set_err(err, errlen, "npy array is not in C order (fortran_order "
+                "must be False)");
     rc = -1;
   }
   if (rc == 0) rc = npy_shape(hdr, rows, dim, err, errlen);
   free(hdr);
   return rc;
 truncated:
-  set_err(err, errlen, "npy header is truncated");
+  vf__set_err(err, errlen, "npy header is truncated");
   return -1;
 }
 
@@ -230,8 +229,8 @@ static int plain_layout(vf_reader *r, uint64_t size, uint32_t dim, char *err,
                                     [VF_FMT_BVECS] = EL_U8};
   if (r->fmt == VF_FMT_F32 || r->fmt == VF_FMT_I32) {
     if (dim == 0) {
-      set_err(err, errlen, "a raw %s file needs the dimension (--dim)",
-              vf_format_name(r->fmt));
+      vf__set_err(err, errlen, "a raw %s file needs the dimension (--dim)",
+                  vf_format_name(r->fmt));
       return -1;
     }
     r->el = r->fmt == VF_FMT_F32 ? EL_F32 : EL_I32;
@@ -247,21 +246,21 @@ static int plain_layout(vf_reader *r, uint64_t size, uint32_t dim, char *err,
       return 0;
     }
     if (fread(d4, 1, 4, r->f) != 4 || fseek(r->f, 0, SEEK_SET) != 0) {
-      set_err(err, errlen, "cannot read the first row's dimension");
+      vf__set_err(err, errlen, "cannot read the first row's dimension");
       return -1;
     }
     r->dim = le32(d4);
   }
   uint64_t row_bytes = r->prefix + (uint64_t)r->dim * elem_size(r->el);
   if (r->dim == 0 || r->dim > VF_MAX_DIM) {
-    set_err(err, errlen, "dimension %u is out of range 1..%u", r->dim,
-            VF_MAX_DIM);
+    vf__set_err(err, errlen, "dimension %u is out of range 1..%u", r->dim,
+                VF_MAX_DIM);
     return -1;
   }
   if (size % row_bytes != 0) {
-    set_err(err, errlen, "file size %llu is not a multiple of the row size "
-            "%llu bytes (dimension %u)", (unsigned long long)size,
-            (unsigned long long)row_bytes, r->dim);
+    vf__set_err(err, errlen, "file size %llu is not a multiple of the row size "
+                "%llu bytes (dimension %u)", (unsigned long long)size,
+                (unsigned long long)row_bytes, r->dim);
     return -1;
   }
   r->rows = size / row_bytes;
@@ -272,16 +271,16 @@ static int npy_layout(vf_reader *r, uint64_t size, char *err, size_t errlen) {
   uint64_t rows, dim;
   if (npy_header(r, &rows, &dim, err, errlen) != 0) return -1;
   if (dim == 0 || dim > VF_MAX_DIM) {
-    set_err(err, errlen, "npy dimension %llu is out of range 1..%u",
-            (unsigned long long)dim, VF_MAX_DIM);
+    vf__set_err(err, errlen, "npy dimension %llu is out of range 1..%u",
+                (unsigned long long)dim, VF_MAX_DIM);
     return -1;
   }
   long off = ftell(r->f);
   uint64_t need = rows * dim * elem_size(r->el);
   if (off < 0 || (rows && need / rows != dim * elem_size(r->el)) ||
       size - (uint64_t)off < need) {
-    set_err(err, errlen, "npy data is truncated: shape needs %llu bytes after "
-            "the header", (unsigned long long)need);
+    vf__set_err(err, errlen, "npy data is truncated: shape needs %llu bytes "
+                "after the header", (unsigned long long)need);
     return -1;
   }
   r->dim = (uint32_t)dim;
@@ -294,23 +293,23 @@ int vf_open(const char *path, vf_format fmt, uint32_t dim, vf_reader **out,
             char *err, size_t errlen) {
   *out = NULL;
   if (fmt == VF_FMT_UNKNOWN) {
-    set_err(err, errlen, "unknown vector file format");
+    vf__set_err(err, errlen, "unknown vector file format");
     return -1;
   }
   vf_reader *r = calloc(1, sizeof *r);
   if (!r) {
-    set_err(err, errlen, "out of memory");
+    vf__set_err(err, errlen, "out of memory");
     return -1;
   }
   r->fmt = fmt;
   struct stat st;
   r->f = fopen(path, "rb");
   if (!r->f) {
-    set_err(err, errlen, "%s", strerror(errno));
+    vf__set_err(err, errlen, "%s", strerror(errno));
     goto fail;
   }
   if (fstat(fileno(r->f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    set_err(err, errlen, "not a regular file");
+    vf__set_err(err, errlen, "not a regular file");
     goto fail;
   }
   /* A large stdio buffer turns row-sized reads into few system calls. */
@@ -320,12 +319,12 @@ int vf_open(const char *path, vf_format fmt, uint32_t dim, vf_reader **out,
                : plain_layout(r, (uint64_t)st.st_size, dim, err, errlen);
   if (rc != 0) goto fail;
   if (dim && r->dim && r->dim != dim) {
-    set_err(err, errlen, "file has dimension %u, expected %u", r->dim, dim);
+    vf__set_err(err, errlen, "file has dimension %u, expected %u", r->dim, dim);
     goto fail;
   }
   r->buf = malloc(r->prefix + (size_t)r->dim * elem_size(r->el) + 1);
   if (!r->buf) {
-    set_err(err, errlen, "out of memory");
+    vf__set_err(err, errlen, "out of memory");
     goto fail;
   }
   *out = r;
@@ -426,8 +425,8 @@ static int load_all(const char *path, vf_format fmt, uint32_t dim, int as_int,
   unsigned char *m = cells < SIZE_MAX / 4 ? malloc(cells ? cells * 4 : 1)
                                           : NULL;
   if (!m) {
-    set_err(err, errlen, "out of memory for %llu rows",
-            (unsigned long long)r->rows);
+    vf__set_err(err, errlen, "out of memory for %llu rows",
+                (unsigned long long)r->rows);
     vf_close(r);
     return -1;
   }
@@ -441,7 +440,7 @@ static int load_all(const char *path, vf_format fmt, uint32_t dim, int as_int,
     }
   }
   if (rc < 0) {
-    set_err(err, errlen, "%s", r->err);
+    vf__set_err(err, errlen, "%s", r->err);
     free(m);
     vf_close(r);
     return -1;
@@ -503,18 +502,18 @@ int vf_create(const char *path, vf_format fmt, uint32_t dim, uint64_t rows,
               vf_writer **out, char *err, size_t errlen) {
   *out = NULL;
   if (fmt != VF_FMT_F32 && fmt != VF_FMT_FVECS && fmt != VF_FMT_NPY) {
-    set_err(err, errlen, "cannot write %s files (only f32, fvecs, npy)",
-            vf_format_name(fmt));
+    vf__set_err(err, errlen, "cannot write %s files (only f32, fvecs, npy)",
+                vf_format_name(fmt));
     return -1;
   }
   if (dim == 0 || dim > VF_MAX_DIM) {
-    set_err(err, errlen, "dimension %u is out of range 1..%u", dim,
-            VF_MAX_DIM);
+    vf__set_err(err, errlen, "dimension %u is out of range 1..%u", dim,
+                VF_MAX_DIM);
     return -1;
   }
   vf_writer *w = calloc(1, sizeof *w);
   if (!w || !(w->f = fopen(path, "wb"))) {
-    set_err(err, errlen, "%s", w ? strerror(errno) : "out of memory");
+    vf__set_err(err, errlen, "%s", w ? strerror(errno) : "out of memory");
     free(w);
     return -1;
   }
@@ -546,11 +545,11 @@ int vf_finish(vf_writer *w, char *err, size_t errlen) {
   }
   int rc = 0;
   if (failed) {
-    set_err(err, errlen, "write failed: %s", strerror(saved));
+    vf__set_err(err, errlen, "write failed: %s", strerror(saved));
     rc = -1;
   } else if (w->written != w->rows) {
-    set_err(err, errlen, "wrote %llu rows but promised %llu",
-            (unsigned long long)w->written, (unsigned long long)w->rows);
+    vf__set_err(err, errlen, "wrote %llu rows but promised %llu",
+                (unsigned long long)w->written, (unsigned long long)w->rows);
     rc = -1;
   }
   free(w);

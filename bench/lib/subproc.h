@@ -6,9 +6,9 @@
  * Arguments reach the program byte for byte: quotes, `backticks`, $(...),
  * semicolons and newlines in them mean nothing to anybody on the way.
  *
- * Used by `resonance bench` (bench/compare.py, gnuplot) and by the tests.
- * Depends only on libc (glibc >= 2.29 for a working directory), so it can
- * move into bench/ as it is.
+ * Part of the bench library (bench/lib): used by `resonance bench`
+ * (bench/compare.py, gnuplot) and by the tests.  Depends only on libc
+ * (glibc >= 2.29 for a working directory).
  *
  * Errors are sentences written into the caller's buffer (err, errlen) with
  * a return of -1; nothing here prints.  A wait status is the raw value of

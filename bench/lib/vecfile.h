@@ -9,12 +9,16 @@
  *   .bvecs    per row: int32 D, then D uint8
  *   .npy      NumPy 1.0/2.0/3.0 header, C order, shape (N, D) or (D,),
  *             descr '<f4' '<f8' '<i4' '<i8' or '|u1'
+ *   IDX       unsigned bytes, magic 00 00 08 NDIM, big-endian sizes; plain
+ *             or gzip-compressed (read whole: bl_idx_load, in idx.c)
  *
  * Readers never load the whole file: they read one row at a time through a
  * buffered FILE, so multi-GB inputs stream in constant memory.  The dimension
  * and the row count are known when vf_open returns (from the header or the
- * file size), which lets callers size outputs up front.  Used by the CLI's
- * import/search/generate and by the benchmark.  Depends only on libc.
+ * file size), which lets callers size outputs up front.  The one module for
+ * vector files: the CLI's import/search/generate, `resonance bench` and the
+ * bench harnesses all read and write through it.  Depends on libc, and on
+ * zlib for IDX.
  *
  * Errors are reported as text: vf_open/vf_create/vf_finish write a sentence
  * into the caller's buffer, and a failed read leaves one in vf_error(r).
@@ -89,5 +93,16 @@ int vf_write_f32(vf_writer *w, const float *row);
 /* Flush and close; checks that exactly `rows` rows were written.  Returns 0
  * or -1 with a sentence in err.  Frees w; accepts NULL (returns 0). */
 int vf_finish(vf_writer *w, char *err, size_t errlen);
+
+/* ---- IDX (idx.c) ------------------------------------------------------------
+ * Read an IDX file of unsigned bytes (magic 0x0000 08 NDIM, big-endian
+ * dimension sizes; plain or gzip-compressed, both read through zlib): the
+ * first dimension is the row count, the product of the others the vector
+ * length.  At most max_rows rows are read (0 = all).  *rows is a malloc'd
+ * n x dim matrix of the byte values as floats (not normalised), owned by the
+ * caller.  Returns 0, or -1 with a sentence in err.  (It keeps the bench's
+ * bl_ prefix, the name the tests and the fuzz target know.) */
+int bl_idx_load(const char *path, uint64_t max_rows, float **rows,
+                uint64_t *n, uint32_t *dim, char *err, size_t errlen);
 
 #endif /* RSN_VECFILE_H */

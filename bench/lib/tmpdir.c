@@ -86,6 +86,11 @@ static void on_signal(int sig) {
   errno = saved;
 }
 
+const char *td_root(void) {
+  const char *t = getenv("TMPDIR");
+  return t && *t ? t : "/tmp";
+}
+
 int td_create(const char *root, const char *prefix, char *out, size_t len,
               char *err, size_t errlen) {
   sigset_t block, old;

@@ -21,6 +21,10 @@
 
 #include <stddef.h>
 
+/* The root for temporary files: $TMPDIR when set and not empty, else
+ * "/tmp". */
+const char *td_root(void);
+
 /* Create the directory under root into out[0..len) and arm the handler.
  * Returns 0, or -1 with a sentence in err (nothing created, nothing armed).
  * Signals are blocked while the two happen, so no window leaves a

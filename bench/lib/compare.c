@@ -1,0 +1,193 @@
+/*
+ * compare.c -- the bridge to bench/compare.py (e2e.h: --compare), which
+ * runs FAISS IndexFlatIP and numpy on the run's own files: the base file,
+ * the queries written as raw f32, the same k, threads, reps and batch
+ * sizes.  It prints one JSON object per line (info, latency samples, batch
+ * QPS per rep, and the path of a file of result ids); the ids are scored
+ * and their recall computed by this library, as resonance's are.
+ *
+ * The script is started with Debian's python from an argument vector
+ * (subproc.h), never through a shell; paths reach it byte for byte.  A
+ * system name it sends must be [a-z0-9_-]{1,15}, because names go into the
+ * data file gnuplot reads and into the tables.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "e2e_int.h"
+#include "subproc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef RSN_COMPARE_SCRIPT
+#define RSN_COMPARE_SCRIPT "bench/compare.py"
+#endif
+
+#define PYTHON "/usr/bin/python3" /* Debian's, which has numpy and faiss   */
+
+/* The script: $RSN_COMPARE_SCRIPT, else the one in the source tree. */
+static const char *compare_script(void) {
+  const char *env = getenv("RSN_COMPARE_SCRIPT");
+  return env && *env ? env : RSN_COMPARE_SCRIPT;
+}
+
+/* A system name as compare.py may send it: [a-z0-9_-], 1 to 15 bytes.  The
+ * name goes into the data file gnuplot reads (whitespace-separated) and the
+ * tables, so nothing else is taken. */
+static int valid_system_name(const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n >= sizeof ((bl_sys *)0)->name) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((name[i] >= 'a' && name[i] <= 'z') ||
+          (name[i] >= '0' && name[i] <= '9') || name[i] == '_' ||
+          name[i] == '-'))
+      return 0;
+  return 1;
+}
+
+/* A "batch" line: the QPS of each rep at one batch size. */
+static void take_batch(bl_run *b, bl_sys *s, json_t *o) {
+  size_t bs = (size_t)json_integer_value(json_object_get(o, "batch_size"));
+  json_t *a = json_object_get(o, "qps_reps");
+  size_t n = json_array_size(a);
+  double v[64];
+  n = n < 64 ? n : 64;
+  for (size_t i = 0; i < n; i++) v[i] = json_number_value(json_array_get(a, i));
+  for (size_t bi = 0; bi < b->o.nb; bi++)
+    if (b->o.bsizes[bi] == bs && n) s->qps[bi] = bl_spread_of(v, n);
+}
+
+/* An "ids" line: a file of nq x kr int32 rows, -1 where the system
+ * returned nothing. */
+static int take_ids(bl_run *b, bl_sys *s, const char *name, json_t *o) {
+  const char *p = json_string_value(json_object_get(o, "path"));
+  int32_t *ids;
+  uint64_t rows;
+  uint32_t cols;
+  char err[256];
+  if (!p || vf_load_i32(p, VF_FMT_I32, (uint32_t)s->kr, &ids, &rows, &cols,
+                        err, sizeof err) != 0 || rows != b->nq)
+    return bl__error(b, BL_E_OTHER, "bench: compare.py ids of %s: %s", name,
+                     p ? err : "no path");
+  for (size_t i = 0; i < b->nq * s->kr; i++)
+    s->rows[i] = ids[i] >= 0 && ids[i] < (int64_t)b->n ? ids[i] : -1;
+  free(ids);
+  return BL_OK;
+}
+
+/* One JSON line of compare.py. */
+static int take_compare_line(bl_run *b, json_t *o) {
+  const char *m = json_string_value(json_object_get(o, "measurement"));
+  const char *name = json_string_value(json_object_get(o, "system"));
+  if (name && !valid_system_name(name))
+    return bl__error(b, BL_E_OTHER, "bench: compare.py: system name '%.40s' "
+                     "is not [a-z0-9_-]{1,15}", name);
+  if (m && strcmp(m, "missing") == 0) {
+    const char *err = json_string_value(json_object_get(o, "error"));
+    const char *how = json_string_value(json_object_get(o, "install"));
+    return bl__error(b, BL_OK, "bench: %s is not available: %s\n  install "
+                     "it with: %s", name ? name : "?",
+                     err ? err : "(no reason given)",
+                     how ? how : "(no command given)");
+  }
+  bl_sys *s = name && m ? bl__sys(b, name) : NULL;
+  if (!s)
+    return bl__error(b, BL_E_OTHER, "bench: compare.py: unexpected line");
+  if (strcmp(m, "info") == 0) {
+    snprintf(s->note, sizeof s->note, "%s",
+             json_string_value(json_object_get(o, "blas")));
+  } else if (strcmp(m, "latency") == 0) {
+    json_t *a = json_object_get(o, "samples_ms");
+    size_t n = json_array_size(a);
+    double *v = malloc((n + 1) * sizeof *v);
+    for (size_t i = 0; v && i < n; i++)
+      v[i] = json_number_value(json_array_get(a, i));
+    s->have_lat = v && bl_latency_summarise(v, n, &s->lat) == 0;
+    free(v);
+  } else if (strcmp(m, "batch") == 0) {
+    take_batch(b, s, o);
+  } else if (strcmp(m, "ids") == 0) {
+    return take_ids(b, s, name, o);
+  }
+  return BL_OK;
+}
+
+/* Read compare.py's lines from the child's stdout until it closes it. */
+static int read_lines(bl_run *b, sp_proc *proc) {
+  FILE *p = fdopen(proc->out, "r");
+  if (!p)
+    return bl__error(b, BL_E_OTHER, "bench: reading %s: %s", compare_script(),
+                     strerror(errno));
+  proc->out = -1; /* the FILE owns it now */
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  int rc = BL_OK;
+  while (rc == BL_OK && (len = getline(&line, &cap, p)) > 0) {
+    json_error_t je;
+    json_t *o = json_loadb(line, (size_t)len, 0, &je);
+    if (!o)
+      rc = bl__error(b, BL_E_OTHER, "bench: compare.py printed a line that "
+                     "is not JSON: %.80s", line);
+    else
+      rc = take_compare_line(b, o);
+    json_decref(o);
+  }
+  free(line);
+  /* Closing first: a child that is still writing after an error above gets
+   * SIGPIPE instead of blocking the wait. */
+  fclose(p);
+  return rc;
+}
+
+int bl__run_compare(bl_run *b) {
+  if (access(PYTHON, X_OK) != 0)
+    return bl__error(b, BL_OK, "bench: --compare needs %s with numpy and "
+                     "faiss: sudo apt-get install python3-numpy "
+                     "python3-faiss", PYTHON);
+  char qpath[PATH_MAX], sizes[BL_MAX_BATCH * 21 + 1] = "",
+                        err[PATH_MAX + 128];
+  bl__tmp_path(b, qpath, sizeof qpath, "queries.f32");
+  int rc = bl__write_matrix(b, qpath, b->q, b->nq, b->d);
+  if (rc != BL_OK) return rc;
+  for (size_t i = 0; i < b->o.nb; i++)
+    snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%zu",
+             i ? "," : "", b->o.bsizes[i]);
+  char dim[16], k[24], kr[24], threads[16], reps[24], min_ms[32];
+  snprintf(dim, sizeof dim, "%u", b->d);
+  snprintf(k, sizeof k, "%" PRIu64, b->o.k);
+  snprintf(kr, sizeof kr, "%zu", bl__recall_k(b));
+  snprintf(threads, sizeof threads, "%d", b->threads);
+  snprintf(reps, sizeof reps, "%" PRIu64, b->o.reps);
+  snprintf(min_ms, sizeof min_ms, "%.0f", BL_MIN_REP_MS);
+  /* Paths go in as arguments, byte for byte: no shell reads them. */
+  const char *argv[] = {PYTHON, compare_script(), "--base", b->base_path,
+                        "--format", vf_format_name(b->base_fmt), "--queries",
+                        qpath, "--out", b->tmp, "--dim", dim, "--k", k, "--kr",
+                        kr, "--threads", threads, "--reps", reps,
+                        "--min-rep-ms", min_ms, "--batch-sizes", sizes, NULL};
+  /* BLAS and OpenMP pools size themselves at import time, so the thread
+   * count goes in through the environment as well as the arguments. */
+  char omp[48], blas[48];
+  snprintf(omp, sizeof omp, "OMP_NUM_THREADS=%d", b->threads);
+  snprintf(blas, sizeof blas, "OPENBLAS_NUM_THREADS=%d", b->threads);
+  const char *env[] = {omp, blas, NULL};
+  sp_opts so = {.env = env, .capture = 1};
+  sp_proc proc;
+  bl__note(b, "running %s", compare_script());
+  if (sp_start(argv, &so, &proc, err, sizeof err) != 0)
+    return bl__error(b, BL_E_OTHER, "bench: %s", err);
+  rc = read_lines(b, &proc);
+  int st = 0;
+  if (sp_wait(&proc, &st, err, sizeof err) != 0) {
+    if (rc == BL_OK) rc = bl__error(b, BL_E_OTHER, "bench: %s", err);
+  } else if (rc == BL_OK && st != 0) {
+    char how[96];
+    rc = bl__error(b, BL_E_OTHER, "bench: %s %s; its messages are above",
+                   compare_script(), sp_describe(st, how, sizeof how));
+  }
+  return rc;
+}

@@ -1,0 +1,182 @@
+/*
+ * e2e.h -- the end-to-end bench behind `resonance bench` (DESIGN.md
+ * section 5).  One run measures, on one set of vectors:
+ *
+ *   (1) import into a temporary database (one transaction, as `resonance
+ *   import` does it); (2) baseline RSS after it (its memory handed back with
+ *   malloc_trim, and the kernel's peak mark reset, so the figures below are
+ *   the load's and the searches', not the import's); (3) rsn_open load time
+ *   and RSS; (4) warm-up; (5) single-query latency, every query issued one
+ *   at a time; (6) rsn_search_batch throughput per batch size (median of
+ *   reps); (7) recall@1/10/100, plain and tie-aware, against exact ground
+ *   truth; (8) RSS after the searches and the peak;
+ *
+ * then probes the machine (read bandwidth, FMA peak) so that every latency
+ * is also given as a multiple of the bandwidth floor and every QPS as a
+ * share of the FMA peak.  With --compare, bench/compare.py runs FAISS
+ * IndexFlatIP and numpy on the same files; their result ids come back in
+ * files, so recall is computed by this same code for every system.
+ *
+ * Everything is file-based: synthetic, IDX and held-out data are first
+ * written as raw f32 into a private temporary directory, so the import, the
+ * ground truth, the exact-score pass and the comparison all stream the very
+ * same bytes, and the bench never holds the base in memory (its RSS figures
+ * are resonance's).
+ *
+ * The run is spread over the library's files, one job each: e2e.c (the
+ * run and its resonance phases), data.c (data preparation), truthfile.c
+ * (ground truth: --truth, the cache, or computed), recall.c (exact scores
+ * and recall), compare.c (the compare.py bridge), report.c (table, JSON
+ * Lines, CSV) and plot.c (gnuplot).  Their shared internals are in
+ * e2e_int.h.
+ *
+ * The host program (the CLI) supplies how to open and import a database
+ * and how to report errors (bl_host), so that the bench imports and opens
+ * exactly as `resonance import` and `resonance search` do and its messages
+ * and exit codes are the CLI's.
+ */
+#ifndef RSN_BENCH_E2E_H
+#define RSN_BENCH_E2E_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "resonance.h"
+#include "stats.h"
+#include "vecfile.h"
+
+#define BL_TRUTH_K 100       /* ground-truth depth: recall@100 needs 100     */
+#define BL_MAX_BATCH 16      /* batch sizes per run                          */
+#define BL_MIN_REP_MS 250.0  /* each throughput rep lasts at least this long */
+#define BL_MAX_SYS 3         /* resonance, faiss, numpy                      */
+#define BL_NCUT 3            /* recall cutoffs                               */
+/* Room for a path: Linux's PATH_MAX, as a constant of this header so that
+ * it compiles without POSIX feature macros (e2e.c checks the two agree). */
+#define BL_PATH_MAX 4096
+
+/* The recall cutoffs reported: @1, @10, @100. */
+extern const size_t bl_cutoffs[BL_NCUT];
+
+/* Exit codes of a run: the host's (the CLI's, tools/cli.h, which checks
+ * that they agree). */
+enum {
+  BL_OK = 0,       /* success                                           */
+  BL_E_USAGE = 2,  /* options that do not go together                   */
+  BL_E_INPUT = 3,  /* a data, query or truth file missing or malformed  */
+  BL_E_DB = 4,     /* the database holds other vectors than the base    */
+  BL_E_OTHER = 5   /* out of memory, a failed child process             */
+};
+
+/* What the host does for the run.  Every callback that can fail reports
+ * the failure itself (a line on stderr) and returns an exit code. */
+typedef struct bl_host {
+  /* Print msg as the host prints an error ("resonance: <msg>") and return
+   * code; with BL_OK it is a warning. */
+  int (*error)(int code, const char *msg);
+  /* Print a failed resonance call: msg, then rsn_strerror(st) and
+   * rsn_errmsg(db); return the host's exit code for st. */
+  int (*fail)(const rsn_db *db, rsn_status st, const char *msg);
+  /* Open path as the host opens databases (o may be NULL; flags are added
+   * to it); on success *db is set. */
+  int (*open)(const char *path, rsn_open_opts *o, unsigned flags,
+              rsn_db **db);
+  /* Import every remaining row of r into db, which is open and writable,
+   * as ids "0", "1", ... in one transaction; *rows gets the count. */
+  int (*import)(rsn_db *db, const char *path, vf_reader *r, uint64_t *rows);
+  /* Draw "\r<label> <done> rows, <rate> rows/s" on stderr now and then
+   * (*last_ms: when it last did). */
+  void (*progress)(const char *label, uint64_t done, double start_ms,
+                   double *last_ms);
+  int tty; /* stderr is a terminal: draw progress and phase notes        */
+} bl_host;
+
+/* The options of a run (`resonance bench --help` describes each). */
+typedef struct bl_opts {
+  const char *base, *queries, *truth, *db, *idx, *csv, *plot, *name, *jsonl;
+  uint32_t dim, clusters;
+  uint64_t k, synthetic, seed, holdout, max_queries, warmup, reps, threads;
+  size_t bsizes[BL_MAX_BATCH], nb; /* --batch-sizes                       */
+  int json, compare;
+} bl_opts;
+
+/* Measurements of one system (resonance, faiss, numpy). */
+typedef struct bl_sys {
+  char name[16];          /* "resonance", "faiss", "numpy"                 */
+  size_t kr;              /* ids per query in rows/score                   */
+  int64_t *rows;          /* nq x kr returned rows, -1 = none/unmapped     */
+  double *score;          /* nq x kr exact cosines of rows                 */
+  bl_latency lat;         /* single-query latency (ms), if have_lat        */
+  int have_lat;
+  bl_spread qps[BL_MAX_BATCH]; /* QPS per batch size: median and range of
+                                  the reps; median NAN if not run          */
+  double recall[BL_NCUT], recall_tie[BL_NCUT]; /* at bl_cutoffs[], NAN if
+                                                  not computable           */
+  char note[256];         /* BLAS / build information                      */
+} bl_sys;
+
+/* One run: its data, truth, systems and machine figures. */
+typedef struct bl_run {
+  bl_opts o;
+  const bl_host *host;
+  char tmp[BL_PATH_MAX / 2];  /* private temporary directory               */
+  char base_path[BL_PATH_MAX]; /* file holding exactly the n base rows     */
+  vf_format base_fmt;
+  char name[128];          /* dataset label                                 */
+  uint64_t n;              /* base rows                                     */
+  uint32_t d;
+  float *q;                /* nq x d queries                                */
+  size_t nq;
+  uint64_t qfile_rows;     /* rows of the query file before --max-queries   */
+  char qfile_id[BL_PATH_MAX + 64]; /* identity of the queries (cache key) */
+  int32_t *truth;          /* nq x tk true rows                             */
+  double *truth_score;     /* nq x tk their exact cosines                   */
+  size_t tk;
+  char truth_note[BL_PATH_MAX + 64];
+  bl_sys sys[BL_MAX_SYS];
+  size_t nsys;
+  int threads;             /* effective search threads                      */
+  const char *isa;
+  double read_gbps, fma_gflops;
+  double arena_gbps;       /* streaming read over the arena's own pages     */
+  double import_s, load_ms;
+  double rss[4], peak_mb;  /* baseline, after load, after warm-up, after    */
+  uint64_t vs_n[4];        /* --plot: row counts of latency vs N            */
+  double vs_p50[4];        /* their p50 latency, ms                         */
+  size_t nvs;
+  json_t *out;             /* measurement objects, printed at the end       */
+} bl_run;
+
+/* ---- the run (e2e.c) ------------------------------------------------------*/
+
+/* Set up b (zeroed by the caller) for options o: the dataset label and the
+ * temporary directory, which SIGINT, SIGTERM and SIGHUP remove too (and
+ * stop a running child).  Returns an exit code; bl_run_free either way. */
+int bl_run_start(bl_run *b, const bl_opts *o, const bl_host *host);
+/* Everything that is measured, in order: data, ground truth, resonance's
+ * phases, the machine probes, --compare, exact scores and recall, latency
+ * vs N for --plot; then the measurement objects the reports print.
+ * Returns an exit code. */
+int bl_run_measure(bl_run *b);
+/* Free what the run holds and remove its temporary directory. */
+void bl_run_free(bl_run *b);
+
+/* ---- reports (report.c, plot.c) -------------------------------------------
+ * Each returns an exit code (file errors are BL_E_INPUT, reported). */
+
+/* The human-readable table on stdout. */
+void bl_report_table(const bl_run *b);
+/* JSON Lines: a header object, then one object per measurement, to f. */
+int bl_report_jsonl(const bl_run *b, FILE *f);
+/* The same into a new file at path. */
+int bl_report_jsonl_file(const bl_run *b, const char *path);
+/* ann-benchmarks-like CSV rows, one per system and mode, to path. */
+int bl_report_csv(const bl_run *b, const char *path);
+/* In dir: recall_qps.dat, latency_vs_n.dat, bench.gp and, when gnuplot
+ * runs, recall_qps.png and latency_vs_n.png; adds the latency-vs-N
+ * measurement objects. */
+int bl_report_plots(bl_run *b, const char *dir);
+
+#endif /* RSN_BENCH_E2E_H */

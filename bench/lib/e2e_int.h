@@ -1,0 +1,75 @@
+/*
+ * e2e_int.h -- what the files of the end-to-end bench (e2e.h) share and no
+ * one else needs.  Each function returns an exit code (BL_OK or the code
+ * of a failure it has reported through the host) unless it says otherwise.
+ */
+#ifndef RSN_BENCH_E2E_INT_H
+#define RSN_BENCH_E2E_INT_H
+
+#include "e2e.h"
+
+#define BL_MIB (1024.0 * 1024.0)
+
+/* ---- e2e.c ----------------------------------------------------------------*/
+
+/* A phase line "bench: ..." on stderr, only when it is a terminal. */
+void bl__note(const bl_run *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Report an error (BL_OK: a warning) through the host; returns code. */
+int bl__error(const bl_run *b, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Report a failed resonance call through the host; returns its exit code. */
+int bl__fail(const bl_run *b, const rsn_db *db, rsn_status st,
+             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* "<tmp>/<name>" into out[0..len). */
+void bl__tmp_path(const bl_run *b, char *out, size_t len, const char *name);
+/* Hits per query kept for recall: max(k, BL_TRUTH_K), at most n. */
+size_t bl__recall_k(const bl_run *b);
+/* The system called name, added (with room for its hits) if new; NULL when
+ * there is no room or memory (reported). */
+bl_sys *bl__sys(bl_run *b, const char *name);
+
+/* ---- data.c ---------------------------------------------------------------*/
+
+/* Settle which file holds the base rows (b->base_path, b->n, b->d), load
+ * the queries (b->q, b->nq) and key the ground-truth cache. */
+int bl__prepare_data(bl_run *b);
+/* Copy the next `count` rows of r into a new raw f32 file at path. */
+int bl__copy_rows(const bl_run *b, vf_reader *r, uint64_t count,
+                  const char *path);
+/* Write the in-memory matrix v (n x d) as raw f32 at path. */
+int bl__write_matrix(const bl_run *b, const char *path, const float *v,
+                     uint64_t n, uint32_t d);
+
+/* ---- truthfile.c ----------------------------------------------------------*/
+
+/* The ground truth (b->truth, b->tk): --truth, the cache, or computed
+ * exactly and cached. */
+int bl__get_truth(bl_run *b);
+
+/* ---- recall.c -------------------------------------------------------------*/
+
+/* Exact cosines of every truth row and every returned row, in one pass
+ * over the base file. */
+int bl__exact_scores(bl_run *b);
+/* Plain and tie-aware recall of system s at each cutoff (no failures). */
+void bl__compute_recall(bl_run *b, bl_sys *s);
+
+/* ---- compare.c ------------------------------------------------------------*/
+
+/* Run bench/compare.py (FAISS, numpy) on the same files and take its
+ * systems into b->sys. */
+int bl__run_compare(bl_run *b);
+
+/* ---- report.c -------------------------------------------------------------*/
+
+/* Build the measurement objects (b->out) that JSON Lines and CSV show. */
+void bl__collect(bl_run *b);
+/* A measurement object with the fields every one carries. */
+json_t *bl__measurement(const bl_run *b, const char *kind, const char *system);
+/* A JSON number, or null for NAN and infinities (JSON has neither). */
+json_t *bl__jnum(double v);
+/* The cutoff index reported beside QPS: the largest cutoff <= k. */
+int bl__qps_cutoff(const bl_run *b);
+
+#endif /* RSN_BENCH_E2E_INT_H */
