@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # tools/test.sh -- set up and run every test of resonance:
-#   1. install missing Debian packages (tools/setup.sh)
+#   1. install missing Debian packages (tools/setup.sh); check that every
+#      #include points down the layers (tools/check_layers.sh, whose
+#      self-test first proves it catches an upward one)
 #   2. normal build (-Wall -Wextra -Werror), all tests with ctest
 #   3. AddressSanitizer + UBSan build, all tests
 #   4. ThreadSanitizer build (without OpenMP, whose runtime TSan cannot see),
@@ -17,6 +19,9 @@ step() { printf '\n==== %s ====\n' "$*"; }
 
 step "setup"
 RSN_SETUP_FUZZ=1 bash tools/setup.sh
+
+step "layers: every #include points down"
+bash tools/check_layers.sh --self-test
 
 run_suite() { # dir label cmake-args... ; then ctest args after --
   local dir=$1 label=$2; shift 2
