@@ -460,6 +460,10 @@ static void op_txn(run *R, uint8_t which) {
         m->arena[i] = m->txn[i];
       }
   } else {
+    /* A rolled-back transaction that recorded the file's first dimension
+     * drops an arena shaped by it: the next search loads the file again,
+     * with whatever other connections committed meanwhile. */
+    if (m->rdim == 0 && m->tdim != 0) m->loaded = 0;
     memcpy(m->txn, m->file, sizeof m->txn);
     m->tdim = m->rdim;
   }
