@@ -70,6 +70,7 @@ size_t rsn__arena_chunk_bytes(const rsn_arena *a) {
 
 void rsn__arena_free(rsn_arena *a) {
   if (!a) return;
+  rsn__cols_free(&a->cols);
   for (size_t c = 0; c < a->nchunks; c++)
     rsn__map_free(a->chunks[c], rsn__arena_chunk_bytes(a));
   rsn__free(a->chunks);
@@ -82,7 +83,7 @@ void rsn__arena_free(rsn_arena *a) {
 size_t rsn__arena_bytes(const rsn_arena *a) {
   size_t b = a->nchunks * a->rpc * a->stride * sizeof(float);
   b += a->chunks_cap * sizeof(float *) + a->ids_cap * sizeof(char *);
-  b += a->map_cap * sizeof(uint64_t);
+  b += a->map_cap * sizeof(uint64_t) + rsn__cols_bytes(&a->cols);
   for (const rsn_idpool_block *p = a->pool; p; p = p->next)
     b += sizeof *p + p->cap;
   return b;
@@ -174,6 +175,18 @@ rsn_status rsn__arena_prepare(const rsn_arena *a, size_t extra, rsn_arena_spare 
     }
     if (a->n) memcpy((void *)sp->ids, a->ids, a->n * sizeof *sp->ids);
     sp->ids_cap = cap;
+    /* The column arrays grow with the id table: copies of the live part
+     * (the dictionaries stay the arena's). */
+    rsn_status st = rsn__cols_reserve(&sp->cols, 0, cap);
+    if (st) {
+      rsn__arena_spare_free(sp);
+      return st;
+    }
+    if (a->n) {
+      for (int k = 0; k < RSN_NDICT; k++)
+        memcpy(sp->cols.code[k], a->cols.code[k], a->n * sizeof *a->cols.code[k]);
+      memcpy(sp->cols.date, a->cols.date, a->n * sizeof *a->cols.date);
+    }
   }
   return RSN_OK;
 }
@@ -188,6 +201,13 @@ void rsn__arena_install(rsn_arena *a, rsn_arena_spare *sp) {
     rsn__free((void *)a->ids);
     a->ids = sp->ids;
     a->ids_cap = sp->ids_cap;
+    for (int k = 0; k < RSN_NDICT; k++) {
+      rsn__free(a->cols.code[k]);
+      a->cols.code[k] = sp->cols.code[k];
+    }
+    rsn__free(a->cols.date);
+    a->cols.date = sp->cols.date;
+    a->cols.cap = sp->cols.cap;
   }
   memset(sp, 0, sizeof *sp);
 }
@@ -195,6 +215,7 @@ void rsn__arena_install(rsn_arena *a, rsn_arena_spare *sp) {
 void rsn__arena_spare_free(rsn_arena_spare *sp) {
   rsn__free(sp->map);
   rsn__free((void *)sp->ids);
+  rsn__cols_free(&sp->cols);
   memset(sp, 0, sizeof *sp);
 }
 
@@ -232,13 +253,21 @@ long rsn__arena_find(const rsn_arena *a, const char *id) {
 
 /* ---- rows ------------------------------------------------------------------ */
 
+/* Grow the id table and the column arrays to hold cap slots. */
+static rsn_status grow_ids(rsn_arena *a, size_t cap) {
+  rsn_status st = rsn__cols_reserve(&a->cols, a->n, cap);
+  if (st) return st;
+  const char **ids = rsn__realloc((void *)a->ids, cap * sizeof *ids);
+  if (!ids) return rsn__err(RSN_E_NOMEM, "arena: cannot grow id table");
+  a->ids = ids;
+  a->ids_cap = cap;
+  return RSN_OK;
+}
+
 static rsn_status ensure_row_capacity(rsn_arena *a) {
   if (a->n == a->ids_cap) {
-    size_t cap = a->ids_cap ? a->ids_cap * 2 : a->rpc;
-    const char **ids = rsn__realloc((void *)a->ids, cap * sizeof *ids);
-    if (!ids) return rsn__err(RSN_E_NOMEM, "arena: cannot grow id table");
-    a->ids = ids;
-    a->ids_cap = cap;
+    rsn_status st = grow_ids(a, a->ids_cap ? a->ids_cap * 2 : a->rpc);
+    if (st) return st;
   }
   if ((a->n >> a->shift) == a->nchunks) {
     if (a->nchunks == a->chunks_cap) {
@@ -304,20 +333,32 @@ rsn_status rsn__arena_append(rsn_arena *a, const char *id, size_t idlen,
    * slot may hold an old row). */
   float *row = rsn__arena_row(a, s);
   memset(row + a->dim, 0, (a->stride - a->dim) * sizeof(float));
+  for (int k = 0; k < RSN_NDICT; k++) a->cols.code[k][s] = 0;
+  a->cols.date[s] = RSN_DATE_NONE;
   a->n++;
+  a->gen++;
   *slot = s;
   return RSN_OK;
 }
 
-rsn_status rsn__arena_put(rsn_arena *a, const char *id, const float *v) {
+rsn_status rsn__arena_put(rsn_arena *a, const char *id, const float *v,
+                          const rsn_colvals *cv) {
+  static const rsn_colvals none = {{NULL}, {0}};
   long s = rsn__arena_find(a, id);
-  if (s < 0) {
+  int added = s < 0;
+  if (added) {
     size_t slot;
     rsn_status st = rsn__arena_append(a, id, strlen(id), &slot);
     if (st) return st;
     s = (long)slot;
   }
+  rsn_status st = rsn__cols_set(&a->cols, (size_t)s, cv ? cv : &none);
+  if (st) {
+    if (added) rsn__arena_pop(a);
+    return st;
+  }
   memcpy(rsn__arena_row(a, (size_t)s), v, a->dim * sizeof(float));
+  a->gen++;
   return RSN_OK;
 }
 
@@ -331,6 +372,7 @@ static void move_slot(rsn_arena *a, size_t from, size_t to) {
   memcpy(rsn__arena_row(a, to), rsn__arena_row(a, from),
          a->stride * sizeof(float));
   a->ids[to] = id;
+  rsn__cols_move(&a->cols, from, to);
   map_set_slot(a, mi, to);
 }
 
@@ -346,6 +388,7 @@ int rsn__arena_remove(rsn_arena *a, const char *id) {
   size_t last = a->n - 1;
   if (s != last) move_slot(a, last, s);
   a->n--;
+  a->gen++;
   return 1;
 }
 
@@ -382,11 +425,12 @@ rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src) {
   if (dst->n + rows > dst->ids_cap) {
     size_t cap = dst->ids_cap ? dst->ids_cap : dst->rpc;
     while (cap < dst->n + rows) cap *= 2;
-    const char **ids = rsn__realloc((void *)dst->ids, cap * sizeof *ids);
-    if (!ids) return rsn__err(RSN_E_NOMEM, "arena: cannot grow id table");
-    dst->ids = ids;
-    dst->ids_cap = cap;
+    rsn_status st = grow_ids(dst, cap);
+    if (st) return st;
   }
+  /* The columns first: translating codes is the one step that allocates. */
+  rsn_status cst = rsn__cols_copy(&dst->cols, dst->n, &src->cols, 0, rows);
+  if (cst) return cst;
   while (dst->map_cap < (dst->n + rows) * 2) {
     rsn_status st = map_grow(dst);
     if (st) return st;
@@ -403,7 +447,9 @@ rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src) {
           (src->nchunks - full) * sizeof(float *));
   src->nchunks -= full;
   memmove((void *)src->ids, src->ids + rows, rest * sizeof(char *));
+  for (size_t r = 0; r < rest; r++) rsn__cols_move(&src->cols, rows + r, r);
   src->n = rest;
+  dst->gen++;
   /* The pool moves to dst: every id of src (adopted or not) stays valid. */
   if (src->pool) {
     rsn_idpool_block *tail = src->pool;
@@ -455,7 +501,8 @@ void rsn__arena_index_range(rsn_arena *a, size_t from, size_t to) {
 rsn_status rsn__arena_absorb(rsn_arena *dst, rsn_arena *src) {
   assert(dst->dim == src->dim);
   rsn_status st = RSN_OK;
-  for (size_t s = 0; s < src->n && st == RSN_OK; s++) {
+  size_t first = dst->n, s = 0;
+  for (; s < src->n && st == RSN_OK; s++) {
     const char *id = src->ids[s];
     size_t slot;
     st = rsn__arena_append(dst, id, strlen(id), &slot);
@@ -463,6 +510,9 @@ rsn_status rsn__arena_absorb(rsn_arena *dst, rsn_arena *src) {
       memcpy(rsn__arena_row(dst, slot), rsn__arena_row(src, s),
              dst->stride * sizeof(float));
   }
+  /* The appended slots are consecutive: their columns in one pass. */
+  size_t copied = dst->n - first;
+  if (st == RSN_OK && copied) st = rsn__cols_copy(&dst->cols, first, &src->cols, 0, copied);
   rsn__arena_free(src);
   return st;
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "base.h"
+#include "cols.h"
 
 typedef struct rsn_idpool_block rsn_idpool_block;
 
@@ -43,6 +44,10 @@ typedef struct rsn_arena {
   int nomap;             /* 1: no id map (a loader's private arena: ids are
                             unique by the primary key; the map is built once
                             when the handle's arena adopts the rows)      */
+  rsn_cols cols;         /* filter columns per slot (cols.h), capacity
+                            ids_cap                                        */
+  uint64_t gen;          /* bumped by every change of rows, ids or columns:
+                            what a cached filter bitmap was built for      */
 } rsn_arena;
 
 /* The id map stores slot + 1 in 32 bits: an arena holds at most this many
@@ -72,13 +77,17 @@ static inline float *rsn__arena_row(const rsn_arena *a, size_t s) {
 RSN_INTERNAL long rsn__arena_find(const rsn_arena *a, const char *id);
 
 /* Reserve a row for a new id (not present) and return its slot; the
- * padding after dim is zeroed, the caller writes the dim floats.
- * Allocates a chunk when the last one is full. */
+ * padding after dim is zeroed, the caller writes the dim floats; the
+ * slot's filter columns are NULL until the caller sets them
+ * (rsn__cols_set on a->cols).  Allocates a chunk when the last one is
+ * full. */
 RSN_INTERNAL rsn_status rsn__arena_append(rsn_arena *a, const char *id,
                                           size_t idlen, size_t *slot);
-/* Insert or overwrite: copies dim floats of v (already normalised). */
+/* Insert or overwrite: copies dim floats of v (already normalised) and
+ * sets the filter columns to cv (NULL: all NULL).  On failure the arena is
+ * as before, except that a new id's row may hold partial columns. */
 RSN_INTERNAL rsn_status rsn__arena_put(rsn_arena *a, const char *id,
-                                       const float *v);
+                                       const float *v, const rsn_colvals *cv);
 /* Remove id if present (swap-remove).  Returns 1 if removed, 0 if absent. */
 RSN_INTERNAL int rsn__arena_remove(rsn_arena *a, const char *id);
 /* Remove the last row (an append that failed validation). */
@@ -97,6 +106,7 @@ typedef struct rsn_arena_spare {
   size_t map_cap;
   const char **ids;      /* copy of the id table with ids_cap room, or NULL */
   size_t ids_cap;
+  rsn_cols cols;         /* per-slot column arrays of ids_cap (no dicts)   */
 } rsn_arena_spare;
 /* Fill *sp with what `extra` more rows need (nothing if they fit).
  * RSN_E_NOMEM leaves *sp empty. */
@@ -107,7 +117,7 @@ RSN_INTERNAL void rsn__arena_install(rsn_arena *a, rsn_arena_spare *sp);
 /* Free a prepared spare that was not installed. */
 RSN_INTERNAL void rsn__arena_spare_free(rsn_arena_spare *sp);
 
-/* Bytes held by chunks, directory, ids and map. */
+/* Bytes held by chunks, directory, ids, map and filter columns. */
 RSN_INTERNAL size_t rsn__arena_bytes(const rsn_arena *a);
 /* Rows per chunk chosen for a dimension (chunks of at most 8 MiB). */
 RSN_INTERNAL unsigned rsn__arena_shift_for(uint32_t dim);

@@ -51,6 +51,7 @@ typedef struct rsn_pending {
   struct rsn_pending *next;
   int del;            /* 1 = delete, 0 = put                               */
   float *vec;         /* normalised vector (put with an embedding), owned  */
+  rsn_store_cols cols;/* its filter columns (owned copies)                 */
   char id[];          /* NUL-terminated                                    */
 } rsn_pending;
 
@@ -179,6 +180,10 @@ RSN_INTERNAL rsn_blob_verdict rsn__load_ingest_row(const rsn_kern *K, float *row
  * tests lower it to make a batch run in many pieces. */
 RSN_INTERNAL extern size_t rsn__search_piece_bytes;
 
+/* A scanned row's filter columns as the arena takes them (storage's
+ * column order is the arena's: type, domain, layer, date). */
+RSN_INTERNAL void rsn__load_colvals(const rsn_store_row *r, rsn_colvals *cv);
+
 /* ---- sync.c -------------------------------------------------------------- */
 /* Take db->lock exclusively for a mutation adding up to `extra` rows, with
  * the arena's O(rows) growth done before the lock is taken.  The caller
@@ -189,6 +194,8 @@ RSN_INTERNAL void rsn__sync_init(rsn_db *db);
 /* Build the arena from the file and install it, recording the load's mark
  * (caller holds load_mu, not wr_mu). */
 RSN_INTERNAL rsn_status rsn__sync_reload(rsn_db *db);
+/* Filter columns read from storage, as the arena takes them (borrowed). */
+RSN_INTERNAL void rsn__sync_colvals(const rsn_store_cols *c, rsn_colvals *cv);
 /* Build the arena if it is not built yet (thread-safe). */
 RSN_INTERNAL rsn_status rsn__sync_ensure_loaded(rsn_db *db);
 /* After a commit of this handle (caller holds wr_mu). */

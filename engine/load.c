@@ -90,10 +90,20 @@ rsn_blob_verdict rsn__load_ingest_row(const rsn_kern *K, float *row, uint32_t di
   return v;
 }
 
+_Static_assert(RSN_STORE_NCOLS == RSN_NDICT + 1, "storage scans the arena's filter columns");
+
+void rsn__load_colvals(const rsn_store_row *r, rsn_colvals *cv) {
+  for (int c = 0; c < RSN_STORE_NCOLS; c++) {
+    cv->v[c] = r->col[c];
+    cv->len[c] = r->collen[c];
+  }
+}
+
 /* Scan callback: one row of the file into the private arena. */
-static int load_row(void *ctx, const char *id, size_t idlen, const void *blob,
-                    size_t bytes) {
+static int load_row(void *ctx, const rsn_store_row *r) {
   loader *L = ctx;
+  const void *blob = r->blob;
+  size_t bytes = r->bytes;
   rsn_vector_audit *a = &L->audit;
   a->rows++;
   if (bytes % 4 == 0 && bytes) audit_len(a, (uint32_t)(bytes / 4), 1);
@@ -102,11 +112,18 @@ static int load_row(void *ctx, const char *id, size_t idlen, const void *blob,
     return 0;
   }
   size_t slot;
-  rsn_status st = rsn__arena_append(&L->arena, id, idlen, &slot);
+  rsn_status st = rsn__arena_append(&L->arena, r->id, r->idlen, &slot);
   if (st) return (int)st;
   rsn_blob_verdict v = rsn__load_ingest_row(L->kern, rsn__arena_row(&L->arena, slot),
-                                       L->dim, blob, bytes);
-  if (v != RSN_BLOB_OK && v != RSN_BLOB_NOT_UNIT) rsn__arena_pop(&L->arena);
+                                            L->dim, blob, bytes);
+  if (v != RSN_BLOB_OK && v != RSN_BLOB_NOT_UNIT) {
+    rsn__arena_pop(&L->arena);
+  } else {
+    rsn_colvals cv;
+    rsn__load_colvals(r, &cv);
+    st = rsn__cols_set(&L->arena.cols, slot, &cv);
+    if (st) return (int)st;
+  }
   a->by_verdict[v]++;
   if (v == RSN_BLOB_OK || v == RSN_BLOB_NOT_UNIT) a->valid++;
   if ((a->rows & (PROGRESS_EVERY - 1)) == 0) {
@@ -129,11 +146,9 @@ static void *load_range(void *arg) {
 }
 
 /* Scan callback that only records the first blob's length. */
-static int first_len(void *ctx, const char *id, size_t idlen, const void *blob,
-                     size_t bytes) {
-  (void)id, (void)idlen, (void)blob;
-  if (bytes && bytes % 4 == 0) {
-    *(uint32_t *)ctx = (uint32_t)(bytes / 4);
+static int first_len(void *ctx, const rsn_store_row *r) {
+  if (r->bytes && r->bytes % 4 == 0) {
+    *(uint32_t *)ctx = (uint32_t)(r->bytes / 4);
     return SCAN_STOP;
   }
   return 0;

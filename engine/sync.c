@@ -119,9 +119,17 @@ rsn_status rsn__sync_own_commit(rsn_db *db) {
 
 /* ---- incremental apply ---------------------------------------------------------- */
 
+void rsn__sync_colvals(const rsn_store_cols *c, rsn_colvals *cv) {
+  for (int k = 0; k < RSN_STORE_NCOLS; k++) {
+    cv->v[k] = c->v[k];
+    cv->len[k] = c->v[k] ? strlen(c->v[k]) : 0;
+  }
+}
+
 typedef struct change {
-  char *id;     /* owned                                      */
-  float *vec;   /* normalised vector, or NULL = remove        */
+  char *id;            /* owned                                      */
+  float *vec;          /* normalised vector, or NULL = remove        */
+  rsn_store_cols cols; /* its filter columns (owned) when vec is set */
 } change;
 
 typedef struct change_set {
@@ -139,7 +147,7 @@ static int collect_id(void *ctx, const char *id, int op) {
     cs->v = v;
     cs->cap = cap;
   }
-  cs->v[cs->n].vec = NULL;
+  memset(&cs->v[cs->n], 0, sizeof cs->v[cs->n]);
   cs->v[cs->n].id = rsn__strdup(id);
   if (!cs->v[cs->n].id) return RSN_E_NOMEM;
   cs->n++;
@@ -154,12 +162,14 @@ static void changes_free(change_set *cs) {
   for (size_t i = 0; i < cs->n; i++) {
     rsn__free(cs->v[i].id);
     rsn__free(cs->v[i].vec);
+    rsn_store_cols_free(&cs->v[i].cols);
   }
   rsn__free(cs->v);
 }
 
-/* Read the current vector of each changed id (NULL when the row is gone,
- * has no embedding, or holds an invalid one). Caller holds wr_mu. */
+/* Read the current vector and filter columns of each changed id (vec NULL
+ * when the row is gone, has no embedding, or holds an invalid one).
+ * Caller holds wr_mu. */
 static rsn_status read_rows(rsn_db *db, change_set *cs) {
   uint32_t dim = atomic_load(&db->dim);
   size_t bytes_cap = (size_t)dim * 4;
@@ -169,7 +179,8 @@ static rsn_status read_rows(rsn_db *db, change_set *cs) {
   const rsn_kern *K = rsn_kern_active();
   for (size_t i = 0; i < cs->n && !st; i++) {
     size_t bytes = 0;
-    rsn_status r = rsn_store_get_blob(db->wr, cs->v[i].id, buf, bytes_cap + 4, &bytes);
+    rsn_store_cols cols;
+    rsn_status r = rsn_store_get_blob(db->wr, cs->v[i].id, buf, bytes_cap + 4, &bytes, &cols);
     if (r == RSN_E_NOTFOUND || r == RSN_E_NULLBLOB) continue;
     if (r) {
       st = r;
@@ -177,15 +188,18 @@ static rsn_status read_rows(rsn_db *db, change_set *cs) {
     }
     float *v = rsn__malloc(bytes_cap ? bytes_cap : 4);
     if (!v) {
+      rsn_store_cols_free(&cols);
       st = rsn__err(RSN_E_NOMEM, "refresh: out of memory");
       break;
     }
     rsn_blob_verdict verdict = rsn__load_ingest_row(K, v, dim, buf, bytes);
     if (verdict != RSN_BLOB_OK && verdict != RSN_BLOB_NOT_UNIT) {
       rsn__free(v); /* wrong length, NaN/Inf, zero: not searchable */
+      rsn_store_cols_free(&cols);
       continue;
     }
     cs->v[i].vec = v;
+    cs->v[i].cols = cols;
   }
   rsn__free(buf);
   return st;
@@ -220,7 +234,9 @@ static rsn_status apply_log(rsn_db *db, int64_t max_seq, rsn_refresh_info *info)
     if (db->arena.dim == 0 && db->arena.n == 0 && dim) rsn__arena_set_dim(&db->arena, dim);
     for (size_t i = 0; i < cs.n && !st; i++) {
       if (cs.v[i].vec) {
-        st = rsn__arena_put(&db->arena, cs.v[i].id, cs.v[i].vec);
+        rsn_colvals cv;
+        rsn__sync_colvals(&cs.v[i].cols, &cv);
+        st = rsn__arena_put(&db->arena, cs.v[i].id, cs.v[i].vec, &cv);
         info->upserted++;
       } else {
         info->removed += rsn__arena_remove(&db->arena, cs.v[i].id);

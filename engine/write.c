@@ -26,15 +26,28 @@ static rsn_status arena_lost(rsn_db *db) {
   return RSN_OK;
 }
 
-/* Apply one committed change to the arena (caller holds load_mu, wr_mu). */
-static rsn_status arena_apply(rsn_db *db, const char *id, const float *vec) {
+/* A node's filter columns as the arena takes them (borrowed). */
+static void node_colvals(const rsn_node *n, rsn_colvals *cv) {
+  const char *v[RSN_NDICT + 1] = {n->type, n->domain, n->layer, n->date};
+  for (int k = 0; k <= RSN_NDICT; k++) {
+    cv->v[k] = v[k];
+    cv->len[k] = v[k] ? strlen(v[k]) : 0;
+  }
+}
+
+/* Apply one committed change to the arena (caller holds load_mu, wr_mu):
+ * vec and the node's columns, or with vec NULL the id's removal. */
+static rsn_status arena_apply(rsn_db *db, const rsn_node *node, const float *vec) {
+  const char *id = node->id;
   if (!atomic_load(&db->loaded)) return RSN_OK; /* the load will read it */
   rsn_status st = RSN_OK;
   rsn__sync_arena_wrlock(db, vec ? 1 : 0);
   if (vec) {
     if (db->arena.dim == 0 && db->arena.n == 0)
       rsn__arena_set_dim(&db->arena, atomic_load(&db->dim));
-    st = rsn__arena_put(&db->arena, id, vec);
+    rsn_colvals cv;
+    node_colvals(node, &cv);
+    st = rsn__arena_put(&db->arena, id, vec, &cv);
   } else {
     rsn__arena_remove(&db->arena, id);
   }
@@ -65,19 +78,27 @@ static rsn_status txn_note(rsn_db *db, rsn_status st) {
  * recorded.  Caller holds load_mu and wr_mu. */
 static void txn_forget(rsn_db *db);
 
-static rsn_status queue_pending(rsn_db *db, const char *id, const float *vec,
-                                int del) {
-  size_t len = strlen(id);
+static void pending_free(rsn_pending *p) {
+  if (!p) return;
+  rsn__free(p->vec);
+  rsn_store_cols_free(&p->cols);
+  rsn__free(p);
+}
+
+static rsn_status queue_pending(rsn_db *db, const rsn_node *node, const float *vec) {
+  size_t len = strlen(node->id);
   uint32_t dim = atomic_load(&db->dim);
-  rsn_pending *p = rsn__malloc(sizeof *p + len + 1);
+  rsn_pending *p = rsn__calloc(1, sizeof *p + len + 1);
   if (!p) return rsn__err(RSN_E_NOMEM, "out of memory queueing a write");
-  memcpy(p->id, id, len + 1);
-  p->del = del;
-  p->vec = NULL;
+  memcpy(p->id, node->id, len + 1);
+  p->del = vec == NULL;
   if (vec) {
-    p->vec = rsn__malloc(dim * sizeof(float));
-    if (!p->vec) {
-      rsn__free(p);
+    const char *v[RSN_NDICT + 1] = {node->type, node->domain, node->layer, node->date};
+    int oom = !(p->vec = rsn__malloc(dim * sizeof(float)));
+    for (int k = 0; k <= RSN_NDICT && !oom; k++)
+      oom = v[k] && !(p->cols.v[k] = rsn__strdup(v[k]));
+    if (oom) {
+      pending_free(p);
       return rsn__err(RSN_E_NOMEM, "out of memory queueing a write");
     }
     memcpy(p->vec, vec, dim * sizeof(float));
@@ -90,8 +111,7 @@ static rsn_status queue_pending(rsn_db *db, const char *id, const float *vec,
 static void drop_pending(rsn_db *db) {
   for (rsn_pending *p = db->pending, *next; p; p = next) {
     next = p->next;
-    rsn__free(p->vec);
-    rsn__free(p);
+    pending_free(p);
   }
   db->pending = NULL;
 }
@@ -101,13 +121,13 @@ static void drop_pending(rsn_db *db) {
  * the file), so a bulk import does not hold a copy of every vector; if a
  * search builds the arena before this transaction commits, the load cannot
  * have seen the transaction's rows, so commit marks the arena stale. */
-static rsn_status after_write(rsn_db *db, const char *id, const float *vec) {
+static rsn_status after_write(rsn_db *db, const rsn_node *node, const float *vec) {
   if (!atomic_load(&db->loaded)) {
     if (db->in_txn) db->txn_unqueued = 1;
     return RSN_OK;
   }
-  if (db->in_txn) return queue_pending(db, id, vec, vec == NULL);
-  return arena_apply(db, id, vec);
+  if (db->in_txn) return queue_pending(db, node, vec);
+  return arena_apply(db, node, vec);
 }
 
 /* Validate and normalise node->embedding into *vec_out (owned by caller). */
@@ -169,7 +189,7 @@ rsn_status rsn_upsert(rsn_db *db, const rsn_node *node) {
     copy.embedding = vec;
     st = txn_note(db, rsn_store_upsert(db->wr, &copy, !(db->flags & RSN_OPEN_NO_HISTORY)));
   }
-  if (!st) st = after_write(db, node->id, vec);
+  if (!st) st = after_write(db, node, vec);
   if (!st && !db->in_txn) (void)rsn__sync_own_commit(db); /* best effort */
   pthread_mutex_unlock(&db->wr_mu);
   pthread_mutex_unlock(&db->load_mu);
@@ -195,7 +215,10 @@ rsn_status rsn_delete(rsn_db *db, const char *id) {
   pthread_mutex_lock(&db->wr_mu);
   rsn_status st = rsn__db_check_writable(db);
   if (!st) st = txn_note(db, rsn_store_delete(db->wr, id, !(db->flags & RSN_OPEN_NO_HISTORY)));
-  if (!st) st = after_write(db, id, NULL);
+  if (!st) {
+    rsn_node gone = {.id = id};
+    st = after_write(db, &gone, NULL);
+  }
   if (!st && !db->in_txn) (void)rsn__sync_own_commit(db); /* best effort */
   pthread_mutex_unlock(&db->wr_mu);
   pthread_mutex_unlock(&db->load_mu);
@@ -254,9 +277,12 @@ rsn_status rsn_commit(rsn_db *db) {
         rsn__sync_arena_wrlock(db, puts);
         if (db->arena.dim == 0 && db->arena.n == 0)
           rsn__arena_set_dim(&db->arena, atomic_load(&db->dim));
-        for (rsn_pending *p = rev; p && !st; p = p->next)
+        for (rsn_pending *p = rev; p && !st; p = p->next) {
+          rsn_colvals cv;
+          rsn__sync_colvals(&p->cols, &cv);
           st = p->del ? (rsn__arena_remove(&db->arena, p->id), RSN_OK)
-                      : rsn__arena_put(&db->arena, p->id, p->vec);
+                      : rsn__arena_put(&db->arena, p->id, p->vec, &cv);
+        }
         pthread_rwlock_unlock(&db->lock);
         if (st) st = arena_lost(db);
       }

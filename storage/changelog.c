@@ -6,13 +6,18 @@
  *       one row per changed node id: op 1 = inserted/updated (read the row
  *       again), op 2 = deleted.  Fed by three triggers on `nodes`:
  *         rsn_nodes_ai  AFTER INSERT                 -> (NEW.id, 1)
- *         rsn_nodes_au  AFTER UPDATE OF id, embedding -> (OLD.id, 2) if the
- *                                                      id changed, (NEW.id, 1)
+ *         rsn_nodes_au  AFTER UPDATE OF id, embedding, type, domain,
+ *                       layer, date               -> (OLD.id, 2) if the id
+ *                                                    changed, (NEW.id, 1)
  *         rsn_nodes_ad  AFTER DELETE                 -> (OLD.id, 2)
  *       INSERT OR REPLACE fires no delete trigger for the replaced row, but
  *       it does fire the insert trigger with the same id, which is all a
- *       reader needs.  Metadata-only updates are not logged: hydration reads
- *       metadata fresh from SQLite anyway.
+ *       reader needs.  The update trigger covers the columns the arena keeps
+ *       in memory (the vector and the filter columns type, domain, layer,
+ *       date); other metadata is not logged: hydration reads it fresh from
+ *       SQLite.  Triggers of an older resonance, which logged only id and
+ *       embedding, count as absent (a handle then reloads in full) until a
+ *       writable open replaces them.
  *   rsn_cursors(handle TEXT PRIMARY KEY, seq INTEGER, seen TEXT)
  *       the last seq each open writable handle has applied.  Entries every
  *       registered handle has applied are pruned, so the log stays bounded;
@@ -40,17 +45,21 @@ static const char *const k_install[] = {
     " seen TEXT NOT NULL DEFAULT (datetime('now')))",
     "CREATE TRIGGER IF NOT EXISTS rsn_nodes_ai AFTER INSERT ON nodes BEGIN "
     "INSERT INTO rsn_changes(node_id, op) VALUES (NEW.id, 1); END",
-    "CREATE TRIGGER IF NOT EXISTS rsn_nodes_au AFTER UPDATE OF id, embedding ON nodes BEGIN "
+    "DROP TRIGGER IF EXISTS rsn_nodes_au", /* an older one logged fewer columns */
+    "CREATE TRIGGER IF NOT EXISTS rsn_nodes_au AFTER UPDATE OF id, embedding, type, domain, "
+    "layer, date ON nodes BEGIN "
     "INSERT INTO rsn_changes(node_id, op) SELECT OLD.id, 2 WHERE OLD.id IS NOT NEW.id; "
     "INSERT INTO rsn_changes(node_id, op) VALUES (NEW.id, 1); END",
     "CREATE TRIGGER IF NOT EXISTS rsn_nodes_ad AFTER DELETE ON nodes BEGIN "
     "INSERT INTO rsn_changes(node_id, op) VALUES (OLD.id, 2); END",
 };
 
+/* The five objects, the update trigger in its current form (it names the
+ * filter columns). */
 static rsn_store_sql q_present = RSN_STORE_SQL(
     "SELECT count(*) FROM sqlite_master WHERE type IN ('table','trigger') AND "
     "name IN ('rsn_changes','rsn_cursors','rsn_nodes_ai','rsn_nodes_au',"
-    "'rsn_nodes_ad')");
+    "'rsn_nodes_ad') AND (name <> 'rsn_nodes_au' OR sql LIKE '%layer, date ON nodes%')");
 /* sqlite_sequence keeps the highest seq ever issued, even after the log is
  * pruned. */
 static rsn_store_sql q_log_max = RSN_STORE_SQL(

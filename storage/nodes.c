@@ -63,8 +63,8 @@ static rsn_store_sql q_get =
     RSN_STORE_SQL("SELECT " NODE_COLUMNS " FROM nodes WHERE id = ?1");
 static rsn_store_sql q_get_emb = RSN_STORE_SQL(
     "SELECT " NODE_COLUMNS ", embedding FROM nodes WHERE id = ?1");
-static rsn_store_sql q_blob =
-    RSN_STORE_SQL("SELECT embedding FROM nodes WHERE id = ?1");
+static rsn_store_sql q_blob = RSN_STORE_SQL(
+    "SELECT embedding, type, domain, layer, date FROM nodes WHERE id = ?1");
 static rsn_store_sql q_hydrate = RSN_STORE_SQL(
     "SELECT type, title, domain, layer, date, meta, summary "
     "FROM nodes WHERE id = ?1");
@@ -336,10 +336,23 @@ cleanup:
   return st;
 }
 
+static const char *dup_col(sqlite3_stmt *q, int c, int *oom);
+_Static_assert(sizeof(((rsn_store_cols *)0)->v) / sizeof(char *) == RSN_STORE_NCOLS,
+               "rsn_store_cols holds the scan's filter columns");
+
+void rsn_store_cols_free(rsn_store_cols *c) {
+  if (!c) return;
+  for (int k = 0; k < RSN_STORE_NCOLS; k++) {
+    rsn__free(c->v[k]);
+    c->v[k] = NULL;
+  }
+}
+
 rsn_status rsn_store_get_blob(rsn_store *s, const char *id, void *buf,
-                              size_t cap, size_t *bytes) {
+                              size_t cap, size_t *bytes, rsn_store_cols *cols) {
   sqlite3_stmt *q = NULL;
   if (bytes) *bytes = 0;
+  if (cols) memset(cols, 0, sizeof *cols);
   if (!s || !id || !bytes || (!buf && cap))
     return rsn__err(RSN_E_INVAL, "get_blob: NULL argument");
   rsn_status st = find_node(s, &q_blob, id, "reading an embedding", &q);
@@ -351,6 +364,13 @@ rsn_status rsn_store_get_blob(rsn_store *s, const char *id, void *buf,
     size_t len = (size_t)sqlite3_column_bytes(q, 0);
     if (len && blob && cap) memcpy(buf, blob, RSN_MIN(len, cap));
     *bytes = len;
+    int oom = 0;
+    for (int k = 0; cols && k < RSN_STORE_NCOLS; k++)
+      cols->v[k] = (char *)dup_col(q, 1 + k, &oom);
+    if (oom) {
+      rsn_store_cols_free(cols);
+      st = rsn__err(RSN_E_NOMEM, "reading node '%.*s': out of memory", ID_SHOWN, id);
+    }
   }
   rsn__store_stmt_done(q);
   return st;

@@ -3,7 +3,9 @@
  * input) and auditing every blob against the FAFCAS rules (fafcas.c).
  *
  * The scan statement (q_scan) is
- *   SELECT id, embedding FROM nodes WHERE rowid BETWEEN ?1 AND ?2
+ *   SELECT id, embedding, type, domain, layer, date FROM nodes
+ *   WHERE rowid BETWEEN ?1 AND ?2
+ * (the four short columns feed the arena's in-memory filter columns)
  * (NULL embeddings are counted here rather than filtered in SQL, so the
  * loader learns the count without a second pass over the table)
  * which SQLite plans as a range search on the table b-tree itself
@@ -18,7 +20,8 @@
 #include <string.h>
 
 static rsn_store_sql q_scan = RSN_STORE_SQL(
-    "SELECT id, embedding FROM nodes WHERE rowid BETWEEN ?1 AND ?2");
+    "SELECT id, embedding, type, domain, layer, date FROM nodes "
+    "WHERE rowid BETWEEN ?1 AND ?2");
 /* Two scalar subqueries: each gets the min/max optimisation (one b-tree
  * descent); min() and max() in one SELECT would scan. */
 static rsn_store_sql q_rowid_bounds = RSN_STORE_SQL(
@@ -57,16 +60,24 @@ rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
       continue;
     }
     /* text/blob first, then bytes: the order SQLite documents as safe. */
+    rsn_store_row row;
     const unsigned char *id = sqlite3_column_text(q, 0);
-    size_t idlen = (size_t)sqlite3_column_bytes(q, 0);
-    const void *blob = sqlite3_column_blob(q, 1);
-    size_t bytes = (size_t)sqlite3_column_bytes(q, 1);
-    int r;
-    if (!id && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+    row.idlen = (size_t)sqlite3_column_bytes(q, 0);
+    row.blob = sqlite3_column_blob(q, 1);
+    row.bytes = (size_t)sqlite3_column_bytes(q, 1);
+    int r, oom = !id && sqlite3_column_type(q, 0) != SQLITE_NULL;
+    row.id = id ? (const char *)id : "";
+    if (!id) row.idlen = 0;
+    for (int c = 0; c < RSN_STORE_NCOLS; c++) {
+      row.col[c] = (const char *)sqlite3_column_text(q, 2 + c);
+      row.collen[c] = row.col[c] ? (size_t)sqlite3_column_bytes(q, 2 + c) : 0;
+      oom |= !row.col[c] && sqlite3_column_type(q, 2 + c) != SQLITE_NULL;
+    }
+    if (oom) {
       st = rsn__err(RSN_E_NOMEM, "scan of %s: out of memory", s->path);
       goto cleanup;
     }
-    r = fn(ctx, id ? (const char *)id : "", id ? idlen : 0, blob, bytes);
+    r = fn(ctx, &row);
     if (r != 0) {
       st = (rsn_status)r;
       goto cleanup;
@@ -105,12 +116,9 @@ typedef struct audit_ctx {
   rsn_vector_audit *a;
 } audit_ctx;
 
-static int audit_row(void *ctx, const char *id, size_t idlen, const void *blob,
-                     size_t bytes) {
+static int audit_row(void *ctx, const rsn_store_row *row) {
   audit_ctx *c = ctx;
-  rsn_blob_verdict v = rsn_fafcas_check(blob, bytes, c->a->dim, NULL);
-  (void)id;
-  (void)idlen;
+  rsn_blob_verdict v = rsn_fafcas_check(row->blob, row->bytes, c->a->dim, NULL);
   c->a->rows++;
   c->a->by_verdict[v]++;
   if (v == RSN_BLOB_OK || v == RSN_BLOB_NOT_UNIT) c->a->valid++;

@@ -140,10 +140,17 @@ RSN_INTERNAL rsn_status rsn_store_list(rsn_store *s, const rsn_list_opts *o,
                                        rsn_node **out, size_t *n);
 /* Raw embedding bytes of one node into a caller buffer: *bytes receives the
  * stored length (0 and E_NULLBLOB if NULL); copies min(len, cap) bytes.
- * E_NOTFOUND if there is no such node. */
+ * E_NOTFOUND if there is no such node.  With cols, also its filter columns
+ * (type, domain, layer, date) as rsn__malloc'ed copies, NULL for SQL NULL;
+ * the caller frees them with rsn_store_cols_free (nothing to free on
+ * failure). */
+typedef struct rsn_store_cols {
+  char *v[4]; /* in rsn_store_col order */
+} rsn_store_cols;
 RSN_INTERNAL rsn_status rsn_store_get_blob(rsn_store *s, const char *id,
                                            void *buf, size_t cap,
-                                           size_t *bytes);
+                                           size_t *bytes, rsn_store_cols *cols);
+RSN_INTERNAL void rsn_store_cols_free(rsn_store_cols *c);
 
 /* ---- edges ---------------------------------------------------------------- */
 RSN_INTERNAL rsn_status rsn_store_edge_insert(rsn_store *s, const rsn_edge *e,
@@ -160,8 +167,24 @@ RSN_INTERNAL rsn_status rsn_store_edges(rsn_store *s, const char *id,
  * only counted, into *nulls when nulls is not NULL (added to, not reset).
  * fn returns 0 to go on, non-zero to stop: the scan then returns that value
  * cast to rsn_status.  The whole scan is one read transaction. */
-typedef int (*rsn_store_row_fn)(void *ctx, const char *id, size_t idlen,
-                                const void *blob, size_t bytes);
+/* The filter columns the scan also returns (engine/arena.h keeps them per
+ * slot), in this order. */
+typedef enum rsn_store_col {
+  RSN_STORE_COL_TYPE, RSN_STORE_COL_DOMAIN, RSN_STORE_COL_LAYER, RSN_STORE_COL_DATE,
+  RSN_STORE_NCOLS
+} rsn_store_col;
+/* One row of a scan: SQLite's buffers, valid only during the callback.
+ * col[c] is NULL for SQL NULL; a value that is not text is converted to
+ * text by SQLite (as sqlite3_column_text does). */
+typedef struct rsn_store_row {
+  const char *id;                      /* "" if NULL (never, by the schema) */
+  size_t idlen;
+  const void *blob;                    /* the embedding                     */
+  size_t bytes;
+  const char *col[RSN_STORE_NCOLS];    /* type, domain, layer, date         */
+  size_t collen[RSN_STORE_NCOLS];
+} rsn_store_row;
+typedef int (*rsn_store_row_fn)(void *ctx, const rsn_store_row *row);
 RSN_INTERNAL rsn_status rsn_store_scan(rsn_store *s, int64_t lo, int64_t hi,
                                        rsn_store_row_fn fn, void *ctx,
                                        int64_t *nulls);

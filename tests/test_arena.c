@@ -23,7 +23,7 @@ static void put_id(rsn_arena *a, int i) {
   sprintf(id, "id-%d", i);
   float v[64];
   for (uint32_t j = 0; j < a->dim; j++) v[j] = (float)(i + 1);
-  assert_int_equal(rsn__arena_put(a, id, v), RSN_OK);
+  assert_int_equal(rsn__arena_put(a, id, v, NULL), RSN_OK);
 }
 
 static void check_row(const rsn_arena *a, int i, int present) {
@@ -54,7 +54,7 @@ static void test_arena_layout_and_padding(void **state) {
   long before = rsn__arena_find(&a, "id-5");
   float v[17];
   for (int j = 0; j < 17; j++) v[j] = 6.0f;
-  assert_int_equal(rsn__arena_put(&a, "id-5", v), RSN_OK);
+  assert_int_equal(rsn__arena_put(&a, "id-5", v, NULL), RSN_OK);
   assert_int_equal(rsn__arena_find(&a, "id-5"), before);
   assert_int_equal(a.n, 1000);
   rsn__arena_free(&a);
@@ -167,7 +167,7 @@ static void test_arena_oom_sweep(void **state) {
     for (int i = 0; i < 300 && st == RSN_OK; i++) {
       char id[16];
       sprintf(id, "x%d", i);
-      st = rsn__arena_put(&a, id, v);
+      st = rsn__arena_put(&a, id, v, NULL);
     }
     rsn__alloc_fail_after(-1);
     if (st == RSN_OK) {

@@ -669,10 +669,10 @@ typedef struct scan_acc {
   char last[64];
 } scan_acc;
 
-static int scan_cb(void *ctx, const char *id, size_t idlen, const void *blob,
-                   size_t bytes) {
+static int scan_cb(void *ctx, const rsn_store_row *row) {
   scan_acc *a = ctx;
-  (void)blob;
+  const char *id = row->id;
+  size_t idlen = row->idlen, bytes = row->bytes;
   assert_int_equal(strlen(id), idlen);
   snprintf(a->last, sizeof a->last, "%s", id);
   a->rows++;
@@ -1253,16 +1253,16 @@ static void test_get_blob_and_hydrate(void **state) {
   b.title = NULL;
   assert_int_equal(rsn_store_upsert(f->s, &a, 0), RSN_OK);
   assert_int_equal(rsn_store_upsert(f->s, &b, 0), RSN_OK);
-  assert_int_equal(rsn_store_get_blob(f->s, "a", back, sizeof back, &bytes), RSN_OK);
+  assert_int_equal(rsn_store_get_blob(f->s, "a", back, sizeof back, &bytes, NULL), RSN_OK);
   assert_int_equal(bytes, 16);
   assert_memory_equal(back, v, 16);
-  assert_int_equal(rsn_store_get_blob(f->s, "a", back, 4, &bytes), RSN_OK);
+  assert_int_equal(rsn_store_get_blob(f->s, "a", back, 4, &bytes, NULL), RSN_OK);
   assert_int_equal(bytes, 16);
-  assert_int_equal(rsn_store_get_blob(f->s, "a", NULL, 0, &bytes), RSN_OK);
+  assert_int_equal(rsn_store_get_blob(f->s, "a", NULL, 0, &bytes, NULL), RSN_OK);
   assert_int_equal(bytes, 16);
-  assert_int_equal(rsn_store_get_blob(f->s, "b", back, 16, &bytes), RSN_E_NULLBLOB);
+  assert_int_equal(rsn_store_get_blob(f->s, "b", back, 16, &bytes, NULL), RSN_E_NULLBLOB);
   assert_int_equal(bytes, 0);
-  assert_int_equal(rsn_store_get_blob(f->s, "zz", back, 16, &bytes), RSN_E_NOTFOUND);
+  assert_int_equal(rsn_store_get_blob(f->s, "zz", back, 16, &bytes, NULL), RSN_E_NOTFOUND);
 
   rsn_hit hits[3];
   memset(hits, 0, sizeof hits);
@@ -1351,10 +1351,11 @@ typedef struct ra_check {
   int at;
 } ra_check;
 
-static int ra_check_row(void *ctx, const char *id, size_t idlen, const void *blob,
-                        size_t bytes) {
+static int ra_check_row(void *ctx, const rsn_store_row *row) {
   ra_check *c = ctx;
-  (void)idlen;
+  const char *id = row->id;
+  const void *blob = row->blob;
+  size_t bytes = row->bytes;
   int i = atoi(id + 1), ok = bytes == RA_DIM * sizeof(float);
   for (int j = 0; ok && j < RA_DIM; j++) {
     float x;
