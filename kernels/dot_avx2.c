@@ -1,10 +1,11 @@
 /*
- * dot_avx2.c -- the AVX2 kernel table (rsn_kern_avx2).
+ * dot_avx2.c -- the AVX2 kernel table (rsn_kern_avx2) and the AVX2 FMA-peak
+ * probe loop (rsn__probe_fma_avx2, probe_int.h).
  *
  * Extensions: AVX2 and FMA (-mavx2 -mfma): 256-bit FMAs (vfmadd231ps),
  * masked loads for the tail of `dot` (vmaskmovps, AVX) and the lane shuffles
- * of the reductions.  Only dispatch.c references the table, after checking
- * CPUID and the OS (XCR0) support for the AVX state.
+ * of the reductions.  Only dispatch.c and probe.c reach this file, after
+ * CPUID and the OS (XCR0) said AVX2 runs here.
  *
  * The primitives are dot256.h (shared with the SIMDe path), the loops
  * driver.h; here they are compiled with native intrinsics.  Tiles: dotrows
@@ -25,4 +26,8 @@
 #define RSN_DRV_TABLE rsn_kern_avx2
 #define RSN_DRV_ISA RSN_ISA_AVX2
 #define RSN_DRV_ISA_NAME "avx2"
+/* 12 ymm chains (8 cover 2 ports x 4 cycles); 12 + the two constants fit
+ * the 16 ymm registers. */
+#define RSN_DRV_PROBE_FMA rsn__probe_fma_avx2
+#define RSN_DRV_PROBE_CHAINS 12
 #include "driver.h"

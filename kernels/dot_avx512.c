@@ -1,11 +1,12 @@
 /*
- * dot_avx512.c -- the AVX-512 kernel table (rsn_kern_avx512).
+ * dot_avx512.c -- the AVX-512 kernel table (rsn_kern_avx512) and the
+ * AVX-512 FMA-peak probe loop (rsn__probe_fma_avx512, probe_int.h).
  *
  * Extensions: AVX-512F only (-mavx512f).  It provides the 512-bit loads and
  * FMAs, the masked loads that finish `dot` without reading past the end, and
  * the lane shuffles (vpermilps, vshuff32x4) of the reductions.  Nothing from
- * DQ, BW or VL is used, so any AVX-512 CPU runs it.  Only dispatch.c references
- * the table, after checking CPUID and the OS (XCR0) support.
+ * DQ, BW or VL is used, so any AVX-512 CPU runs it.  Only dispatch.c and
+ * probe.c reach this file, after CPUID and the OS (XCR0) said it runs here.
  *
  * This file is the AVX-512 primitives for f32 (16 lanes per chunk) and the
  * register tile; the loops are kernels/driver.h, shared with the 256-bit
@@ -94,4 +95,8 @@ static RSN_ALWAYS_INLINE void k_sum8(const kacc *acc, float *out) {
 #define RSN_DRV_TABLE rsn_kern_avx512
 #define RSN_DRV_ISA RSN_ISA_AVX512
 #define RSN_DRV_ISA_NAME "avx512"
+/* 16 chains: on a core with two 512-bit FMA ports and a 4-cycle latency,
+ * 8 saturate it; 16 leave margin. */
+#define RSN_DRV_PROBE_FMA rsn__probe_fma_avx512
+#define RSN_DRV_PROBE_CHAINS 16
 #include "driver.h"

@@ -1,5 +1,6 @@
 /*
- * dot_simde.c -- the SIMDe kernel table (rsn_kern_simde): the 256-bit
+ * dot_simde.c -- the SIMDe kernel table (rsn_kern_simde) and the SIMDe
+ * FMA-peak probe loop (rsn__probe_fma_simde, probe_int.h): the 256-bit
  * primitives of dot256.h built with SIMDe (Debian libsimde-dev) instead of
  * native intrinsics, and the loops of driver.h.
  *
@@ -7,11 +8,13 @@
  * map the _mm256_* names onto portable code (pairs of SSE2 operations on
  * x86-64, NEON on ARM, plain C elsewhere), so this path builds and runs on
  * any CPU.  It is the portable vectorised fallback: slower than dot_avx2.c
- * on an AVX2 machine, faster than dot_scalar.c on most.
+ * on an AVX2 machine, faster than dot_scalar.c on most.  The probe measures
+ * what this path can reach.
  *
  * The register tile is 2 queries x 4 rows: without AVX each 256-bit value
  * takes two of the 16 xmm registers, so the 3x4 tile of the AVX2 build
- * would spill.
+ * would spill.  For the same reason the probe runs 6 chains (+ 2 constants
+ * fill the 16).
  *
  * SIMDe passes 32-byte vectors by value between its inline helpers, and GCC
  * notes that this ABI changed in GCC 4.6; the note cannot be silenced with a
@@ -33,4 +36,6 @@
 #define RSN_DRV_TABLE rsn_kern_simde
 #define RSN_DRV_ISA RSN_ISA_SIMDE
 #define RSN_DRV_ISA_NAME "simde"
+#define RSN_DRV_PROBE_FMA rsn__probe_fma_simde
+#define RSN_DRV_PROBE_CHAINS 6
 #include "driver.h"

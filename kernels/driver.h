@@ -3,10 +3,10 @@
  * instantiated per instruction set (the scalar reference, dot_scalar.c, is
  * plain C and does not use it).  An ISA file defines a few primitives and
  * constants, then includes this header; it gets `dot`, `dotrows`,
- * `dotblock` (kern.h) and its rsn_kern table.  A new ISA or element type
- * adds its primitives and its tests, not another copy of these loops
- * (STYLE.md, "One driver, many primitives"; SimSIMD keeps one macro family
- * per loop shape the same way).
+ * `dotblock` (kern.h), its rsn_kern table and the FMA-peak probe loop.  A
+ * new ISA or element type adds its primitives and its tests, not another
+ * copy of these loops (STYLE.md, "One driver, many primitives"; SimSIMD
+ * keeps one macro family per loop shape the same way).
  *
  * What the includer defines first (one ISA per translation unit, so the
  * names are plain file-static ones):
@@ -25,14 +25,16 @@
  *   k_sum(acc)       the score in acc, by the ISA's fixed reduction tree
  *   k_sum4(a,b,c,d,out)  out[0..3] = k_sum of a, b, c, d (same tree, fused)
  *   k_sum8(acc,out)      out[0..7] = k_sum of acc[0..7] (same tree, fused)
+ *   k_set1(x)        a chunk with every lane x (the probe only)
  * For f32 on x86, whose intrinsics all read _mm<bits>_<op>_ps, the ISA file
- * defines K_PS(op) instead of the five element-wise ones (k_load, k_loadu,
- * k_zero, k_madd, k_add) and this header derives them.
+ * defines K_PS(op) instead of the six element-wise ones (k_load, k_loadu,
+ * k_zero, k_madd, k_add, k_set1) and this header derives them.
  *
  *   RSN_DRV_NAME(op)  the kernel symbol for op (rsn_<op>_f32_<isa>)
  *   RSN_DRV_MQ        queries per register tile in dotblock (1..8)
  *   RSN_DRV_NR        rows per register tile in dotblock (1..4)
  *   RSN_DRV_TABLE, RSN_DRV_ISA, RSN_DRV_ISA_NAME   the rsn_kern table
+ *   RSN_DRV_PROBE_FMA, RSN_DRV_PROBE_CHAINS        the probe (optional)
  *
  * Bit-exactness: every (query, row) score of dotrows and dotblock is one
  * accumulator over K_STEP-element chunks in index order, reduced by the one
@@ -76,6 +78,7 @@
 #ifdef K_PS
 static RSN_ALWAYS_INLINE kchunk k_load(const float *p) { return K_PS(load)(p); }
 static RSN_ALWAYS_INLINE kchunk k_loadu(const float *p) { return K_PS(loadu)(p); }
+static RSN_ALWAYS_INLINE kchunk k_set1(float x) { return K_PS(set1)(x); }
 static RSN_ALWAYS_INLINE kacc k_zero(void) { return K_PS(setzero)(); }
 static RSN_ALWAYS_INLINE kacc k_add(kacc x, kacc y) { return K_PS(add)(x, y); }
 static RSN_ALWAYS_INLINE kacc k_madd(kchunk a, kchunk b, kacc acc) {
@@ -285,4 +288,28 @@ const rsn_kern RSN_DRV_TABLE = {
     .dotrows = RSN_DRV_NAME(dotrows),
     .dotblock = RSN_DRV_NAME(dotblock),
 };
+#endif
+
+/* ---- the FMA-peak probe ----------------------------------------------------
+ * probe_int.h: `iters` rounds of RSN_DRV_PROBE_CHAINS independent chains
+ * acc = acc*m + c (enough of them to cover FMA latency x ports), built from
+ * the same k_madd the kernels issue; returns the flops done (2 per lane per
+ * FMA) and leaves in *sink a value that depends on every chain.  Needs
+ * kchunk == kacc (a float vector). */
+#ifdef RSN_DRV_PROBE_FMA
+#include "probe_int.h"
+
+double RSN_DRV_PROBE_FMA(long iters, float *sink) {
+  const kchunk m = k_set1(0.9999999f), c = k_set1(1e-7f);
+  kacc a[RSN_DRV_PROBE_CHAINS];
+  for (int j = 0; j < RSN_DRV_PROBE_CHAINS; j++) a[j] = k_set1((float)j);
+  for (long i = 0; i < iters; i++) {
+    RSN_UNROLL(RSN_DRV_PROBE_CHAINS)
+    for (int j = 0; j < RSN_DRV_PROBE_CHAINS; j++) a[j] = k_madd(a[j], m, c);
+  }
+  kacc s = a[0];
+  for (int j = 1; j < RSN_DRV_PROBE_CHAINS; j++) s = k_add(s, a[j]);
+  *sink = k_sum(s);
+  return (double)iters * RSN_DRV_PROBE_CHAINS * K_STEP * 2.0;
+}
 #endif
