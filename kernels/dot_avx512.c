@@ -19,10 +19,15 @@
 
 #include "kern.h"
 
-/* Queries x rows per register tile in dotblock (driver.h).  6 queries beat
- * 4 and 5 on Sapphire Rapids (80% vs 78% of FMA peak with rows in L2): each
- * row vector loaded from L2 then feeds 6 FMAs.  -DRSN_AVX512_MQ=...
- * -DRSN_AVX512_NR=... build another tile for tuning. */
+/* Queries x rows per register tile in dotblock (driver.h): MQ + NR loads
+ * feed MQ * NR FMAs.  6 queries beat 4 and 5 on Sapphire Rapids (80% vs 78%
+ * of FMA peak with rows in L2): each row vector loaded from L2 then feeds 6
+ * FMAs.  -DRSN_AVX512_MQ=... -DRSN_AVX512_NR=... build another tile for
+ * tuning; check its inner loop with objdump -d.  GCC 12 compiles 8 x 3, for
+ * one, with each query chunk folded into its three FMAs as a memory operand
+ * (27 loads per 24 FMAs instead of 11); on Zen 4 it ran dotblock 18-52%
+ * slower than 6 x 4, and still 8-36% slower with the query held in a
+ * register (probably the epilogue: with 3 rows there is no fused k_sum4). */
 #ifndef RSN_AVX512_MQ
 #define RSN_AVX512_MQ 6
 #endif
