@@ -1,28 +1,16 @@
 /*
- * probe_avx512.c -- AVX-512 inner loops of the machine probes (probe.c).
+ * probe_avx512.c -- AVX-512 inner loop of the read-bandwidth probe
+ * (probe.c).  The FMA-peak loops are instantiated with the kernels' own
+ * primitives in dot_<isa>.c (kernels/driver.h), so they measure the FMA the
+ * kernels issue.
  *
- * Extensions: AVX-512F (-mavx512f), for 512-bit FMAs and loads.  Called only
- * when dispatch.c found AVX-512 usable (rsn_kern_for(RSN_ISA_AVX512)).
+ * Extensions: AVX-512F (-mavx512f), for 512-bit loads and integer adds.
+ * Called only when dispatch.c found AVX-512 usable
+ * (rsn_kern_for(RSN_ISA_AVX512)).
  */
 #include <immintrin.h>
 
 #include "probe_int.h"
-
-/* 16 independent zmm chains acc = acc*m + c: on a core with two 512-bit FMA
- * ports and a 4-cycle latency, 8 chains saturate it; 16 leave margin. */
-double rsn__probe_fma_avx512(long iters, float *sink) {
-  const __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
-  __m512 a[16];
-  for (int j = 0; j < 16; j++) a[j] = _mm512_set1_ps((float)j);
-  for (long i = 0; i < iters; i++) {
-#pragma GCC unroll 16
-    for (int j = 0; j < 16; j++) a[j] = _mm512_fmadd_ps(a[j], m, c);
-  }
-  __m512 s = a[0];
-  for (int j = 1; j < 16; j++) s = _mm512_add_ps(s, a[j]);
-  *sink = _mm512_reduce_add_ps(s);
-  return (double)iters * 16.0 * 16.0 * 2.0;
-}
 
 /* Four independent 512-bit integer sums, one 64-byte line per load, over
  * four streams (the quarters of the buffer, read side by side), as the

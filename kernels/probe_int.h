@@ -1,7 +1,8 @@
 /*
  * probe_int.h -- the per-ISA inner loops of the machine probes (probe.c).
- * Each lives in a file compiled with that ISA's -m flags (probe_avx2.c,
- * probe_avx512.c) or with SIMDe (probe_simde.c); probe.c calls them only
+ * Each lives in a file compiled with that ISA's -m flags or with SIMDe: the
+ * FMA loops in dot_<isa>.c, built by kernels/driver.h from the kernels' own
+ * primitives, the read loop in probe_avx512.c.  probe.c calls them only
  * after rsn_kern_for() said the path runs here.
  */
 #ifndef RSN_PROBE_INT_H
