@@ -359,6 +359,87 @@ RSN_API rsn_status rsn_edges(rsn_db *db, const char *id, int direction,
 RSN_API void rsn_edges_free(rsn_edge *edges);
 
 /* ---------------------------------------------------------------------------
+ * Filters: which nodes a search may return.
+ *
+ * A filter becomes a bitmap over the arena's rows before any score is
+ * computed, so a filtered search returns min(k, rows that match and have a
+ * valid vector) hits, every time, exactly (never fewer because of the
+ * filter, as filters applied after a top-k do).
+ *
+ * Where each kind of condition is answered:
+ *   - type, domain, layer, date: in memory.  The arena keeps these columns
+ *     beside the vectors (dictionary codes; a sortable key for the date),
+ *     so they never touch SQLite.  Date keys: "YYYY[-MM[-DD]]" optionally
+ *     followed by "T" or " " and "hh:mm[:ss[.fff]]" and a zone, which is
+ *     ignored (dates compare as written, as the app's ISO strings compare in
+ *     SQL); missing parts count as 0; a date that is not in that form never
+ *     matches a date condition.
+ *   - has_id / id lists: in memory (the id map).
+ *   - meta.<path> (JSON inside `meta`), title, hash, summary: parameterised
+ *     SQL on a read-only connection (json_extract, json_each; every value
+ *     is bound, never pasted).  For a JSON array, "match" matches when any
+ *     element does; a row whose meta is not valid JSON matches no meta
+ *     condition.
+ *   - a raw WHERE clause over nodes (trusted callers): runs on a read-only
+ *     connection under an authorizer that allows reading nodes and edges
+ *     and nothing else (no writes, ATTACH, PRAGMA or other tables).
+ *   - graph neighbourhoods: nodes within `hops` edges of a node (the node
+ *     included), by edge type and direction (a recursive query over the
+ *     edges indexes).
+ * Results of SQL conditions are cached per handle, keyed by the condition
+ * and its values, until this handle writes or sees (rsn_refresh, or
+ * RSN_OPEN_AUTO_REFRESH before each search) another connection's commit.
+ *
+ * Filters are immutable and reference-counted: the combinators keep what
+ * they combine alive, so each rsn_filter_* result is freed by the caller
+ * with rsn_filter_free whether or not it was used in another filter.  One
+ * filter may be used by any number of threads and searches at once.
+ * ------------------------------------------------------------------------- */
+typedef struct rsn_filter rsn_filter;
+
+/* Parse a filter in Qdrant's JSON shape:
+ *   {"must": [C...], "should": [C...], "must_not": [C...]}
+ * (all three optional; must: all hold; should: at least one holds when
+ * present; must_not: none holds), where each condition C is one of
+ *   {"key": K, "match": {"value": V}}        K equals V
+ *   {"key": K, "match": {"any": [V, ...]}}   K equals one of them
+ *   {"key": K, "match": {"except": [V, ...]}} K is set and equals none
+ *   {"key": K, "range": {"gt"|"gte"|"lt"|"lte": X, ...}}
+ *   {"is_null": {"key": K}}                  K is SQL NULL
+ *   {"has_id": ["id", ...]}
+ *   {"near": {"id": ID, "hops": H, "edge_type": T, "direction": D}}
+ *       (resonance's own: D is "out", "in" or "both", the default; T
+ *       optional; H from 0 to 16, default 1)
+ *   a nested filter {"must": ..., ...}
+ * K is "type", "domain", "layer", "date", "title", "hash", "summary" or
+ * "meta.<path>" (dot-separated keys inside the meta JSON).  Values of the
+ * text columns must be strings; meta values may be strings, numbers or
+ * booleans; range bounds on date are date strings, on meta numbers or
+ * strings.  E_PARSE names what is wrong and where (nesting is limited to
+ * 32 levels).  *out is freed with rsn_filter_free. */
+RSN_API rsn_status rsn_filter_parse(const char *json, rsn_filter **out);
+/* A raw SQL expression over the columns of nodes, e.g. "date >= ? AND meta
+ * LIKE ?", with nparams text parameters bound in order (NULL entries bind
+ * SQL NULL).  Trusted callers only: it may read any column of nodes and
+ * edges; anything else is refused when the search runs (E_SQL with
+ * SQLite's message and the clause). */
+RSN_API rsn_status rsn_filter_where(const char *sql, const char *const *params,
+                                    size_t nparams, rsn_filter **out);
+/* Only these ids (an empty list matches nothing). */
+RSN_API rsn_status rsn_filter_ids(const char *const *ids, size_t n, rsn_filter **out);
+/* Nodes within `hops` (0..16) edges of `id`, the node included, along edges
+ * of type edge_type (NULL: any) in direction RSN_EDGES_OUT, RSN_EDGES_IN or
+ * RSN_EDGES_BOTH. */
+RSN_API rsn_status rsn_filter_near(const char *id, unsigned hops, const char *edge_type,
+                                   int direction, rsn_filter **out);
+/* Both / either / not.  The results keep a and b alive. */
+RSN_API rsn_status rsn_filter_and(rsn_filter *a, rsn_filter *b, rsn_filter **out);
+RSN_API rsn_status rsn_filter_or(rsn_filter *a, rsn_filter *b, rsn_filter **out);
+RSN_API rsn_status rsn_filter_not(rsn_filter *a, rsn_filter **out);
+/* Release a filter (accepts NULL). */
+RSN_API void rsn_filter_free(rsn_filter *f);
+
+/* ---------------------------------------------------------------------------
  * Search.
  * ------------------------------------------------------------------------- */
 #define RSN_SEARCH_MIN_SCORE 0x01u /* keep only hits with score > min_score  */
@@ -372,6 +453,7 @@ typedef struct rsn_search_params {
   float min_score;   /* with RSN_SEARCH_MIN_SCORE: keep score > min_score
                         (0 reproduces the app, which drops scores <= 0)    */
   int threads;       /* 0 = the handle's default; 1 = caller's thread only  */
+  const rsn_filter *filter; /* NULL: every row; else only rows it matches   */
 } rsn_search_params;
 
 /* k = 10, hydrate, no minimum, default threads. */
