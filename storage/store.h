@@ -197,6 +197,39 @@ RSN_INTERNAL rsn_status rsn_store_rowid_bounds(rsn_store *s, int64_t *lo,
  * count as RSN_BLOB_DIM) and the distinct lengths seen. */
 RSN_INTERNAL rsn_status rsn_store_audit(rsn_store *s, rsn_vector_audit *a);
 
+/* ---- filter queries (sqlfilter.c) -----------------------------------------
+ * The ids of the nodes an SQL filter condition selects:
+ *
+ *   SELECT id FROM nodes WHERE (<where>)
+ *
+ * with params bound in order to ?1..?n (every value bound, never pasted).
+ * The engine's own conditions (meta paths, graph neighbourhoods) are fixed
+ * templates; with raw set, `where` is a trusted caller's clause and the
+ * statement is prepared under an authorizer that allows reading the tables
+ * nodes and edges (and the json_each/json_tree functions, recursive CTEs
+ * and ordinary functions) and refuses everything else: writes, ATTACH,
+ * PRAGMA, other tables, a second statement after the first.  A refusal or
+ * a syntax error is E_SQL with SQLite's message and the clause.  Works on
+ * any connection (a pooled read-only one, or the writer inside a
+ * transaction, so the condition sees the transaction's writes); the
+ * authorizer is removed again before returning.  fn is called for each id
+ * (SQLite's buffer, valid during the call; NULL ids are skipped); a
+ * non-zero return stops and is returned cast to rsn_status. */
+typedef enum rsn_store_ptype {
+  RSN_STORE_P_NULL, RSN_STORE_P_TEXT, RSN_STORE_P_INT, RSN_STORE_P_REAL
+} rsn_store_ptype;
+typedef struct rsn_store_param {
+  rsn_store_ptype type;
+  const char *text; /* RSN_STORE_P_TEXT (NUL-terminated) */
+  int64_t i;        /* RSN_STORE_P_INT                   */
+  double d;         /* RSN_STORE_P_REAL                  */
+} rsn_store_param;
+typedef int (*rsn_store_id_fn)(void *ctx, const char *id, size_t len);
+RSN_INTERNAL rsn_status rsn_store_select_ids(rsn_store *s, const char *where,
+                                             const rsn_store_param *params,
+                                             size_t nparams, int raw,
+                                             rsn_store_id_fn fn, void *ctx);
+
 /* ---- hydration ------------------------------------------------------------
  * For each hits[i] (i < n) with hits[i].id set, fill type, title, domain,
  * layer, date, meta and summary with rsn__strdup'ed copies (NULL for SQL
