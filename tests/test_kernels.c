@@ -459,7 +459,7 @@ static item *make_items(uint64_t *rng, size_t n, int levels) {
   assert_non_null(it);
   for (size_t i = 0; i < n; i++) {
     it[i].score = (float)(tu_rng(rng) % (uint64_t)levels) * 0.25f - 2.0f;
-    snprintf(it[i].id, sizeof it[i].id, "n%07zu", (i * 7919u) % n);
+    snprintf(it[i].id, sizeof it[i].id, "n%07u", (unsigned)((i * 7919u) % n % 10000000u));
   }
   return it;
 }

@@ -23,19 +23,26 @@
 
 static rsn_db *g_db;
 static float g_q[2 * DIM];
+static char g_dir[] = "/tmp/rsn-fuzz-filter-XXXXXX";
 
 static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
   (void)sb, (void)flag, (void)ftw;
   return remove(p);
 }
 
+/* At exit: close the handle, remove the directory (SQL conditions open
+ * pooled connections by path, so the file must stay until then). */
+static void cleanup(void) {
+  rsn_close(g_db);
+  nftw(g_dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  static char dir[] = "/tmp/rsn-fuzz-filter-XXXXXX";
-  if (!mkdtemp(dir)) abort();
+  if (!mkdtemp(g_dir)) abort();
   char path[64];
-  snprintf(path, sizeof path, "%s/f.db", dir);
+  snprintf(path, sizeof path, "%s/f.db", g_dir);
   rsn_open_opts o;
   rsn_open_opts_init(&o);
   o.flags = RSN_OPEN_CREATE;
@@ -61,9 +68,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     }
   }
   for (int j = 0; j < 2 * DIM; j++) g_q[j] = (float)(j % 5) - 1.5f;
-  /* The database file stays open for the whole run; remove the directory
-   * entry now so nothing is left behind. */
-  nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+  atexit(cleanup);
   return 0;
 }
 
