@@ -36,6 +36,7 @@ enum {
 
 #define CLI_MAX_OPTS 32 /* options per subcommand                          */
 #define CLI_MAX_POS 4   /* positional arguments per subcommand             */
+#define CLI_MAX_REPEAT 64 /* values of repeatable options, all together      */
 
 /* One option of a subcommand.  A table of these ends with a zeroed entry. */
 typedef struct cli_opt {
@@ -54,6 +55,10 @@ typedef struct cli_cmd {
   const char *summary;  /* one line for `resonance --help`                  */
   const char *details;  /* extra paragraph for `<cmd> --help`, or NULL      */
   const cli_opt *opts;  /* option table, ends with a zeroed entry           */
+  const char *const *repeatable; /* options (long names, NULL-terminated)
+                           that may be given more than once, every value
+                           kept in order for cli_values; NULL: none.  Any
+                           other option given twice: the last one counts    */
   int min_pos, max_pos; /* accepted number of positional arguments          */
   int (*run)(const struct cli_args *a); /* returns an exit code             */
 } cli_cmd;
@@ -64,7 +69,12 @@ typedef struct cli_args {
   const char *pos[CLI_MAX_POS];   /* positional arguments in order          */
   int npos;                       /* how many of pos[] are set              */
   const char *val[CLI_MAX_OPTS];  /* per option: its value, "" for a flag
-                                     that was given, NULL if absent         */
+                                     that was given, NULL if absent (for a
+                                     repeatable option: the last value)     */
+  const char *rep_val[CLI_MAX_REPEAT]; /* values of repeatable options, in
+                                          command-line order               */
+  int rep_opt[CLI_MAX_REPEAT];    /* option index of each rep_val[]         */
+  int nrep;                       /* how many of rep_val[] are set          */
 } cli_args;
 
 /* ---- option access (cli.c) ------------------------------------------------
@@ -74,6 +84,10 @@ typedef struct cli_args {
  * return CLI_EXIT_OK otherwise. */
 int cli_has(const cli_args *a, const char *name);
 const char *cli_str(const cli_args *a, const char *name);
+/* Every value of the repeatable option `name`, in command-line order, into
+ * out[0..n); returns n (0 when absent).  out borrows from argv. */
+size_t cli_values(const cli_args *a, const char *name,
+                  const char *out[CLI_MAX_REPEAT]);
 int cli_opt_u64(const cli_args *a, const char *name, uint64_t min,
                 uint64_t max, uint64_t *out);
 int cli_opt_u32(const cli_args *a, const char *name, uint32_t min,
