@@ -290,6 +290,31 @@ int cli_opt_isa(const cli_args *a) {
   return CLI_EXIT_OK;
 }
 
+static const struct {
+  const char *name;
+  int direction;
+} directions[] = {
+    {"out", RSN_EDGES_OUT},
+    {"in", RSN_EDGES_IN},
+    {"both", RSN_EDGES_BOTH},
+};
+#define NDIRECTIONS (sizeof directions / sizeof directions[0])
+
+int cli_opt_direction(const cli_args *a, int *dir, const char **name) {
+  const char *s = cli_str(a, "direction");
+  *dir = RSN_EDGES_BOTH;
+  *name = "both";
+  if (!s) return CLI_EXIT_OK;
+  for (size_t i = 0; i < NDIRECTIONS; i++)
+    if (strcmp(s, directions[i].name) == 0) {
+      *dir = directions[i].direction;
+      *name = directions[i].name;
+      return CLI_EXIT_OK;
+    }
+  return cli_error(CLI_EXIT_USAGE, "%s: --direction: '%s' is not one of "
+                   "out, in, both", a->cmd->name, s);
+}
+
 /* ---- errors ---------------------------------------------------------------*/
 
 int cli_exit_for(rsn_status st) {

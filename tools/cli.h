@@ -94,6 +94,9 @@ int cli_opt_u32(const cli_args *a, const char *name, uint32_t min,
                 uint32_t max, uint32_t *out);
 int cli_opt_double(const cli_args *a, const char *name, double min,
                    double max, double *out);
+/* --direction out|in|both into *dir (RSN_EDGES_*; default both) and its
+ * name into *name.  Returns an exit code after reporting another value. */
+int cli_opt_direction(const cli_args *a, int *dir, const char **name);
 /* --isa NAME, when given: pin the kernel path for this process
  * (rsn_isa_restrict).  Returns an exit code after reporting an unknown
  * name or a path this CPU lacks. */
