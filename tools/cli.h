@@ -197,6 +197,17 @@ void cli_jsonl_parse(cli_jsonl_line *L);
  * the reusable buffers text and b.vec (the caller frees those). */
 void cli_jsonl_release(cli_jsonl_line *L);
 
+/* ---- filter flags of `search` (cli_filter.c) ------------------------------
+ * The search options that restrict which nodes may be returned (--type,
+ * --domain, --layer, --date-from/--date-to, --filter, --where/--param,
+ * --ids-file, --exclude-ids-file, --near/--hops/--edge-type/--direction),
+ * for a subcommand whose option table has all of them (cli_search.c). */
+/* Build the AND of every filter flag given into *out (NULL when none is
+ * given: no filter).  Returns CLI_EXIT_OK, or an exit code after printing
+ * what is wrong (usage for bad flags and values, input for unreadable or
+ * malformed files), with *out NULL.  *out is freed with rsn_filter_free. */
+int cli_filter_build(const cli_args *a, rsn_filter **out);
+
 /* ---- subcommands ----------------------------------------------------------*/
 extern const cli_cmd cli_cmd_init, cli_cmd_import, cli_cmd_get, cli_cmd_list,
     cli_cmd_edges, cli_cmd_stats, cli_cmd_check, cli_cmd_maintain,
