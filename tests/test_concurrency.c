@@ -14,7 +14,11 @@
  * no hit carries a score outside [-1, 1] (a torn or freed row would); a
  * committed transaction is seen whole or not at all (its ten rows t0..t9
  * all get one vector, so a search sees none of them or all ten with one
- * score).  Afterwards the arena equals the file as plain sqlite3 reads it.
+ * score).  Filtered searches run beside them: an in-memory filter (type)
+ * that only the probe matches, and an SQL one (title, answered by SQLite
+ * and cached until the next write or outside commit) that only the base
+ * rows match, single and batched.  Afterwards the arena equals the file as
+ * plain sqlite3 reads it.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -40,6 +44,7 @@
 
 typedef struct shared {
   rsn_db *db;
+  rsn_filter *only_probe, *only_base;
   const char *path;
   float probe[D];
   atomic_int stop;
@@ -70,6 +75,38 @@ static void batch_vec(uint64_t *st, float *v) {
   v[0] = 0;
   v[1] = 1;
   rsn_normalize(v, D);
+}
+
+/* Filtered: the probe alone under only_probe (k = 5, one match); under
+ * only_base five base rows, never the probe. */
+static void check_filtered(shared *s) {
+  rsn_search_params p;
+  rsn_search_params_init(&p);
+  p.k = 5;
+  p.flags = RSN_SEARCH_NO_HYDRATE;
+  p.filter = s->only_probe;
+  rsn_results *r = NULL;
+  if (rsn_search(s->db, s->probe, D, &p, &r) != RSN_OK)
+    record_failure(s, "filtered search failed: %s", rsn_errmsg(s->db));
+  else if (r->count[0] != 1 || strcmp(r->hits[0].id, "probe") != 0)
+    record_failure(s, "in-memory filter: %s", r->count[0] ? r->hits[0].id : "(none)");
+  rsn_results_free(r);
+  r = NULL;
+  p.filter = s->only_base;
+  float two[2 * D];
+  memcpy(two, s->probe, sizeof s->probe);
+  memcpy(two + D, s->probe, sizeof s->probe);
+  if (rsn_search_batch(s->db, two, 2, D, &p, &r) != RSN_OK) {
+    record_failure(s, "filtered batch failed: %s", rsn_errmsg(s->db));
+  } else {
+    for (size_t q = 0; q < 2; q++) {
+      if (r->count[q] != 5) record_failure(s, "SQL filter: short answer%s", "");
+      for (size_t i = 0; i < r->count[q]; i++)
+        if (strncmp(r->hits[q * r->k + i].id, "base", 4) != 0)
+          record_failure(s, "SQL filter let %s through", r->hits[q * r->k + i].id);
+    }
+  }
+  rsn_results_free(r);
 }
 
 /* All of the last committed transaction or none of it. */
@@ -128,6 +165,7 @@ static void *searcher(void *arg) {
     }
     rsn_results_free(r);
     check_batch_whole(s, &batch_p);
+    check_filtered(s);
     atomic_fetch_add(&s->searches, 1);
   }
   return NULL;
@@ -252,14 +290,18 @@ static void test_concurrency_stress(void **state) {
     float v[D];
     sprintf(id, "base%d", i);
     other_vec(&st, v);
-    rsn_node n = {.id = id, .embedding = v, .dim = D};
+    rsn_node n = {.id = id, .title = "base", .embedding = v, .dim = D};
     assert_int_equal(rsn_upsert(s.db, &n), RSN_OK);
   }
   s.probe[0] = 1;
-  rsn_node pn = {.id = "probe", .embedding = s.probe, .dim = D};
+  rsn_node pn = {.id = "probe", .type = "probe-type", .embedding = s.probe, .dim = D};
   assert_int_equal(rsn_upsert(s.db, &pn), RSN_OK);
   assert_int_equal(rsn_commit(s.db), RSN_OK);
 
+  assert_int_equal(rsn_filter_parse("{\"must\":[{\"key\":\"type\",\"match\":"
+                                    "{\"value\":\"probe-type\"}}]}", &s.only_probe), RSN_OK);
+  assert_int_equal(rsn_filter_parse("{\"must\":[{\"key\":\"title\",\"match\":"
+                                    "{\"value\":\"base\"}}]}", &s.only_base), RSN_OK);
   enum { NSEARCH = 3 };
   pthread_t th[NSEARCH + 4];
   for (int i = 0; i < NSEARCH; i++) pthread_create(&th[i], NULL, searcher, &s);
@@ -282,6 +324,8 @@ static void test_concurrency_stress(void **state) {
   assert_int_equal(rsn_refresh(s.db, NULL), RSN_OK);
   tu_assert_arena_matches_sqlite(s.db, path);
   rsn_close(s.db);
+  rsn_filter_free(s.only_probe);
+  rsn_filter_free(s.only_base);
   pthread_mutex_destroy(&s.fail_mu);
   tu_rmrf(dir);
   free(dir);

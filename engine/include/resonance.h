@@ -377,18 +377,29 @@ RSN_API void rsn_edges_free(rsn_edge *edges);
  *   - has_id / id lists: in memory (the id map).
  *   - meta.<path> (JSON inside `meta`), title, hash, summary: parameterised
  *     SQL on a read-only connection (json_extract, json_each; every value
- *     is bound, never pasted).  For a JSON array, "match" matches when any
- *     element does; a row whose meta is not valid JSON matches no meta
- *     condition.
+ *     is bound, never pasted).  For a JSON array, "match" and "range"
+ *     match when any element does; a row whose meta is not valid JSON
+ *     matches no meta condition (but is_null).  These read the whole nodes
+ *     table (the app has no index on them): at a million rows that is a
+ *     scan of the file, paid once per condition until the cache below is
+ *     invalidated.
  *   - a raw WHERE clause over nodes (trusted callers): runs on a read-only
  *     connection under an authorizer that allows reading nodes and edges
  *     and nothing else (no writes, ATTACH, PRAGMA or other tables).
  *   - graph neighbourhoods: nodes within `hops` edges of a node (the node
  *     included), by edge type and direction (a recursive query over the
  *     edges indexes).
- * Results of SQL conditions are cached per handle, keyed by the condition
- * and its values, until this handle writes or sees (rsn_refresh, or
- * RSN_OPEN_AUTO_REFRESH before each search) another connection's commit.
+ * Results of SQL conditions are cached per handle (the 16 most recently
+ * used), keyed by the condition and its values, until this handle writes
+ * or sees (rsn_refresh, or RSN_OPEN_AUTO_REFRESH before each search)
+ * another connection's commit.  An SQL condition reads the file as
+ * committed when it runs (not this handle's open transaction), and its
+ * ids are matched against the rows loaded now; ids it names that are not
+ * loaded (no valid vector) are never returned.
+ *
+ * Cost: an in-memory filter is evaluated per search (about a millisecond
+ * per million rows, README "Filtered search"); the scan then reads only
+ * the selected rows.
  *
  * Filters are immutable and reference-counted: the combinators keep what
  * they combine alive, so each rsn_filter_* result is freed by the caller
@@ -411,12 +422,21 @@ typedef struct rsn_filter rsn_filter;
  *       (resonance's own: D is "out", "in" or "both", the default; T
  *       optional; H from 0 to 16, default 1)
  *   a nested filter {"must": ..., ...}
- * K is "type", "domain", "layer", "date", "title", "hash", "summary" or
- * "meta.<path>" (dot-separated keys inside the meta JSON).  Values of the
- * text columns must be strings; meta values may be strings, numbers or
- * booleans; range bounds on date are date strings, on meta numbers or
- * strings.  E_PARSE names what is wrong and where (nesting is limited to
- * 32 levels).  *out is freed with rsn_filter_free. */
+ * K is "type", "domain", "layer", "date", "id", "title", "hash",
+ * "summary" or "meta.<path>" (dot-separated object keys inside the meta
+ * JSON; a part may not contain quotes, backslashes or control bytes).
+ * Values of the columns must be strings; meta values may be strings,
+ * numbers or booleans (true matches a JSON true, stored as 1), and a
+ * string never equals a number.  Ranges: on date, date strings compared as
+ * keys (above); on type, domain, layer, title, hash, summary, strings in
+ * byte order (SQLite's BINARY); on meta, all numbers (numeric values only)
+ * or all strings (string values only).  "match" on date compares keys, so
+ * "2026-03-01T10:00Z" equals "2026-03-01 10:00:00.000".  is_null on a
+ * column is SQL NULL (on date also text that is not a date); on a meta path
+ * it is a missing or JSON null value, or meta that is NULL or not JSON.
+ * "except" needs the value set (not NULL, present in meta).  An empty
+ * "should" list is no condition.  E_PARSE names what is wrong and where
+ * (nesting is limited to 32 levels).  *out is freed with rsn_filter_free. */
 RSN_API rsn_status rsn_filter_parse(const char *json, rsn_filter **out);
 /* A raw SQL expression over the columns of nodes, e.g. "date >= ? AND meta
  * LIKE ?", with nparams text parameters bound in order (NULL entries bind

@@ -324,6 +324,32 @@ static void seeds_api(void) {
   free(b.p);
 }
 
+/* ---- filter: the text of rsn_filter_parse ------------------------------------*/
+static void seeds_filter(void) {
+  static const struct { const char *name, *text; } s[] = {
+      {"empty", "{}"},
+      {"type", "{\"must\":[{\"key\":\"type\",\"match\":{\"value\":\"note\"}}]}"},
+      {"any_except", "{\"should\":[{\"key\":\"domain\",\"match\":{\"any\":[\"work\",\"x\"]}},"
+                     "{\"key\":\"layer\",\"match\":{\"except\":[\"raw\"]}}]}"},
+      {"date", "{\"must\":[{\"key\":\"date\",\"range\":{\"gte\":\"2025-01\",\"lt\":\"2026-03-04T05:06\"}}],"
+               "\"must_not\":[{\"is_null\":{\"key\":\"date\"}}]}"},
+      {"meta", "{\"must\":[{\"key\":\"meta.tags\",\"match\":{\"any\":[\"t1\",2,true]}},"
+               "{\"key\":\"meta.a.b\",\"range\":{\"gt\":0}}]}"},
+      {"ids_near", "{\"should\":[{\"has_id\":[\"n1\",\"n7\"]},{\"near\":{\"id\":\"n0\",\"hops\":2,"
+                   "\"edge_type\":\"next\",\"direction\":\"out\"}}]}"},
+      {"nested", "{\"must\":[{\"must_not\":[{\"key\":\"id\",\"match\":{\"value\":\"n3\"}}]},"
+                 "{\"should\":[{\"key\":\"title\",\"match\":{\"value\":\"title\"}},"
+                 "{\"is_null\":{\"key\":\"meta.tags\"}}]}]}"},
+      {"type_range", "{\"must\":[{\"key\":\"type\",\"range\":{\"gt\":\"a\",\"lte\":\"o\"}}]}"},
+  };
+  buf b = {0};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+    put_str(&b, s[i].text);
+    emit("filter", s[i].name, &b);
+  }
+  free(b.p);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s OUT\n", argv[0]);
@@ -339,5 +365,6 @@ int main(int argc, char **argv) {
   seeds_jsonl();
   seeds_cli_args();
   seeds_api();
+  seeds_filter();
   return 0;
 }
