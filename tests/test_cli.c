@@ -833,6 +833,296 @@ static void test_cli_edges_human_and_json(void **state) {
   assert_int_equal(cli(NULL, 1, "edges missing.db a"), 4);
 }
 
+/* ---- filtered search ------------------------------------------------------*/
+
+#define FILT_N 12 /* nodes f00..f11 with vectors; f12 has none */
+
+/* filt.db, written through the library (dim 4), made once.  Node fNN:
+ *   type    NN % 3: note, person, concept      domain  NN % 2: alpha, beta
+ *   layer   core below 6, edge from 6          date    2024-(NN+1)-15 (f11:
+ *                                                      at 10:30 UTC)
+ *   title   "Title NN" (no padding)            meta    {"score": NN,
+ *                                                       "tags": ["t<NN%4>"]}
+ * plus f12 (type note, no embedding: it never matches a search).  Edges:
+ * the chain f00 -links-> f01 -links-> ... -> f11, and f05 -cites-> f09. */
+static void make_filter_db(void) {
+  static int made;
+  static const char *const types[3] = {"note", "person", "concept"};
+  if (made) return;
+  rsn_open_opts o;
+  rsn_open_opts_init(&o);
+  o.flags = RSN_OPEN_CREATE | RSN_OPEN_NOLOAD;
+  o.dim = 4;
+  rsn_db *db = NULL;
+  assert_int_equal(rsn_open(tu_path(dir, "filt.db"), &o, &db), RSN_OK);
+  for (int i = 0; i <= FILT_N; i++) {
+    char id[8], title[16], meta[64];
+    float v[4] = {1.0f, 0.1f * (float)i, 0.5f, 0.2f * (float)(i % 3)};
+    snprintf(id, sizeof id, "f%02d", i);
+    snprintf(title, sizeof title, "Title %d", i);
+    char date[32];
+    snprintf(date, sizeof date, "2024-%02d-15%s", i < FILT_N ? i + 1 : 2,
+             i == FILT_N - 1 ? "T10:30:00Z" : "");
+    snprintf(meta, sizeof meta, "{\"score\": %d, \"tags\": [\"t%d\"]}", i, i % 4);
+    rsn_node n = {.id = id, .type = types[i % 3], .title = title,
+                  .domain = i % 2 ? "beta" : "alpha",
+                  .layer = i < 6 ? "core" : "edge", .date = date, .meta = meta,
+                  .embedding = i < FILT_N ? v : NULL, .dim = i < FILT_N ? 4 : 0};
+    assert_int_equal(rsn_upsert(db, &n), RSN_OK);
+  }
+  for (int i = 0; i + 1 < FILT_N; i++) {
+    char a[8], b[8];
+    snprintf(a, sizeof a, "f%02d", i);
+    snprintf(b, sizeof b, "f%02d", i + 1);
+    rsn_edge e = {a, b, "links", 1, 1, NULL};
+    assert_int_equal(rsn_edge_upsert(db, &e), RSN_OK);
+  }
+  rsn_edge cites = {"f05", "f09", "cites", 1, 1, NULL};
+  assert_int_equal(rsn_edge_upsert(db, &cites), RSN_OK);
+  rsn_close(db);
+  write_text("fq.json", "[1, 0.3, 0.5, 0.2]");
+  made = 1;
+}
+
+/* The ids of one JSON result line, sorted and joined by blanks (malloc'd). */
+static char *sorted_ids(const char *line) {
+  sqlite3_stmt *st;
+  char *res = NULL;
+  assert_int_equal(sqlite3_prepare_v2(jdb, "SELECT coalesce(group_concat(id, "
+                   "' '), '') FROM (SELECT json_extract(value, '$.id') AS id "
+                   "FROM json_each(?1, '$.results') ORDER BY id)", -1, &st,
+                   NULL), SQLITE_OK);
+  sqlite3_bind_text(st, 1, line, -1, SQLITE_STATIC);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  res = strdup((const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  return res;
+}
+
+/* `search filt.db --vector fq.json -k 100 --json --no-hydrate <args>` must
+ * exit 0 and return exactly the ids in `want` (sorted, blank-separated). */
+static void expect_ids(const char *args, const char *want) {
+  char *out = NULL;
+  int rc = cli(&out, 0, "search filt.db --vector fq.json -k 100 --json "
+               "--no-hydrate %s", args);
+  if (rc != 0 || !jvalid(out)) fail_msg("'%s' exited %d: %s", args, rc, out ? out : "");
+  char *got = sorted_ids(out);
+  if (strcmp(got, want) != 0)
+    print_error("search %s: got [%s], want [%s]\n", args, got, want);
+  assert_string_equal(got, want);
+  free(got);
+  free(out);
+}
+
+/* Run `search filt.db --vector fq.json <args>`, expect exit code `want` and
+ * every one of the NULL-terminated strings in its merged output. */
+static void expect_filter_error(int want, const char *args, ...) {
+  char full[1024];
+  snprintf(full, sizeof full, "search filt.db --vector fq.json %s", args);
+  char *out = cli_expect(want, full);
+  va_list ap;
+  va_start(ap, args);
+  for (const char *s; (s = va_arg(ap, const char *)) != NULL;)
+    if (!strstr(out, s)) fail_msg("'%s': no '%s' in:\n%s", full, s, out);
+  va_end(ap);
+  free(out);
+}
+
+static void test_cli_search_filter_help(void **state) {
+  (void)state;
+  static const char *const flags[] = {
+      "--type", "--domain", "--layer", "--date-from", "--date-to", "--filter",
+      "--where", "--param", "--ids-file", "--exclude-ids-file", "--near",
+      "--hops", "--edge-type", "--direction"};
+  char *out = cli_expect(0, "search --help");
+  char *table = strstr(out, "\nOptions:\n"); /* after the examples */
+  assert_non_null(table);
+  for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+    char opt[64];
+    snprintf(opt, sizeof opt, "    %s ", flags[i]);
+    char *line = strstr(table, opt);
+    if (!line) fail_msg("search --help does not list %s", flags[i]);
+    /* Each line carries an example of the flag in use, in parentheses. */
+    char *nl = strchr(line, '\n');
+    assert_non_null(nl);
+    *nl = '\0';
+    const char *paren = strchr(line, '(');
+    if (!paren || !strstr(paren, flags[i]))
+      fail_msg("search --help: no example for %s: %s", flags[i], line);
+    *nl = '\n';
+  }
+  free(out);
+}
+
+static void test_cli_search_filter_columns(void **state) {
+  (void)state;
+  make_filter_db();
+  expect_ids("--type note", "f00 f03 f06 f09"); /* f12 has no vector */
+  expect_ids("--type note --type person", "f00 f01 f03 f04 f06 f07 f09 f10");
+  expect_ids("--type=person --type concept --domain alpha", "f02 f04 f08 f10");
+  expect_ids("--domain beta --layer core", "f01 f03 f05");
+  expect_ids("--layer edge --layer core --type nobody", "");
+  /* Dates: inclusive at both ends; missing parts count as 0, so 2024-05
+   * comes before every day of May. */
+  expect_ids("--date-from 2024-03-01 --date-to 2024-05-15", "f02 f03 f04");
+  expect_ids("--date-from 2024-11-15", "f10 f11");
+  expect_ids("--date-to 2024-05", "f00 f01 f02 f03");
+  expect_ids("--date-from 2024-12-15", "f11");
+  expect_ids("--date-from 2024-10-01 --date-to 2024-12-15", "f09 f10");
+  expect_ids("--date-from 2024-10-01 --date-to 2024-12-15T23:59:59", "f09 f10 f11");
+  /* A value holding quotes or SQL is one value, matched literally. */
+  expect_ids("--type \"" INJECTION "\"", "");
+  assert_int_equal((int)stats_num("filt.db", "$.nodes"), FILT_N + 1);
+}
+
+static void test_cli_search_filter_json_and_where(void **state) {
+  (void)state;
+  make_filter_db();
+  expect_ids("--filter '{\"must\":[{\"key\":\"meta.score\",\"range\":"
+             "{\"gte\":9}}]}'", "f09 f10 f11");
+  write_text("filt.json", "{\"should\": [\n"
+             "  {\"key\": \"meta.tags\", \"match\": {\"value\": \"t1\"}},\n"
+             "  {\"has_id\": [\"f00\"]}]}\n");
+  expect_ids("--filter @filt.json", "f00 f01 f05 f09");
+  expect_ids("--filter @filt.json --layer edge", "f09");
+  expect_ids("--where 'title LIKE ?' --param 'Title 1%'", "f01 f10 f11");
+  /* Parameters bind in order: swapped, nothing matches. */
+  expect_ids("--where 'type = ? AND domain = ?' --param note --param alpha",
+             "f00 f06");
+  expect_ids("--where 'type = ? AND domain = ?' --param alpha --param note", "");
+  expect_ids("--where \"meta IS NOT NULL\" --type concept", "f02 f05 f08 f11");
+}
+
+static void test_cli_search_filter_ids_and_near(void **state) {
+  (void)state;
+  make_filter_db();
+  /* CRLF and blank lines are fine; unknown ids and f12 (no vector) match
+   * nothing. */
+  write_text("ids.txt", "f01\nf03\r\n\nf12\nnope\n");
+  write_text("seen.txt", "f00\nf01\nf02\nf03\nf04\nf05\nf06\nf07\nf08\nf09");
+  write_text("empty.txt", "");
+  expect_ids("--ids-file ids.txt", "f01 f03");
+  expect_ids("--exclude-ids-file seen.txt", "f10 f11");
+  expect_ids("--ids-file empty.txt", "");
+  expect_ids("--ids-file ids.txt --exclude-ids-file ids.txt", "");
+  /* f05's neighbours: f04 and f06 by links, f09 by cites. */
+  expect_ids("--near f05", "f04 f05 f06 f09");
+  expect_ids("--near f05 --hops 0", "f05");
+  expect_ids("--near f05 --direction out", "f05 f06 f09");
+  expect_ids("--near f05 --direction in --hops 2", "f03 f04 f05");
+  expect_ids("--near f05 --edge-type links", "f04 f05 f06");
+  expect_ids("--near f05 --hops 2", "f03 f04 f05 f06 f07 f08 f09 f10");
+  /* Everything composes with AND. */
+  expect_ids("--near f05 --type note --date-from 2024-04-01", "f06 f09");
+  expect_ids("--near f05 --hops 2 --exclude-ids-file ids.txt --where "
+             "'date < ?' --param 2024-08", "f04 f05 f06");
+}
+
+/* k below the matches gives k of them (the best); above, only the
+ * matches; --like and --queries take the same filter. */
+static void test_cli_search_filter_k_like_batch(void **state) {
+  (void)state;
+  make_filter_db();
+  char *all = NULL, *two = NULL;
+  assert_int_equal(cli(&all, 0, "search filt.db --vector fq.json --type note "
+                   "-k 100 --json"), 0);
+  assert_int_equal(cli(&two, 0, "search filt.db --vector fq.json --type note "
+                   "-k 2 --json"), 0);
+  char *first = jtext(all, "$.results[0].id"), *second = jtext(all, "$.results[1].id");
+  jexpect(two, "$.results[0].id", first);
+  jexpect(two, "$.results[1].id", second);
+  assert_null(jtext(two, "$.results[2].id"));
+  assert_null(jtext(all, "$.results[4].id"));
+  free(first);
+  free(second);
+  free(all);
+  free(two);
+  char *out = cli_expect(0, "search filt.db --vector fq.json --type note -k 100");
+  assert_non_null(strstr(out, "4 results"));
+  assert_non_null(strstr(out, "filter matches"));
+  free(out);
+  /* --like: the node itself is never a hit. */
+  expect_ids("--type concept", "f02 f05 f08 f11");
+  out = NULL;
+  assert_int_equal(cli(&out, 0, "search filt.db --like f03 --type note -k 100 "
+                   "--json --no-hydrate"), 0);
+  char *ids = sorted_ids(out);
+  assert_string_equal(ids, "f00 f06 f09");
+  free(ids);
+  free(out);
+  /* --queries: one filter for the whole batch. */
+  write_text("fq2.json", "[[1, 0.3, 0.5, 0.2], [0, 1, 0, 0], [0, 0, 1, 0]]");
+  assert_int_equal(cli(&out, 0, "search filt.db --queries fq2.json --type "
+                   "person -k 100 --json --no-hydrate"), 0);
+  char *line = out;
+  for (int q = 0; q < 3; q++) {
+    char *nl = strchr(line, '\n');
+    assert_non_null(nl);
+    *nl = '\0';
+    assert_int_equal((int)jnum(line, "$.query"), q);
+    ids = sorted_ids(line);
+    assert_string_equal(ids, "f01 f04 f07 f10");
+    free(ids);
+    line = nl + 1;
+  }
+  assert_string_equal(line, "");
+  free(out);
+}
+
+static void test_cli_search_filter_errors(void **state) {
+  (void)state;
+  make_filter_db();
+  char parse[128];
+  snprintf(parse, sizeof parse, "%s", rsn_strerror(RSN_E_PARSE));
+  expect_filter_error(2, "--near f05 --direction sideways",
+                      "--direction: 'sideways' is not one of out, in, both", NULL);
+  expect_filter_error(2, "--near f05 --hops 17", "--hops", "0..16", NULL);
+  expect_filter_error(2, "--near f05 --hops -1", "--hops", NULL);
+  expect_filter_error(2, "--hops 2", "--hops needs --near", NULL);
+  expect_filter_error(2, "--direction out", "--direction needs --near", NULL);
+  expect_filter_error(2, "--edge-type links", "--edge-type needs --near", NULL);
+  expect_filter_error(3, "--ids-file missing.txt", "--ids-file missing.txt",
+                      "No such file", NULL);
+  expect_filter_error(3, "--exclude-ids-file missing.txt",
+                      "--exclude-ids-file missing.txt", NULL);
+  expect_filter_error(3, "--ids-file .", "--ids-file .", NULL); /* a directory */
+  expect_filter_error(2, "--param x", "--param needs --where", NULL);
+  expect_filter_error(2, "--date-from yesterday", "--date-from", "yesterday",
+                      "not a date", NULL);
+  expect_filter_error(2, "--date-to 2024-13-45", "--date-to", NULL);
+  /* The number of --param values is checked when the search runs. */
+  expect_filter_error(5, "--where 'id = ?' --param a --param b", "1 parameter",
+                      "2 given", NULL);
+  expect_filter_error(2, "--filter '{\"must\": 5}'", "--filter", parse, NULL);
+  expect_filter_error(2, "--filter 'not json'", "--filter", parse, NULL);
+  expect_filter_error(2, "--filter '{\"must\":[{\"key\":\"colour\",\"match\":"
+                      "{\"value\":\"red\"}}]}'", "--filter", "colour", NULL);
+  write_text("bad.json", "{\"must\": [{\"key\": \"type\"}]}");
+  expect_filter_error(3, "--filter @bad.json", "--filter @bad.json", parse, NULL);
+  expect_filter_error(3, "--filter @nofile.json", "--filter @nofile.json",
+                      "No such file", NULL);
+  expect_filter_error(2, "--type a --type b --type c --type d --type e --type f "
+                      "--type g --type h --type i --type j --type k --type l "
+                      "--type m --type n --type o --type p --type q --type r "
+                      "--type s --type t --type u --type v --type w --type x "
+                      "--type y --type z --type a --type b --type c --type d "
+                      "--type e --type f --type g --type h --type i --type j "
+                      "--type k --type l --type m --type n --type o --type p "
+                      "--type q --type r --type s --type t --type u --type v "
+                      "--type w --type x --type y --type z --type a --type b "
+                      "--type c --type d --type e --type f --type g --type h "
+                      "--type i --type j --type k --type l --type m",
+                      "at most 64", NULL);
+  /* A raw clause may read nodes and edges only. */
+  char *out = NULL;
+  int rc = cli(&out, 1, "search filt.db --vector fq.json --where 'id IN "
+               "(SELECT name FROM sqlite_master)'");
+  assert_int_equal(rc, 4); /* E_SQL, as every SQL error */
+  assert_non_null(strstr(out, "sqlite_master"));
+  free(out);
+  assert_int_equal((int)stats_num("filt.db", "$.nodes"), FILT_N + 1);
+}
+
 /* ---- check ----------------------------------------------------------------*/
 
 static void test_cli_check_corrupt_blob_exits_1(void **state) {
@@ -880,6 +1170,12 @@ int main(void) {
       cmocka_unit_test(test_cli_check_corrupt_blob_exits_1),
       cmocka_unit_test(test_cli_list_human_and_json),
       cmocka_unit_test(test_cli_edges_human_and_json),
+      cmocka_unit_test(test_cli_search_filter_help),
+      cmocka_unit_test(test_cli_search_filter_columns),
+      cmocka_unit_test(test_cli_search_filter_json_and_where),
+      cmocka_unit_test(test_cli_search_filter_ids_and_near),
+      cmocka_unit_test(test_cli_search_filter_k_like_batch),
+      cmocka_unit_test(test_cli_search_filter_errors),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

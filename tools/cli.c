@@ -105,6 +105,29 @@ static int is_help(const char *s) {
   return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
 }
 
+/* Is option `idx` in the subcommand's list of repeatable options? */
+static int is_repeatable(const cli_cmd *cmd, int idx) {
+  for (const char *const *r = cmd->repeatable; r && *r; r++)
+    if (strcmp(*r, cmd->opts[idx].name) == 0) return 1;
+  return 0;
+}
+
+/* Record `v` as the value of option `idx`; a repeatable option also
+ * appends it to rep_val.  Returns 0, or -1 after a usage error. */
+static int set_value(const cli_cmd *cmd, cli_args *a, int idx, const char *v) {
+  a->val[idx] = v;
+  if (!is_repeatable(cmd, idx)) return 0;
+  if (a->nrep >= CLI_MAX_REPEAT) {
+    cli_error(CLI_EXIT_USAGE, "%s: too many values of repeatable options "
+              "(at most %d in all; --%s is one too many)", cmd->name,
+              CLI_MAX_REPEAT, cmd->opts[idx].name);
+    return -1;
+  }
+  a->rep_val[a->nrep] = v;
+  a->rep_opt[a->nrep++] = idx;
+  return 0;
+}
+
 /* Store the value of option `idx`: from `inline_val` (--name=value, -kVALUE)
  * or else from the next argument.  Returns the new index into argv or -1. */
 static int take_value(const cli_cmd *cmd, cli_args *a, int idx,
@@ -116,20 +139,15 @@ static int take_value(const cli_cmd *cmd, cli_args *a, int idx,
                 o->name);
       return -1;
     }
-    a->val[idx] = "";
-    return i;
+    return set_value(cmd, a, idx, "") ? -1 : i;
   }
-  if (inline_val) {
-    a->val[idx] = inline_val;
-    return i;
-  }
+  if (inline_val) return set_value(cmd, a, idx, inline_val) ? -1 : i;
   if (i + 1 >= argc) {
     cli_error(CLI_EXIT_USAGE, "%s: option --%s needs a value (%s)", cmd->name,
               o->name, o->arg);
     return -1;
   }
-  a->val[idx] = argv[i + 1];
-  return i + 1;
+  return set_value(cmd, a, idx, argv[i + 1]) ? -1 : i + 1;
 }
 
 /* Parse one option argument argv[i]; returns the index of the last argument
@@ -206,6 +224,16 @@ const char *cli_str(const cli_args *a, const char *name) {
   return a->val[opt_index(a, name)];
 }
 
+size_t cli_values(const cli_args *a, const char *name,
+                  const char *out[CLI_MAX_REPEAT]) {
+  int idx = opt_index(a, name);
+  size_t n = 0;
+  assert(is_repeatable(a->cmd, idx) && "cli_values of a single-valued option");
+  for (int i = 0; i < a->nrep; i++)
+    if (a->rep_opt[i] == idx) out[n++] = a->rep_val[i];
+  return n;
+}
+
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
   return bl_parse_u64(s, min, max, out);
 }
@@ -260,6 +288,31 @@ int cli_opt_isa(const cli_args *a) {
   if (st != RSN_OK)
     return cli_fail(NULL, st, "%s: --isa %s", a->cmd->name, name);
   return CLI_EXIT_OK;
+}
+
+static const struct {
+  const char *name;
+  int direction;
+} directions[] = {
+    {"out", RSN_EDGES_OUT},
+    {"in", RSN_EDGES_IN},
+    {"both", RSN_EDGES_BOTH},
+};
+#define NDIRECTIONS (sizeof directions / sizeof directions[0])
+
+int cli_opt_direction(const cli_args *a, int *dir, const char **name) {
+  const char *s = cli_str(a, "direction");
+  *dir = RSN_EDGES_BOTH;
+  *name = "both";
+  if (!s) return CLI_EXIT_OK;
+  for (size_t i = 0; i < NDIRECTIONS; i++)
+    if (strcmp(s, directions[i].name) == 0) {
+      *dir = directions[i].direction;
+      *name = directions[i].name;
+      return CLI_EXIT_OK;
+    }
+  return cli_error(CLI_EXIT_USAGE, "%s: --direction: '%s' is not one of "
+                   "out, in, both", a->cmd->name, s);
 }
 
 /* ---- errors ---------------------------------------------------------------*/

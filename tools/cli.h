@@ -36,6 +36,7 @@ enum {
 
 #define CLI_MAX_OPTS 32 /* options per subcommand                          */
 #define CLI_MAX_POS 4   /* positional arguments per subcommand             */
+#define CLI_MAX_REPEAT 64 /* values of repeatable options, all together      */
 
 /* One option of a subcommand.  A table of these ends with a zeroed entry. */
 typedef struct cli_opt {
@@ -54,6 +55,10 @@ typedef struct cli_cmd {
   const char *summary;  /* one line for `resonance --help`                  */
   const char *details;  /* extra paragraph for `<cmd> --help`, or NULL      */
   const cli_opt *opts;  /* option table, ends with a zeroed entry           */
+  const char *const *repeatable; /* options (long names, NULL-terminated)
+                           that may be given more than once, every value
+                           kept in order for cli_values; NULL: none.  Any
+                           other option given twice: the last one counts    */
   int min_pos, max_pos; /* accepted number of positional arguments          */
   int (*run)(const struct cli_args *a); /* returns an exit code             */
 } cli_cmd;
@@ -64,7 +69,12 @@ typedef struct cli_args {
   const char *pos[CLI_MAX_POS];   /* positional arguments in order          */
   int npos;                       /* how many of pos[] are set              */
   const char *val[CLI_MAX_OPTS];  /* per option: its value, "" for a flag
-                                     that was given, NULL if absent         */
+                                     that was given, NULL if absent (for a
+                                     repeatable option: the last value)     */
+  const char *rep_val[CLI_MAX_REPEAT]; /* values of repeatable options, in
+                                          command-line order               */
+  int rep_opt[CLI_MAX_REPEAT];    /* option index of each rep_val[]         */
+  int nrep;                       /* how many of rep_val[] are set          */
 } cli_args;
 
 /* ---- option access (cli.c) ------------------------------------------------
@@ -74,12 +84,19 @@ typedef struct cli_args {
  * return CLI_EXIT_OK otherwise. */
 int cli_has(const cli_args *a, const char *name);
 const char *cli_str(const cli_args *a, const char *name);
+/* Every value of the repeatable option `name`, in command-line order, into
+ * out[0..n); returns n (0 when absent).  out borrows from argv. */
+size_t cli_values(const cli_args *a, const char *name,
+                  const char *out[CLI_MAX_REPEAT]);
 int cli_opt_u64(const cli_args *a, const char *name, uint64_t min,
                 uint64_t max, uint64_t *out);
 int cli_opt_u32(const cli_args *a, const char *name, uint32_t min,
                 uint32_t max, uint32_t *out);
 int cli_opt_double(const cli_args *a, const char *name, double min,
                    double max, double *out);
+/* --direction out|in|both into *dir (RSN_EDGES_*; default both) and its
+ * name into *name.  Returns an exit code after reporting another value. */
+int cli_opt_direction(const cli_args *a, int *dir, const char **name);
 /* --isa NAME, when given: pin the kernel path for this process
  * (rsn_isa_restrict).  Returns an exit code after reporting an unknown
  * name or a path this CPU lacks. */
@@ -179,6 +196,17 @@ void cli_jsonl_parse(cli_jsonl_line *L);
 /* Drop what cli_jsonl_parse made (the JSON value and meta text), keeping
  * the reusable buffers text and b.vec (the caller frees those). */
 void cli_jsonl_release(cli_jsonl_line *L);
+
+/* ---- filter flags of `search` (cli_filter.c) ------------------------------
+ * The search options that restrict which nodes may be returned (--type,
+ * --domain, --layer, --date-from/--date-to, --filter, --where/--param,
+ * --ids-file, --exclude-ids-file, --near/--hops/--edge-type/--direction),
+ * for a subcommand whose option table has all of them (cli_search.c). */
+/* Build the AND of every filter flag given into *out (NULL when none is
+ * given: no filter).  Returns CLI_EXIT_OK, or an exit code after printing
+ * what is wrong (usage for bad flags and values, input for unreadable or
+ * malformed files), with *out NULL.  *out is freed with rsn_filter_free. */
+int cli_filter_build(const cli_args *a, rsn_filter **out);
 
 /* ---- subcommands ----------------------------------------------------------*/
 extern const cli_cmd cli_cmd_init, cli_cmd_import, cli_cmd_get, cli_cmd_list,

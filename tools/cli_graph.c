@@ -101,32 +101,6 @@ const cli_cmd cli_cmd_list = {
 
 /* ---- edges ----------------------------------------------------------------*/
 
-static const struct {
-  const char *name;
-  int direction;
-} directions[] = {
-    {"out", RSN_EDGES_OUT},
-    {"in", RSN_EDGES_IN},
-    {"both", RSN_EDGES_BOTH},
-};
-#define NDIRECTIONS (sizeof directions / sizeof directions[0])
-
-/* --direction NAME into *dir (default both). */
-static int parse_direction(const cli_args *a, int *dir, const char **name) {
-  const char *s = cli_str(a, "direction");
-  *dir = RSN_EDGES_BOTH;
-  *name = "both";
-  if (!s) return CLI_EXIT_OK;
-  for (size_t i = 0; i < NDIRECTIONS; i++)
-    if (strcmp(s, directions[i].name) == 0) {
-      *dir = directions[i].direction;
-      *name = directions[i].name;
-      return CLI_EXIT_OK;
-    }
-  return cli_error(CLI_EXIT_USAGE, "edges: --direction: '%s' is not one of "
-                   "out, in, both", s);
-}
-
 static json_t *edge_json(const rsn_edge *e) {
   json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:f}", "source", e->source,
                         "target", e->target, "type", e->type, "confidence",
@@ -185,7 +159,7 @@ static int check_known(rsn_db *db, const char *id, int dir) {
 static int run_edges(const cli_args *a) {
   int dir;
   const char *dir_name, *id = a->pos[1];
-  int rc = parse_direction(a, &dir, &dir_name);
+  int rc = cli_opt_direction(a, &dir, &dir_name);
   if (rc) return rc;
   rsn_db *db;
   if ((rc = cli_open_db(a->pos[0], NULL, RSN_OPEN_NOLOAD, &db)) != CLI_EXIT_OK)

@@ -4,6 +4,10 @@
  * stored node's own vector (--like).  Prints a table per query with timings,
  * or one JSON line per query.
  *
+ * The filter flags (--type, --where, --near, ...; built in cli_filter.c)
+ * restrict every query of the run, --like and --queries batches included,
+ * to the nodes they all match.
+ *
  * Query files: .json (an array of numbers, or an array of such arrays),
  * .fvecs, .npy, or anything else as raw little-endian float32 whose
  * dimension is the database's (or --dim).
@@ -144,7 +148,9 @@ typedef struct search_run {
   int json;              /* --json                                        */
   size_t k;              /* requested k                                   */
   int threads;           /* threads used                                  */
-  int64_t searchable;    /* rows that could match                         */
+  int filtered;          /* a filter restricted the rows                  */
+  int min_score;         /* --min-score given (it may cut counts too)     */
+  int64_t searchable;    /* rows that could match (without a filter)      */
   double load_ms;        /* arena load time                               */
 } search_run;
 
@@ -158,7 +164,10 @@ static void print_results(const search_run *s, const rsn_results *r) {
     snprintf(label, sizeof label, "query %zu", q);
     print_table(r, q, s->like ? "like" : label);
   }
-  if (s->searchable >= 0 && (uint64_t)s->searchable < s->k)
+  if (s->filtered && s->min_score == 0 && r->nq > 0 && r->count[0] < s->k)
+    fprintf(stderr, "resonance: note: k=%zu is more than the rows the filter "
+            "matches; returned %zu per query\n", s->k, r->count[0]);
+  else if (!s->filtered && s->searchable >= 0 && (uint64_t)s->searchable < s->k)
     fprintf(stderr, "resonance: note: k=%zu is more than the %" PRId64
             " searchable vectors; returned %" PRId64 " per query\n", s->k,
             s->searchable, s->searchable);
@@ -229,17 +238,23 @@ static int run_query(rsn_db *db, const cli_args *a, uint32_t dim,
 static int run_search(const cli_args *a) {
   rsn_search_params p;
   uint32_t dim = 0;
+  rsn_filter *filter = NULL;
   int rc = pick_source(a);
   if (!rc) rc = parse_params(a, &p);
   if (!rc) rc = cli_opt_u32(a, "dim", 1, RSN_MAX_DIM, &dim);
   if (!rc) rc = cli_opt_isa(a);
+  if (!rc) rc = cli_filter_build(a, &filter);
   if (rc) return rc;
+  p.filter = filter; /* NULL: no filter flag given */
 
   rsn_open_opts o;
   rsn_open_opts_init(&o);
   o.threads = p.threads;
   rsn_db *db;
-  if ((rc = cli_open_db(a->pos[0], &o, 0, &db)) != CLI_EXIT_OK) return rc;
+  if ((rc = cli_open_db(a->pos[0], &o, 0, &db)) != CLI_EXIT_OK) {
+    rsn_filter_free(filter);
+    return rc;
+  }
   rsn_stats s;
   rsn_status st = rsn_stats_get(db, &s);
   rsn_results *r = NULL;
@@ -248,12 +263,15 @@ static int run_search(const cli_args *a) {
   if (rc == CLI_EXIT_OK) {
     search_run run = {.like = cli_str(a, "like"), .json = cli_has(a, "json"),
                       .k = p.k, .threads = p.threads ? p.threads : s.threads,
+                      .filtered = filter != NULL,
+                      .min_score = cli_has(a, "min-score"),
                       .searchable = s.arena_rows - (cli_has(a, "like") ? 1 : 0),
                       .load_ms = s.load_ms};
     print_results(&run, r);
   }
   rsn_results_free(r);
   rsn_close(db);
+  rsn_filter_free(filter);
   return rc;
 }
 
@@ -272,8 +290,40 @@ static const cli_opt search_opts[] = {
     {"isa", 0, "NAME", "kernel path: scalar, simde, avx2 or avx512"},
     {"dim", 0, "D", "dimension of a raw f32 query file (default: the "
                     "database's)"},
+    /* Filters (cli_filter.c); every one given must hold. */
+    {"type", 0, "T", "only nodes of type T; repeat for any of several "
+                     "(--type note --type person)"},
+    {"domain", 0, "D", "only nodes of domain D; repeatable, any of them "
+                       "(--domain physics)"},
+    {"layer", 0, "L", "only nodes of layer L; repeatable, any of them "
+                      "(--layer core)"},
+    {"date-from", 0, "DATE", "only nodes dated DATE or later "
+                             "(--date-from 2024-01-01)"},
+    {"date-to", 0, "DATE", "only nodes dated DATE or earlier, inclusive "
+                           "(--date-to 2024-06-30T23:59:59)"},
+    {"filter", 0, "JSON", "a Qdrant-shaped filter (see above), or @FILE to "
+                          "read one (--filter @f.json)"},
+    {"where", 0, "SQL", "a trusted SQL condition on nodes, ? bound by "
+                        "--param (--where 'title LIKE ?')"},
+    {"param", 0, "VALUE", "a value for the next ? of --where; repeatable, "
+                          "bound in order (--param 'Intro%')"},
+    {"ids-file", 0, "FILE", "only the ids listed in FILE, one per line "
+                            "(--ids-file shortlist.txt)"},
+    {"exclude-ids-file", 0, "FILE", "never the ids listed in FILE, one per "
+                                    "line (--exclude-ids-file seen.txt)"},
+    {"near", 0, "ID", "only nodes within --hops edges of node ID, ID "
+                      "included (--near note-7)"},
+    {"hops", 0, "H", "radius of --near, 0..16 (default 1; --hops 2)"},
+    {"edge-type", 0, "T", "--near follows only edges of type T "
+                          "(--edge-type cites)"},
+    {"direction", 0, "DIR", "--near follows edges out, in or both (default "
+                            "both; --direction out)"},
     {0},
 };
+
+/* Each value of these counts (cli_values). */
+static const char *const search_repeatable[] = {"type", "domain", "layer",
+                                                "param", NULL};
 
 const cli_cmd cli_cmd_search = {
     .name = "search", .usage = "DB (--vector FILE | --queries FILE | --like ID)",
@@ -282,6 +332,25 @@ const cli_cmd cli_cmd_search = {
                "type/domain)\nfollowed by load, search and hydrate times, the "
                "ISA and the thread count.\n--json prints {\"query\":i,"
                "\"results\":[{\"id\":..,\"score\":..,...}],\"search_ms\":..,"
-               "\n\"hydrate_ms\":..} per query.",
-    .opts = search_opts, .min_pos = 1, .max_pos = 1, .run = run_search,
+               "\n\"hydrate_ms\":..} per query.\n\n"
+               "Filters: every filter option given must hold (AND); --type, "
+               "--domain, --layer\nand --param may repeat.  A filtered search "
+               "returns min(k, matching rows with\na valid vector) hits, "
+               "exactly.  Dates compare as written (missing parts\ncount as "
+               "0, so --date-to 2024-06 ends before 2024-06-01).  Examples:\n"
+               "  resonance search g.db --like n1 --type note --date-from "
+               "2024-01-01\n"
+               "  resonance search g.db --vector q.f32 --filter @filter.json\n"
+               "  resonance search g.db --vector q.f32 --filter '{\"must\": "
+               "[{\"key\": \"meta.lang\",\n    \"match\": {\"value\": "
+               "\"en\"}}, {\"key\": \"layer\", \"match\": {\"any\": "
+               "[\"core\", \"edge\"]}}]}'\n"
+               "  resonance search g.db --vector q.f32 --where \"json_extract("
+               "meta, '$.lang') = ?\"\n    --param en\n"
+               "  resonance search g.db --like n1 --near n1 --hops 2 "
+               "--direction out\n"
+               "  resonance search g.db --queries qs.fvecs "
+               "--exclude-ids-file seen.txt",
+    .opts = search_opts, .repeatable = search_repeatable, .min_pos = 1,
+    .max_pos = 1, .run = run_search,
 };

@@ -8,9 +8,10 @@
  *
  * Checks: a parse that succeeds names a subcommand, keeps between its
  * minimum and maximum positional arguments, and every value it keeps points
- * into argv; a flag's value is ""; the strict number parsers accept only
- * digits (u64) or a finite number (double) inside the range they were
- * given; --batch-sizes gives 1..cap sizes each inside 1..max.
+ * into argv; a flag's value is ""; the values of a repeatable option come
+ * from argv and end with the value the option keeps; the strict number
+ * parsers accept only digits (u64) or a finite number (double) inside the
+ * range they were given; --batch-sizes gives 1..cap sizes each inside 1..max.
  *
  * The CLI prints a usage error per bad input: stdout and the stdio stderr
  * go to /dev/null here (sanitizer reports still reach file descriptor 2,
@@ -81,6 +82,21 @@ static void check_numbers(const cli_args *a, const cli_opt *o) {
   }
 }
 
+/* Every value of a repeatable option comes from argv, and the last one is
+ * the value cli_str gives. */
+static void check_repeats(const cli_args *a, int argc, char **argv) {
+  FZ_CHECK(a->nrep >= 0 && a->nrep <= CLI_MAX_REPEAT, "%d repeats", a->nrep);
+  for (const char *const *r = a->cmd->repeatable; r && *r; r++) {
+    const char *vals[CLI_MAX_REPEAT];
+    size_t n = cli_values(a, *r, vals);
+    FZ_CHECK((n > 0) == cli_has(a, *r), "--%s: %zu values", *r, n);
+    for (size_t i = 0; i < n; i++)
+      FZ_CHECK(in_argv(vals[i], argc, argv), "--%s value %zu not from argv",
+               *r, i);
+    if (n > 0) FZ_CHECK(vals[n - 1] == cli_str(a, *r), "--%s: last value", *r);
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* argv: "resonance", then the input's NUL-separated strings. */
   char *buf = malloc(size + 1);
@@ -116,6 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (o->arg) check_numbers(&a, o);
     }
     FZ_CHECK(nopts <= CLI_MAX_OPTS, "%d options", nopts);
+    check_repeats(&a, argc, argv);
   }
   free(buf);
   return 0;

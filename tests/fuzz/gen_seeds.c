@@ -286,6 +286,8 @@ static void seeds_cli_args(void) {
       "check|g.db|extra",
       "--help", "help|search", "search|--help", "--version", "nope",
       "import|g.db", "search|g.db|--min-score|nan|--unknown",
+      "search|g.db|--like|n1|--type|note|--type=person|--param|a|--where|x=?",
+      "search|g.db|--like|n1|--near|n2|--hops|17|--direction|sideways",
   };
   buf b = {0};
   char name[32];
