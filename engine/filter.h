@@ -87,6 +87,17 @@ struct rsn_filter {
 
 /* Take one more reference (returns f). */
 RSN_INTERNAL rsn_filter *rsn__filter_ref(rsn_filter *f);
+/* Building trees (filter.c), shared with the parser (fparse.c).  The
+ * combinator takes over the caller's references to kids (released on
+ * failure); an SQL leaf gets room for np values, filled by the caller, and
+ * sql_done computes its key and hands it out (freeing it on failure). */
+RSN_INTERNAL rsn_filter *rsn__filter_new(rsn_fkind kind);
+RSN_INTERNAL rsn_status rsn__filter_combine(rsn_fkind kind, rsn_filter **kids, size_t n,
+                                            rsn_filter **out);
+RSN_INTERNAL rsn_status rsn__filter_set_vals(rsn_filter *f, const char *const *v, size_t n);
+RSN_INTERNAL rsn_status rsn__filter_nomem(void);
+RSN_INTERNAL rsn_filter *rsn__filter_sql_leaf(const char *sql, size_t np, int raw);
+RSN_INTERNAL rsn_status rsn__filter_sql_done(rsn_filter *f, rsn_filter **out);
 /* 1 if the tree has an SQL leaf (a search must resolve it first). */
 RSN_INTERNAL int rsn__filter_has_sql(const rsn_filter *f);
 

@@ -17,6 +17,18 @@
  * through a pooled reader connection.  A search takes no other lock of the
  * handle (db_int.h), so searches never wait for each other.
  *
+ * Filtered (fbits.c makes the bitmap of the rows a filter selects, under
+ * the same read lock): a single query walks the bitmap, scoring 64-slot
+ * words that are nearly full as a run with dotrows and gathering the rows
+ * of the others through dotptrs (which prefetches); a batch packs the
+ * selected rows into a contiguous block and scores it with dotblock.
+ * Both give each row the score an unfiltered scan gives it, and k becomes
+ * min(k, selected rows).
+ *
+ * At ~700 lines this file is over the house's ~600: single queries,
+ * batches and their filtered forms share the block scheduler, the heaps
+ * and the result plumbing, which would otherwise have to be exported.
+ *
  * Memory is bounded: a batch is scored in pieces of queries whose query
  * copies and heaps fit in rsn__search_piece_bytes (the answer is the same; the
  * read lock is held across the pieces, so every query sees one arena), and
