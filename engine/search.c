@@ -228,7 +228,7 @@ static void scan_range(const rsn_arena *a, const rsn_kern *K, const float *q,
  * dropped); sparser words are gathered through dotptrs, reading only the
  * selected rows.  README "Filtered search" has the measurement. */
 #ifndef RSN_DENSE_WORD
-#define RSN_DENSE_WORD 40
+#define RSN_DENSE_WORD 56
 #endif
 unsigned rsn__dense_word = RSN_DENSE_WORD;
 

@@ -423,7 +423,8 @@ static void test_raw_where(void **state) {
  * ISA the host runs. */
 static void test_plans_and_isas(void **state) {
   fixture *fx = *state;
-  static const unsigned dense[] = {65, 0, 40};
+  const unsigned dflt = rsn__dense_word;
+  const unsigned dense[] = {65, 0, dflt};
   static const rsn_isa isas[] = {RSN_ISA_SCALAR, RSN_ISA_SIMDE, RSN_ISA_AVX2, RSN_ISA_AVX512};
   const char *ids[N];
   char (*buf)[16] = malloc(N * sizeof *buf);
@@ -448,7 +449,7 @@ static void test_plans_and_isas(void **state) {
       }
     }
   }
-  rsn__dense_word = 40;
+  rsn__dense_word = dflt;
   rsn_isa_restrict(RSN_ISA_ALL);
   free(buf);
 }
