@@ -111,6 +111,19 @@ static float RSN_DRV_NAME(dot)(const kelem *a, const kelem *b, size_t n) {
 
 /* ---- dotrows ------------------------------------------------------------ */
 
+/* out[0..R) = the scores in acc[0..R) (R = 8, 4 or 1), by the fused
+ * reductions where there is one (same tree, so the same bits). */
+static RSN_ALWAYS_INLINE void pass_sums(kacc *acc, float *out, const int R) {
+  if (R == 8) {
+    k_sum8(acc, out);
+  } else if (R == 4) {
+    k_sum4(acc[0], acc[1], acc[2], acc[3], out);
+  } else {
+    RSN_UNROLL(8)
+    for (int j = 0; j < R; j++) out[j] = k_sum(acc[j]);
+  }
+}
+
 /* Score R rows (R = 8, 4 or 1) against q: one accumulator per row, each
  * chunk of q loaded once and used R times. */
 static RSN_ALWAYS_INLINE void rows_pass(const kelem *q, const kelem *r0,
@@ -125,14 +138,7 @@ static RSN_ALWAYS_INLINE void rows_pass(const kelem *q, const kelem *r0,
     for (int j = 0; j < R; j++)
       acc[j] = k_madd(qv, k_load(r0 + j * stride + k), acc[j]);
   }
-  if (R == 8) {
-    k_sum8(acc, out);
-  } else if (R == 4) {
-    k_sum4(acc[0], acc[1], acc[2], acc[3], out);
-  } else {
-    RSN_UNROLL(8)
-    for (int j = 0; j < R; j++) out[j] = k_sum(acc[j]);
-  }
+  pass_sums(acc, out, R);
 }
 
 /* out[r] = dot(q, rows + r*stride) over n elements (kern.h preconditions:
@@ -171,14 +177,7 @@ static RSN_ALWAYS_INLINE void ptrs_pass(const kelem *q, const kelem *const *rows
     RSN_UNROLL(8)
     for (int j = 0; j < R; j++) acc[j] = k_madd(qv, k_load(rows[j] + k), acc[j]);
   }
-  if (R == 8) {
-    k_sum8(acc, out);
-  } else if (R == 4) {
-    k_sum4(acc[0], acc[1], acc[2], acc[3], out);
-  } else {
-    RSN_UNROLL(8)
-    for (int j = 0; j < R; j++) out[j] = k_sum(acc[j]);
-  }
+  pass_sums(acc, out, R);
 }
 
 /* Ask for the n elements at each of rows[0..R) (one prefetch per line). */
