@@ -60,6 +60,7 @@ typedef struct model {
   row arena[NIDS];   /* rows as the handle's searches see them              */
   int touched[NIDS]; /* written in the open transaction                     */
   int in_txn;        /* rsn_begin succeeded, no commit/rollback yet         */
+  int unqueued;      /* the open transaction wrote while nothing was loaded */
   int loaded;        /* the arena was built (NOLOAD defers it)              */
   uint32_t rdim;     /* dimension the file records (0 = none)               */
   uint32_t tdim;     /* the same as the open transaction sees it            */
@@ -275,6 +276,7 @@ static void model_write(run *R, int i, const row *nr, int own) {
   if (own && m->in_txn) {
     m->txn[i] = *nr;
     m->touched[i] = 1;
+    if (!m->loaded) m->unqueued = 1;
     return;
   }
   m->file[i] = *nr;
@@ -440,6 +442,7 @@ static void op_txn(run *R, uint8_t which) {
              rsn_status_name(st));
     if (st == RSN_OK) {
       m->in_txn = 1;
+      m->unqueued = 0;
       m->tdim = m->rdim;
       memcpy(m->txn, m->file, sizeof m->txn);
       memset(m->touched, 0, sizeof m->touched);
@@ -454,6 +457,11 @@ static void op_txn(run *R, uint8_t which) {
   m->in_txn = 0;
   if (which == 1) {
     m->rdim = m->tdim;
+    /* A search built the arena after the transaction wrote rows it did not
+     * queue (nothing was loaded then), so the load missed them: the commit
+     * drops the arena and the next search loads the file again, with
+     * whatever other connections committed meanwhile. */
+    if (m->unqueued) m->loaded = 0;
     for (int i = 0; i < NIDS; i++)
       if (m->touched[i]) {
         m->file[i] = m->txn[i];
