@@ -33,6 +33,7 @@
  */
 #include <dirent.h>
 #include <math.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 
 #include "fuzz_util.h"
@@ -46,6 +47,16 @@
 static const char *ids[NIDS];
 static char long_id[301];
 static char dir[256], path[300];
+static int trace;      /* FZ_TRACE=1: one line per call, to read a crash   */
+
+/* A trace line (FZ_TRACE), on stderr before the call's answer is checked. */
+static void tr(const char *fmt, ...) {
+  if (!trace) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+}
 
 typedef struct row {
   int present;       /* the node exists                                     */
@@ -60,6 +71,7 @@ typedef struct model {
   row arena[NIDS];   /* rows as the handle's searches see them              */
   int touched[NIDS]; /* written in the open transaction                     */
   int in_txn;        /* rsn_begin succeeded, no commit/rollback yet         */
+  int unqueued;      /* the open transaction wrote while nothing was loaded */
   int loaded;        /* the arena was built (NOLOAD defers it)              */
   uint32_t rdim;     /* dimension the file records (0 = none)               */
   uint32_t tdim;     /* the same as the open transaction sees it            */
@@ -84,6 +96,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
   memset(long_id, 'x', 300);
+  trace = getenv("FZ_TRACE") != NULL;
   static const char *const base[NIDS] = {"a", "b", "c", "n10", "n9", "",
                                          "\xc3\xa9t\xc3\xa9", NULL};
   for (int i = 0; i < NIDS; i++) ids[i] = base[i] ? base[i] : long_id;
@@ -259,6 +272,7 @@ typedef struct run {
 
 static void open_main(run *R) {
   rsn_status st = rsn_open(path, &R->o, &R->db);
+  tr("  open flags %#x dim %u: %s\n", R->o.flags, R->o.dim, rsn_status_name(st));
   FZ_CHECK(st == RSN_OK, "rsn_open: %s: %s", rsn_status_name(st), rsn_errmsg(NULL));
   R->m.in_txn = 0;
   memset(R->m.touched, 0, sizeof R->m.touched);
@@ -275,6 +289,7 @@ static void model_write(run *R, int i, const row *nr, int own) {
   if (own && m->in_txn) {
     m->txn[i] = *nr;
     m->touched[i] = 1;
+    if (!m->loaded) m->unqueued = 1;
     return;
   }
   m->file[i] = *nr;
@@ -308,6 +323,8 @@ static void op_upsert(run *R, fz_in *in, rsn_db *db, int own) {
     if (want == RSN_OK && !dbdim && fdim && dim != fdim) want = RSN_E_DIM;
   }
   rsn_status st = rsn_upsert(db, &n);
+  tr("  %supsert '%.20s' %s dim %u, title %d: %s\n", own ? "" : "other: ", ids[i],
+     with_vec ? "vector" : "no vector", dim, title, rsn_status_name(st));
   FZ_CHECK(st == want, "upsert '%.20s' dim %u (db %u): %s, expected %s: %s", ids[i],
            dim, dbdim, rsn_status_name(st), rsn_status_name(want), rsn_errmsg(db));
   if (st != RSN_OK) return;
@@ -329,6 +346,7 @@ static void op_delete(run *R, fz_in *in, rsn_db *db, int own) {
   const row *cur = own && R->m.in_txn ? &R->m.txn[i] : &R->m.file[i];
   rsn_status want = cur->present ? RSN_OK : RSN_E_NOTFOUND;
   rsn_status st = rsn_delete(db, ids[i]);
+  tr("  %sdelete '%.20s': %s\n", own ? "" : "other: ", ids[i], rsn_status_name(st));
   FZ_CHECK(st == want, "delete '%.20s': %s, expected %s: %s", ids[i],
            rsn_status_name(st), rsn_status_name(want), rsn_errmsg(db));
   if (st != RSN_OK) return;
@@ -361,6 +379,14 @@ static void op_search(run *R, fz_in *in, int batch) {
   rsn_results *r = NULL;
   rsn_status st = batch ? rsn_search_batch(R->db, packed, nq, dim, &p, &r)
                         : rsn_search(R->db, q[0], dim, &p, &r);
+  tr("  %s k %zu flags %#x dim %u nq %zu: %s\n", batch ? "search_batch" : "search", p.k,
+     p.flags, dim, nq, rsn_status_name(st));
+  for (size_t j = 0; trace && st == RSN_OK && j < nq; j++) {
+    tr("    query %zu:", j);
+    for (size_t h = 0; h < r->count[j]; h++)
+      tr(" '%.20s' %.4f", r->hits[j * r->k + h].id, r->hits[j * r->k + h].score);
+    tr("\n");
+  }
   /* The call may have loaded the arena, which can set the handle's
    * dimension (NOLOAD): validation uses the dimension after it. */
   rsn_status want = RSN_OK;
@@ -392,6 +418,8 @@ static void op_like(run *R, fz_in *in) {
   if (fz_u8(in) & 1) p.flags |= RSN_SEARCH_NO_HYDRATE;
   rsn_results *r = NULL;
   rsn_status st = rsn_search_like(R->db, ids[i], &p, &r);
+  tr("  search_like '%.20s' k %zu: %s, %zu hits\n", ids[i], p.k, rsn_status_name(st),
+     st == RSN_OK ? r->count[0] : 0);
   rsn_status want = RSN_OK;
   if (p.k == 0) want = RSN_E_K;
   if (want == RSN_OK) before_search(m);
@@ -409,6 +437,7 @@ static void op_get(run *R, fz_in *in) {
   const row *cur = R->m.in_txn ? &R->m.txn[i] : &R->m.file[i];
   rsn_node *n = NULL;
   rsn_status st = rsn_get(R->db, ids[i], with, &n);
+  tr("  get '%.20s': %s\n", ids[i], rsn_status_name(st));
   FZ_CHECK(st == (cur->present ? RSN_OK : RSN_E_NOTFOUND), "get '%.20s': %s: %s",
            ids[i], rsn_status_name(st), rsn_errmsg(R->db));
   if (st == RSN_OK) {
@@ -436,10 +465,12 @@ static void op_txn(run *R, uint8_t which) {
   rsn_status st;
   if (which == 0) {
     st = rsn_begin(R->db);
+    tr("  begin: %s\n", rsn_status_name(st));
     FZ_CHECK(st == (m->in_txn ? RSN_E_STATE : RSN_OK), "begin: %s",
              rsn_status_name(st));
     if (st == RSN_OK) {
       m->in_txn = 1;
+      m->unqueued = 0;
       m->tdim = m->rdim;
       memcpy(m->txn, m->file, sizeof m->txn);
       memset(m->touched, 0, sizeof m->touched);
@@ -447,6 +478,7 @@ static void op_txn(run *R, uint8_t which) {
     return;
   }
   st = which == 1 ? rsn_commit(R->db) : rsn_rollback(R->db);
+  tr("  %s: %s\n", which == 1 ? "commit" : "rollback", rsn_status_name(st));
   FZ_CHECK(st == (m->in_txn ? RSN_OK : RSN_E_STATE), "%s: %s: %s",
            which == 1 ? "commit" : "rollback", rsn_status_name(st),
            rsn_errmsg(R->db));
@@ -454,6 +486,11 @@ static void op_txn(run *R, uint8_t which) {
   m->in_txn = 0;
   if (which == 1) {
     m->rdim = m->tdim;
+    /* A search built the arena after the transaction wrote rows it did not
+     * queue (nothing was loaded then), so the load missed them: the commit
+     * drops the arena and the next search loads the file again, with
+     * whatever other connections committed meanwhile. */
+    if (m->unqueued) m->loaded = 0;
     for (int i = 0; i < NIDS; i++)
       if (m->touched[i]) {
         m->file[i] = m->txn[i];
@@ -472,6 +509,8 @@ static void op_txn(run *R, uint8_t which) {
 static void op_refresh(run *R) {
   rsn_refresh_info info;
   rsn_status st = rsn_refresh(R->db, &info);
+  tr("  refresh: %s, changed %d, full_reload %d\n", rsn_status_name(st), info.changed,
+     info.full_reload);
   FZ_CHECK(st == RSN_OK, "refresh: %s: %s", rsn_status_name(st), rsn_errmsg(R->db));
   if (!R->m.in_txn && R->m.loaded) memcpy(R->m.arena, R->m.file, sizeof R->m.arena);
 }
@@ -480,6 +519,7 @@ static void op_meta(run *R, fz_in *in) {
   int i = fz_u8(in) % NIDS;
   const row *cur = R->m.in_txn ? &R->m.txn[i] : &R->m.file[i];
   rsn_status st = rsn_update_meta(R->db, ids[i], fz_u8(in) & 1 ? "{\"k\":1}" : NULL);
+  tr("  update_meta '%.20s': %s\n", ids[i], rsn_status_name(st));
   FZ_CHECK(st == (cur->present ? RSN_OK : RSN_E_NOTFOUND), "update_meta: %s",
            rsn_status_name(st));
 }
@@ -487,6 +527,8 @@ static void op_meta(run *R, fz_in *in) {
 static void op_stats(run *R) {
   rsn_stats s;
   rsn_status st = rsn_stats_get(R->db, &s);
+  if (st == RSN_OK)
+    tr("  stats: loaded %d, arena_rows %lld\n", s.loaded, (long long)s.arena_rows);
   FZ_CHECK(st == RSN_OK, "stats: %s: %s", rsn_status_name(st), rsn_errmsg(R->db));
   if (s.loaded && R->m.loaded) {
     int want = count_searchable(&R->m, rsn_db_dim(R->db));
@@ -502,6 +544,7 @@ static void op_other(run *R, fz_in *in, int del) {
     rsn_open_opts_init(&o);
     o.flags = RSN_OPEN_NOLOAD;
     rsn_status st = rsn_open(path, &o, &R->other);
+    tr("  other: open (NOLOAD): %s\n", rsn_status_name(st));
     FZ_CHECK(st == RSN_OK, "second open: %s: %s", rsn_status_name(st),
              rsn_errmsg(NULL));
   }
@@ -531,8 +574,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   R.m.rdim = R.o.dim;
   open_main(&R);
 
-  static int trace = -1; /* FZ_TRACE=1: one line per call, to read a crash */
-  if (trace < 0) trace = getenv("FZ_TRACE") != NULL;
   for (int n = 0; n < MAXOPS && in.n > 0; n++) {
     uint8_t op = fz_u8(&in);
     if (trace)
@@ -555,6 +596,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (op & 0x10) {
           op_stats(&R);
         } else { /* reopen: an open transaction is rolled back */
+          tr("  close\n");
           rsn_close(R.db);
           R.db = NULL;
           if (R.m.in_txn) memcpy(R.m.txn, R.m.file, sizeof R.m.txn);
