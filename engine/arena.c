@@ -8,6 +8,8 @@
  * so probe lengths never degrade under churn.  Load factor stays <= 1/2.
  */
 #define _GNU_SOURCE
+#include <stdatomic.h>
+
 #include "arena.h"
 
 #include <string.h>
@@ -37,8 +39,14 @@ unsigned rsn__arena_shift_for(uint32_t dim) {
   return shift;
 }
 
+/* Generations are unique in the process (not per arena), so a bitmap cached
+ * for one arena is never taken for another's rows. */
+static atomic_uint_fast64_t g_gen;
+static void new_gen(rsn_arena *a) { a->gen = atomic_fetch_add(&g_gen, 1) + 1; }
+
 rsn_status rsn__arena_init(rsn_arena *a, uint32_t dim, size_t expected_rows) {
   memset(a, 0, sizeof *a);
+  new_gen(a);
   rsn__arena_set_dim(a, dim);
   size_t cap = 64;
   while (cap < expected_rows * 2) cap <<= 1;
@@ -336,7 +344,7 @@ rsn_status rsn__arena_append(rsn_arena *a, const char *id, size_t idlen,
   for (int k = 0; k < RSN_NDICT; k++) a->cols.code[k][s] = 0;
   a->cols.date[s] = RSN_DATE_NONE;
   a->n++;
-  a->gen++;
+  new_gen(a);
   *slot = s;
   return RSN_OK;
 }
@@ -358,7 +366,7 @@ rsn_status rsn__arena_put(rsn_arena *a, const char *id, const float *v,
     return st;
   }
   memcpy(rsn__arena_row(a, (size_t)s), v, a->dim * sizeof(float));
-  a->gen++;
+  new_gen(a);
   return RSN_OK;
 }
 
@@ -388,7 +396,7 @@ int rsn__arena_remove(rsn_arena *a, const char *id) {
   size_t last = a->n - 1;
   if (s != last) move_slot(a, last, s);
   a->n--;
-  a->gen++;
+  new_gen(a);
   return 1;
 }
 
@@ -449,7 +457,7 @@ rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src) {
   memmove((void *)src->ids, src->ids + rows, rest * sizeof(char *));
   for (size_t r = 0; r < rest; r++) rsn__cols_move(&src->cols, rows + r, r);
   src->n = rest;
-  dst->gen++;
+  new_gen(dst);
   /* The pool moves to dst: every id of src (adopted or not) stays valid. */
   if (src->pool) {
     rsn_idpool_block *tail = src->pool;

@@ -46,8 +46,9 @@ typedef struct rsn_arena {
                             when the handle's arena adopts the rows)      */
   rsn_cols cols;         /* filter columns per slot (cols.h), capacity
                             ids_cap                                        */
-  uint64_t gen;          /* bumped by every change of rows, ids or columns:
-                            what a cached filter bitmap was built for      */
+  uint64_t gen;          /* renewed by every change of rows, ids or columns,
+                            unique in the process: what a cached filter
+                            bitmap was built for                           */
 } rsn_arena;
 
 /* The id map stores slot + 1 in 32 bits: an arena holds at most this many

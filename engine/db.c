@@ -41,6 +41,7 @@ static void db_free(rsn_db *db) {
   for (int i = 0; i < db->npool; i++) rsn_store_close(db->pool[i].s);
   rsn_store_close(db->wr);
   rsn__arena_free(&db->arena);
+  rsn__fcache_free(db);
   for (rsn_pending *p = db->pending, *next; p; p = next) {
     next = p->next;
     rsn__free(p->vec);
@@ -49,6 +50,7 @@ static void db_free(rsn_db *db) {
   pthread_rwlock_destroy(&db->lock);
   pthread_mutex_destroy(&db->load_mu);
   pthread_mutex_destroy(&db->pool_mu);
+  pthread_mutex_destroy(&db->fcache_mu);
   pthread_mutex_destroy(&db->wr_mu);
   rsn__free(db->path);
   rsn__free(db);
@@ -104,6 +106,7 @@ rsn_status rsn_open(const char *path, const rsn_open_opts *opts, rsn_db **out) {
   if (!db) return rsn__err(RSN_E_NOMEM, "rsn_open: out of memory");
   pthread_mutex_init(&db->wr_mu, NULL);
   pthread_mutex_init(&db->pool_mu, NULL);
+  pthread_mutex_init(&db->fcache_mu, NULL);
   pthread_mutex_init(&db->load_mu, NULL);
   pthread_rwlockattr_t ra;
   pthread_rwlockattr_init(&ra);

@@ -14,6 +14,8 @@
  *             while rows change (writer-preferring, so writers do not
  *             starve behind a stream of searches).
  *   pool_mu   the reader-connection pool (leaf: held for a pointer swap).
+ *   fcache_mu the cache of SQL filter results (leaf: held to look up,
+ *             insert, or copy one cached bitmap; never while SQL runs).
  *
  * Searches take only `lock` (shared) and pool_mu, so they never wait for
  * each other; with RSN_OPEN_AUTO_REFRESH they also look for outside commits
@@ -40,10 +42,16 @@
 
 #include "arena.h"
 #include "base.h"
+#include "filter.h"
 #include "kern.h"
 #include "store.h"
 
 #define RSN_POOL_MAX 8
+#define RSN_FCACHE_MAX 16 /* SQL filter results kept per handle */
+
+/* The ids an SQL filter condition selected (fbits.c), shared by the cache
+ * and the searches using it. */
+typedef struct rsn_fset rsn_fset;
 
 /* A write queued inside rsn_begin .. rsn_commit, applied to the arena only
  * after COMMIT succeeds. */
@@ -126,6 +134,14 @@ struct rsn_db {
   pthread_mutex_t pool_mu;
   rsn_reader pool[RSN_POOL_MAX]; /* [pool_mu] idle reader connections      */
   int npool;                     /* [pool_mu]                               */
+
+  /* Filters (fbits.c).  fgen is renewed by every write call of this handle
+   * and every sync that saw another connection's commit: a cached SQL
+   * result is used only while fgen is what it was computed under. */
+  atomic_uint_fast64_t fgen;         /* [atomic]                             */
+  pthread_mutex_t fcache_mu;
+  rsn_fset *fcache[RSN_FCACHE_MAX];  /* [fcache_mu] cached SQL results       */
+  uint64_t fcache_tick;              /* [fcache_mu] LRU clock                */
 };
 
 /* ---- pool.c ---------------------------------------------------------------
@@ -179,10 +195,35 @@ RSN_INTERNAL rsn_blob_verdict rsn__load_ingest_row(const rsn_kern *K, float *row
 /* Working memory (query copies and heaps) of one piece of a batch: 64 MiB;
  * tests lower it to make a batch run in many pieces. */
 RSN_INTERNAL extern size_t rsn__search_piece_bytes;
+/* A filter word (64 slots) with at least this many selected rows is scored
+ * as a run by dotrows, sparser ones are gathered (dotptrs); tests set 0
+ * (every word a run) and 65 (every row gathered). */
+RSN_INTERNAL extern unsigned rsn__dense_word;
 
 /* A scanned row's filter columns as the arena takes them (storage's
  * column order is the arena's: type, domain, layer, date). */
 RSN_INTERNAL void rsn__load_colvals(const rsn_store_row *r, rsn_colvals *cv);
+
+/* ---- fbits.c -------------------------------------------------------------
+ * A filter's SQL conditions, resolved before the arena is locked: one set
+ * per SQL leaf, in the tree's depth-first order. */
+typedef struct rsn_fprep {
+  const rsn_filter *f;
+  rsn_fset **sets;
+  size_t nsets;
+} rsn_fprep;
+/* Resolve f's SQL leaves (from the cache or through a pooled reader).
+ * Takes no lock but pool_mu and fcache_mu. */
+RSN_INTERNAL rsn_status rsn__filter_prepare(rsn_db *db, const rsn_filter *f, rsn_fprep *p);
+RSN_INTERNAL void rsn__filter_release(rsn_fprep *p);
+/* The filter as a bitmap over slots [0, a->n): bit s of bits[s / 64];
+ * bits past n are 0.  *count = set bits.  Caller holds `lock` shared. */
+RSN_INTERNAL rsn_status rsn__filter_bits(rsn_db *db, const rsn_fprep *p, const rsn_arena *a,
+                                         uint64_t *bits, size_t *count);
+/* A write or an outside commit happened: cached SQL results are stale. */
+static inline void rsn__filter_invalidate(rsn_db *db) { atomic_fetch_add(&db->fgen, 1); }
+/* Drop the cache (rsn_close). */
+RSN_INTERNAL void rsn__fcache_free(rsn_db *db);
 
 /* ---- sync.c -------------------------------------------------------------- */
 /* Take db->lock exclusively for a mutation adding up to `extra` rows, with

@@ -53,20 +53,28 @@ typedef struct rsn_fval {
   double d;    /* RSN_FV_REAL        */
 } rsn_fval;
 
+/* How a CODES or DATE leaf matches. */
+typedef enum rsn_fmode {
+  RSN_FM_IN,     /* the value is one of vals (CODES) / in [lo, hi] (DATE) */
+  RSN_FM_EXCEPT, /* set and none of vals (CODES)                          */
+  RSN_FM_NULL,   /* NULL (CODES) / NULL or not a date (DATE)              */
+  RSN_FM_RANGE   /* CODES: between the strings rlo and rhi (byte order)   */
+} rsn_fmode;
+
 struct rsn_filter {
   atomic_int refs;
   rsn_fkind kind;
   struct rsn_filter **kids; /* AND, OR, NOT: referenced children         */
   size_t nkids;
-  /* CODES: col 0..RSN_NDICT-1; vals (owned strings); with is_null the
-   * leaf matches NULL rows instead; with except, rows that are set and
-   * equal none of vals.  IDS: vals are the ids. */
+  rsn_fmode mode;           /* CODES, DATE                                */
+  /* CODES: col 0..RSN_NDICT-1 and vals (owned strings); RANGE: rlo / rhi
+   * (NULL: unbounded) with rlo_incl / rhi_incl.  IDS: vals are the ids. */
   int col;
   char **vals;
   size_t nvals;
-  int is_null;
-  int except;
-  /* DATE: keys in [lo, hi] (is_null: NULL or not a date instead). */
+  char *rlo, *rhi;
+  int rlo_incl, rhi_incl;
+  /* DATE: keys in [lo, hi]. */
   int64_t lo, hi;
   /* SQL: the expression, its values, whether it is a caller's raw clause
    * (authorizer), and the cache key (expression and values, canonical). */
@@ -79,5 +87,7 @@ struct rsn_filter {
 
 /* Take one more reference (returns f). */
 RSN_INTERNAL rsn_filter *rsn__filter_ref(rsn_filter *f);
+/* 1 if the tree has an SQL leaf (a search must resolve it first). */
+RSN_INTERNAL int rsn__filter_has_sql(const rsn_filter *f);
 
 #endif /* RSN_FILTER_H */

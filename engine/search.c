@@ -209,6 +209,59 @@ static void scan_range(const rsn_arena *a, const rsn_kern *K, const float *q,
   }
 }
 
+/* ---- filtered single-query scan ---------------------------------------------------- */
+
+/* A 64-slot word of the filter with at least this many bits set is scored
+ * by dotrows over all 64 rows (a sequential stream, the unselected scores
+ * dropped); sparser words are gathered through dotptrs, reading only the
+ * selected rows.  README "Filtered search" has the measurement. */
+#ifndef RSN_DENSE_WORD
+#define RSN_DENSE_WORD 40
+#endif
+unsigned rsn__dense_word = RSN_DENSE_WORD;
+
+/* Offer the gathered rows' scores to h. */
+static void gather_flush(const rsn_arena *a, const rsn_kern *K, const float *q,
+                         const float **ptrs, const size_t *slots, size_t m, float *scores,
+                         rsn_topk *h) {
+  if (m == 0) return;
+  K->dotptrs(q, ptrs, a->stride, m, scores);
+  for (size_t i = 0; i < m; i++)
+    if (rsn_topk_wants(h, scores[i])) rsn_topk_push(h, scores[i], slots[i], a->ids[slots[i]], 0);
+}
+
+/* Score the slots of [lo, hi) whose bit is set (lo a multiple of 64). */
+static void scan_range_bits(const rsn_arena *a, const rsn_kern *K, const float *q, size_t lo,
+                            size_t hi, const uint64_t *bits, rsn_topk *h) {
+  const float *ptrs[ROW_BLOCK];
+  size_t slots[ROW_BLOCK], m = 0;
+  float scores[ROW_BLOCK];
+  for (size_t base = lo; base < hi; base += 64) {
+    uint64_t w = bits[base / 64];
+    if (!w) continue;
+    size_t r = base & (a->rpc - 1);
+    if ((unsigned)__builtin_popcountll(w) >= rsn__dense_word && hi - base >= 64 && r + 64 <= a->rpc) {
+      float s64[64];
+      K->dotrows(q, a->chunks[base >> a->shift] + r * a->stride, a->stride, a->stride, 64, s64);
+      for (; w; w &= w - 1) {
+        size_t b = (size_t)__builtin_ctzll(w);
+        if (rsn_topk_wants(h, s64[b])) rsn_topk_push(h, s64[b], base + b, a->ids[base + b], 0);
+      }
+      continue;
+    }
+    for (; w; w &= w - 1) {
+      size_t s = base + (size_t)__builtin_ctzll(w);
+      ptrs[m] = rsn__arena_row(a, s);
+      slots[m++] = s;
+      if (m == ROW_BLOCK) {
+        gather_flush(a, K, q, ptrs, slots, m, scores, h);
+        m = 0;
+      }
+    }
+  }
+  gather_flush(a, K, q, ptrs, slots, m, scores, h);
+}
+
 /* ---- row blocks ------------------------------------------------------------------- */
 
 /* The rows of a parallel scan are handed out in blocks from a shared
@@ -229,7 +282,7 @@ static void scan_range(const rsn_arena *a, const rsn_kern *K, const float *q,
 typedef struct row_blocks {
   atomic_size_t next; /* first row not handed out yet                    */
   size_t n;           /* rows to scan                                    */
-  size_t size;        /* rows per block, a multiple of 16                */
+  size_t size;        /* rows per block, a multiple of 64                */
 } row_blocks;
 
 static void blocks_init(row_blocks *b, size_t n, int nt) {
@@ -237,7 +290,7 @@ static void blocks_init(row_blocks *b, size_t n, int nt) {
   size = RSN_MAX(RSN_MIN(size, (size_t)BLOCK_MAX_ROWS), (size_t)BLOCK_MIN_ROWS);
   atomic_init(&b->next, 0);
   b->n = n;
-  b->size = (size + 15) & ~(size_t)15;
+  b->size = (size + 63) & ~(size_t)63; /* whole words of a filter bitmap */
 }
 
 /* Claim the next block [*lo, *hi); 0 when every row is handed out. */
@@ -250,8 +303,18 @@ static int blocks_next(row_blocks *b, size_t *lo, size_t *hi) {
 }
 #endif
 
-static rsn_status scan_one(const rsn_arena *a, const float *q, size_t k,
-                           size_t skip, int nt, rsn_topk *out) {
+/* Score every row (bits NULL) or the rows whose bit is set, skipping slot
+ * `skip` in the first case. */
+static void scan_part(const rsn_arena *a, const rsn_kern *K, const float *q, size_t lo,
+                      size_t hi, size_t skip, const uint64_t *bits, rsn_topk *h) {
+  if (bits)
+    scan_range_bits(a, K, q, lo, hi, bits, h);
+  else
+    scan_range(a, K, q, lo, hi, skip, h);
+}
+
+static rsn_status scan_one(const rsn_arena *a, const float *q, size_t k, size_t skip,
+                           const uint64_t *bits, int nt, rsn_topk *out) {
   const rsn_kern *K = rsn_kern_active();
   rsn_topk *heaps = rsn__calloc((size_t)nt, sizeof *heaps);
   if (!heaps) return rsn__err(RSN_E_NOMEM, "out of memory for heaps");
@@ -265,10 +328,10 @@ static rsn_status scan_one(const rsn_arena *a, const float *q, size_t k,
     {
       rsn_topk *h = &heaps[omp_get_thread_num()];
       size_t lo, hi;
-      while (blocks_next(&rb, &lo, &hi)) scan_range(a, K, q, lo, hi, skip, h);
+      while (blocks_next(&rb, &lo, &hi)) scan_part(a, K, q, lo, hi, skip, bits, h);
     }
 #else
-    scan_range(a, K, q, 0, a->n, skip, &heaps[0]);
+    scan_part(a, K, q, 0, a->n, skip, bits, &heaps[0]);
 #endif
     for (int t = 1; t < nt; t++) rsn_topk_merge(&heaps[0], &heaps[t]);
     rsn_topk_sort(&heaps[0]);
@@ -280,19 +343,53 @@ static rsn_status scan_one(const rsn_arena *a, const float *q, size_t k,
   return st;
 }
 
+/* ---- filters ---------------------------------------------------------------------- */
+
+/* The search's filter over the arena (caller holds the read lock): *bits
+ * is NULL when there is no filter or it selects every row (the plain scan
+ * runs), else a bitmap the caller frees.  Slot `skip` ((size_t)-1: none)
+ * never counts.  *avail = rows a hit may come from. */
+static rsn_status filter_plan(rsn_db *db, const rsn_fprep *fp, const rsn_arena *a, size_t skip,
+                              uint64_t **bits, size_t *avail) {
+  int skipping = skip != (size_t)-1;
+  *bits = NULL;
+  *avail = a->n - (size_t)skipping;
+  if (!fp || !fp->f || a->n == 0) return RSN_OK;
+  size_t nw = (a->n + 63) / 64, count = 0;
+  uint64_t *b = rsn__malloc(nw * sizeof *b);
+  if (!b) return rsn__err(RSN_E_NOMEM, "out of memory for a filter's bitmap");
+  rsn_status st = rsn__filter_bits(db, fp, a, b, &count);
+  if (st) {
+    rsn__free(b);
+    return st;
+  }
+  if (count == a->n) { /* everything: the plain scan (which skips `skip`) */
+    rsn__free(b);
+    return RSN_OK;
+  }
+  if (skipping && ((b[skip / 64] >> (skip % 64)) & 1)) {
+    b[skip / 64] &= ~((uint64_t)1 << (skip % 64));
+    count--;
+  }
+  *bits = b;
+  *avail = count;
+  return RSN_OK;
+}
+
 /* Shared by rsn_search and rsn_search_like: q (aligned, RSN_STRIDE(dbdim)
  * floats) is prepared against dbdim unless like_id is set, in which case
  * the node's row is copied into q under the same lock hold as the scan.
  * *stale = 1 (and nothing else done) when the arena's dimension is no
  * longer dbdim: the caller prepares the query again. */
 static rsn_status search_one(rsn_db *db, float *q, uint32_t dbdim, const char *like_id,
-                             const rsn_search_params *p, rsn_results **out,
-                             int *stale) {
+                             const rsn_search_params *p, const rsn_fprep *fp,
+                             rsn_results **out, int *stale) {
   rsn_status st = RSN_OK;
   int active = atomic_fetch_add(&g_active, 1) + 1;
   rsn_topk top;
   memset(&top, 0, sizeof top);
   rsn_results *r = NULL;
+  uint64_t *bits = NULL;
   double t0 = rsn__now_ms();
   *stale = 0;
   pthread_rwlock_rdlock(&db->lock);
@@ -311,14 +408,17 @@ static rsn_status search_one(rsn_db *db, float *q, uint32_t dbdim, const char *l
     skip = (size_t)s;
     memcpy(q, rsn__arena_row(a, skip), a->stride * sizeof(float));
   }
-  size_t avail = a->n - (like_id ? 1 : 0);
+  size_t avail;
+  st = filter_plan(db, fp, a, skip, &bits, &avail);
+  if (st) goto unlock;
   size_t k = RSN_MIN(p->k, avail);
   st = results_new(1, k, &r);
   if (st || k == 0) goto unlock;
-  st = scan_one(a, q, k, skip, plan_threads(db, p, a->n * a->stride, active), &top);
+  st = scan_one(a, q, k, skip, bits, plan_threads(db, p, avail * a->stride, active), &top);
   if (!st) st = emit(r, 0, &top, p);
 unlock:
   pthread_rwlock_unlock(&db->lock);
+  rsn__free(bits);
   atomic_fetch_sub(&g_active, 1);
   rsn_topk_free(&top);
   if (*stale) return RSN_OK;
@@ -342,23 +442,45 @@ static rsn_status enter(rsn_db *db, const rsn_search_params *p, rsn_results **ou
  * then reports it. */
 #define STALE_RETRIES 8
 
+/* One query (like_id NULL: `query`; else that node's vector), with the
+ * filter's SQL conditions resolved before the arena is locked. */
+static rsn_status search_single(rsn_db *db, const float *query, uint32_t dim, const char *like_id,
+                                const rsn_search_params *p, rsn_results **out) {
+  rsn_fprep fp;
+  memset(&fp, 0, sizeof fp);
+  rsn_status st = p->filter ? rsn__filter_prepare(db, p->filter, &fp) : RSN_OK;
+  if (st) return st;
+  int stale = 1;
+  for (int tries = 0; tries < STALE_RETRIES && stale; tries++) {
+    uint32_t dbdim = atomic_load(&db->dim);
+    stale = 0;
+    if (dbdim == 0) {
+      st = like_id ? rsn__err(RSN_E_NOTFOUND, "no node '%s': the database holds no vectors",
+                              like_id)
+                   : rsn__err(RSN_E_DIM, "the database holds no vectors yet");
+      break;
+    }
+    float *q = rsn__aligned_alloc(RSN_STRIDE(dbdim) * sizeof(float));
+    if (!q) {
+      st = rsn__err(RSN_E_NOMEM, "out of memory for the query");
+      break;
+    }
+    st = like_id ? RSN_OK : prep_query(query, dim, dbdim, RSN_STRIDE(dbdim), q, 0, 1);
+    if (!st) st = search_one(db, q, dbdim, like_id, p, &fp, out, &stale);
+    rsn__aligned_free(q);
+  }
+  if (stale)
+    st = rsn__err(RSN_E_STATE, "the database's dimension kept changing during the search");
+  rsn__filter_release(&fp);
+  return st;
+}
+
 rsn_status rsn_search(rsn_db *db, const float *query, uint32_t dim,
                       const rsn_search_params *p, rsn_results **out) {
   rsn_status st = enter(db, p, out);
   if (st) return st;
   if (!query) return rsn__err(RSN_E_INVAL, "query is NULL");
-  for (int tries = 0; tries < STALE_RETRIES; tries++) {
-    uint32_t dbdim = atomic_load(&db->dim);
-    if (dbdim == 0) return rsn__err(RSN_E_DIM, "the database holds no vectors yet");
-    float *q = rsn__aligned_alloc(RSN_STRIDE(dbdim) * sizeof(float));
-    if (!q) return rsn__err(RSN_E_NOMEM, "out of memory for the query");
-    int stale = 0;
-    st = prep_query(query, dim, dbdim, RSN_STRIDE(dbdim), q, 0, 1);
-    if (!st) st = search_one(db, q, dbdim, NULL, p, out, &stale);
-    rsn__aligned_free(q);
-    if (!stale) return st;
-  }
-  return rsn__err(RSN_E_STATE, "the database's dimension kept changing during the search");
+  return search_single(db, query, dim, NULL, p, out);
 }
 
 rsn_status rsn_search_like(rsn_db *db, const char *id, const rsn_search_params *p,
@@ -366,18 +488,7 @@ rsn_status rsn_search_like(rsn_db *db, const char *id, const rsn_search_params *
   rsn_status st = enter(db, p, out);
   if (st) return st;
   if (!id) return rsn__err(RSN_E_INVAL, "id is NULL");
-  for (int tries = 0; tries < STALE_RETRIES; tries++) {
-    uint32_t dbdim = atomic_load(&db->dim);
-    if (dbdim == 0)
-      return rsn__err(RSN_E_NOTFOUND, "no node '%s': the database holds no vectors", id);
-    float *q = rsn__aligned_alloc(RSN_STRIDE(dbdim) * sizeof(float));
-    if (!q) return rsn__err(RSN_E_NOMEM, "out of memory for the query");
-    int stale = 0;
-    st = search_one(db, q, dbdim, id, p, out, &stale);
-    rsn__aligned_free(q);
-    if (!stale) return st;
-  }
-  return rsn__err(RSN_E_STATE, "the database's dimension kept changing during the search");
+  return search_single(db, NULL, 0, id, p, out);
 }
 
 /* ---- batch ------------------------------------------------------------------------- */
@@ -407,6 +518,43 @@ static void scan_batch_range(const rsn_arena *a, const rsn_kern *K, const float 
   }
 }
 
+/* Filtered: the selected slots of [lo, hi) (lo a multiple of 64) are
+ * copied, BATCH_ROWS at a time, into `pack` (a contiguous, aligned block)
+ * and scored there like an unfiltered run of rows, so every row fetched
+ * still serves the whole tile of queries. */
+static void scan_batch_range_bits(const rsn_arena *a, const rsn_kern *K, const float *Q,
+                                  size_t nq, size_t lo, size_t hi, const uint64_t *bits,
+                                  rsn_topk *heaps, float *buf, float *pack) {
+  size_t slots[BATCH_ROWS], m = 0, base = lo;
+  uint64_t w = lo < hi ? bits[lo / 64] : 0;
+  for (;;) {
+    while (w && m < BATCH_ROWS) {
+      size_t s = base + (size_t)__builtin_ctzll(w);
+      w &= w - 1;
+      memcpy(pack + m * a->stride, rsn__arena_row(a, s), a->stride * sizeof(float));
+      slots[m++] = s;
+    }
+    if (!w && m < BATCH_ROWS && base + 64 < hi) {
+      base += 64;
+      w = bits[base / 64];
+      continue;
+    }
+    if (m == 0) break;
+    for (size_t q0 = 0; q0 < nq; q0 += BATCH_QTILE) {
+      size_t nqt = RSN_MIN((size_t)BATCH_QTILE, nq - q0);
+      K->dotblock(Q + q0 * a->stride, a->stride, nqt, pack, a->stride, m, a->stride, buf,
+                  BATCH_ROWS);
+      for (size_t qi = 0; qi < nqt; qi++) {
+        rsn_topk *h = &heaps[q0 + qi];
+        const float *sc = buf + qi * BATCH_ROWS;
+        for (size_t i = 0; i < m; i++)
+          if (rsn_topk_wants(h, sc[i])) rsn_topk_push(h, sc[i], slots[i], a->ids[slots[i]], 0);
+      }
+    }
+    m = 0;
+  }
+}
+
 /* a * b, or SIZE_MAX when it overflows (for thread planning only). */
 static size_t mul_sat(size_t a, size_t b) {
   size_t r;
@@ -428,16 +576,18 @@ static size_t batch_piece(size_t nq, size_t stride, size_t k, int nt) {
  * read lock; the arena's dimension is dbdim) into r. */
 static rsn_status batch_scan(rsn_db *db, const rsn_arena *a, const float *queries,
                              size_t nq, uint32_t dbdim, const rsn_search_params *p,
-                             int active, rsn_results *r) {
+                             const uint64_t *bits, size_t avail, int active, rsn_results *r) {
   size_t stride = a->stride, k = r->k;
-  int nt = plan_threads(db, p, mul_sat(a->n * stride, nq), active);
+  int nt = plan_threads(db, p, mul_sat(avail * stride, nq), active);
   size_t piece = batch_piece(nq, stride, k, nt);
   size_t nheaps = (size_t)nt * piece;
   rsn_status st = RSN_OK;
   float *Q = rsn__aligned_alloc(piece * stride * sizeof(float));
   rsn_topk *heaps = rsn__calloc(nheaps, sizeof *heaps);
   float *bufs = rsn__aligned_alloc((size_t)nt * BATCH_QTILE * BATCH_ROWS * sizeof(float));
-  if (!Q || !heaps || !bufs) {
+  float *packs = bits ? rsn__aligned_alloc((size_t)nt * BATCH_ROWS * stride * sizeof(float))
+                      : NULL;
+  if (!Q || !heaps || !bufs || (bits && !packs)) {
     st = rsn__err(RSN_E_NOMEM, "out of memory for a piece of %zu queries", piece);
     goto done;
   }
@@ -456,12 +606,21 @@ static rsn_status batch_scan(rsn_db *db, const rsn_arena *a, const float *querie
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
       size_t t = (size_t)omp_get_thread_num(), lo, hi;
-      while (blocks_next(&rb, &lo, &hi))
-        scan_batch_range(a, K, Q, np, lo, hi, heaps + t * np,
-                         bufs + t * BATCH_QTILE * BATCH_ROWS);
+      while (blocks_next(&rb, &lo, &hi)) {
+        if (bits)
+          scan_batch_range_bits(a, K, Q, np, lo, hi, bits, heaps + t * np,
+                                bufs + t * BATCH_QTILE * BATCH_ROWS,
+                                packs + t * BATCH_ROWS * stride);
+        else
+          scan_batch_range(a, K, Q, np, lo, hi, heaps + t * np,
+                           bufs + t * BATCH_QTILE * BATCH_ROWS);
+      }
     }
 #else
-    scan_batch_range(a, K, Q, np, 0, a->n, heaps, bufs);
+    if (bits)
+      scan_batch_range_bits(a, K, Q, np, 0, a->n, bits, heaps, bufs, packs);
+    else
+      scan_batch_range(a, K, Q, np, 0, a->n, heaps, bufs);
 #endif
     for (size_t q = 0; q < np && !st; q++) {
       for (int t = 1; t < nt; t++) rsn_topk_merge(&heaps[q], &heaps[(size_t)t * np + q]);
@@ -474,16 +633,16 @@ done:
     for (size_t i = 0; i < nheaps; i++) rsn_topk_free(&heaps[i]);
   rsn__free(heaps);
   rsn__aligned_free(bufs);
+  rsn__aligned_free(packs);
   rsn__aligned_free(Q);
   return st;
 }
 
-rsn_status rsn_search_batch(rsn_db *db, const float *queries, size_t nq, uint32_t dim,
-                            const rsn_search_params *p, rsn_results **out) {
-  rsn_status st = enter(db, p, out);
-  if (st) return st;
-  if (!queries && nq) return rsn__err(RSN_E_INVAL, "queries is NULL");
-  if (nq == 0) return results_new(0, 0, out);
+/* rsn_search_batch after the entry checks, with the filter resolved. */
+static rsn_status batch_filtered(rsn_db *db, const float *queries, size_t nq, uint32_t dim,
+                                 const rsn_search_params *p, const rsn_fprep *fp,
+                                 rsn_results **out) {
+  rsn_status st;
   if (dim && nq > SIZE_MAX / sizeof(float) / dim)
     return rsn__err(RSN_E_LIMIT, "%zu queries of %u floats cannot be addressed", nq, dim);
   for (int tries = 0; tries < STALE_RETRIES; tries++) {
@@ -497,6 +656,7 @@ rsn_status rsn_search_batch(rsn_db *db, const float *queries, size_t nq, uint32_
     }
     int active = atomic_fetch_add(&g_active, 1) + 1;
     rsn_results *r = NULL;
+    uint64_t *bits = NULL;
     int stale = 0;
     double t0 = rsn__now_ms();
     pthread_rwlock_rdlock(&db->lock);
@@ -504,13 +664,30 @@ rsn_status rsn_search_batch(rsn_db *db, const float *queries, size_t nq, uint32_
     if (a->n > 0 && a->dim != dbdim) {
       stale = 1;
     } else {
-      size_t k = RSN_MIN(p->k, a->n);
-      st = results_new(nq, k, &r);
-      if (!st && k) st = batch_scan(db, a, queries, nq, dbdim, p, active, r);
+      size_t avail = 0;
+      st = filter_plan(db, fp, a, (size_t)-1, &bits, &avail);
+      size_t k = RSN_MIN(p->k, avail);
+      if (!st) st = results_new(nq, k, &r);
+      if (!st && k) st = batch_scan(db, a, queries, nq, dbdim, p, bits, avail, active, r);
     }
     pthread_rwlock_unlock(&db->lock);
     atomic_fetch_sub(&g_active, 1);
+    rsn__free(bits);
     if (!stale) return finish(db, p, st, r, t0, out);
   }
   return rsn__err(RSN_E_STATE, "the database's dimension kept changing during the search");
+}
+
+rsn_status rsn_search_batch(rsn_db *db, const float *queries, size_t nq, uint32_t dim,
+                            const rsn_search_params *p, rsn_results **out) {
+  rsn_status st = enter(db, p, out);
+  if (st) return st;
+  if (!queries && nq) return rsn__err(RSN_E_INVAL, "queries is NULL");
+  if (nq == 0) return results_new(0, 0, out);
+  rsn_fprep fp;
+  memset(&fp, 0, sizeof fp);
+  if (p->filter && (st = rsn__filter_prepare(db, p->filter, &fp))) return st;
+  st = batch_filtered(db, queries, nq, dim, p, &fp, out);
+  rsn__filter_release(&fp);
+  return st;
 }

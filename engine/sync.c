@@ -79,6 +79,7 @@ rsn_status rsn__sync_reload(rsn_db *db) {
   atomic_store(&db->loaded, 1);
   pthread_rwlock_unlock(&db->lock);
   db->data_version = r.mark.data_version;
+  rsn__filter_invalidate(db);
   db->schema_version = r.mark.schema_version;
   db->applied_seq = r.mark.seq;
   if (db->changelog && !db->readonly)
@@ -289,6 +290,7 @@ static rsn_status refresh_held(rsn_db *db, rsn_refresh_info *info, int *synced) 
     goto unlock;
   }
   info->changed = 1;
+  rsn__filter_invalidate(db); /* SQL filter results may have changed */
   if (!atomic_load(&db->loaded)) { /* the next load reads it all */
     db->data_version = v;
     *synced = 1;

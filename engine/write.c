@@ -191,6 +191,7 @@ rsn_status rsn_upsert(rsn_db *db, const rsn_node *node) {
   }
   if (!st) st = after_write(db, node, vec);
   if (!st && !db->in_txn) (void)rsn__sync_own_commit(db); /* best effort */
+  rsn__filter_invalidate(db);
   pthread_mutex_unlock(&db->wr_mu);
   pthread_mutex_unlock(&db->load_mu);
   rsn__free(vec);
@@ -204,6 +205,7 @@ rsn_status rsn_update_meta(rsn_db *db, const char *id, const char *meta) {
   rsn_status st = rsn__db_check_writable(db);
   if (!st)
     st = txn_note(db, rsn_store_update_meta(db->wr, id, meta, !(db->flags & RSN_OPEN_NO_HISTORY)));
+  rsn__filter_invalidate(db);
   pthread_mutex_unlock(&db->wr_mu);
   return st;
 }
@@ -220,6 +222,7 @@ rsn_status rsn_delete(rsn_db *db, const char *id) {
     st = after_write(db, &gone, NULL);
   }
   if (!st && !db->in_txn) (void)rsn__sync_own_commit(db); /* best effort */
+  rsn__filter_invalidate(db);
   pthread_mutex_unlock(&db->wr_mu);
   pthread_mutex_unlock(&db->load_mu);
   return st;
@@ -237,6 +240,7 @@ rsn_status rsn_begin(rsn_db *db) {
     db->txn_failed = 0;
     db->txn_set_dim = 0;
   }
+  rsn__filter_invalidate(db);
   pthread_mutex_unlock(&db->wr_mu);
   return st;
 }
@@ -289,6 +293,7 @@ rsn_status rsn_commit(rsn_db *db) {
     }
     drop_pending(db);
   }
+  rsn__filter_invalidate(db);
   pthread_mutex_unlock(&db->wr_mu);
   pthread_mutex_unlock(&db->load_mu);
   return st;
@@ -322,6 +327,7 @@ rsn_status rsn_rollback(rsn_db *db) {
     st = rsn_store_rollback(db->wr);
     txn_forget(db);
   }
+  rsn__filter_invalidate(db);
   pthread_mutex_unlock(&db->wr_mu);
   pthread_mutex_unlock(&db->load_mu);
   return st;
@@ -336,6 +342,7 @@ static rsn_status edge_write(rsn_db *db, const rsn_edge *e, int upsert) {
   if (!st)
     st = txn_note(db, upsert ? rsn_store_edge_upsert(db->wr, e)
                              : rsn_store_edge_insert(db->wr, e, !(db->flags & RSN_OPEN_NO_HISTORY)));
+  rsn__filter_invalidate(db);
   pthread_mutex_unlock(&db->wr_mu);
   return st;
 }

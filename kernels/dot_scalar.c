@@ -37,6 +37,16 @@ static void rsn_dotrows_f32_scalar(const float *q, const float *rows, size_t str
     out[r] = rsn_dot_f32_scalar(q, rows + r * stride, n);
 }
 
+/* out[i] = dot(q, rows[i]) over n floats (the rows gathered). */
+static void rsn_dotptrs_f32_scalar(const float *q, const float *const *rows, size_t n,
+                                   size_t nrows, float *out) {
+  assert(n % 16 == 0 && ((uintptr_t)q & 63) == 0);
+  for (size_t r = 0; r < nrows; r++) {
+    assert(((uintptr_t)rows[r] & 63) == 0);
+    out[r] = rsn_dot_f32_scalar(q, rows[r], n);
+  }
+}
+
 /* out[i*ldo + r] = dot(Q + i*qstride, rows + r*stride) over n floats. */
 static void rsn_dotblock_f32_scalar(const float *Q, size_t qstride, size_t nq,
                                 const float *rows, size_t stride, size_t nrows,
@@ -64,4 +74,5 @@ const rsn_kern rsn_kern_scalar = {
     .dot = rsn_dot_f32_scalar,
     .dotrows = rsn_dotrows_f32_scalar,
     .dotblock = rsn_dotblock_f32_scalar,
+    .dotptrs = rsn_dotptrs_f32_scalar,
 };

@@ -39,7 +39,7 @@
  * Bit-exactness: every (query, row) score of dotrows and dotblock is one
  * accumulator over K_STEP-element chunks in index order, reduced by the one
  * tree behind k_sum/k_sum4/k_sum8.  So on one ISA dotrows and dotblock
- * agree bit for bit, and a batch search ranks exactly like single searches
+ * (and dotptrs) agree bit for bit, and a batch search ranks exactly like single searches
  * (tests/test_kernels.c checks it).  `dot` uses four accumulators for
  * speed and may differ from them in the last bits.
  *
@@ -48,6 +48,8 @@
  *             then one partial chunk (any n, any alignment);
  *   dotrows   8 rows per pass (eight FMA chains; each query chunk loaded
  *             once serves all eight), then a pass of 4, then single rows;
+ *   dotptrs   dotrows' passes over gathered row pointers, prefetching
+ *             the next pass's rows;
  *   dotblock  row blocks of about RSN_L2_BLOCK bytes that stay in L2 while
  *             every query tile sweeps them; inside, MQ x NR register tiles,
  *             with smaller constant shapes at the edges (tile_any).
@@ -153,6 +155,55 @@ static void RSN_DRV_NAME(dotrows)(const kelem *q, const kelem *rows,
     r += 4;
   }
   for (; r < nrows; r++) rows_pass(q, rows + r * stride, stride, n, out + r, 1);
+}
+
+/* ---- dotptrs ------------------------------------------------------------ */
+
+/* rows_pass over R gathered rows (R = 8, 4 or 1): the same accumulation and
+ * reduction, so each score equals dotrows' score of the same row. */
+static RSN_ALWAYS_INLINE void ptrs_pass(const kelem *q, const kelem *const *rows,
+                                        size_t n, float *out, const int R) {
+  kacc acc[8];
+  RSN_UNROLL(8)
+  for (int j = 0; j < R; j++) acc[j] = k_zero();
+  for (size_t k = 0; k < n; k += K_STEP) {
+    kchunk qv = k_load(q + k);
+    RSN_UNROLL(8)
+    for (int j = 0; j < R; j++) acc[j] = k_madd(qv, k_load(rows[j] + k), acc[j]);
+  }
+  if (R == 8) {
+    k_sum8(acc, out);
+  } else if (R == 4) {
+    k_sum4(acc[0], acc[1], acc[2], acc[3], out);
+  } else {
+    RSN_UNROLL(8)
+    for (int j = 0; j < R; j++) out[j] = k_sum(acc[j]);
+  }
+}
+
+/* Ask for the n elements at each of rows[0..R) (one prefetch per line). */
+static RSN_ALWAYS_INLINE void ptrs_prefetch(const kelem *const *rows, size_t R, size_t n) {
+  for (size_t j = 0; j < R; j++)
+    for (size_t k = 0; k < n; k += 64 / sizeof(kelem)) __builtin_prefetch(rows[j] + k, 0, 0);
+}
+
+/* out[i] = dot(q, rows[i]) over n elements (kern.h).  Rows are scattered,
+ * so while a pass of 8 is scored the next 8 are prefetched: at 384 floats
+ * that is 12 KiB in flight, enough to keep the memory system busy. */
+static void RSN_DRV_NAME(dotptrs)(const kelem *q, const kelem *const *rows, size_t n,
+                                  size_t nrows, float *out) {
+  assert(n % 16 == 0 && ((uintptr_t)q & 63) == 0);
+  size_t r = 0;
+  ptrs_prefetch(rows, RSN_MIN(nrows, (size_t)8), n);
+  for (; r + 8 <= nrows; r += 8) {
+    ptrs_prefetch(rows + r + 8, RSN_MIN(nrows - r - 8, (size_t)8), n);
+    ptrs_pass(q, rows + r, n, out + r, 8);
+  }
+  if (r + 4 <= nrows) {
+    ptrs_pass(q, rows + r, n, out + r, 4);
+    r += 4;
+  }
+  for (; r < nrows; r++) ptrs_pass(q, rows + r, n, out + r, 1);
 }
 
 /* ---- dotblock ----------------------------------------------------------- */
@@ -287,6 +338,7 @@ const rsn_kern RSN_DRV_TABLE = {
     .dot = RSN_DRV_NAME(dot),
     .dotrows = RSN_DRV_NAME(dotrows),
     .dotblock = RSN_DRV_NAME(dotblock),
+    .dotptrs = RSN_DRV_NAME(dotptrs),
 };
 #endif
 

@@ -33,6 +33,16 @@ typedef void (*rsn_dotrows_fn)(const float *q, const float *rows,
                                size_t stride, size_t n, size_t nrows,
                                float *out);
 
+/* Gathered rows, single query: out[i] = dot(q, rows[i]) over n floats, for
+ * i < nrows, where every rows[i] is 64-byte aligned (a row of the arena).
+ * Each score is bit for bit the one dotrows gives the same row (same
+ * accumulation and reduction), so a filtered search ranks exactly like an
+ * unfiltered one.  The rows of the next pass are prefetched while this pass
+ * is scored: a gathered scan has no sequential stream for the hardware to
+ * follow. */
+typedef void (*rsn_dotptrs_fn)(const float *q, const float *const *rows,
+                               size_t n, size_t nrows, float *out);
+
 /* Blocked multi-query: out[i*ldo + r] = dot(Q + i*qstride, rows + r*stride)
  * over n floats, for i < nq, r < nrows.  Same preconditions as above for Q
  * (qstride % 16 == 0) and rows.  Each row read from memory serves a tile of
@@ -48,6 +58,7 @@ typedef struct rsn_kern {
   rsn_dot_fn dot;           /* pairwise, any n and alignment                */
   rsn_dotrows_fn dotrows;   /* one query x many rows                        */
   rsn_dotblock_fn dotblock; /* many queries x many rows                     */
+  rsn_dotptrs_fn dotptrs;   /* one query x gathered rows                    */
 } rsn_kern;
 
 /* The active table (best supported path allowed by rsn_isa_restrict or the

@@ -17,6 +17,8 @@
  *   scan.c       streaming the embeddings, the vector audit
  *   changelog.c  the change log, data_version and schema_version
  *   stats.c      counts, integrity, maintenance, backup, the health check
+ *   sqlfilter.c  filter conditions in SQL: ids by template or raw clause,
+ *                the authorizer of raw clauses
  *   fafcas.c     the FAFCAS blob codec (public, resonance.h)
  *   readahead.c  the VFS of loader connections
  */

@@ -386,6 +386,48 @@ static void dotblock_vs_dot(rsn_isa isa) {
   unforce();
 }
 
+/* dotptrs over gathered rows (any order, repeats allowed, any count) gives
+ * each row bit for bit the score dotrows gives it, and is close to the
+ * oracle; nothing past nrows is written. */
+static void dotptrs_vs_dotrows(rsn_isa isa) {
+  const rsn_kern *k = force_or_skip(isa);
+  static const size_t nrows_list[] = {0, 1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 33, 64};
+  uint64_t rng = 777 + isa;
+  for (size_t di = 0; di < NDIMS; di++) {
+    uint32_t dim = dims[di];
+    size_t stride = RSN_STRIDE(dim);
+    float *rows = make_rows(&rng, 37, dim);
+    float *q = make_rows(&rng, 1, dim);
+    float ref[37], out[65];
+    const float *ptrs[64];
+    k->dotrows(q, rows, stride, stride, 37, ref);
+    for (size_t ni = 0; ni < sizeof nrows_list / sizeof nrows_list[0]; ni++) {
+      size_t nrows = nrows_list[ni];
+      size_t pick[64];
+      for (size_t i = 0; i < nrows; i++) {
+        pick[i] = (size_t)(tu_rng(&rng) % 37);
+        ptrs[i] = rows + pick[i] * stride;
+      }
+      for (size_t i = 0; i < 65; i++) out[i] = SENTINEL;
+      k->dotptrs(q, ptrs, stride, nrows, out);
+      for (size_t i = 0; i < nrows; i++) {
+        const float *row = ptrs[i];
+        check_close(out[i], rsn_dot_f64_oracle(q, row, dim), tol_for(q, row, dim),
+                    "dotptrs", isa, dim, i, nrows);
+        if (memcmp(&out[i], &ref[pick[i]], sizeof out[i]) != 0) {
+          print_error("dotptrs [%s] dim=%u row %zu: %.9g differs from dotrows %.9g\n",
+                      k->name, dim, pick[i], out[i], ref[pick[i]]);
+          fail();
+        }
+      }
+      assert_true(out[nrows] == SENTINEL);
+    }
+    rsn__aligned_free(rows);
+    rsn__aligned_free(q);
+  }
+  unforce();
+}
+
 #define PER_ISA(fn)                                                   \
   static void test_##fn##_scalar(void **s) { (void)s; fn(RSN_ISA_SCALAR); } \
   static void test_##fn##_simde(void **s) { (void)s; fn(RSN_ISA_SIMDE); }   \
@@ -395,6 +437,7 @@ PER_ISA(dot_vs_oracle)
 PER_ISA(dot_edges)
 PER_ISA(dotrows_vs_dot)
 PER_ISA(dotblock_vs_dot)
+PER_ISA(dotptrs_vs_dotrows)
 
 /* ---- top-K --------------------------------------------------------------- */
 
@@ -585,6 +628,7 @@ int main(void) {
       ISA_TESTS(dot_edges),
       ISA_TESTS(dotrows_vs_dot),
       ISA_TESTS(dotblock_vs_dot),
+      ISA_TESTS(dotptrs_vs_dotrows),
       cmocka_unit_test(test_topk_vs_sort),
       cmocka_unit_test(test_topk_merge),
       cmocka_unit_test(test_topk_large_k),

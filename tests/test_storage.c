@@ -4,7 +4,8 @@
  * run through the sqlite3 CLI), files made by other programs, CRUD with
  * history, transactions and failure atomicity, lists, edges, scans and the
  * blob audit, bad inputs (missing, not a database, locked, read-only,
- * schema drift), backup, maintenance, stats, and OOM sweeps.
+ * schema drift), backup, maintenance, stats, filter conditions in SQL
+ * (templates, raw clauses and their authorizer), and OOM sweeps.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -1507,6 +1508,384 @@ static void test_close_checkpoints_wal(void **state) {
   rsn_store_close(NULL);
 }
 
+/* ---- filter queries (sqlfilter.c) ------------------------------------------------ */
+
+/* The two templates the engine runs, exactly as it writes them. */
+#define META_MATCH                                                            \
+  "CASE WHEN json_valid(meta) THEN EXISTS (SELECT 1 FROM json_each(meta, ?1) " \
+  "WHERE json_each.value = ?2) ELSE 0 END"
+#define NEAR_BOTH                                                             \
+  "id IN (WITH RECURSIVE r(id, d) AS (SELECT ?1, 0 UNION SELECT CASE WHEN "  \
+  "e.source = r.id THEN e.target ELSE e.source END, r.d + 1 FROM r JOIN "    \
+  "edges e ON (e.source = r.id OR e.target = r.id) WHERE r.d < ?2) SELECT "  \
+  "id FROM r)"
+#define NEAR_OUT                                                              \
+  "id IN (WITH RECURSIVE r(id, d) AS (SELECT ?1, 0 UNION SELECT e.target, "  \
+  "r.d + 1 FROM r JOIN edges e ON e.source = r.id WHERE r.d < ?2) SELECT "   \
+  "id FROM r)"
+/* NEAR_BOTH as two recursive selects, one per index. */
+#define NEAR_BOTH_UNION                                                       \
+  "id IN (WITH RECURSIVE r(id, d) AS (SELECT ?1, 0 UNION SELECT e.target, "  \
+  "r.d + 1 FROM r JOIN edges e ON e.source = r.id WHERE r.d < ?2 UNION "     \
+  "SELECT e.source, r.d + 1 FROM r JOIN edges e ON e.target = r.id WHERE "   \
+  "r.d < ?2) SELECT id FROM r)"
+
+#define PT(v) {.type = RSN_STORE_P_TEXT, .text = (v)}
+#define PI(v) {.type = RSN_STORE_P_INT, .i = (v)}
+#define PR(v) {.type = RSN_STORE_P_REAL, .d = (v)}
+#define PN {.type = RSN_STORE_P_NULL}
+#define NP(a) (sizeof(a) / sizeof((a)[0]))
+
+/* What the callback saw: the ids (copied; len checked against strlen), and
+ * when to stop. */
+typedef struct idlist {
+  char ids[32][64];
+  int n;
+  int stop_after; /* return stop_code after this many ids (0: never) */
+  int stop_code;
+  rsn_store *use; /* if set, read a node through it inside the callback */
+} idlist;
+
+static int collect_id(void *ctx, const char *id, size_t len) {
+  idlist *l = ctx;
+  assert_int_equal(len, strlen(id));
+  assert_true(l->n < 32 && len < 64);
+  memcpy(l->ids[l->n++], id, len + 1);
+  if (l->use) { /* the store is usable from inside fn, rsn_meta too */
+    rsn_node *o = NULL;
+    uint32_t dim = 1;
+    assert_int_equal(rsn_store_get(l->use, id, 0, &o), RSN_OK);
+    assert_string_equal(o->id, id);
+    rsn_node_free(o);
+    assert_int_equal(rsn_store_get_dim(l->use, &dim), RSN_OK);
+    assert_int_equal(dim, 0);
+  }
+  return l->stop_after && l->n == l->stop_after ? l->stop_code : 0;
+}
+
+static int cmp_id(const void *a, const void *b) { return strcmp(a, b); }
+
+/* The ids the condition selects, sorted and joined with ','; asserts that
+ * the call returns `want`.  Static buffer. */
+static const char *sel_ids(rsn_store *s, const char *where,
+                           const rsn_store_param *p, size_t n, int raw,
+                           rsn_status want) {
+  static char out[2048];
+  idlist l = {.n = 0};
+  rsn_status st = rsn_store_select_ids(s, where, p, n, raw, collect_id, &l);
+  if (st != want)
+    fail_msg("select_ids(%s) = %d, want %d: %s", where, st, want, rsn__errbuf());
+  qsort(l.ids, (size_t)l.n, sizeof l.ids[0], cmp_id);
+  out[0] = '\0';
+  for (int i = 0; i < l.n; i++) {
+    if (i) strcat(out, ",");
+    strcat(out, l.ids[i]);
+  }
+  return out;
+}
+#define SEL(s, where, p, raw) sel_ids(s, where, p, NP(p), raw, RSN_OK)
+
+/* Upsert a node with these meta, date and title (the rest from mk_node). */
+static void put_node(rsn_store *s, const char *id, const char *meta,
+                     const char *date, const char *title) {
+  rsn_node n = mk_node(id, NULL, 0);
+  n.meta = meta;
+  n.date = date;
+  n.title = title;
+  assert_int_equal(rsn_store_upsert(s, &n, 0), RSN_OK);
+}
+
+static void put_edge(rsn_store *s, const char *src, const char *dst) {
+  rsn_edge e = {src, dst, "rel", 1, 1, NULL};
+  assert_int_equal(rsn_store_edge_insert(s, &e, 0), RSN_OK);
+}
+
+/* A raw clause that must be refused: E_SQL, the message names `reason`
+ * and shows the clause. */
+static void assert_refused(rsn_store *s, const char *where, const char *reason) {
+  idlist l = {.n = 0};
+  assert_int_equal(rsn_store_select_ids(s, where, NULL, 0, 1, collect_id, &l),
+                   RSN_E_SQL);
+  assert_int_equal(l.n, 0);
+  assert_msg_has("filter clause refused");
+  assert_msg_has(reason);
+  assert_msg_has(where);
+}
+
+static void test_select_ids_meta_template(void **state) {
+  fx *f = *state;
+  put_node(f->s, "a", "{\"tags\":[\"x\",\"y\"],\"n\":5}", NULL, NULL);
+  put_node(f->s, "b", "{\"tags\":[\"y\"],\"n\":6}", NULL, NULL);
+  put_node(f->s, "c", "{\"tags\":\"x\",\"n\":\"5\"}", NULL, NULL);
+  put_node(f->s, "d", "{\"tags\":[\"x\"", NULL, NULL); /* invalid JSON */
+  put_node(f->s, "e", NULL, NULL, NULL);
+  put_node(f->s, "f", "{\"n\":5.0,\"tags\":[]}", NULL, NULL);
+  /* An array path matches any element; a scalar at the path matches
+   * itself. */
+  rsn_store_param x[] = {PT("$.tags"), PT("x")};
+  assert_string_equal(SEL(f->s, META_MATCH, x, 0), "a,c");
+  rsn_store_param y[] = {PT("$.tags"), PT("y")};
+  assert_string_equal(SEL(f->s, META_MATCH, y, 0), "a,b");
+  /* Numbers compare as numbers (5 = 5.0), never with the text "5". */
+  rsn_store_param n5[] = {PT("$.n"), PI(5)};
+  assert_string_equal(SEL(f->s, META_MATCH, n5, 0), "a,f");
+  rsn_store_param r5[] = {PT("$.n"), PR(5.0)};
+  assert_string_equal(SEL(f->s, META_MATCH, r5, 0), "a,f");
+  rsn_store_param t5[] = {PT("$.n"), PT("5")};
+  assert_string_equal(SEL(f->s, META_MATCH, t5, 0), "c");
+  rsn_store_param none[] = {PT("$.missing"), PT("x")};
+  assert_string_equal(SEL(f->s, META_MATCH, none, 0), "");
+  rsn_store_param null[] = {PT("$.tags"), PN};
+  assert_string_equal(SEL(f->s, META_MATCH, null, 0), "");
+  /* The same template as a raw clause: json_each passes the authorizer,
+   * on its first use on this connection too (file comment of
+   * sqlfilter.c). */
+  rsn_store_close(f->s);
+  f->s = NULL;
+  assert_int_equal(rsn_store_open(f->path, 0, &f->s), RSN_OK);
+  assert_string_equal(SEL(f->s, META_MATCH, x, 1), "a,c");
+  rsn_store_param six[] = {PI(6)};
+  assert_string_equal(SEL(f->s, "CASE WHEN json_valid(meta) THEN EXISTS "
+                                "(SELECT 1 FROM json_tree(meta) WHERE type = "
+                                "'integer' AND atom = ?1) END", six, 1), "b");
+  assert_string_equal(SEL(f->s, META_MATCH, n5, 1), "a,f");
+  /* Parameters must match the clause's. */
+  assert_string_equal(sel_ids(f->s, META_MATCH, x, 1, 0, RSN_E_INVAL), "");
+  assert_msg_has("takes 2 parameters, 1 given");
+  rsn_store_param three[] = {PT("$.n"), PI(5), PI(6)};
+  assert_string_equal(sel_ids(f->s, META_MATCH, three, 3, 0, RSN_E_INVAL), "");
+  rsn_store_param bad[] = {PT("$.n"), {.type = (rsn_store_ptype)9}};
+  assert_string_equal(sel_ids(f->s, META_MATCH, bad, 2, 0, RSN_E_INVAL), "");
+  assert_int_equal(rsn_store_select_ids(f->s, META_MATCH, NULL, 2, 0,
+                                        collect_id, NULL), RSN_E_INVAL);
+  assert_int_equal(rsn_store_select_ids(f->s, NULL, NULL, 0, 0, collect_id,
+                                        NULL), RSN_E_INVAL);
+  assert_int_equal(rsn_store_select_ids(f->s, "1", NULL, 0, 0, NULL, NULL),
+                   RSN_E_INVAL);
+}
+
+/* The plan of sql on s: every detail line joined with '\n'. */
+static const char *plan_of(rsn_store *s, const char *sql) {
+  static char out[4096];
+  char eqp[4096];
+  sqlite3_stmt *q = NULL;
+  size_t len = 0;
+  snprintf(eqp, sizeof eqp, "EXPLAIN QUERY PLAN %s", sql);
+  assert_int_equal(sqlite3_prepare_v2(rsn_store_sqlite(s), eqp, -1, &q, NULL),
+                   SQLITE_OK);
+  out[0] = '\0';
+  while (sqlite3_step(q) == SQLITE_ROW)
+    len += (size_t)snprintf(out + len, sizeof out - len, "%s\n",
+                            (const char *)sqlite3_column_text(q, 3));
+  sqlite3_finalize(q);
+  return out;
+}
+
+static void test_select_ids_graph_template(void **state) {
+  fx *f = *state;
+  static const char *const ids[] = {"a", "b", "c", "d", "e", "x", "y", "z"};
+  for (size_t i = 0; i < NP(ids); i++) put_node(f->s, ids[i], NULL, NULL, NULL);
+  /* a -> b -> c -> d -> a (a cycle), e -> a, c -> ghost (no such node),
+   * x -> y apart, z alone. */
+  put_edge(f->s, "a", "b");
+  put_edge(f->s, "b", "c");
+  put_edge(f->s, "c", "d");
+  put_edge(f->s, "d", "a");
+  put_edge(f->s, "e", "a");
+  put_edge(f->s, "c", "ghost");
+  put_edge(f->s, "x", "y");
+  static const struct {
+    const char *from;
+    int64_t hops;
+    const char *both, *out;
+  } cases[] = {
+      {"a", 0, "a", "a"},
+      {"a", 1, "a,b,d,e", "a,b"},
+      {"a", 2, "a,b,c,d,e", "a,b,c"},
+      {"a", 16, "a,b,c,d,e", "a,b,c,d"},
+      {"e", 1, "a,e", "a,e"},
+      {"e", 2, "a,b,d,e", "a,b,e"},
+      {"c", 1, "b,c,d", "c,d"}, /* ghost is no node */
+      {"y", 3, "x,y", "y"},
+      {"z", 3, "z", "z"},
+      {"nobody", 3, "", ""},
+  };
+  for (size_t i = 0; i < NP(cases); i++) {
+    rsn_store_param p[] = {PT(cases[i].from), PI(cases[i].hops)};
+    assert_string_equal(SEL(f->s, NEAR_BOTH, p, 0), cases[i].both);
+    assert_string_equal(SEL(f->s, NEAR_BOTH_UNION, p, 0), cases[i].both);
+    assert_string_equal(SEL(f->s, NEAR_OUT, p, 0), cases[i].out);
+    assert_string_equal(SEL(f->s, NEAR_BOTH, p, 1), cases[i].both);
+  }
+  /* Each step looks edges up by index: the primary key's for source,
+   * idx_edges_target for target, never a scan of edges. */
+  const char *plan = plan_of(f->s, "SELECT id FROM nodes WHERE (" NEAR_BOTH ")");
+  assert_non_null(strstr(plan, "MULTI-INDEX OR"));
+  assert_non_null(strstr(plan, "SEARCH e USING COVERING INDEX "
+                               "sqlite_autoindex_edges_1 (source=?)"));
+  assert_non_null(strstr(plan, "SEARCH e USING INDEX idx_edges_target (target=?)"));
+  assert_null(strstr(plan, "SCAN e"));
+  assert_non_null(strstr(plan, "SEARCH nodes USING COVERING INDEX"));
+  plan = plan_of(f->s, "SELECT id FROM nodes WHERE (" NEAR_OUT ")");
+  assert_non_null(strstr(plan, "sqlite_autoindex_edges_1 (source=?)"));
+  assert_null(strstr(plan, "SCAN e"));
+}
+
+/* Values are bound, never pasted: quotes, SQL and non-ASCII text match
+ * literally. */
+static void test_select_ids_values_literal(void **state) {
+  fx *f = *state;
+  static const char *const odd[] = {"'; DROP TABLE nodes; --", "日本語 ☃ 🎉",
+                                    "say \"hi\"", "a'b''c", "%_\\"};
+  put_node(f->s, "plain", "{\"tags\":[\"x\"]}", NULL, "plain");
+  for (size_t i = 0; i < NP(odd); i++) {
+    char id[32], meta[256];
+    snprintf(id, sizeof id, "odd%zu", i);
+    snprintf(meta, sizeof meta, "%s", q_text(f->s, "SELECT json_object('tags',"
+                                                   " json_array(?1))", odd[i]));
+    put_node(f->s, id, meta, NULL, odd[i]);
+  }
+  for (size_t i = 0; i < NP(odd); i++) {
+    char id[32];
+    snprintf(id, sizeof id, "odd%zu", i);
+    rsn_store_param m[] = {PT("$.tags"), PT(odd[i])};
+    assert_string_equal(SEL(f->s, META_MATCH, m, 0), id);
+    rsn_store_param t[] = {PT(odd[i])};
+    assert_string_equal(SEL(f->s, "title = ?", t, 1), id);
+    assert_string_equal(SEL(f->s, "title = ?1", t, 0), id);
+    /* The value as an id in the graph template: no node, no harm. */
+    rsn_store_param g[] = {PT(odd[i]), PI(2)};
+    assert_string_equal(SEL(f->s, NEAR_BOTH, g, 1), "");
+  }
+  assert_int_equal(q_int(f->s, "SELECT count(*) FROM nodes"), (int64_t)NP(odd) + 1);
+  /* Text over SQLite's length limit is refused, not cut. */
+  sqlite3_limit(rsn_store_sqlite(f->s), SQLITE_LIMIT_LENGTH, 1000);
+  char big[2001];
+  memset(big, 'q', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  rsn_store_param b[] = {PT(big)};
+  assert_string_equal(sel_ids(f->s, "title = ?", b, 1, 1, RSN_E_LIMIT), "");
+  sqlite3_limit(rsn_store_sqlite(f->s), SQLITE_LIMIT_LENGTH, 1000000000);
+}
+
+static void test_select_ids_raw_clauses(void **state) {
+  fx *f = *state;
+  put_node(f->s, "jan", "{\"k\":\"v\"}", "2024-01-15", "t");
+  put_node(f->s, "mar", "{\"k\":\"v\"}", "2024-03-02", "t");
+  put_node(f->s, "may", "{\"k\":\"w\"}", "2024-05-20", "t");
+  put_node(f->s, "nodate", "{\"k\":\"v\"}", NULL, "t");
+  put_edge(f->s, "jan", "mar");
+  assert_int_equal(rsn_store_changelog_install(f->s), RSN_OK);
+  rsn_store_param p[] = {PT("2024-02-01"), PT("%\"k\":\"v\"%")};
+  assert_string_equal(SEL(f->s, "date >= ? AND meta LIKE ?", p, 1), "mar");
+  rsn_store_param p2[] = {PT("2024-02-01"), PT("%")};
+  assert_string_equal(SEL(f->s, "date >= ? AND meta LIKE ?", p2, 1), "mar,may");
+  rsn_store_param null[] = {PN};
+  assert_string_equal(SEL(f->s, "date IS ?1 -- a trailing comment", null, 0),
+                      "nodate");
+  /* Allowed: edges, ordinary functions, json_each, CTEs, a rowid. */
+  assert_string_equal(sel_ids(f->s, "id IN (SELECT source FROM edges UNION "
+                                    "SELECT target FROM edges)", NULL, 0, 1,
+                              RSN_OK), "jan,mar");
+  assert_string_equal(sel_ids(f->s, "EXISTS (SELECT 1 FROM edges) AND "
+                                    "upper(substr(id, 1, 1)) = 'M' AND "
+                                    "rowid > 0", NULL, 0, 1, RSN_OK), "mar,may");
+  assert_string_equal(sel_ids(f->s, "id IN (WITH t(x) AS (SELECT 'may') "
+                                    "SELECT x FROM t)", NULL, 0, 1, RSN_OK),
+                      "may");
+
+  /* Refused, each with the reason. */
+  assert_refused(f->s, "id IN (SELECT name FROM sqlite_master)", "sqlite_master");
+  assert_refused(f->s, "EXISTS (SELECT 1 FROM sqlite_schema)", "not sqlite_schema");
+  assert_refused(f->s, "id IN (SELECT value FROM rsn_meta)", "not rsn_meta");
+  assert_refused(f->s, "id IN (SELECT node_id FROM rsn_changes)", "not rsn_changes");
+  assert_refused(f->s, "id IN (SELECT entity_id FROM history)", "not history");
+  assert_refused(f->s, "EXISTS (SELECT 1 FROM pragma_table_info('nodes'))",
+                 "not pragma_table_info");
+  assert_refused(f->s, "load_extension('/tmp/x.so') IS NULL",
+                 "may not call load_extension()");
+  assert_refused(f->s, "1; DELETE FROM nodes", "syntax error");
+  assert_refused(f->s, "1); DELETE FROM nodes; --", "a second statement follows");
+  assert_refused(f->s, "1); ATTACH ':memory:' AS x; --", "a second statement");
+  assert_refused(f->s, "date >=", "syntax error");
+  assert_refused(f->s, "no_such_column = 1", "no such column");
+  /* A runtime error is E_SQL too, "failed" rather than "refused". */
+  idlist l = {.n = 0};
+  assert_int_equal(rsn_store_select_ids(f->s, "json_extract('{', '$') IS NULL",
+                                        NULL, 0, 1, collect_id, &l), RSN_E_SQL);
+  assert_msg_has("filter clause failed");
+  assert_msg_has("malformed JSON");
+  /* Not raw: an engine template is not checked. */
+  assert_string_equal(sel_ids(f->s, "EXISTS (SELECT 1 FROM rsn_meta) AND "
+                                    "id = 'may'", NULL, 0, 0, RSN_OK), "may");
+
+  /* Nothing happened, the authorizer is gone and the connection works:
+   * writes, cached statements, PRAGMAs and sqlite_master. */
+  assert_int_equal(q_int(f->s, "SELECT count(*) FROM nodes"), 4);
+  put_node(f->s, "after", "{}", "2025-01-01", "t");
+  rsn_node *o = NULL;
+  assert_int_equal(rsn_store_get(f->s, "after", 0, &o), RSN_OK);
+  rsn_node_free(o);
+  assert_int_equal(rsn_store_delete(f->s, "after", 1), RSN_OK);
+  assert_int_equal(q_int(f->s, "SELECT count(*) FROM sqlite_master WHERE "
+                               "name = 'rsn_meta'"), 1);
+  int64_t dv = 0;
+  assert_int_equal(rsn_store_data_version(f->s, &dv), RSN_OK);
+  assert_compliant(f->s);
+}
+
+/* A read-only connection, and the writer inside a transaction (the
+ * condition sees the transaction's writes). */
+static void test_select_ids_connections(void **state) {
+  fx *f = *state;
+  put_node(f->s, "a", "{\"n\":1}", "2024-01-01", "t");
+  rsn_store *ro = NULL;
+  assert_int_equal(rsn_store_open(f->path, RSN_OPEN_READONLY, &ro), RSN_OK);
+  rsn_store_param n1[] = {PT("$.n"), PI(1)};
+  assert_string_equal(SEL(ro, META_MATCH, n1, 1), "a");
+  assert_refused(ro, "id IN (SELECT value FROM rsn_meta)", "rsn_meta");
+  assert_string_equal(SEL(ro, META_MATCH, n1, 0), "a");
+  assert_int_equal(rsn_store_begin(f->s), RSN_OK);
+  put_node(f->s, "b", "{\"n\":1}", "2024-01-01", "t");
+  assert_string_equal(SEL(f->s, META_MATCH, n1, 1), "a,b");
+  assert_string_equal(SEL(ro, META_MATCH, n1, 1), "a");
+  assert_refused(f->s, "id IN (SELECT entity_id FROM history)", "history");
+  put_node(f->s, "c", "{\"n\":1}", "2024-01-01", "t"); /* still writable */
+  assert_int_equal(rsn_store_rollback(f->s), RSN_OK);
+  assert_string_equal(SEL(f->s, META_MATCH, n1, 1), "a");
+  rsn_store_close(ro);
+}
+
+/* fn's non-zero return stops the query and comes back; fn may use the
+ * store (the authorizer lets its statements through). */
+static void test_select_ids_callback_stops(void **state) {
+  fx *f = *state;
+  static const char *const ids[] = {"p", "q", "r", "s"};
+  for (size_t i = 0; i < NP(ids); i++) put_node(f->s, ids[i], NULL, NULL, "t");
+  for (int raw = 0; raw <= 1; raw++) {
+    idlist l = {.stop_after = 2, .stop_code = 7};
+    assert_int_equal(rsn_store_select_ids(f->s, "title = 't'", NULL, 0, raw,
+                                          collect_id, &l), 7);
+    assert_int_equal(l.n, 2);
+    idlist all = {.stop_after = 0, .use = f->s};
+    assert_int_equal(rsn_store_select_ids(f->s, "1", NULL, 0, raw, collect_id,
+                                          &all), RSN_OK);
+    assert_int_equal(all.n, 4);
+  }
+  idlist one = {.stop_after = 1, .stop_code = (int)RSN_E_NOTFOUND};
+  assert_int_equal(rsn_store_select_ids(f->s, "id = 'r'", NULL, 0, 1,
+                                        collect_id, &one), RSN_E_NOTFOUND);
+  put_node(f->s, "t", NULL, NULL, "t"); /* writes work after a stop */
+  assert_int_equal(q_int(f->s, "SELECT count(*) FROM nodes"), 5);
+  /* Out of memory for the statement's text: E_NOMEM, nothing leaked. */
+  long live = rsn__alloc_live();
+  rsn__alloc_fail_after(0);
+  assert_int_equal(rsn_store_select_ids(f->s, "1", NULL, 0, 1, collect_id,
+                                        &one), RSN_E_NOMEM);
+  rsn__alloc_fail_after(-1);
+  assert_int_equal(rsn__alloc_live(), live);
+}
+
 /* ---- OOM sweeps ------------------------------------------------------------------ */
 
 static void test_get_oom_sweep(void **state) {
@@ -1670,6 +2049,12 @@ int main(void) {
       T(test_loader_readahead_rollback_mode, setup_dir),
       T(test_loader_readahead_oom, setup_new),
       T(test_close_checkpoints_wal, setup_new),
+      T(test_select_ids_meta_template, setup_new),
+      T(test_select_ids_graph_template, setup_new),
+      T(test_select_ids_values_literal, setup_new),
+      T(test_select_ids_raw_clauses, setup_new),
+      T(test_select_ids_connections, setup_new),
+      T(test_select_ids_callback_stops, setup_new),
       T(test_get_oom_sweep, setup_new),
       T(test_list_edges_hydrate_oom_sweep, setup_new),
       T(test_open_oom_sweep, setup_new),
