@@ -103,9 +103,9 @@ void bl__filter_table(const bl_run *b) {
     printf("  %-11s %9" PRIu64 " %9s %9s %7s %11s %7s %8s %8s %6zu\n",
            b->sel[j].text, b->sel[j].matched,
            num(x[0], 32, "%.4f", r->lat.p50), num(x[1], 32, "%.4f", r->lat.p99),
-           num(x[2], 32, "%.2f", r->lat.p50 / b->unf_p50),
+           num(x[2], 32, "%.3g", r->lat.p50 / b->unf_p50),
            num(x[3], 32, "%.0f", r->qps.median),
-           num(x[4], 32, "%.2f", r->qps.median / b->unf_qps.median),
+           num(x[4], 32, "%.3g", r->qps.median / b->unf_qps.median),
            num(x[5], 32, "%.4f", r->recall), num(x[6], 32, "%.4f", r->recall_tie),
            r->short_n);
   }
@@ -137,7 +137,7 @@ void bl__filter_table(const bl_run *b) {
              s->name, r->have_lat ? r->lat.n : 0,
              num(x[0], 32, "%.4f", r->have_lat ? r->lat.p50 : NAN),
              num(x[1], 32, "%.4f", r->have_lat ? r->lat.p99 : NAN),
-             num(x[2], 32, "%.2fx", r->have_lat && r0->at[j].have_lat
+             num(x[2], 32, "%.3gx", r->have_lat && r0->at[j].have_lat
                                         ? r->lat.p50 / r0->at[j].lat.p50
                                         : NAN),
              filled, num(x[3], 32, "%.4f", r->recall), r->outside);
