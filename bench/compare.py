@@ -11,6 +11,19 @@ resonance.  For each system it prints JSON lines on stdout:
   {"measurement":"batch","system":..,"batch_size":B,"qps_reps":[..]}
   {"measurement":"ids","system":..,"path":..}            Q x kr int32 result
                                                           rows (-1 = none)
+With --types (`resonance bench --filter-selectivity ... --compare`) it then
+runs the filtered anchors on the same rows and queries: --types is one
+byte per base row, the index j of the smallest selectivity whose subset
+holds the row (255: none), so subset j is every row with a byte <= j, the
+rows `type IN ('c0'..'cj')` matches.  Per subset and system:
+  {"measurement":"filter_latency","system":..,"selectivity_index":j,
+   "samples_ms":[..]}
+  {"measurement":"filter_ids","system":..,"selectivity_index":j,
+   "queries":Qa,"path":..}   Q x k int32 rows (-1 = none), the first Qa
+                             queries answered
+Systems: "faiss-sel" (IndexFlatIP searched with SearchParameters(sel=
+IDSelectorBitmap)) and "numpy-sub" (the subset gathered in advance, then
+searched as numpy above: the ideal a filter can only approach).
 Raw samples, not summaries: the C side computes the percentiles, medians
 and recall with the same code it uses for resonance.  Timing follows the C
 side: chunks of consecutive queries wrapping around, each rep at least
@@ -127,6 +140,53 @@ def faiss_search(index):
     return make
 
 
+def filtered_anchors(a, base, q, index, faiss):
+    """--types: the filtered anchors (see the top of this file)."""
+    import numpy as np
+    codes = np.fromfile(a.types, np.uint8)
+    if codes.shape[0] != base.shape[0]:
+        raise SystemExit("compare.py: --types has %d rows, the base %d" %
+                         (codes.shape[0], base.shape[0]))
+    nq = q.shape[0]
+    for j in range(a.nsel):
+        mask = codes <= j
+        subset = np.flatnonzero(mask)
+        k = min(a.k, subset.shape[0])
+        systems = []
+        if k > 0:
+            sub = np.ascontiguousarray(base[subset])
+            search_sub = numpy_search(sub)(k)
+            systems.append(("numpy-sub",
+                            lambda qs: subset[search_sub(qs)]))
+        if index is not None and k > 0:
+            # Bit i of the bitmap is row i, lowest bit first (faiss's
+            # IDSelectorBitmap reads bitmap[i >> 3] >> (i & 7)).
+            bitmap = np.packbits(mask, bitorder="little")
+            sel = faiss.IDSelectorBitmap(base.shape[0],
+                                         faiss.swig_ptr(bitmap))
+            params = faiss.SearchParameters(sel=sel)
+
+            def search_faiss(qs, params=params, bitmap=bitmap, sel=sel):
+                return index.search(qs, a.k, params=params)[1]
+            systems.append(("faiss-sel", search_faiss))
+        for name, search in systems:
+            ids = np.full((nq, a.k), -1, dtype="<i4")
+            samples, start = [], time.perf_counter()
+            for i in range(nq):
+                t0 = time.perf_counter()
+                got = search(q[i:i + 1])
+                samples.append((time.perf_counter() - t0) * 1e3)
+                ids[i, :got.shape[1]] = got[0]
+                if time.perf_counter() - start > a.max_seconds:
+                    break
+            path = os.path.join(a.out, "%s.f%d.ids.i32" % (name, j))
+            ids.tofile(path)
+            emit(measurement="filter_latency", system=name,
+                 selectivity_index=j, samples_ms=samples)
+            emit(measurement="filter_ids", system=name, selectivity_index=j,
+                 queries=len(samples), path=path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", required=True)
@@ -142,6 +202,10 @@ def main():
     ap.add_argument("--min-rep-ms", type=float, default=250.0)
     ap.add_argument("--max-seconds", type=float, default=30.0)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--types", help="filtered anchors: one byte per row")
+    ap.add_argument("--nsel", type=int, default=0)
+    ap.add_argument("--unfiltered", type=int, default=1,
+                    help="0: only the filtered anchors")
     a = ap.parse_args()
     import numpy as np
     base = load(a.base, a.format, a.dim)
@@ -152,14 +216,20 @@ def main():
         np.__version__, ",".join(cfg.get("libraries", [])) or "see show_config")
     (q[:2] @ base[:4].T).sum()  # make numpy load its BLAS
     numpy_blas += "; mapped: " + (", ".join(mapped_blas()) or "none")
-    emit(measurement="info", system="numpy", blas=numpy_blas)
-    run_system("numpy", numpy_search(base), q, a)
+    if a.unfiltered:
+        emit(measurement="info", system="numpy", blas=numpy_blas)
+        run_system("numpy", numpy_search(base), q, a)
+    if a.types:
+        emit(measurement="info", system="numpy-sub", blas=numpy_blas)
 
     try:
         import faiss
     except ImportError as e:
-        emit(measurement="missing", system="faiss", error=str(e),
-             install="sudo apt-get install python3-faiss")
+        for name in ["faiss"] + (["faiss-sel"] if a.types else []):
+            emit(measurement="missing", system=name, error=str(e),
+                 install="sudo apt-get install python3-faiss")
+        if a.types:
+            filtered_anchors(a, base, q, None, None)
         return
     if a.threads > 0:
         faiss.omp_set_num_threads(a.threads)
@@ -179,14 +249,18 @@ def main():
             pass
     opts = faiss.get_compile_options() if hasattr(
         faiss, "get_compile_options") else "?"
-    emit(measurement="info", system="faiss",
-         blas="faiss %s from Debian python3-faiss (compile options: %s), "
-              "%d OpenMP threads, linked: %s" % (
-                  faiss.__version__, opts.strip(), faiss.omp_get_max_threads(),
-                  ", ".join(linked) or "?"))
+    info = ("faiss %s from %s (compile options: %s), %d OpenMP threads, "
+            "linked: %s" % (faiss.__version__, faiss.__file__, opts.strip(),
+                            faiss.omp_get_max_threads(),
+                            ", ".join(linked) or "?"))
     index = faiss.IndexFlatIP(a.dim)
     index.add(base)
-    run_system("faiss", faiss_search(index), q, a)
+    if a.unfiltered:
+        emit(measurement="info", system="faiss", blas=info)
+        run_system("faiss", faiss_search(index), q, a)
+    if a.types:
+        emit(measurement="info", system="faiss-sel", blas=info)
+        filtered_anchors(a, base, q, index, faiss)
 
 
 if __name__ == "__main__":

@@ -417,6 +417,77 @@ static void test_cli_smoke_json(void **state) {
   free(dir);
 }
 
+/* --filter-selectivity: the list parser, then a tiny filtered run (no
+ * anchors): every filter matches exactly floor(p*N) rows, no search comes
+ * back short, none returns a row outside its filter, and exact search has
+ * recall@10 1.0 against the exact filtered truth.  No timing is checked. */
+static void test_cli_filter_selectivity(void **state) {
+  (void)state;
+  bl_fsel sel[BL_MAX_SEL];
+  size_t n = 0;
+  assert_int_equal(bl_parse_selectivities("0.001,0.01,0.1,0.5", sel,
+                                          BL_MAX_SEL, &n), 0);
+  assert_int_equal(n, 4);
+  assert_true(sel[0].num == 1 && sel[0].den == 1000 && sel[3].num == 5 &&
+              sel[3].den == 10);
+  assert_int_equal(bl_parse_selectivities("1", sel, BL_MAX_SEL, &n), 0);
+  assert_true(n == 1 && sel[0].num == 1 && sel[0].den == 1);
+  const char *bad[] = {"", "0", "0.5,0.1", "0.1,0.1", "1.5", "-0.1", "0.1,",
+                       "1e-3", "0.0000000001", "0.1,0.2,0.3,0.4,0.5,0.6,0.7,"
+                       "0.8,0.9"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    if (bl_parse_selectivities(bad[i], sel, BL_MAX_SEL, &n) != -1)
+      fail_msg("'%s' was accepted", bad[i]);
+
+  char *dir = tu_tmpdir(), cmd[1024], *out = NULL;
+  snprintf(cmd, sizeof cmd, "TMPDIR='%s' '%s' bench --synthetic 2000 --dim 32 "
+           "--holdout 20 -k 10 --json --batch-sizes 1 --reps 1 --warmup 2 "
+           "--filter-selectivity 0.001,0.01,0.1,0.5", dir, RSN_CLI_PATH);
+  assert_int_equal(tu_run(cmd, &out, 0), 0);
+  /* N = 1980 rows after the hold-out: floor(p * 1980). */
+  const double p[4] = {0.001, 0.01, 0.1, 0.5};
+  const json_int_t matched[4] = {1, 19, 198, 990};
+  int seen = 0;
+  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+    json_error_t je;
+    json_t *o = json_loads(line, 0, &je);
+    if (!o) fail_msg("not JSON: %s (%s)", line, je.text);
+    const char *m = json_string_value(json_object_get(o, "measurement"));
+    if (m && strcmp(m, "filter") == 0) {
+      assert_string_equal(json_string_value(json_object_get(o, "system")),
+                          "resonance");
+      double sv = json_real_value(json_object_get(o, "selectivity"));
+      int j = -1;
+      for (int i = 0; i < 4; i++)
+        if (fabs(sv - p[i]) < 1e-12) j = i;
+      if (j < 0) fail_msg("unexpected selectivity %g", sv);
+      seen |= 1 << j;
+      assert_int_equal(json_integer_value(json_object_get(o, "matched")),
+                       matched[j]);
+      assert_int_equal(json_integer_value(json_object_get(o, "short_results")), 0);
+      assert_int_equal(json_integer_value(json_object_get(o, "outside_filter")), 0);
+      assert_int_equal(json_integer_value(json_object_get(o, "queries")), 20);
+      if (json_real_value(json_object_get(o, "recall_at_10")) != 1.0 ||
+          json_real_value(json_object_get(o, "recall_tie_at_10")) != 1.0)
+        fail_msg("recall below 1 at selectivity %g: %s", sv, line);
+      assert_non_null(json_object_get(o, "p50_ms"));
+      assert_non_null(json_object_get(o, "p99_ms"));
+      assert_non_null(json_object_get(o, "p50_x_unfiltered"));
+      assert_non_null(json_object_get(o, "qps_x_unfiltered"));
+    }
+    json_decref(o);
+  }
+  assert_int_equal(seen, 15);
+  free(out);
+  /* Not with --db, and not a decreasing list. */
+  snprintf(cmd, sizeof cmd, "TMPDIR='%s' '%s' bench --synthetic 100 --dim 4 "
+           "--holdout 5 --filter-selectivity 0.5,0.1", dir, RSN_CLI_PATH);
+  assert_int_equal(tu_run(cmd, &out, 0), 2);
+  free(out);
+  tu_rmrf(dir);
+  free(dir);
+}
+
 /* The table, --csv and --jsonl of one run; a second run of the same data
  * takes its ground truth from the cache the first one wrote. */
 static void test_cli_table_csv_jsonl_and_truth_cache(void **state) {
@@ -791,6 +862,7 @@ int main(void) {
       cmocka_unit_test(test_idx_reader),
       cmocka_unit_test(test_cli_smoke_json),
       cmocka_unit_test(test_cli_table_csv_jsonl_and_truth_cache),
+      cmocka_unit_test(test_cli_filter_selectivity),
       cmocka_unit_test(test_subproc_argv_verbatim_and_status),
       cmocka_unit_test(test_subproc_output_bound),
       cmocka_unit_test(test_subproc_which),

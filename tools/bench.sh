@@ -9,11 +9,18 @@
 #                       ../shared/data, Debian's fashion-mnist and a synthetic
 #                       100,000 x 384 corpus (FAISS and numpy side by side)
 #   sync.txt            rsn_sync_bench (with --full)
+#   synthetic-*-filtered.txt/.jsonl  `resonance bench --filter-selectivity
+#                       0.001,0.01,0.1,0.5 --compare` at 100,000 and
+#                       1,000,000 x 384 (with --full): filtered latency,
+#                       batch QPS, recall and short results, beside FAISS
+#                       with IDSelectorBitmap, numpy on the subset, LanceDB
+#                       and sqlite-vec (bench/anchors, installed here by npm)
 #
 # Usage: bash tools/bench.sh [--full]
 #   --full  also the 1,000,000 x 384 figures of the issues: rsn_core_bench,
 #           rsn_sync_bench and `resonance bench --compare` at that size
-#           (about 15 more minutes and 5 GB of disk under bench-results/).
+#           (about 15 more minutes and 5 GB of disk under bench-results/),
+#           and the filtered bench at 100,000 and 1,000,000 (about 30 more).
 # Installs what is missing first (tools/setup.sh with RSN_SETUP_BENCH=1:
 # python3-faiss, python3-numpy with OpenBLAS, gnuplot, dataset-fashion-mnist).
 set -euo pipefail
@@ -22,7 +29,7 @@ FULL=0
 for a in "$@"; do
   case "$a" in
     --full) FULL=1 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option '$a' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -31,6 +38,14 @@ step() { printf '\n==== %s ====\n' "$*"; }
 
 step "setup (benchmark packages included)"
 RSN_SETUP_BENCH=1 bash tools/setup.sh
+
+step "filtered-search anchors: npm ci in bench/anchors (pinned; node_modules is git-ignored)"
+if command -v npm >/dev/null; then
+  (cd bench/anchors && npm ci --no-audit --no-fund) \
+    || echo "bench.sh: npm ci failed: the filtered bench reports LanceDB and sqlite-vec as not available"
+else
+  echo "bench.sh: npm is not installed: the filtered bench reports LanceDB and sqlite-vec as not available"
+fi
 
 step "build (Release, benchmarks on)"
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DRSN_BUILD_TESTS=OFF \
@@ -80,6 +95,12 @@ if [ "$FULL" = 1 ]; then
   $B/rsn_sync_bench --db "$OUT/core-1m.db" --work "$OUT/sync-work.db" | tee "$OUT/sync.txt"
   rm -f "$OUT/sync-work.db"*
   e2e synthetic-1m-384 --synthetic 1000000 --dim 384 --queries 1000
+  # Filtered search (issue 11); the anchors stop after 30 s of queries per
+  # selectivity each, so these take about 10 and 20 minutes.
+  e2e synthetic-100k-384-filtered --synthetic 100000 --dim 384 --queries 1000 \
+      --filter-selectivity 0.001,0.01,0.1,0.5 --plot "$OUT/plots-100k-filtered"
+  e2e synthetic-1m-384-filtered --synthetic 1000000 --dim 384 --queries 1000 \
+      --filter-selectivity 0.001,0.01,0.1,0.5 --plot "$OUT/plots-1m-filtered"
 fi
 
 step "done: $OUT"

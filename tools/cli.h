@@ -142,9 +142,11 @@ void cli_progress(const char *label, uint64_t done, double start_ms,
 /* ---- shared with the bench (cli_import.c) --------------------------------*/
 /* Import every remaining row of r into db (which must have been opened
  * writable) as ids "0", "1", ... in one transaction, exactly as `resonance
- * import` does.  *imported gets the row count.  Returns an exit code. */
+ * import` does; with types (else NULL), row i gets type types[row i]
+ * (the bench's filtered runs).  *imported gets the row count.  Returns an
+ * exit code. */
 int cli_import_reader(rsn_db *db, const char *path, vf_reader *r,
-                      uint64_t *imported);
+                      const char *const *types, uint64_t *imported);
 
 /* ---- the command line (cli.c) ----------------------------------------------
  * cli_main is the whole tool: parse argv, run the subcommand, return the

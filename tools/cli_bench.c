@@ -68,6 +68,7 @@ static int parse_opts(const cli_args *a, bl_opts *o) {
   o->jsonl = cli_str(a, "jsonl");
   o->plot = cli_str(a, "plot");
   o->name = cli_str(a, "name");
+  o->filter_sel = cli_str(a, "filter-selectivity");
   o->json = cli_has(a, "json");
   o->compare = cli_has(a, "compare");
   int sources = !!o->base + !!o->synthetic + !!o->idx;
@@ -83,6 +84,9 @@ static int parse_opts(const cli_args *a, bl_opts *o) {
     return cli_error(CLI_EXIT_USAGE, "bench: --db needs --base FILE, the "
                      "vectors it was imported from as ids 0..N-1 (recall "
                      "and exact scores are computed from them)");
+  if (o->filter_sel && o->db)
+    return cli_error(CLI_EXIT_USAGE, "bench: --filter-selectivity writes a "
+                     "type per row at import, so it does not go with --db");
   if (o->truth && o->holdout)
     return cli_error(CLI_EXIT_USAGE, "bench: --truth and --holdout do not go "
                      "together (held-out truth is computed)");
@@ -156,6 +160,9 @@ static const cli_opt bench_opts[] = {
     {"compare", 0, NULL, "also run FAISS IndexFlatIP and numpy "
                          "(bench/compare.py)"},
     {"name", 0, "LABEL", "dataset label in the outputs"},
+    {"filter-selectivity", 0, "LIST", "also filtered search at these "
+                                      "shares of rows, e.g. "
+                                      "0.001,0.01,0.1,0.5"},
     {0},
 };
 
@@ -188,6 +195,23 @@ const cli_cmd cli_cmd_bench = {
         "python3-faiss; --plot needs gnuplot-nox (tools/setup.sh\nwith "
         "RSN_SETUP_BENCH=1 installs them).  --plot writes bench.gp, run as "
         "gnuplot -c\nbench.gp DIR DATASET 'SYSTEMS'.\n\n"
+        "--filter-selectivity p0,p1,... (increasing, in (0, 1]) writes a "
+        "type per row at\nimport: rows ranked by a random permutation "
+        "(--seed), the row ranked r gets\n\"c<j>\" for the smallest j with "
+        "r < floor(p_j*N), else \"rest\", so the filter\n"
+        "{\"must\":[{\"key\":\"type\",\"match\":{\"any\":[\"c0\",...,"
+        "\"cj\"]}}]} matches exactly floor(p_j*N)\nrows.  Per selectivity: "
+        "single-query p50/p99 and their ratio to the unfiltered\np50, QPS of "
+        "a batch of 1,000 with one filter and its ratio to the unfiltered\n"
+        "batch, recall@10 against the exact top-10 of the matching rows "
+        "(double\nprecision), and the searches that returned fewer than "
+        "min(k, matched) hits.\nWith --compare also the filtered anchors: "
+        "FAISS IndexFlatIP + IDSelectorBitmap,\nnumpy on the subset gathered "
+        "in advance, LanceDB (prefilter and postfilter)\nand sqlite-vec "
+        "(bench/anchors, Node; RSN_ANCHORS_DIR overrides the folder),\n"
+        "single queries for at most 30 s per selectivity; one that cannot "
+        "run is\nreported as not available.  RSN_COMPARE_PYTHON overrides "
+        "/usr/bin/python3.\n\n"
         "Temporary files (copies of the base, the databases) live in a "
         "private directory\nin $TMPDIR (default /tmp), removed at the end "
         "and on SIGINT, SIGTERM and SIGHUP.\n\n"
@@ -196,6 +220,8 @@ const cli_cmd cli_cmd_bench = {
         "groundtruth.i32 --dim 128\n"
         "  resonance bench --synthetic 100000 --dim 384 --holdout 1000 "
         "--compare\n"
+        "  resonance bench --synthetic 100000 --dim 384 --queries 1000 "
+        "--filter-selectivity 0.001,0.01,0.1,0.5\n"
         "  resonance bench --idx /usr/share/datasets/fashion-mnist/"
         "train-images-idx3-ubyte.gz \\\n"
         "      --queries /usr/share/datasets/fashion-mnist/"

@@ -34,6 +34,8 @@ typedef struct import_ctx {
   int progress;         /* draw progress on stderr (it is a terminal)     */
   double start_ms;      /* when the import started                        */
   double last_ms;       /* last progress line                             */
+  const char *const *types; /* vector files: row i gets type types[i]
+                               (NULL: no types; the bench's filters)       */
 } import_ctx;
 
 /* A row that cannot be imported.  Without --skip-bad this aborts the import
@@ -308,7 +310,8 @@ static int import_vectors(import_ctx *c, vf_reader *r) {
   while (rc == CLI_EXIT_OK && (got = vf_next_f32(r, v)) == 1) {
     uint64_t row = vf_pos(r) - 1;
     snprintf(id, sizeof id, "%" PRIu64, row);
-    rsn_node n = {.id = id, .embedding = v, .dim = dim};
+    rsn_node n = {.id = id, .embedding = v, .dim = dim,
+                  .type = c->types ? c->types[row] : NULL};
     if (check_vector(c, v, dim, why, sizeof why) != 0)
       rc = bad_row(c, row, why);
     else
@@ -379,9 +382,9 @@ static int run_transaction(import_ctx *c, FILE *jsonl, vf_reader *vr) {
 }
 
 int cli_import_reader(rsn_db *db, const char *path, vf_reader *r,
-                      uint64_t *imported) {
+                      const char *const *types, uint64_t *imported) {
   import_ctx c = {.db = db, .path = path, .unit = "row", .dim = vf_dim(r),
-                  .progress = cli_stderr_tty()};
+                  .progress = cli_stderr_tty(), .types = types};
   int rc = run_transaction(&c, NULL, r);
   *imported = c.imported;
   return rc;

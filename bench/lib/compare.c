@@ -26,7 +26,24 @@
 #define RSN_COMPARE_SCRIPT "bench/compare.py"
 #endif
 
+#ifndef RSN_ANCHORS_DIR
+#define RSN_ANCHORS_DIR "bench/anchors"
+#endif
+
 #define PYTHON "/usr/bin/python3" /* Debian's, which has numpy and faiss   */
+
+/* The python: $RSN_COMPARE_PYTHON (e.g. a venv's, with PyPI's faiss-cpu),
+ * else Debian's. */
+static const char *compare_python(void) {
+  const char *env = getenv("RSN_COMPARE_PYTHON");
+  return env && *env ? env : PYTHON;
+}
+
+/* The Node anchors' folder: $RSN_ANCHORS_DIR, else the source tree's. */
+static const char *anchors_dir(void) {
+  const char *env = getenv("RSN_ANCHORS_DIR");
+  return env && *env ? env : RSN_ANCHORS_DIR;
+}
 
 /* The script: $RSN_COMPARE_SCRIPT, else the one in the source tree. */
 static const char *compare_script(void) {
@@ -78,13 +95,83 @@ static int take_ids(bl_run *b, bl_sys *s, const char *name, json_t *o) {
   return BL_OK;
 }
 
-/* One JSON line of compare.py. */
+/* A "filter_ids" line: nq x k int32 rows of selectivity j, the first
+ * `queries` of them answered. */
+static int take_filter_ids(bl_run *b, bl_fsys *s, size_t j, json_t *o) {
+  const char *p = json_string_value(json_object_get(o, "path"));
+  json_int_t answered = json_integer_value(json_object_get(o, "queries"));
+  int32_t *ids;
+  uint64_t rows;
+  uint32_t cols;
+  char err[256];
+  size_t k = (size_t)b->o.k;
+  if (!p || answered < 0 || (size_t)answered > b->nq ||
+      vf_load_i32(p, VF_FMT_I32, (uint32_t)k, &ids, &rows, &cols, err,
+                  sizeof err) != 0 || rows != b->nq)
+    return bl__error(b, BL_E_OTHER, "bench: filtered ids of %s: %s", s->name,
+                     p ? err : "no path");
+  bl_fres *r = &s->at[j];
+  r->answered = (size_t)answered;
+  for (size_t i = 0; i < b->nq * k; i++)
+    r->rows[i] = i / k < r->answered && ids[i] >= 0 && ids[i] < (int64_t)b->n
+                     ? ids[i] : -1;
+  free(ids);
+  return BL_OK;
+}
+
+/* A line of a filtered system: info, missing, filter_latency, filter_ids. */
+static int take_filtered_line(bl_run *b, const char *m, const char *name,
+                              json_t *o) {
+  bl_fsys *s = bl__fsys(b, name);
+  if (!s) return BL_E_OTHER;
+  json_int_t j = json_integer_value(json_object_get(o, "selectivity_index"));
+  if (strcmp(m, "info") == 0) {
+    snprintf(s->note, sizeof s->note, "%s",
+             json_string_value(json_object_get(o, "blas")));
+    return BL_OK;
+  }
+  if (strcmp(m, "missing") == 0) {
+    const char *err = json_string_value(json_object_get(o, "error"));
+    snprintf(s->missing, sizeof s->missing, "%s", err ? err : "?");
+    for (size_t i = 0; i < b->nsel; i++) s->at[i].answered = 0;
+    return bl__error(b, BL_OK, "bench: %s is not available: %s", name,
+                     s->missing);
+  }
+  if (j < 0 || (size_t)j >= b->nsel)
+    return bl__error(b, BL_E_OTHER, "bench: %s: selectivity index %lld out "
+                     "of range", name, (long long)j);
+  if (strcmp(m, "filter_latency") == 0) {
+    json_t *a = json_object_get(o, "samples_ms");
+    size_t n = json_array_size(a);
+    double *v = malloc((n + 1) * sizeof *v);
+    for (size_t i = 0; v && i < n; i++)
+      v[i] = json_number_value(json_array_get(a, i));
+    s->at[j].have_lat = v && bl_latency_summarise(v, n, &s->at[j].lat) == 0;
+    free(v);
+    return BL_OK;
+  }
+  if (strcmp(m, "filter_ids") == 0) return take_filter_ids(b, s, (size_t)j, o);
+  return BL_OK;
+}
+
+/* The anchors' system names (filtered systems). */
+static int is_filtered_system(const char *name) {
+  static const char *const names[] = {"faiss-sel", "numpy-sub", "lancedb",
+                                      "lancedb-post", "sqlite-vec"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+    if (strcmp(name, names[i]) == 0) return 1;
+  return 0;
+}
+
+/* One JSON line of compare.py or a Node anchor. */
 static int take_compare_line(bl_run *b, json_t *o) {
   const char *m = json_string_value(json_object_get(o, "measurement"));
   const char *name = json_string_value(json_object_get(o, "system"));
   if (name && !valid_system_name(name))
     return bl__error(b, BL_E_OTHER, "bench: compare.py: system name '%.40s' "
                      "is not [a-z0-9_-]{1,15}", name);
+  if (m && name && b->nsel && is_filtered_system(name))
+    return take_filtered_line(b, m, name, o);
   if (m && strcmp(m, "missing") == 0) {
     const char *err = json_string_value(json_object_get(o, "error"));
     const char *how = json_string_value(json_object_get(o, "install"));
@@ -143,51 +230,114 @@ static int read_lines(bl_run *b, sp_proc *proc) {
   return rc;
 }
 
-int bl__run_compare(bl_run *b) {
-  if (access(PYTHON, X_OK) != 0)
-    return bl__error(b, BL_OK, "bench: --compare needs %s with numpy and "
-                     "faiss: sudo apt-get install python3-numpy "
-                     "python3-faiss", PYTHON);
-  char qpath[PATH_MAX], sizes[BL_MAX_BATCH * 21 + 1] = "",
-                        err[PATH_MAX + 128];
-  bl__tmp_path(b, qpath, sizeof qpath, "queries.f32");
-  int rc = bl__write_matrix(b, qpath, b->q, b->nq, b->d);
-  if (rc != BL_OK) return rc;
-  for (size_t i = 0; i < b->o.nb; i++)
-    snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%zu",
-             i ? "," : "", b->o.bsizes[i]);
-  char dim[16], k[24], kr[24], threads[16], reps[24], min_ms[32];
-  snprintf(dim, sizeof dim, "%u", b->d);
-  snprintf(k, sizeof k, "%" PRIu64, b->o.k);
-  snprintf(kr, sizeof kr, "%zu", bl__recall_k(b));
-  snprintf(threads, sizeof threads, "%d", b->threads);
-  snprintf(reps, sizeof reps, "%" PRIu64, b->o.reps);
-  snprintf(min_ms, sizeof min_ms, "%.0f", BL_MIN_REP_MS);
-  /* Paths go in as arguments, byte for byte: no shell reads them. */
-  const char *argv[] = {PYTHON, compare_script(), "--base", b->base_path,
-                        "--format", vf_format_name(b->base_fmt), "--queries",
-                        qpath, "--out", b->tmp, "--dim", dim, "--k", k, "--kr",
-                        kr, "--threads", threads, "--reps", reps,
-                        "--min-rep-ms", min_ms, "--batch-sizes", sizes, NULL};
-  /* BLAS and OpenMP pools size themselves at import time, so the thread
-   * count goes in through the environment as well as the arguments. */
-  char omp[48], blas[48];
-  snprintf(omp, sizeof omp, "OMP_NUM_THREADS=%d", b->threads);
-  snprintf(blas, sizeof blas, "OPENBLAS_NUM_THREADS=%d", b->threads);
-  const char *env[] = {omp, blas, NULL};
+/* Start argv (env added to the environment), take its lines, wait. */
+static int run_child(bl_run *b, const char *const *argv,
+                     const char *const *env) {
+  char err[PATH_MAX + 128];
   sp_opts so = {.env = env, .capture = 1};
   sp_proc proc;
-  bl__note(b, "running %s", compare_script());
+  bl__note(b, "running %s", argv[1]);
   if (sp_start(argv, &so, &proc, err, sizeof err) != 0)
     return bl__error(b, BL_E_OTHER, "bench: %s", err);
-  rc = read_lines(b, &proc);
+  int rc = read_lines(b, &proc);
   int st = 0;
   if (sp_wait(&proc, &st, err, sizeof err) != 0) {
     if (rc == BL_OK) rc = bl__error(b, BL_E_OTHER, "bench: %s", err);
   } else if (rc == BL_OK && st != 0) {
     char how[96];
     rc = bl__error(b, BL_E_OTHER, "bench: %s %s; its messages are above",
-                   compare_script(), sp_describe(st, how, sizeof how));
+                   argv[1], sp_describe(st, how, sizeof how));
   }
+  return rc;
+}
+
+/* Mark the systems of a filtered anchor that cannot run. */
+static void anchor_missing(bl_run *b, const char *const *names,
+                           const char *why) {
+  for (; *names; names++) {
+    bl_fsys *s = bl__fsys(b, *names);
+    if (!s) continue;
+    snprintf(s->missing, sizeof s->missing, "%s", why);
+    bl__error(b, BL_OK, "bench: %s is not available: %s", *names, why);
+  }
+}
+
+/* The Node anchors (bench/anchors: LanceDB, sqlite-vec) on the same files;
+ * one that cannot start or fails is "not available", and the run goes on. */
+static int run_node_anchors(bl_run *b, const char *qpath, const char *types,
+                            const char *dim, const char *k,
+                            const char *nsel) {
+  static const char *const lance[] = {"lancedb", "lancedb-post", NULL};
+  static const char *const svec[] = {"sqlite-vec", NULL};
+  static const struct {
+    const char *script;
+    const char *const *systems;
+  } anchors[] = {{"lancedb.mjs", lance}, {"sqlitevec.mjs", svec}};
+  char node[PATH_MAX];
+  if (!sp_which("node", node, sizeof node)) {
+    for (size_t i = 0; i < 2; i++)
+      anchor_missing(b, anchors[i].systems, "node is not installed "
+                     "(sudo apt-get install nodejs npm)");
+    return BL_OK;
+  }
+  for (size_t i = 0; i < 2; i++) {
+    char script[PATH_MAX];
+    snprintf(script, sizeof script, "%s/%s", anchors_dir(), anchors[i].script);
+    const char *argv[] = {node, script, "--base", b->base_path, "--format",
+                          vf_format_name(b->base_fmt), "--queries", qpath,
+                          "--types", types, "--nsel", nsel, "--dim", dim,
+                          "--k", k, "--max-seconds", "30", "--out", b->tmp,
+                          NULL};
+    if (access(script, R_OK) != 0) {
+      anchor_missing(b, anchors[i].systems, "script not found (set "
+                     "RSN_ANCHORS_DIR)");
+      continue;
+    }
+    if (run_child(b, argv, NULL) != BL_OK)
+      anchor_missing(b, anchors[i].systems, "the script failed; its "
+                     "messages are above");
+  }
+  return BL_OK;
+}
+
+int bl__run_compare(bl_run *b) {
+  const char *python = compare_python();
+  if (access(python, X_OK) != 0)
+    return bl__error(b, BL_OK, "bench: --compare needs %s with numpy and "
+                     "faiss: sudo apt-get install python3-numpy "
+                     "python3-faiss", python);
+  char qpath[PATH_MAX], tpath[PATH_MAX], sizes[BL_MAX_BATCH * 21 + 1] = "";
+  bl__tmp_path(b, qpath, sizeof qpath, "queries.f32");
+  bl__tmp_path(b, tpath, sizeof tpath, "types.u8");
+  int rc = bl__write_matrix(b, qpath, b->q, b->nq, b->d);
+  if (rc != BL_OK) return rc;
+  for (size_t i = 0; i < b->o.nb; i++)
+    snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%zu",
+             i ? "," : "", b->o.bsizes[i]);
+  char dim[16], k[24], kr[24], threads[16], reps[24], min_ms[32], nsel[8];
+  snprintf(dim, sizeof dim, "%u", b->d);
+  snprintf(k, sizeof k, "%" PRIu64, b->o.k);
+  snprintf(kr, sizeof kr, "%zu", bl__recall_k(b));
+  snprintf(threads, sizeof threads, "%d", b->threads);
+  snprintf(reps, sizeof reps, "%" PRIu64, b->o.reps);
+  snprintf(min_ms, sizeof min_ms, "%.0f", BL_MIN_REP_MS);
+  snprintf(nsel, sizeof nsel, "%zu", b->nsel);
+  /* Paths go in as arguments, byte for byte: no shell reads them. */
+  const char *argv[] = {python, compare_script(), "--base", b->base_path,
+                        "--format", vf_format_name(b->base_fmt), "--queries",
+                        qpath, "--out", b->tmp, "--dim", dim, "--k", k, "--kr",
+                        kr, "--threads", threads, "--reps", reps,
+                        "--min-rep-ms", min_ms, "--batch-sizes", sizes,
+                        b->nsel ? "--types" : NULL, tpath, "--nsel", nsel,
+                        NULL};
+  /* BLAS and OpenMP pools size themselves at import time, so the thread
+   * count goes in through the environment as well as the arguments. */
+  char omp[48], blas[48];
+  snprintf(omp, sizeof omp, "OMP_NUM_THREADS=%d", b->threads);
+  snprintf(blas, sizeof blas, "OPENBLAS_NUM_THREADS=%d", b->threads);
+  const char *env[] = {omp, blas, NULL};
+  rc = run_child(b, argv, env);
+  if (rc == BL_OK && b->nsel)
+    rc = run_node_anchors(b, qpath, tpath, dim, k, nsel);
   return rc;
 }

@@ -105,10 +105,11 @@ static int64_t hit_row(const char *id, uint64_t n) {
   return (int64_t)v;
 }
 
-/* Import rows of `src` into a new database at db_path.  *secs gets the wall
- * time of the one transaction. */
+/* Import rows of `src` into a new database at db_path, row i with type
+ * types[i] when types is not NULL.  *secs gets the wall time of the one
+ * transaction. */
 static int import_db(bl_run *b, const char *db_path, const char *src,
-                     vf_format fmt, double *secs) {
+                     vf_format fmt, const char *const *types, double *secs) {
   char err[256];
   vf_reader *r;
   if (vf_open(src, fmt, b->d, &r, err, sizeof err) != 0)
@@ -121,7 +122,7 @@ static int import_db(bl_run *b, const char *db_path, const char *src,
   int rc = b->host->open(db_path, &o, RSN_OPEN_CREATE | RSN_OPEN_NOLOAD |
                                           RSN_OPEN_NO_HISTORY, &db);
   double t0 = bl_now_ms();
-  if (rc == BL_OK) rc = b->host->import(db, src, r, &rows);
+  if (rc == BL_OK) rc = b->host->import(db, src, r, types, &rows);
   *secs = (bl_now_ms() - t0) / 1e3;
   rsn_close(db);
   vf_close(r);
@@ -242,7 +243,8 @@ static int run_resonance(bl_run *b) {
   } else {
     bl__tmp_path(b, db_path, sizeof db_path, "bench.db");
     bl__note(b, "import of %" PRIu64 " rows", b->n);
-    rc = import_db(b, db_path, b->base_path, b->base_fmt, &b->import_s);
+    rc = import_db(b, db_path, b->base_path, b->base_fmt, b->type_of,
+                   &b->import_s);
     if (rc != BL_OK) return rc;
   }
   malloc_trim(0);
@@ -261,6 +263,8 @@ static int run_resonance(bl_run *b) {
   if (rc == BL_OK) rc = batch_throughput(b, db, s);
   if (rc == BL_OK) rc = recall_hits(b, db, s);
   bl_proc_rss(&b->rss[3], &b->peak_mb);
+  /* After the RSS readings, which are the unfiltered run's. */
+  if (rc == BL_OK && b->nsel) rc = bl__filter_resonance(b, db);
   /* After the RSS readings: the probe allocates nothing, but reads every
    * page of the arena. */
   if (rc == BL_OK) b->arena_gbps = rsn_probe_arena_read_gbps(db, b->threads);
@@ -297,7 +301,7 @@ static int latency_vs_n(bl_run *b) {
     uint64_t full = b->n;
     double secs, ms;
     b->n = n; /* open_loaded checks the row count against b->n */
-    if (rc == BL_OK) rc = import_db(b, dbp, part, VF_FMT_F32, &secs);
+    if (rc == BL_OK) rc = import_db(b, dbp, part, VF_FMT_F32, NULL, &secs);
     rsn_db *db = NULL;
     bl_latency lat;
     if (rc == BL_OK) rc = open_loaded(b, dbp, &db, &ms);
@@ -343,6 +347,12 @@ static void dataset_name(bl_run *b) {
 int bl_run_start(bl_run *b, const bl_opts *o, const bl_host *host) {
   b->o = *o;
   b->host = host;
+  if (o->filter_sel &&
+      bl_parse_selectivities(o->filter_sel, b->sel, BL_MAX_SEL, &b->nsel))
+    return bl__error(b, BL_E_USAGE, "bench: --filter-selectivity: '%s' is "
+                     "not a comma-separated, increasing list of at most %d "
+                     "fractions in (0, 1] with at most 9 decimals",
+                     o->filter_sel, BL_MAX_SEL);
   b->out = json_array();
   dataset_name(b);
   /* The temporary directory holds copies of the base (GBs for a large
@@ -359,6 +369,7 @@ int bl_run_start(bl_run *b, const bl_opts *o, const bl_host *host) {
 
 int bl_run_measure(bl_run *b) {
   int rc = bl__prepare_data(b);
+  if (rc == BL_OK && b->nsel) rc = bl__filter_prepare(b);
   if (rc == BL_OK) rc = bl__get_truth(b);
   if (rc == BL_OK) rc = run_resonance(b);
   /* The probes run after the resonance phases so that their 1 GiB buffer
@@ -376,6 +387,7 @@ int bl_run_measure(bl_run *b) {
   }
   for (size_t i = 0; rc == BL_OK && i < b->nsys; i++)
     bl__compute_recall(b, &b->sys[i]);
+  if (rc == BL_OK && b->nsel) rc = bl__filter_recall(b);
   if (rc == BL_OK) bl__collect(b);
   if (rc == BL_OK && b->o.plot) rc = latency_vs_n(b);
   return rc;
@@ -389,6 +401,7 @@ void bl_run_free(bl_run *b) {
   free(b->q);
   free(b->truth);
   free(b->truth_score);
+  bl__filter_free(b);
   json_decref(b->out);
   if (b->tmp[0]) td_remove();
   b->tmp[0] = '\0';

@@ -53,6 +53,10 @@
 #define BL_MIN_REP_MS 250.0  /* each throughput rep lasts at least this long */
 #define BL_MAX_SYS 3         /* resonance, faiss, numpy                      */
 #define BL_NCUT 3            /* recall cutoffs                               */
+#define BL_MAX_SEL 8         /* --filter-selectivity values                  */
+#define BL_MAX_FSYS 6        /* filtered systems: resonance and the anchors  */
+#define BL_FILTER_BATCH 1000 /* the filtered batch: one filter, 1,000 queries */
+#define BL_FILTER_CUT 10     /* filtered recall@10                           */
 /* Room for a path: Linux's PATH_MAX, as a constant of this header so that
  * it compiles without POSIX feature macros (e2e.c checks the two agree). */
 #define BL_PATH_MAX 4096
@@ -84,8 +88,10 @@ typedef struct bl_host {
   int (*open)(const char *path, rsn_open_opts *o, unsigned flags,
               rsn_db **db);
   /* Import every remaining row of r into db, which is open and writable,
-   * as ids "0", "1", ... in one transaction; *rows gets the count. */
-  int (*import)(rsn_db *db, const char *path, vf_reader *r, uint64_t *rows);
+   * as ids "0", "1", ... in one transaction; with types (else NULL), row i
+   * gets type types[i].  *rows gets the count. */
+  int (*import)(rsn_db *db, const char *path, vf_reader *r,
+                const char *const *types, uint64_t *rows);
   /* Draw "\r<label> <done> rows, <rate> rows/s" on stderr now and then
    * (*last_ms: when it last did). */
   void (*progress)(const char *label, uint64_t done, double start_ms,
@@ -96,6 +102,7 @@ typedef struct bl_host {
 /* The options of a run (`resonance bench --help` describes each). */
 typedef struct bl_opts {
   const char *base, *queries, *truth, *db, *idx, *csv, *plot, *name, *jsonl;
+  const char *filter_sel;  /* --filter-selectivity LIST, or NULL          */
   uint32_t dim, clusters;
   uint64_t k, synthetic, seed, holdout, max_queries, warmup, reps, threads;
   size_t bsizes[BL_MAX_BATCH], nb; /* --batch-sizes                       */
@@ -116,6 +123,41 @@ typedef struct bl_sys {
                                                   not computable           */
   char note[256];         /* BLAS / build information                      */
 } bl_sys;
+
+/* One selectivity of --filter-selectivity.  Rows are ranked by a random
+ * permutation (--seed); the row ranked r gets type "c<j>" for the smallest
+ * j with r < matched[j] ("rest" when there is none), so the filter
+ * type IN ('c0', ..., 'cj') matches exactly matched = floor(p * N) rows. */
+typedef struct bl_fsel {
+  char text[24];           /* as written: "0.001"                          */
+  uint64_t num, den;       /* p = num / den exactly (den a power of ten)   */
+  uint64_t matched;        /* floor(num * N / den)                         */
+} bl_fsel;
+
+/* One filtered system at one selectivity. */
+typedef struct bl_fres {
+  bl_latency lat;          /* single-query latency (ms), if have_lat       */
+  int have_lat;
+  bl_spread qps;           /* batch of BL_FILTER_BATCH queries, one filter
+                              (resonance only; median NAN otherwise)      */
+  size_t answered;         /* queries whose hits are in rows (anchors stop
+                              after a time limit)                          */
+  size_t short_n;          /* searches with fewer than min(k, matched) hits:
+                              resonance's single and batch passes (2 x nq
+                              searches), an anchor's answered queries     */
+  size_t outside;          /* returned rows the filter does not match      */
+  int64_t *rows;           /* nq x k returned rows, -1 = none              */
+  double *score;           /* nq x k their exact cosines                   */
+  double recall, recall_tie; /* @min(10, k) over the answered queries     */
+} bl_fres;
+
+/* A filtered system: resonance, or an anchor of --compare. */
+typedef struct bl_fsys {
+  char name[16];           /* "resonance", "faiss-sel", "lancedb", ...     */
+  char note[256];          /* versions and how it filters                  */
+  char missing[256];       /* "" or why it is not available                */
+  bl_fres at[BL_MAX_SEL];
+} bl_fsys;
 
 /* One run: its data, truth, systems and machine figures. */
 typedef struct bl_run {
@@ -147,6 +189,18 @@ typedef struct bl_run {
   double vs_p50[4];        /* their p50 latency, ms                         */
   size_t nvs;
   json_t *out;             /* measurement objects, printed at the end       */
+  /* --filter-selectivity (filter.c) */
+  bl_fsel sel[BL_MAX_SEL];
+  size_t nsel;             /* 0: no filtered runs                           */
+  uint8_t *types;          /* n: index j of the row's type c<j>, 255: rest  */
+  const char **type_of;    /* n: the type text of each row, for the import  */
+  bl_fsys fsys[BL_MAX_FSYS];
+  size_t nfsys;
+  int32_t *ftruth;         /* nsel x nq x fk exact filtered top rows        */
+  double *ftruth_score;    /* their exact cosines                           */
+  size_t fk;               /* filtered truth depth: min(k, BL_FILTER_CUT)   */
+  double unf_p50;          /* unfiltered p50 of this run (ms)               */
+  bl_spread unf_qps;       /* unfiltered batch of BL_FILTER_BATCH           */
 } bl_run;
 
 /* ---- the run (e2e.c) ------------------------------------------------------*/
@@ -162,6 +216,12 @@ int bl_run_start(bl_run *b, const bl_opts *o, const bl_host *host);
 int bl_run_measure(bl_run *b);
 /* Free what the run holds and remove its temporary directory. */
 void bl_run_free(bl_run *b);
+
+/* Parse --filter-selectivity "0.001,0.01,0.1,0.5": at most BL_MAX_SEL
+ * decimal fractions in (0, 1] (digits, optionally a point and at most 9
+ * decimals), strictly increasing.  Returns 0, or -1 (*n unchanged). */
+int bl_parse_selectivities(const char *s, bl_fsel *out, size_t cap,
+                           size_t *n);
 
 /* ---- reports (report.c, plot.c) -------------------------------------------
  * Each returns an exit code (file errors are BL_E_INPUT, reported). */

@@ -61,6 +61,35 @@ void bl__compute_recall(bl_run *b, bl_sys *s);
  * systems into b->sys. */
 int bl__run_compare(bl_run *b);
 
+/* ---- filter.c (--filter-selectivity) --------------------------------------*/
+
+/* "c<j>" for j < BL_MAX_SEL, else "rest". */
+const char *bl__type_name(uint8_t code);
+/* The matched counts, the type of every row (b->types, b->type_of) and
+ * <tmp>/types.u8 for the anchors. */
+int bl__filter_prepare(bl_run *b);
+/* The filtered system called name, added if new (rows all -1); NULL when
+ * there is no room or memory (reported). */
+bl_fsys *bl__fsys(bl_run *b, const char *name);
+/* Resonance's filtered phases on the open, loaded db. */
+int bl__filter_resonance(bl_run *b, rsn_db *db);
+/* The exact filtered ground truth, then every filtered system's recall,
+ * short count and rows outside its filter. */
+int bl__filter_recall(bl_run *b);
+/* Free what the filtered runs hold. */
+void bl__filter_free(bl_run *b);
+
+/* ---- filter_report.c ------------------------------------------------------*/
+
+/* The filtered measurement objects into b->out. */
+void bl__filter_collect(bl_run *b);
+/* The filtered tables on stdout. */
+void bl__filter_table(const bl_run *b);
+/* Filtered CSV rows (same columns as bl_report_csv's) to f. */
+void bl__filter_csv(const bl_run *b, FILE *f);
+/* filter_p50.dat, filter.gp and filter_p50.png in dir. */
+int bl__filter_plot(bl_run *b, const char *dir);
+
 /* ---- report.c -------------------------------------------------------------*/
 
 /* Build the measurement objects (b->out) that JSON Lines and CSV show. */

@@ -131,5 +131,6 @@ int bl_report_plots(bl_run *b, const char *dir) {
   int rc = write_data(b, dir);
   if (rc == BL_OK) rc = write_script(b, dir, p, sizeof p);
   if (rc == BL_OK) run_gnuplot(b, dir, p);
+  if (rc == BL_OK && b->nsel) rc = bl__filter_plot(b, dir);
   return rc;
 }

@@ -112,6 +112,7 @@ void bl__collect(bl_run *b) {
     json_object_set_new(o, "hits_per_query", json_integer((json_int_t)s->kr));
     emit(b, o);
   }
+  if (b->nsel) bl__filter_collect(b);
 }
 
 /* The header object: versions, machine, data, truth, probes, settings. */
@@ -224,6 +225,7 @@ void bl_report_table(const bl_run *b) {
   for (size_t si = 0; si < b->nsys; si++)
     if (b->sys[si].note[0])
       printf("  %s: %s\n", b->sys[si].name, b->sys[si].note);
+  if (b->nsel) bl__filter_table(b);
 }
 
 int bl_report_jsonl(const bl_run *b, FILE *f) {
@@ -256,13 +258,14 @@ int bl_report_csv(const bl_run *b, const char *path) {
   if (!f) return bl__error(b, BL_E_INPUT, "bench: cannot create %s: %s",
                            path, strerror(errno));
   fprintf(f, "dataset,system,mode,k,batch_size,recall,recall_tie,qps,p50_ms,"
-             "p95_ms,p99_ms,max_ms,n,d,queries,threads,isa\n");
+             "p95_ms,p99_ms,max_ms,n,d,queries,threads,isa,selectivity,matched,"
+             "short_results\n");
   for (size_t si = 0; si < b->nsys; si++) {
     const bl_sys *s = &b->sys[si];
     int c = bl__qps_cutoff(b);
     if (s->have_lat)
       fprintf(f, "%s,%s,single,%" PRIu64 ",1,%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,"
-              "%.6f,%" PRIu64 ",%u,%zu,%d,%s\n", b->name, s->name, b->o.k,
+              "%.6f,%" PRIu64 ",%u,%zu,%d,%s,,,\n", b->name, s->name, b->o.k,
               s->recall[c], s->recall_tie[c],
               (double)s->lat.n / (s->lat.sum / 1e3), s->lat.p50, s->lat.p95,
               s->lat.p99, s->lat.max, b->n, b->d, s->lat.n, b->threads,
@@ -270,10 +273,11 @@ int bl_report_csv(const bl_run *b, const char *path) {
     for (size_t bi = 0; bi < b->o.nb; bi++)
       if (isfinite(s->qps[bi].median))
         fprintf(f, "%s,%s,batch,%" PRIu64 ",%zu,%.6f,%.6f,%.3f,,,,,%" PRIu64
-                ",%u,%zu,%d,%s\n", b->name, s->name, b->o.k, b->o.bsizes[bi],
+                ",%u,%zu,%d,%s,,,\n", b->name, s->name, b->o.k, b->o.bsizes[bi],
                 s->recall[c], s->recall_tie[c], s->qps[bi].median, b->n, b->d,
                 b->nq, b->threads, b->isa);
   }
+  if (b->nsel) bl__filter_csv(b, f);
   if ((ferror(f) | fclose(f)) != 0)
     return bl__error(b, BL_E_INPUT, "bench: writing %s failed", path);
   return BL_OK;

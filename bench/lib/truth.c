@@ -97,8 +97,10 @@ static void topk_push(double *s, int32_t *id, size_t *n, size_t k, double v,
   id[i] = row;
 }
 
-void bl_truth_add(bl_truth *t, const float *rows, size_t nrows,
-                  int64_t first_row) {
+/* bl_truth_add and bl_truth_add_ids: row r's id is ids[r], or first_row +
+ * r when ids is NULL. */
+static void add_rows(bl_truth *t, const float *rows, size_t nrows,
+                     int64_t first_row, const int64_t *ids) {
   assert(nrows <= BL_TRUTH_BLOCK);
   for (size_t r = 0; r < nrows; r++)
     t->rinv[r] = inv_norm_f(rows + r * t->dim, t->dim);
@@ -114,9 +116,20 @@ void bl_truth_add(bl_truth *t, const float *rows, size_t nrows,
     int32_t *id = t->id + (size_t)qi * t->k;
     for (size_t r = 0; r < nrows; r++) {
       double v = dot_fd(rows + r * t->dim, q, t->dim) * t->rinv[r];
-      topk_push(s, id, &t->count[qi], t->k, v, (int32_t)(first_row + (int64_t)r));
+      int64_t row = ids ? ids[r] : first_row + (int64_t)r;
+      topk_push(s, id, &t->count[qi], t->k, v, (int32_t)row);
     }
   }
+}
+
+void bl_truth_add(bl_truth *t, const float *rows, size_t nrows,
+                  int64_t first_row) {
+  add_rows(t, rows, nrows, first_row, NULL);
+}
+
+void bl_truth_add_ids(bl_truth *t, const float *rows, size_t nrows,
+                      const int64_t *ids) {
+  add_rows(t, rows, nrows, 0, ids);
 }
 
 void bl_truth_result(const bl_truth *t, int32_t *ids, double *scores) {

@@ -36,6 +36,10 @@ bl_truth *bl_truth_new(const float *queries, size_t nq, uint32_t dim,
  * ties are resolved to the lower id.  Parallel over queries with OpenMP. */
 void bl_truth_add(bl_truth *t, const float *rows, size_t nrows,
                   int64_t first_row);
+/* The same for rows whose ids are ids[0..nrows), increasing across every
+ * call (rows of a subset of the base, gathered in row order). */
+void bl_truth_add_ids(bl_truth *t, const float *rows, size_t nrows,
+                      const int64_t *ids);
 /* Copy the result: ids[nq*k] best first (-1 pads a query that saw fewer
  * than k rows) and, if scores is not NULL, their cosines (NAN pads). */
 void bl_truth_result(const bl_truth *t, int32_t *ids, double *scores);

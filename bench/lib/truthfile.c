@@ -161,7 +161,8 @@ int bl__get_truth(bl_run *b) {
       vf_load_i32(cache, VF_FMT_I32, (uint32_t)b->tk, &b->truth, &rows, &cols,
                   err, sizeof err) == 0 &&
       rows == b->nq) {
-    snprintf(b->truth_note, sizeof b->truth_note, "cached %.*s", (int)sizeof b->truth_note - 8, cache);
+    snprintf(b->truth_note, sizeof b->truth_note, "cached %.*s",
+             (int)sizeof b->truth_note - 8, cache);
     return check_truth_ids(b, cache);
   }
   free(b->truth);
