@@ -73,6 +73,17 @@ export function loadTypes(path) {
   return new Uint8Array(readFileSync(path));
 }
 
+// The run's base vectors, queries and per-row types, checked to agree.
+export function loadInputs(a) {
+  const d = a.dim;
+  const base = loadVectors(a.base, a.format, d);
+  const queries = loadVectors(a.queries, "f32", d);
+  const types = loadTypes(a.types);
+  const n = base.length / d;
+  if (types.length !== n) throw new Error(`--types has ${types.length} rows, the base ${n}`);
+  return { d, base, queries, types, n };
+}
+
 // The filter of subset j as SQL: type IN ('c0', ..., 'cj').
 export function typeList(j) {
   return Array.from({ length: j + 1 }, (_, i) => `'c${i}'`).join(", ");

@@ -14,7 +14,7 @@
 //                 counts how often).
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { emit, guard, pkgVersion, loadTypes, loadVectors, parseArgs, runQueries, typeList, typeName } from "./common.mjs";
+import { emit, guard, pkgVersion, loadInputs, parseArgs, runQueries, typeList, typeName } from "./common.mjs";
 
 const CHUNK = 65536; // rows per arrow batch written
 
@@ -27,12 +27,7 @@ async function main() {
   const lancedb = require("@lancedb/lancedb");
   const arrow = require("apache-arrow");
   const version = pkgVersion("@lancedb/lancedb");
-  const d = a.dim;
-  const base = loadVectors(a.base, a.format, d);
-  const queries = loadVectors(a.queries, "f32", d);
-  const types = loadTypes(a.types);
-  const n = base.length / d;
-  if (types.length !== n) throw new Error(`--types has ${types.length} rows, the base ${n}`);
+  const { d, base, queries, types, n } = loadInputs(a);
 
   const vecType = new arrow.FixedSizeList(d, new arrow.Field("item", new arrow.Float32(), true));
   const batchOf = (lo, hi) => {

@@ -14,7 +14,7 @@
 // cosine does.
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { emit, guard, pkgVersion, loadTypes, loadVectors, parseArgs, runQueries, typeList, typeName } from "./common.mjs";
+import { emit, guard, pkgVersion, loadInputs, parseArgs, runQueries, typeList, typeName } from "./common.mjs";
 
 async function main() {
   const a = parseArgs(process.argv.slice(2));
@@ -23,12 +23,7 @@ async function main() {
   const sqliteVec = require("sqlite-vec");
   const versions = `sqlite-vec ${pkgVersion("sqlite-vec")}, ` +
     `better-sqlite3 ${pkgVersion("better-sqlite3")}`;
-  const d = a.dim;
-  const base = loadVectors(a.base, a.format, d);
-  const queries = loadVectors(a.queries, "f32", d);
-  const types = loadTypes(a.types);
-  const n = base.length / d;
-  if (types.length !== n) throw new Error(`--types has ${types.length} rows, the base ${n}`);
+  const { d, base, queries, types, n } = loadInputs(a);
 
   const db = new Database(join(a.out, "sqlitevec.db"));
   sqliteVec.load(db);
