@@ -1,7 +1,12 @@
 #!/usr/bin/python3
 """compare.py -- FAISS IndexFlatIP and numpy on the files `resonance bench`
-measures, for `resonance bench --compare` (tools/cli_bench.c runs it with
-/usr/bin/python3, Debian's, which has python3-numpy and python3-faiss).
+measures, for `resonance bench --compare` (bench/lib/compare.c runs it with
+/usr/bin/python3, Debian's, which has python3-numpy and python3-faiss; then,
+when $RSN_COMPARE_PYTHON_PYPI names a second python, e.g. the venv that
+tools/bench.sh makes from bench/requirements-anchors.txt with PyPI's
+faiss-cpu, once more with that one, "--systems faiss --suffix=-pypi", so
+both FAISS builds are measured in the same run under their own names:
+"faiss" and "faiss-pypi", "faiss-sel" and "faiss-sel-pypi").
 
 Both sides are L2-normalised here, so inner product = cosine, as in
 resonance.  For each system it prints JSON lines on stdout:
@@ -24,6 +29,12 @@ rows `type IN ('c0'..'cj')` matches.  Per subset and system:
 Systems: "faiss-sel" (IndexFlatIP searched with SearchParameters(sel=
 IDSelectorBitmap)) and "numpy-sub" (the subset gathered in advance, then
 searched as numpy above: the ideal a filter can only approach).
+--systems faiss leaves numpy and numpy-sub out; --suffix is appended to
+every system name (names must stay [a-z0-9_-]{1,15}).  The "info" line of
+FAISS says which FAISS it is: version, package, the SIMD level it runs
+(faiss.SIMDConfig where the build has it, as PyPI's 1.15 does, else the
+swigfaiss module the loader picked), compile options, OpenMP threads, the
+python, and the BLAS and OpenMP libraries the module links.
 Raw samples, not summaries: the C side computes the percentiles, medians
 and recall with the same code it uses for resonance.  Timing follows the C
 side: chunks of consecutive queries wrapping around, each rep at least
@@ -140,6 +151,63 @@ def faiss_search(index):
     return make
 
 
+def short_path(p):
+    """The last two components of p's real path: enough to tell Debian's
+    openblas-pthread/libblas.so.3 from a wheel's faiss_cpu.libs/..."""
+    p = os.path.realpath(p)
+    return os.path.join(os.path.basename(os.path.dirname(p)),
+                        os.path.basename(p))
+
+
+def faiss_info(faiss):
+    """Which FAISS this is, for the "info" line (see the top of the file)."""
+    import importlib.metadata as md
+    pkg = "?"
+    for dist in ("faiss-cpu", "faiss"):
+        try:
+            pkg = "%s %s" % (dist, md.version(dist))
+            break
+        except md.PackageNotFoundError:
+            pass
+    # The extension module the loader imported: swigfaiss, or one of the
+    # per-ISA copies (swigfaiss_avx2, swigfaiss_avx512) of older wheels.
+    mods = sorted(m for m in sys.modules
+                  if re.match(r"faiss\._?swigfaiss", m))
+    ext = [getattr(sys.modules[m], "__file__", None) for m in mods]
+    ext = [f for f in ext if f and f.endswith(".so")]
+    module = ", ".join(m.split(".")[-1] for m in mods
+                       if not m.split(".")[-1].startswith("_")) or "?"
+    simd = "module " + module
+    cfg = getattr(faiss, "SIMDConfig", None)
+    if cfg is not None:
+        try:
+            simd = "SIMD level %s (%s)" % (
+                cfg.get_level_name(),
+                "dynamic dispatch" if cfg.has_dynamic_dispatch()
+                else "static")
+        except Exception:  # an API that changed: keep the module name
+            pass
+    opts = faiss.get_compile_options() if hasattr(
+        faiss, "get_compile_options") else "?"
+    linked = []
+    if ext:
+        try:
+            out = subprocess.run(["ldd", ext[0]], capture_output=True,
+                                 text=True).stdout
+            linked = sorted({short_path(l.split("=>")[1].split()[0])
+                             for l in out.splitlines()
+                             if "=>" in l and re.search(
+                                 r"blas|lapack|mkl|omp", l)})
+        except (OSError, IndexError):
+            pass
+    return ("faiss %s (%s, %s), %s, compile options: %s, %d OpenMP threads, "
+            "python %s %s, linked: %s" % (
+                faiss.__version__, pkg, os.path.dirname(faiss.__file__), simd,
+                opts.strip(), faiss.omp_get_max_threads(),
+                sys.version.split()[0], sys.executable,
+                ", ".join(linked) or "?"))
+
+
 def filtered_anchors(a, base, q, index, faiss):
     """--types: the filtered anchors (see the top of this file)."""
     import numpy as np
@@ -153,10 +221,10 @@ def filtered_anchors(a, base, q, index, faiss):
         subset = np.flatnonzero(mask)
         k = min(a.k, subset.shape[0])
         systems = []
-        if k > 0:
+        if k > 0 and a.systems == "all":
             sub = np.ascontiguousarray(base[subset])
             search_sub = numpy_search(sub)(k)
-            systems.append(("numpy-sub",
+            systems.append(("numpy-sub" + a.suffix,
                             lambda qs: subset[search_sub(qs)]))
         if index is not None and k > 0:
             # Bit i of the bitmap is row i, lowest bit first (faiss's
@@ -168,7 +236,7 @@ def filtered_anchors(a, base, q, index, faiss):
 
             def search_faiss(qs, params=params, bitmap=bitmap, sel=sel):
                 return index.search(qs, a.k, params=params)[1]
-            systems.append(("faiss-sel", search_faiss))
+            systems.append(("faiss-sel" + a.suffix, search_faiss))
         for name, search in systems:
             ids = np.full((nq, a.k), -1, dtype="<i4")
             samples, start = [], time.perf_counter()
@@ -206,62 +274,63 @@ def main():
     ap.add_argument("--nsel", type=int, default=0)
     ap.add_argument("--unfiltered", type=int, default=1,
                     help="0: only the filtered anchors")
+    ap.add_argument("--systems", choices=("all", "faiss"), default="all",
+                    help="faiss: FAISS only (numpy and numpy-sub left out)")
+    ap.add_argument("--suffix", default="",
+                    help="appended to every system name, e.g. -pypi")
+    ap.add_argument("--install", default="sudo apt-get install python3-faiss",
+                    help="how to install faiss, for the 'missing' line")
     a = ap.parse_args()
-    import numpy as np
+    with_numpy = a.systems == "all"
+    faiss_names = (["faiss"] if a.unfiltered else []) + (
+        ["faiss-sel"] if a.types else [])
+    try:
+        import numpy as np
+    except ImportError as e:  # a second python without the requirements
+        numpy_names = (["numpy"] if a.unfiltered else []) + (
+            ["numpy-sub"] if a.types else [])
+        for name in (numpy_names if with_numpy else []) + faiss_names:
+            emit(measurement="missing", system=name + a.suffix, error=str(e),
+                 install=a.install)
+        return
     base = load(a.base, a.format, a.dim)
     q = load(a.queries, "f32", a.dim)
 
-    cfg = getattr(np.__config__, "blas_opt_info", None) or {}
-    numpy_blas = "numpy %s, build BLAS %s" % (
-        np.__version__, ",".join(cfg.get("libraries", [])) or "see show_config")
-    (q[:2] @ base[:4].T).sum()  # make numpy load its BLAS
-    numpy_blas += "; mapped: " + (", ".join(mapped_blas()) or "none")
-    if a.unfiltered:
-        emit(measurement="info", system="numpy", blas=numpy_blas)
-        run_system("numpy", numpy_search(base), q, a)
-    if a.types:
-        emit(measurement="info", system="numpy-sub", blas=numpy_blas)
+    if with_numpy:
+        cfg = getattr(np.__config__, "blas_opt_info", None) or {}
+        numpy_blas = "numpy %s, build BLAS %s" % (
+            np.__version__,
+            ",".join(cfg.get("libraries", [])) or "see show_config")
+        (q[:2] @ base[:4].T).sum()  # make numpy load its BLAS
+        numpy_blas += "; mapped: " + (", ".join(mapped_blas()) or "none")
+        if a.unfiltered:
+            emit(measurement="info", system="numpy" + a.suffix,
+                 blas=numpy_blas)
+            run_system("numpy" + a.suffix, numpy_search(base), q, a)
+        if a.types:
+            emit(measurement="info", system="numpy-sub" + a.suffix,
+                 blas=numpy_blas)
 
     try:
         import faiss
     except ImportError as e:
-        for name in ["faiss"] + (["faiss-sel"] if a.types else []):
-            emit(measurement="missing", system=name, error=str(e),
-                 install="sudo apt-get install python3-faiss")
-        if a.types:
+        for name in faiss_names:
+            emit(measurement="missing", system=name + a.suffix, error=str(e),
+                 install=a.install)
+        if a.types and with_numpy:
             filtered_anchors(a, base, q, None, None)
         return
     if a.threads > 0:
         faiss.omp_set_num_threads(a.threads)
-    so = [os.path.join(os.path.dirname(faiss.__file__), f)
-          for f in os.listdir(os.path.dirname(faiss.__file__))
-          if f.startswith("_swigfaiss") and f.endswith(".so")]
-    linked = []
-    if so:
-        try:
-            out = subprocess.run(["ldd", so[0]], capture_output=True,
-                                 text=True).stdout
-            linked = sorted({l.split("=>")[1].split()[0]
-                             for l in out.splitlines()
-                             if "=>" in l and re.search(
-                                 r"blas|lapack|mkl|openmp|gomp", l)})
-        except (OSError, IndexError):
-            pass
-    opts = faiss.get_compile_options() if hasattr(
-        faiss, "get_compile_options") else "?"
-    info = ("faiss %s from %s (compile options: %s), %d OpenMP threads, "
-            "linked: %s" % (faiss.__version__, faiss.__file__, opts.strip(),
-                            faiss.omp_get_max_threads(),
-                            ", ".join(linked) or "?"))
+    info = faiss_info(faiss)
     index = faiss.IndexFlatIP(a.dim)
     index.add(base)
     if a.unfiltered:
-        emit(measurement="info", system="faiss", blas=info)
-        run_system("faiss", faiss_search(index), q, a)
+        emit(measurement="info", system="faiss" + a.suffix, blas=info)
+        run_system("faiss" + a.suffix, faiss_search(index), q, a)
     if a.types:
-        emit(measurement="info", system="faiss-sel", blas=info)
+        emit(measurement="info", system="faiss-sel" + a.suffix, blas=info)
         filtered_anchors(a, base, q, index, faiss)
-
 
 if __name__ == "__main__":
     sys.exit(main())

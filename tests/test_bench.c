@@ -5,7 +5,10 @@
  * reference: known answers for percentiles and recall, a separate
  * brute-force loop for the ground truth, files written by numpy or byte by
  * byte for the readers; then one short smoke run of the built CLI whose
- * JSON Lines are checked for shape and exact recall (not for speed).
+ * JSON Lines are checked for shape and exact recall (not for speed), and
+ * two tiny --compare runs: without RSN_COMPARE_PYTHON_PYPI (numpy and
+ * Debian's faiss only) and with it (faiss-pypi and faiss-sel-pypi beside
+ * them; skipped when that second python is absent).
  *
  * Also the bench's process and temporary-directory helpers (bench/lib/
  * subproc.c, tmpdir.c), and the two ways a bench run could reach a shell or
@@ -546,6 +549,164 @@ static void test_cli_table_csv_jsonl_and_truth_cache(void **state) {
   free(dir);
 }
 
+/* ---- --compare with a second python (RSN_COMPARE_PYTHON_PYPI) -------------*/
+
+/* The JSON Lines of a --json run as one array; fails the test on a line
+ * that is not JSON. */
+static json_t *parse_jsonl(const char *out) {
+  json_t *all = json_array();
+  char *copy = strdup(out), *save = NULL;
+  assert_non_null(copy);
+  for (char *line = strtok_r(copy, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save)) {
+    json_error_t je;
+    json_t *o = json_loads(line, 0, &je);
+    if (!o) fail_msg("not JSON: %s (%s)", line, je.text);
+    json_array_append_new(all, o);
+  }
+  free(copy);
+  return all;
+}
+
+/* The first object of measurement m and system sys, and how many there
+ * are (*n, if not NULL). */
+static json_t *find_row(json_t *all, const char *m, const char *sys,
+                        int *n) {
+  json_t *first = NULL, *o;
+  size_t i;
+  int count = 0;
+  json_array_foreach(all, i, o) {
+    const char *om = json_string_value(json_object_get(o, "measurement"));
+    const char *os = json_string_value(json_object_get(o, "system"));
+    if (om && os && strcmp(om, m) == 0 && strcmp(os, sys) == 0) {
+      if (!first) first = o;
+      count++;
+    }
+  }
+  if (n) *n = count;
+  return first;
+}
+
+/* Debian's python with numpy and faiss, which --compare runs first: 1, or
+ * 0 with a message when it is not there. */
+static int have_debian_faiss(void) {
+  if (tu_run("/usr/bin/python3 -c 'import numpy, faiss' >/dev/null 2>&1",
+             NULL, 0) == 0)
+    return 1;
+  print_message("/usr/bin/python3 with numpy and faiss unavailable "
+                "(RSN_SETUP_BENCH=1 bash tools/setup.sh): skipped\n");
+  return 0;
+}
+
+/* A tiny --compare run, unfiltered and filtered at once, with the Node
+ * anchors pointed at an empty folder (they report "not available"); pypi
+ * is the second python or NULL (then RSN_COMPARE_PYTHON_PYPI is unset).
+ * Returns the JSON Lines; *err gets stderr. */
+static json_t *compare_run(const char *dir, const char *pypi, char **err) {
+  char cmd[4096], *out = NULL, pypi_env[1200] = "unset RSN_COMPARE_PYTHON_PYPI;";
+  if (pypi)
+    snprintf(pypi_env, sizeof pypi_env, "RSN_COMPARE_PYTHON_PYPI='%s'", pypi);
+  snprintf(cmd, sizeof cmd, "%s TMPDIR='%s' RSN_ANCHORS_DIR='%s/none' '%s' "
+           "bench --synthetic 2000 --dim 16 --holdout 20 -k 10 --json "
+           "--batch-sizes 1 --reps 1 --warmup 2 --compare "
+           "--filter-selectivity 0.1 2>'%s/err.txt'", pypi_env, dir, dir,
+           RSN_CLI_PATH, dir);
+  assert_int_equal(tu_run(cmd, &out, 0), 0);
+  json_t *all = parse_jsonl(out);
+  free(out);
+  snprintf(cmd, sizeof cmd, "cat '%s/err.txt'", dir);
+  assert_int_equal(tu_run(cmd, err, 0), 0);
+  assert_non_null(*err);
+  return all;
+}
+
+/* Without RSN_COMPARE_PYTHON_PYPI, --compare is what it was: numpy and
+ * Debian's faiss, numpy-sub and faiss-sel, nothing named *-pypi. */
+static void test_cli_compare_without_pypi(void **state) {
+  (void)state;
+  if (!have_debian_faiss()) skip();
+  char *dir = tu_tmpdir(), *err = NULL;
+  json_t *all = compare_run(dir, NULL, &err);
+  const char *const unf[] = {"resonance", "numpy", "faiss"};
+  for (size_t i = 0; i < 3; i++) {
+    int n = 0;
+    find_row(all, "latency", unf[i], &n);
+    if (n != 1) fail_msg("%d latency rows of %s", n, unf[i]);
+    find_row(all, "recall", unf[i], &n);
+    if (n != 1) fail_msg("%d recall rows of %s", n, unf[i]);
+  }
+  assert_non_null(find_row(all, "filter", "faiss-sel", NULL));
+  assert_non_null(find_row(all, "filter", "numpy-sub", NULL));
+  json_t *o;
+  size_t i;
+  json_array_foreach(all, i, o) {
+    const char *sys = json_string_value(json_object_get(o, "system"));
+    if (sys && strstr(sys, "pypi")) fail_msg("a %s row without the variable", sys);
+  }
+  if (strstr(err, "pypi")) fail_msg("stderr mentions pypi:\n%s", err);
+  json_decref(all);
+  free(err);
+  tu_rmrf(dir);
+  free(dir);
+}
+
+/* With a second python (RSN_COMPARE_PYTHON_PYPI, else the venv tools/
+ * bench.sh makes in build-release/venv-anchors), the same run reports
+ * faiss and faiss-pypi, faiss-sel and faiss-sel-pypi, each with recall and
+ * a build line that tells them apart.  No timing is checked. */
+static void test_cli_compare_with_pypi(void **state) {
+  (void)state;
+  const char *pypi = getenv("RSN_COMPARE_PYTHON_PYPI");
+  if (!pypi || !*pypi) pypi = RSN_SOURCE_DIR "/build-release/venv-anchors/bin/python";
+  if (access(pypi, X_OK) != 0) {
+    print_message("no second python at %s (bash tools/bench.sh makes it, "
+                  "or set RSN_COMPARE_PYTHON_PYPI): skipped\n", pypi);
+    skip();
+  }
+  if (!have_debian_faiss()) skip();
+  char *dir = tu_tmpdir(), *err = NULL;
+  json_t *all = compare_run(dir, pypi, &err);
+  const char *const unf[] = {"resonance", "numpy", "faiss", "faiss-pypi"};
+  for (size_t i = 0; i < 4; i++) {
+    int n = 0;
+    find_row(all, "latency", unf[i], &n);
+    if (n != 1) fail_msg("%d latency rows of %s; stderr:\n%s", n, unf[i], err);
+    find_row(all, "batch", unf[i], &n);
+    if (n != 1) fail_msg("%d batch rows of %s", n, unf[i]);
+    json_t *r = find_row(all, "recall", unf[i], &n);
+    if (n != 1) fail_msg("%d recall rows of %s", n, unf[i]);
+    if (!(json_real_value(json_object_get(r, "recall_tie_at_10")) > 0.99))
+      fail_msg("%s: tie-aware recall@10 below 0.99", unf[i]);
+  }
+  /* numpy runs once, under Debian's python. */
+  assert_null(find_row(all, "recall", "numpy-pypi", NULL));
+  assert_null(find_row(all, "filter", "numpy-sub-pypi", NULL));
+  const char *deb = json_string_value(json_object_get(
+      find_row(all, "recall", "faiss", NULL), "build"));
+  const char *pip = json_string_value(json_object_get(
+      find_row(all, "recall", "faiss-pypi", NULL), "build"));
+  assert_non_null(deb);
+  assert_non_null(pip);
+  if (strncmp(pip, "faiss ", 6) != 0 || !strstr(pip, pypi) ||
+      strcmp(deb, pip) == 0)
+    fail_msg("build lines do not tell the two apart:\n  %s\n  %s", deb, pip);
+  const char *const sel[] = {"faiss-sel", "faiss-sel-pypi"};
+  for (size_t i = 0; i < 2; i++) {
+    json_t *f = find_row(all, "filter", sel[i], NULL);
+    if (!f) fail_msg("no filter row of %s; stderr:\n%s", sel[i], err);
+    assert_true(json_is_true(json_object_get(f, "available")));
+    assert_int_equal(json_integer_value(json_object_get(f, "matched")), 198);
+    assert_int_equal(json_integer_value(json_object_get(f, "outside_filter")), 0);
+    if (!(json_real_value(json_object_get(f, "recall_tie_at_10")) > 0.99))
+      fail_msg("%s: filtered tie-aware recall@10 below 0.99", sel[i]);
+    assert_non_null(json_object_get(f, "build"));
+  }
+  json_decref(all);
+  free(err);
+  tu_rmrf(dir);
+  free(dir);
+}
+
 /* ---- subproc.c ------------------------------------------------------------*/
 
 /* Text no shell may see: if anything on the way ran a shell or gnuplot on
@@ -863,6 +1024,8 @@ int main(void) {
       cmocka_unit_test(test_cli_smoke_json),
       cmocka_unit_test(test_cli_table_csv_jsonl_and_truth_cache),
       cmocka_unit_test(test_cli_filter_selectivity),
+      cmocka_unit_test(test_cli_compare_without_pypi),
+      cmocka_unit_test(test_cli_compare_with_pypi),
       cmocka_unit_test(test_subproc_argv_verbatim_and_status),
       cmocka_unit_test(test_subproc_output_bound),
       cmocka_unit_test(test_subproc_which),

@@ -7,7 +7,9 @@
 #                       latency vs the bandwidth floor, batch vs FMA peak
 #   <set>.txt/.jsonl    `resonance bench --compare` on each real set of
 #                       ../shared/data, Debian's fashion-mnist and a synthetic
-#                       100,000 x 384 corpus (FAISS and numpy side by side)
+#                       100,000 x 384 corpus (FAISS and numpy side by side;
+#                       Debian's FAISS as faiss, PyPI's faiss-cpu as
+#                       faiss-pypi, from the venv below)
 #   sync.txt            rsn_sync_bench (with --full)
 #   synthetic-*-filtered.txt/.jsonl  `resonance bench --filter-selectivity
 #                       0.001,0.01,0.1,0.5 --compare` at 100,000 and
@@ -22,14 +24,19 @@
 #           (about 15 more minutes and 5 GB of disk under bench-results/),
 #           and the filtered bench at 100,000 and 1,000,000 (about 30 more).
 # Installs what is missing first (tools/setup.sh with RSN_SETUP_BENCH=1:
-# python3-faiss, python3-numpy with OpenBLAS, gnuplot, dataset-fashion-mnist).
+# python3-faiss, python3-numpy with OpenBLAS, gnuplot, dataset-fashion-mnist,
+# python3-venv), then the venv build-release/venv-anchors with the pinned
+# bench/requirements-anchors.txt (PyPI's faiss-cpu and numpy; installed only
+# when the venv lacks that exact file) and exports RSN_COMPARE_PYTHON_PYPI
+# to its python, so each --compare runs FAISS from both.  If pip cannot
+# install them, it says so and the bench compares Debian's FAISS only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FULL=0
 for a in "$@"; do
   case "$a" in
     --full) FULL=1 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option '$a' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -45,6 +52,33 @@ if command -v npm >/dev/null; then
     || echo "bench.sh: npm ci failed: the filtered bench reports LanceDB and sqlite-vec as not available"
 else
   echo "bench.sh: npm is not installed: the filtered bench reports LanceDB and sqlite-vec as not available"
+fi
+
+# PyPI's faiss-cpu beside Debian's (bench/lib/compare.c).  The venv keeps a
+# copy of the requirements it was installed from: when that copy matches
+# the file, nothing is fetched.
+VENV=build-release/venv-anchors
+REQ=bench/requirements-anchors.txt
+step "PyPI's FAISS: $VENV from $REQ (pinned; build-release/ is git-ignored)"
+if cmp -s "$REQ" "$VENV/requirements.installed" && [ -x "$VENV/bin/python" ]; then
+  echo "bench.sh: $VENV already has $(grep -c '==' "$REQ") pinned packages"
+else
+  rm -f "$VENV/requirements.installed"
+  mkdir -p build-release
+  if { [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"; } &&
+     "$VENV/bin/python" -m pip install --no-input --disable-pip-version-check \
+        -r "$REQ"; then
+    cp "$REQ" "$VENV/requirements.installed"
+  else
+    echo "bench.sh: could not install $REQ into $VENV: the bench compares" \
+         "Debian's FAISS only (no faiss-pypi rows)"
+  fi
+fi
+if [ -f "$VENV/requirements.installed" ]; then
+  export RSN_COMPARE_PYTHON_PYPI="$PWD/$VENV/bin/python"
+  "$RSN_COMPARE_PYTHON_PYPI" -c 'import faiss; print("bench.sh: faiss-pypi is faiss",
+      faiss.__version__, "from", faiss.__file__)' \
+    || echo "bench.sh: faiss does not import in $VENV: faiss-pypi is reported as not available"
 fi
 
 step "build (Release, benchmarks on)"

@@ -7,9 +7,11 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config git
       libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libsimde-dev
       libbenchmark-dev python3-numpy zlib1g-dev)
-# Extra packages for the benchmark suite (comparison and plots).
+# Extra packages for the benchmark suite (comparison and plots); python3-venv
+# for tools/bench.sh's venv with PyPI's faiss-cpu (bench/requirements-anchors.txt).
 if [ "${RSN_SETUP_BENCH:-0}" = 1 ]; then
-  PKGS+=(python3-faiss gnuplot-nox dataset-fashion-mnist libopenblas0-pthread)
+  PKGS+=(python3-faiss gnuplot-nox dataset-fashion-mnist libopenblas0-pthread
+         python3-venv)
 fi
 # The fuzz targets (tools/fuzz.sh, and tools/test.sh's fuzz step): clang 15
 # with its sanitizer runtimes and libFuzzer; llvm-15 for llvm-symbolizer, so

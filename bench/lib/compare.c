@@ -10,11 +10,19 @@
  * (subproc.h), never through a shell; paths reach it byte for byte.  A
  * system name it sends must be [a-z0-9_-]{1,15}, because names go into the
  * data file gnuplot reads and into the tables.
+ *
+ * When $RSN_COMPARE_PYTHON_PYPI names a second python (tools/bench.sh sets
+ * it to the venv it makes from bench/requirements-anchors.txt, PyPI's
+ * faiss-cpu), the script runs once more with it, FAISS only and with the
+ * names suffixed: "faiss-pypi" and "faiss-sel-pypi" sit beside Debian's
+ * "faiss" and "faiss-sel" in the same tables, each with its info line
+ * (version, SIMD level, BLAS).  The second python failing is a warning.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "e2e_int.h"
 #include "subproc.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -32,11 +40,25 @@
 
 #define PYTHON "/usr/bin/python3" /* Debian's, which has numpy and faiss   */
 
-/* The python: $RSN_COMPARE_PYTHON (e.g. a venv's, with PyPI's faiss-cpu),
- * else Debian's. */
+/* The Python suffix of the second run's system names, and how to get
+ * that python. */
+#define PYPI_SUFFIX "-pypi"
+#define PYPI_INSTALL                                                        \
+  "bash tools/bench.sh (a venv in build-release/venv-anchors from "        \
+  "bench/requirements-anchors.txt)"
+
+/* The python of the first run, which measures every system:
+ * $RSN_COMPARE_PYTHON, else Debian's. */
 static const char *compare_python(void) {
   const char *env = getenv("RSN_COMPARE_PYTHON");
   return env && *env ? env : PYTHON;
+}
+
+/* The python of the second run, FAISS only, names suffixed with
+ * PYPI_SUFFIX: $RSN_COMPARE_PYTHON_PYPI, else none (NULL). */
+static const char *compare_python_pypi(void) {
+  const char *env = getenv("RSN_COMPARE_PYTHON_PYPI");
+  return env && *env ? env : NULL;
 }
 
 /* The Node anchors' folder: $RSN_ANCHORS_DIR, else the source tree's. */
@@ -156,8 +178,9 @@ static int take_filtered_line(bl_run *b, const char *m, const char *name,
 
 /* The anchors' system names (filtered systems). */
 static int is_filtered_system(const char *name) {
-  static const char *const names[] = {"faiss-sel", "numpy-sub", "lancedb",
-                                      "lancedb-post", "sqlite-vec"};
+  static const char *const names[] = {"faiss-sel", "faiss-sel" PYPI_SUFFIX,
+                                      "numpy-sub", "lancedb", "lancedb-post",
+                                      "sqlite-vec"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (strcmp(name, names[i]) == 0) return 1;
   return 0;
@@ -236,7 +259,7 @@ static int run_child(bl_run *b, const char *const *argv,
   char err[PATH_MAX + 128];
   sp_opts so = {.env = env, .capture = 1};
   sp_proc proc;
-  bl__note(b, "running %s", argv[1]);
+  bl__note(b, "running %s %s", argv[0], argv[1]);
   if (sp_start(argv, &so, &proc, err, sizeof err) != 0)
     return bl__error(b, BL_E_OTHER, "bench: %s", err);
   int rc = read_lines(b, &proc);
@@ -300,6 +323,32 @@ static int run_node_anchors(bl_run *b, const char *qpath, const char *types,
   return BL_OK;
 }
 
+/* The second run: compare.py under $RSN_COMPARE_PYTHON_PYPI with FAISS
+ * only, names suffixed.  argv is the first run's, NULL-terminated with
+ * room for four more; a python that is missing or fails is a warning and
+ * its filtered system is "not available". */
+static void run_pypi(bl_run *b, const char **argv, size_t argc,
+                     const char *const *env) {
+  static const char *const sel[] = {"faiss-sel" PYPI_SUFFIX, NULL};
+  const char *python = compare_python_pypi();
+  if (!python) return;
+  if (access(python, X_OK) != 0) {
+    bl__error(b, BL_OK, "bench: faiss%s is not available: "
+              "RSN_COMPARE_PYTHON_PYPI=%s is not an executable python\n"
+              "  install it with: %s", PYPI_SUFFIX, python, PYPI_INSTALL);
+    if (b->nsel) anchor_missing(b, sel, "no python at RSN_COMPARE_PYTHON_PYPI");
+    return;
+  }
+  argv[0] = python;
+  argv[argc++] = "--systems=faiss";
+  argv[argc++] = "--suffix=" PYPI_SUFFIX;
+  argv[argc++] = "--install=" PYPI_INSTALL;
+  argv[argc] = NULL;
+  if (run_child(b, argv, env) != BL_OK && b->nsel)
+    anchor_missing(b, sel, "the script failed under RSN_COMPARE_PYTHON_PYPI; "
+                   "its messages are above");
+}
+
 int bl__run_compare(bl_run *b) {
   const char *python = compare_python();
   if (access(python, X_OK) != 0)
@@ -322,14 +371,22 @@ int bl__run_compare(bl_run *b) {
   snprintf(reps, sizeof reps, "%" PRIu64, b->o.reps);
   snprintf(min_ms, sizeof min_ms, "%.0f", BL_MIN_REP_MS);
   snprintf(nsel, sizeof nsel, "%zu", b->nsel);
-  /* Paths go in as arguments, byte for byte: no shell reads them. */
-  const char *argv[] = {python, compare_script(), "--base", b->base_path,
-                        "--format", vf_format_name(b->base_fmt), "--queries",
-                        qpath, "--out", b->tmp, "--dim", dim, "--k", k, "--kr",
-                        kr, "--threads", threads, "--reps", reps,
-                        "--min-rep-ms", min_ms, "--batch-sizes", sizes,
-                        b->nsel ? "--types" : NULL, tpath, "--nsel", nsel,
-                        NULL};
+  /* Paths go in as arguments, byte for byte: no shell reads them.  The
+   * tail has room for run_pypi's four. */
+  const char *argv[40] = {python, compare_script(), "--base", b->base_path,
+                          "--format", vf_format_name(b->base_fmt),
+                          "--queries", qpath, "--out", b->tmp, "--dim", dim,
+                          "--k", k, "--kr", kr, "--threads", threads,
+                          "--reps", reps, "--min-rep-ms", min_ms,
+                          "--batch-sizes", sizes};
+  size_t argc = 24;
+  if (b->nsel) {
+    argv[argc++] = "--types";
+    argv[argc++] = tpath;
+    argv[argc++] = "--nsel";
+    argv[argc++] = nsel;
+  }
+  assert(argc + 4 < sizeof argv / sizeof *argv && argv[argc] == NULL);
   /* BLAS and OpenMP pools size themselves at import time, so the thread
    * count goes in through the environment as well as the arguments. */
   char omp[48], blas[48];
@@ -337,6 +394,7 @@ int bl__run_compare(bl_run *b) {
   snprintf(blas, sizeof blas, "OPENBLAS_NUM_THREADS=%d", b->threads);
   const char *env[] = {omp, blas, NULL};
   rc = run_child(b, argv, env);
+  if (rc == BL_OK) run_pypi(b, argv, argc, env);
   if (rc == BL_OK && b->nsel)
     rc = run_node_anchors(b, qpath, tpath, dim, k, nsel);
   return rc;

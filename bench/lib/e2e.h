@@ -14,8 +14,9 @@
  * then probes the machine (read bandwidth, FMA peak) so that every latency
  * is also given as a multiple of the bandwidth floor and every QPS as a
  * share of the FMA peak.  With --compare, bench/compare.py runs FAISS
- * IndexFlatIP and numpy on the same files; their result ids come back in
- * files, so recall is computed by this same code for every system.
+ * IndexFlatIP and numpy on the same files (and FAISS again under a second
+ * python, $RSN_COMPARE_PYTHON_PYPI: compare.c); their result ids come back
+ * in files, so recall is computed by this same code for every system.
  *
  * Everything is file-based: synthetic, IDX and held-out data are first
  * written as raw f32 into a private temporary directory, so the import, the
@@ -51,10 +52,10 @@
 #define BL_TRUTH_K 100       /* ground-truth depth: recall@100 needs 100     */
 #define BL_MAX_BATCH 16      /* batch sizes per run                          */
 #define BL_MIN_REP_MS 250.0  /* each throughput rep lasts at least this long */
-#define BL_MAX_SYS 3         /* resonance, faiss, numpy                      */
+#define BL_MAX_SYS 4         /* resonance, numpy, faiss, faiss-pypi          */
 #define BL_NCUT 3            /* recall cutoffs                               */
 #define BL_MAX_SEL 8         /* --filter-selectivity values                  */
-#define BL_MAX_FSYS 6        /* filtered systems: resonance and the anchors  */
+#define BL_MAX_FSYS 7        /* filtered systems: resonance and the anchors  */
 #define BL_FILTER_BATCH 1000 /* the filtered batch: one filter, 1,000 queries */
 #define BL_FILTER_CUT 10     /* filtered recall@10                           */
 /* Room for a path: Linux's PATH_MAX, as a constant of this header so that
@@ -121,7 +122,7 @@ typedef struct bl_sys {
                                   the reps; median NAN if not run          */
   double recall[BL_NCUT], recall_tie[BL_NCUT]; /* at bl_cutoffs[], NAN if
                                                   not computable           */
-  char note[256];         /* BLAS / build information                      */
+  char note[512];         /* BLAS / build information                      */
 } bl_sys;
 
 /* One selectivity of --filter-selectivity.  Rows are ranked by a random
@@ -154,7 +155,7 @@ typedef struct bl_fres {
 /* A filtered system: resonance, or an anchor of --compare. */
 typedef struct bl_fsys {
   char name[16];           /* "resonance", "faiss-sel", "lancedb", ...     */
-  char note[256];          /* versions and how it filters                  */
+  char note[512];          /* versions and how it filters                  */
   char missing[256];       /* "" or why it is not available                */
   bl_fres at[BL_MAX_SEL];
 } bl_fsys;

@@ -96,6 +96,9 @@ int bl__filter_plot(bl_run *b, const char *dir);
 void bl__collect(bl_run *b);
 /* A measurement object with the fields every one carries. */
 json_t *bl__measurement(const bl_run *b, const char *kind, const char *system);
+/* A "build" field with note (what a system is: versions, BLAS, SIMD
+ * level), unless note is empty. */
+void bl__set_build(json_t *o, const char *note);
 /* A JSON number, or null for NAN and infinities (JSON has neither). */
 json_t *bl__jnum(double v);
 /* The cutoff index reported beside QPS: the largest cutoff <= k. */

@@ -36,6 +36,7 @@ void bl__filter_collect(bl_run *b) {
       json_object_set_new(o, "filter", json_string("type IN (c0..cj)"));
       json_object_set_new(o, "matched",
                           json_integer((json_int_t)b->sel[j].matched));
+      bl__set_build(o, s->note);
       if (s->missing[0]) {
         json_object_set_new(o, "available", json_false());
         json_object_set_new(o, "not_available", json_string(s->missing));
@@ -115,7 +116,7 @@ void bl__filter_table(const bl_run *b) {
   if (b->nfsys < 2) return;
   printf("\nfiltered anchors, single query, same queries and subsets (each "
          "stops after 30 s of queries per selectivity)\n");
-  printf("  %-11s %-13s %7s %9s %9s %9s %9s %8s %8s\n", "selectivity",
+  printf("  %-11s %-14s %7s %9s %9s %9s %9s %8s %8s\n", "selectivity",
          "system", "queries", "p50 ms", "p99 ms", "vs res.", "k filled",
          "rec@10", "outside");
   for (size_t j = 0; j < b->nsel; j++)
@@ -123,7 +124,7 @@ void bl__filter_table(const bl_run *b) {
       const bl_fsys *s = &b->fsys[si];
       const bl_fres *r = &s->at[j];
       if (s->missing[0]) {
-        if (j == 0) printf("  %-11s %-13s not available: %s\n", "", s->name,
+        if (j == 0) printf("  %-11s %-14s not available: %s\n", "", s->name,
                            s->missing);
         continue;
       }
@@ -133,7 +134,7 @@ void bl__filter_table(const bl_run *b) {
       if (si == 0)
         snprintf(filled, sizeof filled, "%zu/%zu", 2 * b->nq - r->short_n,
                  2 * b->nq);
-      printf("  %-11s %-13s %7zu %9s %9s %9s %9s %8s %8zu\n", b->sel[j].text,
+      printf("  %-11s %-14s %7zu %9s %9s %9s %9s %8s %8zu\n", b->sel[j].text,
              s->name, r->have_lat ? r->lat.n : 0,
              num(x[0], 32, "%.4f", r->have_lat ? r->lat.p50 : NAN),
              num(x[1], 32, "%.4f", r->have_lat ? r->lat.p99 : NAN),

@@ -41,6 +41,10 @@ json_t *bl__measurement(const bl_run *b, const char *kind,
 
 static void emit(bl_run *b, json_t *o) { json_array_append_new(b->out, o); }
 
+void bl__set_build(json_t *o, const char *note) {
+  if (note[0]) json_object_set_new(o, "build", json_string(note));
+}
+
 json_t *bl__jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 int bl__qps_cutoff(const bl_run *b) {
@@ -84,6 +88,7 @@ void bl__collect(bl_run *b) {
                           bl__jnum((double)s->lat.n / (s->lat.sum / 1e3)));
       json_object_set_new(o, "x_bandwidth_floor",
                           bl__jnum(s->lat.p50 / bw_floor_ms(b)));
+      bl__set_build(o, s->note);
       emit(b, o);
     }
     for (size_t bi = 0; bi < b->o.nb; bi++) {
@@ -97,6 +102,7 @@ void bl__collect(bl_run *b) {
       json_object_set_new(o, "reps", json_integer((json_int_t)b->o.reps));
       json_object_set_new(o, "pct_fma_peak",
                           bl__jnum(pct_fma(b, s->qps[bi].median)));
+      bl__set_build(o, s->note);
       emit(b, o);
     }
     o = bl__measurement(b, "recall", s->name);
@@ -110,6 +116,7 @@ void bl__collect(bl_run *b) {
     }
     json_object_set_new(o, "queries", json_integer((json_int_t)b->nq));
     json_object_set_new(o, "hits_per_query", json_integer((json_int_t)s->kr));
+    bl__set_build(o, s->note);
     emit(b, o);
   }
   if (b->nsel) bl__filter_collect(b);
