@@ -128,6 +128,9 @@ if [ "$FULL" = 1 ]; then
   step "sync bench: 1,000,000 x 384 (on a copy)"
   $B/rsn_sync_bench --db "$OUT/core-1m.db" --work "$OUT/sync-work.db" | tee "$OUT/sync.txt"
   rm -f "$OUT/sync-work.db"*
+  step "filter bench: 1,000,000 x 384 with 3,000,000 edges (on a copy)"
+  $B/rsn_filter_bench --db "$OUT/core-1m.db" --work "$OUT/filter-work.db" | tee "$OUT/filter.txt"
+  rm -f "$OUT/filter-work.db"*
   e2e synthetic-1m-384 --synthetic 1000000 --dim 384 --queries 1000
   # Filtered search (issue 11); the anchors stop after 30 s of queries per
   # selectivity each, so these take about 10 and 20 minutes.
