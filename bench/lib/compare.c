@@ -178,7 +178,7 @@ static int take_filtered_line(bl_run *b, const char *m, const char *name,
 
 /* The anchors' system names (filtered systems). */
 static int is_filtered_system(const char *name) {
-  static const char *const names[] = {"faiss-sel", "faiss-sel" PYPI_SUFFIX,
+  static const char *const names[] = {"faiss-sel", ("faiss-sel" PYPI_SUFFIX),
                                       "numpy-sub", "lancedb", "lancedb-post",
                                       "sqlite-vec"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
@@ -329,7 +329,7 @@ static int run_node_anchors(bl_run *b, const char *qpath, const char *types,
  * its filtered system is "not available". */
 static void run_pypi(bl_run *b, const char **argv, size_t argc,
                      const char *const *env) {
-  static const char *const sel[] = {"faiss-sel" PYPI_SUFFIX, NULL};
+  static const char *const sel[] = {("faiss-sel" PYPI_SUFFIX), NULL};
   const char *python = compare_python_pypi();
   if (!python) return;
   if (access(python, X_OK) != 0) {
