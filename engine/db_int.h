@@ -48,6 +48,17 @@
 
 #define RSN_POOL_MAX 8
 #define RSN_FCACHE_MAX 16 /* SQL filter results kept per handle */
+#define RSN_BCACHE_MAX 8  /* whole-filter bitmaps kept per handle */
+
+/* A whole filter's bitmap over one arena generation (fbits.c). */
+typedef struct rsn_bcache {
+  char *key;          /* rsn__filter_tree_key of the filter               */
+  uint64_t gen;       /* the arena generation it was built over           */
+  uint64_t fgen;      /* db->fgen of its SQL results (trees with SQL)     */
+  uint64_t *bits;
+  size_t nwords, count;
+  uint64_t used;      /* LRU tick                                         */
+} rsn_bcache;
 
 /* The ids an SQL filter condition selected (fbits.c), shared by the cache
  * and the searches using it. */
@@ -141,6 +152,7 @@ struct rsn_db {
   atomic_uint_fast64_t fgen;         /* [atomic]                             */
   pthread_mutex_t fcache_mu;
   rsn_fset *fcache[RSN_FCACHE_MAX];  /* [fcache_mu] cached SQL results       */
+  rsn_bcache bcache[RSN_BCACHE_MAX]; /* [fcache_mu] cached whole bitmaps     */
   uint64_t fcache_tick;              /* [fcache_mu] LRU clock                */
 };
 
@@ -211,6 +223,7 @@ typedef struct rsn_fprep {
   const rsn_filter *f;
   rsn_fset **sets;
   size_t nsets;
+  uint64_t fgen;      /* db->fgen the SQL results were taken under        */
 } rsn_fprep;
 /* Resolve f's SQL leaves (from the cache or through a pooled reader).
  * Takes no lock but pool_mu and fcache_mu. */

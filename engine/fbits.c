@@ -21,6 +21,12 @@
  * generation (arena.h: unique in the process), so a repeated filtered
  * search over an unchanged arena copies a bitmap instead of looking up
  * every id.  At most RSN_FCACHE_MAX entries; the least recently used goes.
+ *
+ * A second cache keeps whole filters' bitmaps (RSN_BCACHE_MAX), keyed by
+ * the tree's canonical key (filter.c) and the arena generation (and, for
+ * trees with SQL leaves, the fgen their results came from): a search that
+ * repeats a filter over an unchanged arena copies its bitmap (about 10 us
+ * at a million rows) instead of evaluating it again (about 0.5 ms).
  */
 #define _GNU_SOURCE
 #include <string.h>
@@ -55,6 +61,11 @@ void rsn__fcache_free(rsn_db *db) {
   for (int i = 0; i < RSN_FCACHE_MAX; i++) {
     fset_unref(db->fcache[i]);
     db->fcache[i] = NULL;
+  }
+  for (int i = 0; i < RSN_BCACHE_MAX; i++) {
+    rsn__free(db->bcache[i].key);
+    rsn__free(db->bcache[i].bits);
+    memset(&db->bcache[i], 0, sizeof db->bcache[i]);
   }
 }
 
@@ -194,7 +205,8 @@ rsn_status rsn__filter_prepare(rsn_db *db, const rsn_filter *f, rsn_fprep *p) {
   if (n == 0) return RSN_OK;
   if (!(p->sets = rsn__calloc(n, sizeof *p->sets)))
     return rsn__err(RSN_E_NOMEM, "out of memory for a filter");
-  rsn_status st = prepare_tree(db, f, atomic_load(&db->fgen), p);
+  p->fgen = atomic_load(&db->fgen);
+  rsn_status st = prepare_tree(db, f, p->fgen, p);
   if (st) rsn__filter_release(p);
   return st;
 }
@@ -373,13 +385,63 @@ static rsn_status eval(evalctx *c, const rsn_filter *f, uint64_t *w) {
   return rsn__err(RSN_E_INVAL, "filter: unknown node kind %d", (int)f->kind);
 }
 
+/* Copy a cached bitmap of this filter over this arena into bits. */
+static int bcache_get(rsn_db *db, const char *key, const rsn_fprep *p, const rsn_arena *a,
+                      size_t nwords, uint64_t *bits, size_t *count) {
+  int hit = 0;
+  pthread_mutex_lock(&db->fcache_mu);
+  for (int i = 0; i < RSN_BCACHE_MAX && !hit; i++) {
+    rsn_bcache *e = &db->bcache[i];
+    if (e->key && e->gen == a->gen && e->nwords == nwords && (!p->nsets || e->fgen == p->fgen) &&
+        !strcmp(e->key, key)) {
+      if (nwords) memcpy(bits, e->bits, nwords * sizeof *bits);
+      *count = e->count;
+      e->used = ++db->fcache_tick;
+      hit = 1;
+    }
+  }
+  pthread_mutex_unlock(&db->fcache_mu);
+  return hit;
+}
+
+/* Keep a copy of bits (best effort: out of memory keeps nothing). */
+static void bcache_put(rsn_db *db, const char *key, const rsn_fprep *p, const rsn_arena *a,
+                       size_t nwords, const uint64_t *bits, size_t count) {
+  char *k = rsn__strdup(key);
+  uint64_t *copy = rsn__malloc(nwords ? nwords * sizeof *copy : 1);
+  if (!k || !copy) {
+    rsn__free(k);
+    rsn__free(copy);
+    return;
+  }
+  if (nwords) memcpy(copy, bits, nwords * sizeof *copy);
+  pthread_mutex_lock(&db->fcache_mu);
+  int victim = 0;
+  for (int i = 0; i < RSN_BCACHE_MAX; i++) {
+    if (!db->bcache[i].key) {
+      victim = i;
+      break;
+    }
+    if (db->bcache[i].used < db->bcache[victim].used) victim = i;
+  }
+  rsn_bcache old = db->bcache[victim];
+  db->bcache[victim] = (rsn_bcache){.key = k, .gen = a->gen, .fgen = p->fgen, .bits = copy,
+                                    .nwords = nwords, .count = count, .used = ++db->fcache_tick};
+  pthread_mutex_unlock(&db->fcache_mu);
+  rsn__free(old.key);
+  rsn__free(old.bits);
+}
+
 rsn_status rsn__filter_bits(rsn_db *db, const rsn_fprep *p, const rsn_arena *a, uint64_t *bits,
                             size_t *count) {
   evalctx c = {.db = db, .a = a, .p = p, .next_set = 0, .nwords = (a->n + 63) / 64};
+  const char *key = rsn__filter_tree_key(p->f); /* NULL (out of memory): no caching */
+  if (key && bcache_get(db, key, p, a, c.nwords, bits, count)) return RSN_OK;
   rsn_status st = eval(&c, p->f, bits);
   size_t total = 0;
   if (!st)
     for (size_t i = 0; i < c.nwords; i++) total += (size_t)__builtin_popcountll(bits[i]);
   *count = total;
+  if (!st && key) bcache_put(db, key, p, a, c.nwords, bits, total);
   return st;
 }

@@ -29,6 +29,7 @@ rsn_filter *rsn__filter_new(rsn_fkind kind) {
   rsn_filter *f = rsn__calloc(1, sizeof *f);
   if (!f) return NULL;
   atomic_init(&f->refs, 1);
+  atomic_init(&f->tkey, NULL);
   f->kind = kind;
   return f;
 }
@@ -50,6 +51,7 @@ void rsn_filter_free(rsn_filter *f) {
   rsn__free(f->params);
   rsn__free(f->sql);
   rsn__free(f->key);
+  rsn__free(atomic_load(&f->tkey));
   rsn__free(f);
 }
 
@@ -285,3 +287,53 @@ rsn_status rsn_filter_near(const char *id, unsigned hops, const char *edge_type,
   return rsn__filter_sql_done(f, out);
 }
 
+
+/* ---- the tree's key ------------------------------------------------------------------ */
+
+/* Append a length-prefixed string (so no two sequences of parts collide). */
+static void sb_part(sbuf *b, const char *s) {
+  if (!s) {
+    sb_put(b, "~", 1);
+    return;
+  }
+  sb_printf(b, "%zu:", strlen(s));
+  sb_put(b, s, strlen(s));
+}
+
+const char *rsn__filter_tree_key(const rsn_filter *cf) {
+  rsn_filter *f = (rsn_filter *)cf; /* only the atomic cache field changes */
+  char *k = atomic_load_explicit(&f->tkey, memory_order_acquire);
+  if (k) return k;
+  sbuf b = {0};
+  sb_printf(&b, "(%d/%d/%d/", (int)f->kind, (int)f->mode, f->col);
+  switch (f->kind) {
+    case RSN_F_CODES:
+    case RSN_F_IDS:
+      sb_printf(&b, "%zu", f->nvals);
+      for (size_t i = 0; i < f->nvals; i++) sb_part(&b, f->vals[i]);
+      sb_part(&b, f->rlo);
+      sb_part(&b, f->rhi);
+      sb_printf(&b, "%d%d", f->rlo_incl, f->rhi_incl);
+      break;
+    case RSN_F_DATE: sb_printf(&b, "%lld,%lld", (long long)f->lo, (long long)f->hi); break;
+    case RSN_F_SQL: sb_part(&b, f->key); break;
+    default: break;
+  }
+  for (size_t i = 0; i < f->nkids; i++) {
+    const char *kk = rsn__filter_tree_key(f->kids[i]);
+    if (!kk) b.failed = 1;
+    sb_part(&b, kk);
+  }
+  sb_put(&b, ")", 1);
+  if (b.failed) {
+    rsn__free(b.p);
+    return NULL;
+  }
+  char *expect = NULL;
+  if (!atomic_compare_exchange_strong_explicit(&f->tkey, &expect, b.p, memory_order_acq_rel,
+                                               memory_order_acquire)) {
+    rsn__free(b.p); /* another thread published the same key first */
+    return expect;
+  }
+  return b.p;
+}

@@ -83,6 +83,10 @@ struct rsn_filter {
   size_t nparams;
   int raw;
   char *key;
+  /* The whole tree's canonical key (this node, then its kids' keys), made
+   * on first use by rsn__filter_tree_key and published atomically: equal
+   * keys select equal rows from equal data.  NULL until then. */
+  _Atomic(char *) tkey;
 };
 
 /* Take one more reference (returns f). */
@@ -98,6 +102,8 @@ RSN_INTERNAL rsn_status rsn__filter_set_vals(rsn_filter *f, const char *const *v
 RSN_INTERNAL rsn_status rsn__filter_nomem(void);
 RSN_INTERNAL rsn_filter *rsn__filter_sql_leaf(const char *sql, size_t np, int raw);
 RSN_INTERNAL rsn_status rsn__filter_sql_done(rsn_filter *f, rsn_filter **out);
+/* The tree's canonical key (cached in f->tkey), or NULL out of memory. */
+RSN_INTERNAL const char *rsn__filter_tree_key(const rsn_filter *f);
 /* 1 if the tree has an SQL leaf (a search must resolve it first). */
 RSN_INTERNAL int rsn__filter_has_sql(const rsn_filter *f);
 
