@@ -17,16 +17,16 @@
  * for as long as db->fgen stays what it was when they were read: every
  * write call of this handle and every sync that saw another connection's
  * commit renews fgen (PRAGMA data_version alone would miss this handle's
- * own commits).  Beside its ids an entry keeps their bitmap for one arena
- * generation (arena.h: unique in the process), so a repeated filtered
- * search over an unchanged arena copies a bitmap instead of looking up
- * every id.  At most RSN_FCACHE_MAX entries; the least recently used goes.
+ * own commits).  At most RSN_FCACHE_MAX entries; the least recently used
+ * goes.
  *
  * A second cache keeps whole filters' bitmaps (RSN_BCACHE_MAX), keyed by
- * the tree's canonical key (filter.c) and the arena generation (and, for
- * trees with SQL leaves, the fgen their results came from): a search that
- * repeats a filter over an unchanged arena copies its bitmap (about 10 us
- * at a million rows) instead of evaluating it again (about 0.5 ms).
+ * the tree's canonical key (filter.c) and the arena generation (arena.h:
+ * unique in the process), and, for trees with SQL leaves, the fgen their
+ * results came from: a search that repeats a filter over an unchanged
+ * arena copies its bitmap (about 10 us at a million rows) instead of
+ * evaluating it again (about 0.5 ms, plus an id-map lookup per id of its
+ * SQL leaves).
  */
 #define _GNU_SOURCE
 #include <string.h>
@@ -41,10 +41,6 @@ struct rsn_fset {
   size_t n, cap;
   char *pool;         /* the id bytes                                    */
   size_t pool_n, pool_cap;
-  /* [fcache_mu] the bitmap of the ids in one arena generation. */
-  uint64_t *bits;
-  size_t nwords;
-  uint64_t bits_gen;  /* 0: none                                         */
   uint64_t used;      /* [fcache_mu] LRU tick                            */
 };
 
@@ -53,7 +49,6 @@ static void fset_unref(rsn_fset *s) {
   rsn__free(s->key);
   rsn__free(s->ids);
   rsn__free(s->pool);
-  rsn__free(s->bits);
   rsn__free(s);
 }
 
@@ -220,7 +215,6 @@ void rsn__filter_release(rsn_fprep *p) {
 /* ---- evaluation ------------------------------------------------------------------- */
 
 typedef struct evalctx {
-  rsn_db *db;
   const rsn_arena *a;
   const rsn_fprep *p;
   size_t next_set; /* the next SQL leaf's index in p->sets */
@@ -310,31 +304,12 @@ static void bits_of_ids(const rsn_arena *a, char *const *ids, size_t n, uint64_t
   }
 }
 
-/* An SQL leaf: its set's cached bitmap for this arena, or built and kept. */
+/* An SQL leaf: its ids through the id map (the whole filter's bitmap is
+ * what the cache keeps). */
 static rsn_status eval_sql(evalctx *c, uint64_t *w) {
-  rsn_fset *s = c->p->sets[c->next_set++];
-  rsn_db *db = c->db;
-  size_t bytes = c->nwords * sizeof *w;
-  int hit = 0;
-  pthread_mutex_lock(&db->fcache_mu);
-  if (s->bits_gen == c->a->gen && s->nwords == c->nwords) {
-    if (bytes) memcpy(w, s->bits, bytes);
-    hit = 1;
-  }
-  pthread_mutex_unlock(&db->fcache_mu);
-  if (hit) return RSN_OK;
-  memset(w, 0, bytes);
+  const rsn_fset *s = c->p->sets[c->next_set++];
+  memset(w, 0, c->nwords * sizeof *w);
   bits_of_ids(c->a, s->ids, s->n, w);
-  uint64_t *copy = rsn__malloc(bytes ? bytes : 1);
-  if (!copy) return RSN_OK; /* the answer is right; it is just not kept */
-  if (bytes) memcpy(copy, w, bytes);
-  pthread_mutex_lock(&db->fcache_mu);
-  uint64_t *old = s->bits;
-  s->bits = copy;
-  s->nwords = c->nwords;
-  s->bits_gen = c->a->gen;
-  pthread_mutex_unlock(&db->fcache_mu);
-  rsn__free(old);
   return RSN_OK;
 }
 
@@ -434,7 +409,7 @@ static void bcache_put(rsn_db *db, const char *key, const rsn_fprep *p, const rs
 
 rsn_status rsn__filter_bits(rsn_db *db, const rsn_fprep *p, const rsn_arena *a, uint64_t *bits,
                             size_t *count) {
-  evalctx c = {.db = db, .a = a, .p = p, .next_set = 0, .nwords = (a->n + 63) / 64};
+  evalctx c = {.a = a, .p = p, .next_set = 0, .nwords = (a->n + 63) / 64};
   const char *key = rsn__filter_tree_key(p->f); /* NULL (out of memory): no caching */
   if (key && bcache_get(db, key, p, a, c.nwords, bits, count)) return RSN_OK;
   rsn_status st = eval(&c, p->f, bits);

@@ -55,13 +55,6 @@ void rsn_filter_free(rsn_filter *f) {
   rsn__free(f);
 }
 
-int rsn__filter_has_sql(const rsn_filter *f) {
-  if (f->kind == RSN_F_SQL) return 1;
-  for (size_t i = 0; i < f->nkids; i++)
-    if (rsn__filter_has_sql(f->kids[i])) return 1;
-  return 0;
-}
-
 rsn_status rsn__filter_nomem(void) { return rsn__err(RSN_E_NOMEM, "out of memory building a filter"); }
 
 /* A combinator over n kids (taking over the caller's references: on

@@ -104,7 +104,5 @@ RSN_INTERNAL rsn_filter *rsn__filter_sql_leaf(const char *sql, size_t np, int ra
 RSN_INTERNAL rsn_status rsn__filter_sql_done(rsn_filter *f, rsn_filter **out);
 /* The tree's canonical key (cached in f->tkey), or NULL out of memory. */
 RSN_INTERNAL const char *rsn__filter_tree_key(const rsn_filter *f);
-/* 1 if the tree has an SQL leaf (a search must resolve it first). */
-RSN_INTERNAL int rsn__filter_has_sql(const rsn_filter *f);
 
 #endif /* RSN_FILTER_H */
