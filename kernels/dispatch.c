@@ -40,9 +40,9 @@ static char env_warning[160];               /* "" when RSN_ISA was honoured */
 static const rsn_isa order[] = {RSN_ISA_AVX512, RSN_ISA_AVX2, RSN_ISA_SIMDE,
                                 RSN_ISA_SCALAR};
 
-/* The compiled-in table for one path, or NULL if this build lacks it
+/* The compiled-in table of one path, or NULL if this build lacks it
  * (regardless of what the CPU can do). */
-static const rsn_kern *table_of(rsn_isa isa) {
+static const rsn_kern *compiled(rsn_isa isa) {
   switch (isa) {
     case RSN_ISA_SCALAR: return &rsn_kern_scalar;
     case RSN_ISA_SIMDE: return &rsn_kern_simde;
@@ -54,6 +54,44 @@ static const rsn_kern *table_of(rsn_isa isa) {
 #endif
     default: return NULL;
   }
+}
+
+/* The tables handed out: the compiled ones, with every quantized kernel a
+ * path does not provide taken from the scalar reference (filled once). */
+static rsn_kern tables[4];
+static int have_table[4];
+
+static int isa_index(rsn_isa isa) {
+  switch (isa) {
+    case RSN_ISA_SCALAR: return 0;
+    case RSN_ISA_SIMDE: return 1;
+    case RSN_ISA_AVX2: return 2;
+    case RSN_ISA_AVX512: return 3;
+    default: return -1;
+  }
+}
+
+static void fill_tables(void) {
+  static const rsn_isa all[] = {RSN_ISA_SCALAR, RSN_ISA_SIMDE, RSN_ISA_AVX2, RSN_ISA_AVX512};
+  const rsn_kern *ref = &rsn_kern_scalar;
+  for (size_t i = 0; i < 4; i++) {
+    const rsn_kern *c = compiled(all[i]);
+    if (!c) continue;
+    rsn_kern t = *c;
+#define RSN_FILL(m) if (!t.m) t.m = ref->m
+    RSN_FILL(qname); RSN_FILL(i8rows); RSN_FILL(i8ptrs); RSN_FILL(i8block);
+    RSN_FILL(f16rows); RSN_FILL(f16ptrs); RSN_FILL(f16block);
+    RSN_FILL(b1rows); RSN_FILL(b1ptrs); RSN_FILL(b1block); RSN_FILL(f16enc);
+#undef RSN_FILL
+    tables[i] = t;
+    have_table[i] = 1;
+  }
+}
+
+/* The table for one path, or NULL if this build lacks it. */
+static const rsn_kern *table_of(rsn_isa isa) {
+  int i = isa_index(isa);
+  return i >= 0 && have_table[i] ? &tables[i] : NULL;
 }
 
 #if RSN_X86_64
@@ -98,6 +136,7 @@ static const rsn_kern *best_in(unsigned mask) {
  * (the best path is used) and remembered in env_warning; nothing is
  * printed. */
 static void init_once(void) {
+  fill_tables();
   unsigned s = RSN_ISA_SCALAR | RSN_ISA_SIMDE;
 #if RSN_X86_64
   s |= detect_x86();

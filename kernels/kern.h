@@ -51,6 +51,47 @@ typedef void (*rsn_dotblock_fn)(const float *Q, size_t qstride, size_t nq,
                                 const float *rows, size_t stride, size_t nrows,
                                 size_t n, float *out, size_t ldo);
 
+/* ---- quantized tiers -------------------------------------------------------
+ * Code rows follow the f32 layout: 64-byte aligned, a stride of a multiple
+ * of 64 bytes, padding codes zero (i8: 0, f16: +0.0, b1: 0 bits) and the
+ * query's padding zero, so a kernel scans n = stride elements with no tail.
+ * The layout is the same on every ISA (the active path may change at run
+ * time).  Strides and n below count elements: bytes for i8, halves for
+ * f16, 64-bit words for b1.
+ *
+ *   i8   codes u (uint8) of a row against a query qq (int8):
+ *        out = sum qq[j] * u[j], exact in int32 (|qq| <= 127, u <= 255 and
+ *        n <= 65536 keep it below 2^31), so every path gives the same bits;
+ *   f16  IEEE binary16 codes against an f32 query: out = sum q[j] * h[j]
+ *        in float (rounding as the path's f32 kernels);
+ *   b1   sign bits against the query's: out = popcount(q XOR row), the
+ *        Hamming distance, exact.
+ * Each comes as rows (a contiguous run), ptrs (gathered rows) and block
+ * (many queries x many rows), with the f32 kernels' preconditions. */
+typedef void (*rsn_i8rows_fn)(const int8_t *q, const uint8_t *rows, size_t stride,
+                              size_t n, size_t nrows, int32_t *out);
+typedef void (*rsn_i8ptrs_fn)(const int8_t *q, const uint8_t *const *rows, size_t n,
+                              size_t nrows, int32_t *out);
+typedef void (*rsn_i8block_fn)(const int8_t *Q, size_t qstride, size_t nq,
+                               const uint8_t *rows, size_t stride, size_t nrows,
+                               size_t n, int32_t *out, size_t ldo);
+typedef void (*rsn_f16rows_fn)(const float *q, const uint16_t *rows, size_t stride,
+                               size_t n, size_t nrows, float *out);
+typedef void (*rsn_f16ptrs_fn)(const float *q, const uint16_t *const *rows, size_t n,
+                               size_t nrows, float *out);
+typedef void (*rsn_f16block_fn)(const float *Q, size_t qstride, size_t nq,
+                                const uint16_t *rows, size_t stride, size_t nrows,
+                                size_t n, float *out, size_t ldo);
+typedef void (*rsn_b1rows_fn)(const uint64_t *q, const uint64_t *rows, size_t stride,
+                              size_t n, size_t nrows, uint32_t *out);
+typedef void (*rsn_b1ptrs_fn)(const uint64_t *q, const uint64_t *const *rows, size_t n,
+                              size_t nrows, uint32_t *out);
+typedef void (*rsn_b1block_fn)(const uint64_t *Q, size_t qstride, size_t nq,
+                               const uint64_t *rows, size_t stride, size_t nrows,
+                               size_t n, uint32_t *out, size_t ldo);
+/* x[0..n) as binary16, rounded to nearest even (any n, any alignment). */
+typedef void (*rsn_f16enc_fn)(const float *x, uint16_t *out, size_t n);
+
 /* One kernel table per instruction set. */
 typedef struct rsn_kern {
   rsn_isa isa;              /* which path this table is                     */
@@ -59,7 +100,46 @@ typedef struct rsn_kern {
   rsn_dotrows_fn dotrows;   /* one query x many rows                        */
   rsn_dotblock_fn dotblock; /* many queries x many rows                     */
   rsn_dotptrs_fn dotptrs;   /* one query x gathered rows                    */
+  /* Quantized tiers (above).  A table whose CPU lacks what a tier kernel
+   * needs gets the best one it can run from dispatch.c; qname says what the
+   * quantized kernels of this table are ("avx512-vnni", ...). */
+  const char *qname;
+  rsn_i8rows_fn i8rows;
+  rsn_i8ptrs_fn i8ptrs;
+  rsn_i8block_fn i8block;
+  rsn_f16rows_fn f16rows;
+  rsn_f16ptrs_fn f16ptrs;
+  rsn_f16block_fn f16block;
+  rsn_b1rows_fn b1rows;
+  rsn_b1ptrs_fn b1ptrs;
+  rsn_b1block_fn b1block;
+  rsn_f16enc_fn f16enc;
 } rsn_kern;
+
+/* ---- quantizers (quant.c, portable) ------------------------------------- */
+/* IEEE binary16 <-> binary32: round to nearest even; subnormals, infinities
+ * and NaN kept (a NaN stays a NaN). */
+RSN_INTERNAL uint16_t rsn_f16_from_f32(float x);
+RSN_INTERNAL float rsn_f32_from_f16(uint16_t h);
+/* Bytes per code row of each tier for dim floats (multiples of 64). */
+RSN_INTERNAL size_t rsn_i8_stride(uint32_t dim);  /* bytes               */
+RSN_INTERNAL size_t rsn_f16_stride(uint32_t dim); /* halves              */
+RSN_INTERNAL size_t rsn_b1_stride(uint32_t dim);  /* 64-bit words        */
+/* i8 codes of one row: u[j] = round((x[j] - lo[j]) * inv[j]) clipped to
+ * [0, 255] (inv[j] = 0 for a constant column: code 0); out[dim..stride)
+ * zeroed.  Returns how many components were clipped by more than half a
+ * step (a row outside the calibrated range). */
+RSN_INTERNAL uint32_t rsn_i8_encode(const float *x, const float *lo, const float *inv,
+                                    uint32_t dim, uint8_t *out);
+/* The i8 query: w[j] = q[j] * scale[j] quantized to qq[j] = round(w[j] /
+ * alpha) with alpha = max|w| / 127, so that
+ *     q . x  ~  c + alpha * sum qq[j] * u[j],   c = sum q[j] * lo[j].
+ * qq[dim..stride) zeroed.  A query orthogonal to every range gives alpha 0. */
+RSN_INTERNAL void rsn_i8_query(const float *q, const float *lo, const float *scale,
+                               uint32_t dim, int8_t *qq, float *alpha, float *c);
+/* b1 codes: bit j of the row (word j / 64, bit j % 64) is 1 when x[j] > 0;
+ * bits dim.. of the stride zeroed. */
+RSN_INTERNAL void rsn_b1_encode(const float *x, uint32_t dim, uint64_t *out);
 
 /* The active table (best supported path allowed by rsn_isa_restrict or the
  * RSN_ISA environment variable).  CPU detection runs once, thread-safely,
