@@ -78,6 +78,7 @@ size_t rsn__arena_chunk_bytes(const rsn_arena *a) {
 
 void rsn__arena_free(rsn_arena *a) {
   if (!a) return;
+  rsn__tiers_free(a);
   rsn__cols_free(&a->cols);
   for (size_t c = 0; c < a->nchunks; c++)
     rsn__map_free(a->chunks[c], rsn__arena_chunk_bytes(a));
@@ -91,7 +92,7 @@ void rsn__arena_free(rsn_arena *a) {
 size_t rsn__arena_bytes(const rsn_arena *a) {
   size_t b = a->nchunks * a->rpc * a->stride * sizeof(float);
   b += a->chunks_cap * sizeof(float *) + a->ids_cap * sizeof(char *);
-  b += a->map_cap * sizeof(uint64_t) + rsn__cols_bytes(&a->cols);
+  b += a->map_cap * sizeof(uint64_t) + rsn__cols_bytes(&a->cols) + rsn__tiers_bytes(a);
   for (const rsn_idpool_block *p = a->pool; p; p = p->next)
     b += sizeof *p + p->cap;
   return b;
@@ -301,6 +302,11 @@ static rsn_status ensure_row_capacity(rsn_arena *a) {
                       bytes);
     a->huge |= !a->nomap && bytes >= (2u << 20);
     a->chunks[a->nchunks++] = c;
+    rsn_status st = rsn__tiers_grow(a);
+    if (st) { /* no row lives in the new chunk yet: give it back */
+      rsn__map_free(a->chunks[--a->nchunks], bytes);
+      return st;
+    }
   }
   return RSN_OK;
 }
@@ -366,6 +372,7 @@ rsn_status rsn__arena_put(rsn_arena *a, const char *id, const float *v,
     return st;
   }
   memcpy(rsn__arena_row(a, (size_t)s), v, a->dim * sizeof(float));
+  rsn__tiers_encode(a, (size_t)s);
   new_gen(a);
   return RSN_OK;
 }
@@ -381,6 +388,7 @@ static void move_slot(rsn_arena *a, size_t from, size_t to) {
          a->stride * sizeof(float));
   a->ids[to] = id;
   rsn__cols_move(&a->cols, from, to);
+  rsn__tiers_move(a, from, to);
   map_set_slot(a, mi, to);
 }
 
@@ -413,7 +421,7 @@ void rsn__arena_pop(rsn_arena *a) {
 /* ---- merging the loader's per-thread arenas ---------------------------------- */
 
 rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src) {
-  assert(dst->dim == src->dim);
+  assert(dst->dim == src->dim && !dst->tiers.want && !src->tiers.want);
   size_t full = src->n >> src->shift;
   if (full == 0 || (dst->n & (dst->rpc - 1)) != 0 || dst->nchunks != (dst->n >> dst->shift))
     return RSN_OK; /* nothing to adopt, or dst not on a chunk boundary */
@@ -507,7 +515,7 @@ void rsn__arena_index_range(rsn_arena *a, size_t from, size_t to) {
 }
 
 rsn_status rsn__arena_absorb(rsn_arena *dst, rsn_arena *src) {
-  assert(dst->dim == src->dim);
+  assert(dst->dim == src->dim && !dst->tiers.want && !src->tiers.want);
   rsn_status st = RSN_OK;
   size_t first = dst->n, s = 0;
   for (; s < src->n && st == RSN_OK; s++) {

@@ -22,6 +22,7 @@
 
 #include "base.h"
 #include "cols.h"
+#include "tiers.h"
 
 typedef struct rsn_idpool_block rsn_idpool_block;
 
@@ -46,6 +47,7 @@ typedef struct rsn_arena {
                             when the handle's arena adopts the rows)      */
   rsn_cols cols;         /* filter columns per slot (cols.h), capacity
                             ids_cap                                        */
+  rsn_tiers tiers;       /* quantized copies of the rows (tiers.h)          */
   uint64_t gen;          /* renewed by every change of rows, ids or columns,
                             unique in the process: what a cached filter
                             bitmap was built for                           */

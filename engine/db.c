@@ -101,6 +101,8 @@ rsn_status rsn_open(const char *path, const rsn_open_opts *opts, rsn_db **out) {
                     opts->dim, RSN_MAX_DIM);
   if (opts->threads < 0 || opts->load_threads < 0)
     return rsn__err(RSN_E_INVAL, "thread counts must not be negative");
+  if (opts->tiers & ~RSN_TIERS_ALL)
+    return rsn__err(RSN_E_INVAL, "tiers 0x%x: only RSN_TIERS_F16, _I8 and _B1 exist", opts->tiers);
 
   rsn_db *db = rsn__calloc(1, sizeof *db);
   if (!db) return rsn__err(RSN_E_NOMEM, "rsn_open: out of memory");
@@ -118,6 +120,7 @@ rsn_status rsn_open(const char *path, const rsn_open_opts *opts, rsn_db **out) {
   db->flags = opts->flags;
   db->threads = opts->threads ? opts->threads : default_threads();
   db->load_threads = opts->load_threads;
+  db->tiers = opts->tiers;
   db->progress = opts->progress;
   db->progress_ctx = opts->progress_ctx;
   db->path = rsn__strdup(path);
@@ -146,6 +149,7 @@ rsn_status rsn_open(const char *path, const rsn_open_opts *opts, rsn_db **out) {
   st = rsn_store_data_version(db->wr, &db->data_version);
   if (st) goto fail;
   st = rsn__arena_init(&db->arena, atomic_load(&db->dim), 0);
+  if (!st) st = rsn__tiers_build(&db->arena, db->tiers, 1);
   if (st) goto fail;
 
   if (!(db->flags & RSN_OPEN_NOLOAD)) {
@@ -257,6 +261,9 @@ rsn_status rsn_stats_get(rsn_db *db, rsn_stats *out) {
     out->arena_bytes = (int64_t)rsn__arena_bytes(&db->arena);
     out->load_ms = db->load_ms;
     out->load_threads = db->load_threads_used;
+    out->tiers = db->arena.tiers.ready ? db->arena.tiers.want : 0;
+    out->tier_bytes = (int64_t)rsn__tiers_bytes(&db->arena);
+    out->tier_clipped_rows = (int64_t)db->arena.tiers.clipped_rows;
     pthread_rwlock_unlock(&db->lock);
   }
   out->isa = rsn_isa_name(rsn_isa_active());

@@ -105,6 +105,7 @@ struct rsn_db {
   unsigned flags;           /* [const] RSN_OPEN_* in effect                 */
   int threads;              /* [const] default search threads               */
   int load_threads;         /* [const] loader threads asked for (0 = auto)  */
+  unsigned tiers;           /* [const] RSN_TIERS_* every arena keeps        */
   rsn_progress_fn progress; /* [const] optional progress callback           */
   void *progress_ctx;       /* [const]                                      */
   int readonly;             /* [const] wr is (or fell back to) read-only    */

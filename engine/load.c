@@ -412,6 +412,11 @@ rsn_status rsn__load_build(rsn_db *db, uint32_t dim, rsn_load_result *out) {
       st = load_pass(db, dim, out);
     }
   }
+  if (!st && db->tiers) {
+    rsn__progress_report(db, "tiers", 0, (uint64_t)out->arena.n);
+    st = rsn__tiers_build(&out->arena, db->tiers, choose_threads(db, out->arena.n));
+    if (st) rsn__arena_free(&out->arena);
+  }
   if (st) return st;
   out->dim = out->audit.dim;
   out->audit.dim_from_meta = from_meta;

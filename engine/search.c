@@ -40,12 +40,13 @@
 #include <string.h>
 
 #include "db_int.h"
+#include "score.h"
 
 #ifdef RSN_HAVE_OPENMP
 #include <omp.h>
 #endif
 
-#define ROW_BLOCK 256    /* rows scored per kernel call (single query)      */
+#define ROW_BLOCK RSN_SCORE_MAX_ROWS /* rows scored per call (single query)  */
 #define BATCH_ROWS 128   /* rows per block in a batch (kept in L2)          */
 #define BATCH_QTILE 64   /* queries per tile in a batch                     */
 /* Bytes of query copies and heaps per piece of a batch (one piece holds at
@@ -116,7 +117,15 @@ static rsn_status check_params(const rsn_search_params *p) {
   if (p->threads < 0) return rsn__err(RSN_E_INVAL, "threads must not be negative");
   if ((p->flags & RSN_SEARCH_MIN_SCORE) && !isfinite(p->min_score))
     return rsn__err(RSN_E_INVAL, "min_score must be finite");
+  if ((unsigned)p->tier >= RSN_TIER__COUNT)
+    return rsn__err(RSN_E_INVAL, "tier %d: use RSN_TIER_F32, _F16, _I8 or _B1", (int)p->tier);
   return RSN_OK;
+}
+
+/* a * b, or SIZE_MAX when it overflows. */
+static size_t mul_sat(size_t a, size_t b) {
+  size_t r;
+  return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
 }
 
 /* Threads for a scan of `floats` floats: the caller's wish or the handle's
@@ -203,16 +212,15 @@ static rsn_status finish(rsn_db *db, const rsn_search_params *p, rsn_status st,
 
 /* ---- single-query scan ------------------------------------------------------------- */
 
-/* Score slots [lo, hi) against q into heap h, skipping slot `skip`. */
-static void scan_range(const rsn_arena *a, const rsn_kern *K, const float *q,
-                       size_t lo, size_t hi, size_t skip, rsn_topk *h) {
+/* Score slots [lo, hi) into heap h, skipping slot `skip`. */
+static void scan_range(const rsn_scorer *sc, size_t lo, size_t hi, size_t skip, rsn_topk *h) {
+  const rsn_arena *a = sc->a;
   float scores[ROW_BLOCK];
   size_t s = lo;
   while (s < hi) {
     size_t r = s & (a->rpc - 1);
     size_t nb = RSN_MIN(RSN_MIN(hi - s, a->rpc - r), (size_t)ROW_BLOCK);
-    K->dotrows(q, a->chunks[s >> a->shift] + r * a->stride, a->stride, a->stride,
-               nb, scores);
+    rsn__score_run(sc, s, nb, scores);
     for (size_t i = 0; i < nb; i++) {
       if (rsn_topk_wants(h, scores[i]) && s + i != skip)
         rsn_topk_push(h, scores[i], s + i, a->ids[s + i], 0);
@@ -233,19 +241,19 @@ static void scan_range(const rsn_arena *a, const rsn_kern *K, const float *q,
 unsigned rsn__dense_word = RSN_DENSE_WORD;
 
 /* Offer the gathered rows' scores to h. */
-static void gather_flush(const rsn_arena *a, const rsn_kern *K, const float *q,
-                         const float **ptrs, const size_t *slots, size_t m, float *scores,
+static void gather_flush(const rsn_scorer *sc, const size_t *slots, size_t m, float *scores,
                          rsn_topk *h) {
   if (m == 0) return;
-  K->dotptrs(q, ptrs, a->stride, m, scores);
+  rsn__score_slots(sc, slots, m, scores);
   for (size_t i = 0; i < m; i++)
-    if (rsn_topk_wants(h, scores[i])) rsn_topk_push(h, scores[i], slots[i], a->ids[slots[i]], 0);
+    if (rsn_topk_wants(h, scores[i]))
+      rsn_topk_push(h, scores[i], slots[i], sc->a->ids[slots[i]], 0);
 }
 
 /* Score the slots of [lo, hi) whose bit is set (lo a multiple of 64). */
-static void scan_range_bits(const rsn_arena *a, const rsn_kern *K, const float *q, size_t lo,
-                            size_t hi, const uint64_t *bits, rsn_topk *h) {
-  const float *ptrs[ROW_BLOCK];
+static void scan_range_bits(const rsn_scorer *sc, size_t lo, size_t hi, const uint64_t *bits,
+                            rsn_topk *h) {
+  const rsn_arena *a = sc->a;
   size_t slots[ROW_BLOCK], m = 0;
   float scores[ROW_BLOCK];
   for (size_t base = lo; base < hi; base += 64) {
@@ -254,7 +262,7 @@ static void scan_range_bits(const rsn_arena *a, const rsn_kern *K, const float *
     size_t r = base & (a->rpc - 1);
     if ((unsigned)__builtin_popcountll(w) >= rsn__dense_word && hi - base >= 64 && r + 64 <= a->rpc) {
       float s64[64];
-      K->dotrows(q, a->chunks[base >> a->shift] + r * a->stride, a->stride, a->stride, 64, s64);
+      rsn__score_run(sc, base, 64, s64);
       for (; w; w &= w - 1) {
         size_t b = (size_t)__builtin_ctzll(w);
         if (rsn_topk_wants(h, s64[b])) rsn_topk_push(h, s64[b], base + b, a->ids[base + b], 0);
@@ -262,16 +270,14 @@ static void scan_range_bits(const rsn_arena *a, const rsn_kern *K, const float *
       continue;
     }
     for (; w; w &= w - 1) {
-      size_t s = base + (size_t)__builtin_ctzll(w);
-      ptrs[m] = rsn__arena_row(a, s);
-      slots[m++] = s;
+      slots[m++] = base + (size_t)__builtin_ctzll(w);
       if (m == ROW_BLOCK) {
-        gather_flush(a, K, q, ptrs, slots, m, scores, h);
+        gather_flush(sc, slots, m, scores, h);
         m = 0;
       }
     }
   }
-  gather_flush(a, K, q, ptrs, slots, m, scores, h);
+  gather_flush(sc, slots, m, scores, h);
 }
 
 /* ---- row blocks ------------------------------------------------------------------- */
@@ -317,17 +323,18 @@ static int blocks_next(row_blocks *b, size_t *lo, size_t *hi) {
 
 /* Score every row (bits NULL) or the rows whose bit is set, skipping slot
  * `skip` in the first case. */
-static void scan_part(const rsn_arena *a, const rsn_kern *K, const float *q, size_t lo,
-                      size_t hi, size_t skip, const uint64_t *bits, rsn_topk *h) {
+static void scan_part(const rsn_scorer *sc, size_t lo, size_t hi, size_t skip,
+                      const uint64_t *bits, rsn_topk *h) {
   if (bits)
-    scan_range_bits(a, K, q, lo, hi, bits, h);
+    scan_range_bits(sc, lo, hi, bits, h);
   else
-    scan_range(a, K, q, lo, hi, skip, h);
+    scan_range(sc, lo, hi, skip, h);
 }
 
-static rsn_status scan_one(const rsn_arena *a, const float *q, size_t k, size_t skip,
-                           const uint64_t *bits, int nt, rsn_topk *out) {
-  const rsn_kern *K = rsn_kern_active();
+/* The best k rows by sc's scores, sorted, into *out. */
+static rsn_status scan_one(const rsn_scorer *sc, size_t k, size_t skip, const uint64_t *bits,
+                           int nt, rsn_topk *out) {
+  const rsn_arena *a = sc->a;
   rsn_topk *heaps = rsn__calloc((size_t)nt, sizeof *heaps);
   if (!heaps) return rsn__err(RSN_E_NOMEM, "out of memory for heaps");
   rsn_status st = RSN_OK;
@@ -340,10 +347,10 @@ static rsn_status scan_one(const rsn_arena *a, const float *q, size_t k, size_t 
     {
       rsn_topk *h = &heaps[omp_get_thread_num()];
       size_t lo, hi;
-      while (blocks_next(&rb, &lo, &hi)) scan_part(a, K, q, lo, hi, skip, bits, h);
+      while (blocks_next(&rb, &lo, &hi)) scan_part(sc, lo, hi, skip, bits, h);
     }
 #else
-    scan_part(a, K, q, 0, a->n, skip, bits, &heaps[0]);
+    scan_part(sc, 0, a->n, skip, bits, &heaps[0]);
 #endif
     for (int t = 1; t < nt; t++) rsn_topk_merge(&heaps[0], &heaps[t]);
     rsn_topk_sort(&heaps[0]);
@@ -352,6 +359,69 @@ static rsn_status scan_one(const rsn_arena *a, const float *q, size_t k, size_t 
   }
   for (int t = 0; t < nt; t++) rsn_topk_free(&heaps[t]);
   rsn__free(heaps);
+  return st;
+}
+
+/* ---- tiers ------------------------------------------------------------------------- */
+
+/* Rows a search of p keeps per query before rescoring: k for f32, else
+ * k x oversample (the tier's default for 0), at most the rows available. */
+static size_t candidates_for(const rsn_search_params *p, size_t k, size_t avail) {
+  if (p->tier == RSN_TIER_F32) return k;
+  unsigned os = p->oversample ? p->oversample : rsn_tier_default_oversample(p->tier);
+  return RSN_MIN(mul_sat(k, os), avail);
+}
+
+/* The search's results record what was scanned and how its scores came. */
+static void results_tier(rsn_results *r, const rsn_search_params *p, size_t kc) {
+  r->tier = p->tier;
+  r->candidates = p->tier == RSN_TIER_F32 ? 0 : kc;
+  r->approximate = p->tier != RSN_TIER_F32 && (p->flags & RSN_SEARCH_NO_RESCORE);
+}
+
+/* Float equivalents of scanning `rows` rows of the tier (thread planning). */
+static size_t scan_floats(const rsn_arena *a, rsn_tier t, size_t rows) {
+  return mul_sat(rows, rsn__scan_row_bytes(a, t) / sizeof(float));
+}
+
+/* A tier's candidates (sorted, kc of them) -> the best k of them by exact
+ * f32 score into *top (sorted), or with NO_RESCORE the first k as they
+ * are.  cand is consumed. */
+static rsn_status finish_tier(const rsn_arena *a, const float *q, const rsn_search_params *p,
+                              size_t k, rsn_topk *cand, rsn_topk *top) {
+  if (p->flags & RSN_SEARCH_NO_RESCORE) {
+    if (cand->n > k) cand->n = k;
+    *top = *cand;
+    memset(cand, 0, sizeof *cand);
+    return RSN_OK;
+  }
+  rsn_status st = rsn_topk_init(top, k);
+  if (!st) {
+    rsn__rescore(a, rsn_kern_active(), q, cand, top);
+    rsn_topk_sort(top);
+  }
+  rsn_topk_free(cand);
+  return st;
+}
+
+/* One query's answer in *top (sorted, at most k hits): the scan of
+ * p->tier, then for a tier the rescoring of its kc candidates. */
+static rsn_status answer_one(const rsn_arena *a, const float *q, const rsn_search_params *p,
+                             size_t k, size_t kc, size_t skip, const uint64_t *bits, int nt,
+                             rsn_topk *top) {
+  rsn_scorer sc;
+  rsn_status st = rsn__scorer_init(&sc, a, p->tier, q);
+  if (st) return st;
+  if (p->tier == RSN_TIER_F32) {
+    st = scan_one(&sc, k, skip, bits, nt, top);
+  } else {
+    rsn_topk cand;
+    memset(&cand, 0, sizeof cand);
+    st = scan_one(&sc, kc, skip, bits, nt, &cand);
+    if (!st) st = finish_tier(a, q, p, k, &cand, top);
+    rsn_topk_free(&cand);
+  }
+  rsn__scorer_free(&sc);
   return st;
 }
 
@@ -423,10 +493,12 @@ static rsn_status search_one(rsn_db *db, float *q, uint32_t dbdim, const char *l
   size_t avail;
   st = filter_plan(db, fp, a, skip, &bits, &avail);
   if (st) goto unlock;
-  size_t k = RSN_MIN(p->k, avail);
+  size_t k = RSN_MIN(p->k, avail), kc = candidates_for(p, k, avail);
   st = results_new(1, k, &r);
   if (st || k == 0) goto unlock;
-  st = scan_one(a, q, k, skip, bits, plan_threads(db, p, avail * a->stride, active), &top);
+  results_tier(r, p, kc);
+  int nt = plan_threads(db, p, scan_floats(a, p->tier, avail), active);
+  st = answer_one(a, q, p, k, kc, skip, bits, nt, &top);
   if (!st) st = emit(r, 0, &top, p);
 unlock:
   pthread_rwlock_unlock(&db->lock);
@@ -443,6 +515,9 @@ static rsn_status enter(rsn_db *db, const rsn_search_params *p, rsn_results **ou
   *out = NULL;
   rsn_status st = rsn__progress_busy(db);
   if (!st) st = check_params(p);
+  if (!st && p->tier != RSN_TIER_F32 && !(db->tiers & (1u << p->tier)))
+    st = rsn__err(RSN_E_TIER, "tier %s was not built: open the database with "
+                  "rsn_open_opts.tiers including it", rsn_tier_name(p->tier));
   if (!st) st = rsn__sync_ensure_loaded(db);
   if (!st && (db->flags & RSN_OPEN_AUTO_REFRESH) && !(p->flags & RSN_SEARCH_NO_REFRESH))
     st = rsn__sync_auto(db);
@@ -506,18 +581,17 @@ rsn_status rsn_search_like(rsn_db *db, const char *id, const rsn_search_params *
 /* ---- batch ------------------------------------------------------------------------- */
 
 /* Score slots [lo, hi) against all nq queries (tile by tile) into heaps[q]. */
-static void scan_batch_range(const rsn_arena *a, const rsn_kern *K, const float *Q,
-                             size_t nq, size_t lo, size_t hi, rsn_topk *heaps,
-                             float *buf) {
+static void scan_batch_range(const rsn_bscorer *b, size_t nq, size_t lo, size_t hi,
+                             rsn_topk *heaps, float *buf) {
+  const rsn_arena *a = b->a;
   size_t s = lo;
   while (s < hi) {
     size_t r = s & (a->rpc - 1);
     size_t nb = RSN_MIN(RSN_MIN(hi - s, a->rpc - r), (size_t)BATCH_ROWS);
-    const float *rows = a->chunks[s >> a->shift] + r * a->stride;
+    const void *rows = rsn__scan_row(a, b->tier, s);
     for (size_t q0 = 0; q0 < nq; q0 += BATCH_QTILE) {
       size_t nqt = RSN_MIN((size_t)BATCH_QTILE, nq - q0);
-      K->dotblock(Q + q0 * a->stride, a->stride, nqt, rows, a->stride, nb,
-                  a->stride, buf, BATCH_ROWS);
+      rsn__score_block(b, q0, nqt, rows, nb, buf, BATCH_ROWS);
       for (size_t qi = 0; qi < nqt; qi++) {
         rsn_topk *h = &heaps[q0 + qi];
         const float *sc = buf + qi * BATCH_ROWS;
@@ -534,16 +608,18 @@ static void scan_batch_range(const rsn_arena *a, const rsn_kern *K, const float 
  * copied, BATCH_ROWS at a time, into `pack` (a contiguous, aligned block)
  * and scored there like an unfiltered run of rows, so every row fetched
  * still serves the whole tile of queries. */
-static void scan_batch_range_bits(const rsn_arena *a, const rsn_kern *K, const float *Q,
-                                  size_t nq, size_t lo, size_t hi, const uint64_t *bits,
-                                  rsn_topk *heaps, float *buf, float *pack) {
+static void scan_batch_range_bits(const rsn_bscorer *b, size_t nq, size_t lo, size_t hi,
+                                  const uint64_t *bits, rsn_topk *heaps, float *buf,
+                                  char *pack) {
+  const rsn_arena *a = b->a;
+  size_t rb = rsn__scan_row_bytes(a, b->tier);
   size_t slots[BATCH_ROWS], m = 0, base = lo;
   uint64_t w = lo < hi ? bits[lo / 64] : 0;
   for (;;) {
     while (w && m < BATCH_ROWS) {
       size_t s = base + (size_t)__builtin_ctzll(w);
       w &= w - 1;
-      memcpy(pack + m * a->stride, rsn__arena_row(a, s), a->stride * sizeof(float));
+      memcpy(pack + m * rb, rsn__scan_row(a, b->tier, s), rb);
       slots[m++] = s;
     }
     if (!w && m < BATCH_ROWS && base + 64 < hi) {
@@ -554,8 +630,7 @@ static void scan_batch_range_bits(const rsn_arena *a, const rsn_kern *K, const f
     if (m == 0) break;
     for (size_t q0 = 0; q0 < nq; q0 += BATCH_QTILE) {
       size_t nqt = RSN_MIN((size_t)BATCH_QTILE, nq - q0);
-      K->dotblock(Q + q0 * a->stride, a->stride, nqt, pack, a->stride, m, a->stride, buf,
-                  BATCH_ROWS);
+      rsn__score_block(b, q0, nqt, pack, m, buf, BATCH_ROWS);
       for (size_t qi = 0; qi < nqt; qi++) {
         rsn_topk *h = &heaps[q0 + qi];
         const float *sc = buf + qi * BATCH_ROWS;
@@ -567,17 +642,11 @@ static void scan_batch_range_bits(const rsn_arena *a, const rsn_kern *K, const f
   }
 }
 
-/* a * b, or SIZE_MAX when it overflows (for thread planning only). */
-static size_t mul_sat(size_t a, size_t b) {
-  size_t r;
-  return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
-}
-
 /* Queries per piece of a batch: their copies and heaps within
  * rsn__search_piece_bytes, a multiple of the query tile when that is
  * possible, at least 1. */
 static size_t batch_piece(size_t nq, size_t stride, size_t k, int nt) {
-  size_t per = stride * sizeof(float) + (size_t)nt * k * sizeof(rsn_hitref);
+  size_t per = 2 * stride * sizeof(float) + (size_t)nt * k * sizeof(rsn_hitref);
   size_t piece = rsn__search_piece_bytes / per;
   if (piece >= BATCH_QTILE) piece -= piece % BATCH_QTILE;
   if (piece < 1) piece = 1;
@@ -589,58 +658,75 @@ static size_t batch_piece(size_t nq, size_t stride, size_t k, int nt) {
 static rsn_status batch_scan(rsn_db *db, const rsn_arena *a, const float *queries,
                              size_t nq, uint32_t dbdim, const rsn_search_params *p,
                              const uint64_t *bits, size_t avail, int active, rsn_results *r) {
-  size_t stride = a->stride, k = r->k;
-  int nt = plan_threads(db, p, mul_sat(avail * stride, nq), active);
-  size_t piece = batch_piece(nq, stride, k, nt);
+  size_t stride = a->stride, k = r->k, kc = candidates_for(p, k, avail);
+  size_t rb = rsn__scan_row_bytes(a, p->tier);
+  int nt = plan_threads(db, p, mul_sat(scan_floats(a, p->tier, avail), nq), active);
+  size_t piece = batch_piece(nq, stride, kc, nt);
   size_t nheaps = (size_t)nt * piece;
   rsn_status st = RSN_OK;
+  rsn_bscorer bs;
+  memset(&bs, 0, sizeof bs);
+  rsn_topk top;
+  memset(&top, 0, sizeof top);
   float *Q = rsn__aligned_alloc(piece * stride * sizeof(float));
   rsn_topk *heaps = rsn__calloc(nheaps, sizeof *heaps);
   float *bufs = rsn__aligned_alloc((size_t)nt * BATCH_QTILE * BATCH_ROWS * sizeof(float));
-  float *packs = bits ? rsn__aligned_alloc((size_t)nt * BATCH_ROWS * stride * sizeof(float))
-                      : NULL;
+  char *packs = bits ? rsn__aligned_alloc((size_t)nt * BATCH_ROWS * rb) : NULL;
   if (!Q || !heaps || !bufs || (bits && !packs)) {
     st = rsn__err(RSN_E_NOMEM, "out of memory for a piece of %zu queries", piece);
     goto done;
   }
-  for (size_t i = 0; i < nheaps && !st; i++) st = rsn_topk_init(&heaps[i], k);
-  const rsn_kern *K = rsn_kern_active();
+  results_tier(r, p, kc);
+  st = rsn__bscorer_init(&bs, a, p->tier, piece, Q);
+  for (size_t i = 0; i < nheaps && !st; i++) st = rsn_topk_init(&heaps[i], kc);
   for (size_t q0 = 0; q0 < nq && !st; q0 += piece) {
     size_t np = RSN_MIN(piece, nq - q0);
-    for (size_t i = 0; i < np && !st; i++)
+    for (size_t i = 0; i < np && !st; i++) {
       st = prep_query(queries + (q0 + i) * dbdim, dbdim, dbdim, stride, Q + i * stride,
                       q0 + i, nq);
+      if (!st) rsn__bscorer_set(&bs, i, Q + i * stride);
+    }
     if (st) break;
     for (size_t i = 0; i < nheaps; i++) rsn_topk_reset(&heaps[i]);
 #ifdef RSN_HAVE_OPENMP
-    row_blocks rb;
-    blocks_init(&rb, a->n, nt);
+    row_blocks blk;
+    blocks_init(&blk, a->n, nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
       size_t t = (size_t)omp_get_thread_num(), lo, hi;
-      while (blocks_next(&rb, &lo, &hi)) {
+      while (blocks_next(&blk, &lo, &hi)) {
         if (bits)
-          scan_batch_range_bits(a, K, Q, np, lo, hi, bits, heaps + t * np,
-                                bufs + t * BATCH_QTILE * BATCH_ROWS,
-                                packs + t * BATCH_ROWS * stride);
+          scan_batch_range_bits(&bs, np, lo, hi, bits, heaps + t * np,
+                                bufs + t * BATCH_QTILE * BATCH_ROWS, packs + t * BATCH_ROWS * rb);
         else
-          scan_batch_range(a, K, Q, np, lo, hi, heaps + t * np,
-                           bufs + t * BATCH_QTILE * BATCH_ROWS);
+          scan_batch_range(&bs, np, lo, hi, heaps + t * np, bufs + t * BATCH_QTILE * BATCH_ROWS);
       }
     }
 #else
     if (bits)
-      scan_batch_range_bits(a, K, Q, np, 0, a->n, bits, heaps, bufs, packs);
+      scan_batch_range_bits(&bs, np, 0, a->n, bits, heaps, bufs, packs);
     else
-      scan_batch_range(a, K, Q, np, 0, a->n, heaps, bufs);
+      scan_batch_range(&bs, np, 0, a->n, heaps, bufs);
 #endif
     for (size_t q = 0; q < np && !st; q++) {
       for (int t = 1; t < nt; t++) rsn_topk_merge(&heaps[q], &heaps[(size_t)t * np + q]);
       rsn_topk_sort(&heaps[q]);
-      st = emit(r, q0 + q, &heaps[q], p);
+      if (p->tier == RSN_TIER_F32) {
+        st = emit(r, q0 + q, &heaps[q], p);
+        continue;
+      }
+      /* finish_tier consumes a copy of the heap (the heap itself is reused
+       * by the next piece). */
+      rsn_topk cand = heaps[q];
+      st = rsn_topk_init(&heaps[q], kc);
+      if (!st) st = finish_tier(a, Q + q * stride, p, k, &cand, &top);
+      else rsn_topk_free(&cand);
+      if (!st) st = emit(r, q0 + q, &top, p);
+      rsn_topk_free(&top);
     }
   }
 done:
+  rsn__bscorer_free(&bs);
   if (heaps)
     for (size_t i = 0; i < nheaps; i++) rsn_topk_free(&heaps[i]);
   rsn__free(heaps);

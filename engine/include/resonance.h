@@ -86,7 +86,8 @@ extern "C" {
   X(E_CORRUPT, 20, "database is corrupt")                                     \
   X(E_PROBLEMS, 21, "check found problems")                                  \
   X(E_MODEL,   22, "embedding model does not match the database")            \
-  X(E_LIMIT,   23, "size exceeds what resonance can represent")
+  X(E_LIMIT,   23, "size exceeds what resonance can represent")             \
+  X(E_TIER,    24, "search tier not built by this handle")
 
 typedef enum rsn_status {
 #define RSN__ENUM(name, val, msg) RSN_##name = val,
@@ -201,6 +202,60 @@ RSN_API const char *rsn_isa_env_warning(void);
 typedef void (*rsn_progress_fn)(void *ctx, const char *phase, uint64_t done,
                                 uint64_t total);
 
+/* ---------------------------------------------------------------------------
+ * Tiers: compact copies of every vector that a search can scan instead of
+ * the float32 rows, reading fewer bytes, and then rescore exactly.
+ *
+ *   f16  IEEE half precision (2 bytes per dimension, 1/2 of f32)
+ *   i8   one byte per dimension (1/4): each dimension j has an offset lo[j]
+ *        and a step scale[j] = (max - min) / 255, calibrated from the rows at
+ *        every full load (open, rsn_reload, a refresh that falls back to a
+ *        full reload).  Rows written later keep that calibration; a
+ *        component outside it is clipped to the nearest code, and such rows
+ *        are counted (rsn_stats.tier_clipped_rows): rsn_reload recalibrates.
+ *        An arena that starts empty uses lo = -1, scale = 2/255 (all of a
+ *        unit vector's range) until its first full load with rows.
+ *   b1   one bit per dimension (1/32): the sign of each component; rows are
+ *        compared by Hamming distance.  A first stage only: how much ranking
+ *        signal signs carry depends on the model (see README "Tiers").
+ *
+ * Tiers are derived from the float32 rows and kept in step by every write
+ * and refresh; nothing is persisted (SQLite stays the only truth).  Which
+ * tiers a handle builds is chosen at open (rsn_open_opts.tiers); which one
+ * a search scans, per search (rsn_search_params.tier).
+ *
+ * What a tier search guarantees.  The tier's scan keeps the best
+ * k x oversample rows by the tier's approximate score (ties by id, so the
+ * candidates do not depend on threads); with rescoring (the default) those
+ * candidates are scored again in float32 exactly as the f32 search scores
+ * them (the same kernel, the same bits) and the best k are returned.  So
+ * every returned score is exact, every hit satisfies the filter, and the
+ * result equals the exact search's whenever the exact top k are among the
+ * candidates; when one is not, its place goes to the next best candidate.
+ * With RSN_SEARCH_NO_RESCORE the scores are the tier's approximations and
+ * rsn_results.approximate is 1.
+ * ------------------------------------------------------------------------- */
+typedef enum rsn_tier {
+  RSN_TIER_F32 = 0, /* the float32 rows: exact search (the default)        */
+  RSN_TIER_F16 = 1,
+  RSN_TIER_I8 = 2,
+  RSN_TIER_B1 = 3
+} rsn_tier;
+#define RSN_TIER__COUNT 4
+/* rsn_open_opts.tiers bits. */
+#define RSN_TIERS_F16 (1u << RSN_TIER_F16)
+#define RSN_TIERS_I8 (1u << RSN_TIER_I8)
+#define RSN_TIERS_B1 (1u << RSN_TIER_B1)
+#define RSN_TIERS_ALL (RSN_TIERS_F16 | RSN_TIERS_I8 | RSN_TIERS_B1)
+
+/* "f32", "f16", "i8", "b1"; "?" for anything else. */
+RSN_API const char *rsn_tier_name(rsn_tier tier);
+/* Parse a name as above (case-insensitive); RSN_E_INVAL if unknown. */
+RSN_API rsn_status rsn_tier_parse(const char *name, rsn_tier *out);
+/* The oversample a search uses when it asks for 0 (README "Tiers" has the
+ * recall curves they come from): f32 1, f16 2, i8 4, b1 16. */
+RSN_API unsigned rsn_tier_default_oversample(rsn_tier tier);
+
 typedef struct rsn_open_opts {
   unsigned flags;            /* RSN_OPEN_*                                    */
   uint32_t dim;              /* expected embedding dimension, 0 = any.  On
@@ -221,6 +276,9 @@ typedef struct rsn_open_opts {
                                 core, at most 8); at most 64 are used       */
   rsn_progress_fn progress;  /* optional                                     */
   void *progress_ctx;        /* passed to progress                           */
+  unsigned tiers;            /* RSN_TIERS_* to build beside the f32 rows (0:
+                                none).  Memory per row: f16 2*dim bytes, i8
+                                dim, b1 dim/8 (strides rounded up to 64)    */
 } rsn_open_opts;
 
 /* Fill opts with defaults (all zero: read-write, load at open). */
@@ -468,6 +526,8 @@ RSN_API void rsn_filter_free(rsn_filter *f);
 #define RSN_SEARCH_NO_HYDRATE 0x02u /* ids and scores only                  */
 #define RSN_SEARCH_NO_REFRESH 0x04u /* skip RSN_OPEN_AUTO_REFRESH's check for
                                        outside commits for this search      */
+#define RSN_SEARCH_NO_RESCORE 0x08u /* a tier search returns the tier's own
+                                       approximate scores (results say so)  */
 
 typedef struct rsn_search_params {
   size_t k;          /* number of hits wanted, >= 1; k > N returns N        */
@@ -476,6 +536,10 @@ typedef struct rsn_search_params {
                         (0 reproduces the app, which drops scores <= 0)    */
   int threads;       /* 0 = the handle's default; 1 = caller's thread only  */
   const rsn_filter *filter; /* NULL: every row; else only rows it matches   */
+  rsn_tier tier;     /* which copy the scan reads (RSN_TIER_F32: exact);
+                        another tier must have been built at open (E_TIER) */
+  unsigned oversample; /* tier searches keep k x oversample candidates for
+                          rescoring; 0 = rsn_tier_default_oversample      */
 } rsn_search_params;
 
 /* k = 10, hydrate, no minimum, default threads. */
@@ -495,6 +559,10 @@ typedef struct rsn_results {
   rsn_hit *hits;     /* nq*k slots, sorted by score desc, id asc            */
   double search_ms;  /* wall time of the scan                               */
   double hydrate_ms; /* wall time of the metadata fetch                     */
+  rsn_tier tier;     /* the tier that was scanned                           */
+  int approximate;   /* 1: scores are the tier's approximations (a tier
+                        search with RSN_SEARCH_NO_RESCORE); 0: exact f32   */
+  size_t candidates; /* rows rescored per query (0 for an f32 search)       */
 } rsn_results;
 
 /* Exact top-k of one query (dim floats, any alignment) by dot product with
@@ -607,6 +675,10 @@ typedef struct rsn_stats {
   int load_threads;         /* loader threads that read its snapshot (1 when
                                the load fell back to one connection)        */
   const char *isa;          /* active kernel path name                       */
+  unsigned tiers;           /* RSN_TIERS_* built in the arena                 */
+  int64_t tier_bytes;       /* bytes of their codes (part of arena_bytes)     */
+  int64_t tier_clipped_rows;/* rows written since the i8 calibration with a
+                               component outside it (rsn_reload recalibrates) */
   int threads;              /* default search threads                        */
   rsn_health health;
 } rsn_stats;
