@@ -162,9 +162,9 @@ static void calibrate(rsn_arena *a, int threads) {
 #endif
       for (size_t s = 0; s < a->n; s++) {
         const float *x = rsn__arena_row(a, s);
-        for (uint32_t j = 0; j < d; j++) {
-          mn[j] = fminf(mn[j], x[j]);
-          mx[j] = fmaxf(mx[j], x[j]);
+        for (uint32_t j = 0; j < d; j++) { /* plain compares: vectorised, no libm */
+          mn[j] = x[j] < mn[j] ? x[j] : mn[j];
+          mx[j] = x[j] > mx[j] ? x[j] : mx[j];
         }
       }
 #ifdef RSN_HAVE_OPENMP

@@ -66,9 +66,9 @@ uint32_t rsn_i8_encode(const float *x, const float *lo, const float *inv, uint32
   uint32_t clipped = 0;
   for (uint32_t j = 0; j < dim; j++) {
     float t = (x[j] - lo[j]) * inv[j];
-    if (t < -0.5f || t > 255.5f) clipped++;
+    clipped += t < -0.5f || t > 255.5f;
     t = t < 0.0f ? 0.0f : t > 255.0f ? 255.0f : t;
-    out[j] = (uint8_t)lrintf(t);
+    out[j] = (uint8_t)(t + 0.5f); /* t >= 0: nearest, halves up (no libm call) */
   }
   memset(out + dim, 0, rsn_i8_stride(dim) - dim);
   return clipped;

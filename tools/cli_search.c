@@ -135,9 +135,12 @@ static void print_json_line(const rsn_results *r, size_t q, const char *like) {
   json_t *hits = json_array();
   for (size_t i = 0; i < r->count[q]; i++)
     json_array_append_new(hits, hit_json(&r->hits[q * r->k + i]));
-  json_t *o = json_pack("{s:I, s:o, s:f, s:f}", "query", (json_int_t)q,
+  json_t *o = json_pack("{s:I, s:o, s:f, s:f, s:s, s:b}", "query", (json_int_t)q,
                         "results", hits, "search_ms", r->search_ms,
-                        "hydrate_ms", r->hydrate_ms);
+                        "hydrate_ms", r->hydrate_ms, "tier", rsn_tier_name(r->tier),
+                        "approximate", r->approximate);
+  if (r->tier != RSN_TIER_F32)
+    json_object_set_new(o, "candidates", json_integer((json_int_t)r->candidates));
   if (like) json_object_set_new(o, "like", json_string(like));
   cli_print_json(o);
 }
@@ -171,15 +174,35 @@ static void print_results(const search_run *s, const rsn_results *r) {
     fprintf(stderr, "resonance: note: k=%zu is more than the %" PRId64
             " searchable vectors; returned %" PRId64 " per query\n", s->k,
             s->searchable, s->searchable);
-  if (!s->json)
-    printf("load %.1f ms, search %.3f ms, hydrate %.3f ms, isa %s, threads "
-           "%d\n", s->load_ms, r->search_ms, r->hydrate_ms,
-           rsn_isa_name(rsn_isa_active()), s->threads);
+  if (s->json) return;
+  printf("load %.1f ms, search %.3f ms, hydrate %.3f ms, isa %s, threads "
+         "%d\n", s->load_ms, r->search_ms, r->hydrate_ms,
+         rsn_isa_name(rsn_isa_active()), s->threads);
+  if (r->tier != RSN_TIER_F32)
+    printf("tier %s: %zu candidates per query, scores %s\n", rsn_tier_name(r->tier),
+           r->candidates, r->approximate ? "APPROXIMATE (--no-rescore)"
+                                         : "exact (rescored in f32)");
 }
 
 /* ---- the command ----------------------------------------------------------*/
 
-/* Parse -k, --min-score, --no-hydrate, --threads into params. */
+/* --tier NAME, --oversample N and --no-rescore into params. */
+static int parse_tier(const cli_args *a, rsn_search_params *p) {
+  const char *name = cli_str(a, "tier");
+  uint32_t os = 0;
+  int rc = cli_opt_u32(a, "oversample", 1, 1u << 20, &os);
+  if (rc) return rc;
+  if (name && rsn_tier_parse(name, &p->tier) != RSN_OK)
+    return cli_error(CLI_EXIT_USAGE, "search: --tier %s: use f32, f16, i8 or b1", name);
+  if ((cli_has(a, "oversample") || cli_has(a, "no-rescore")) && p->tier == RSN_TIER_F32)
+    return cli_error(CLI_EXIT_USAGE, "search: --oversample and --no-rescore need --tier "
+                     "f16, i8 or b1");
+  p->oversample = os;
+  if (cli_has(a, "no-rescore")) p->flags |= RSN_SEARCH_NO_RESCORE;
+  return CLI_EXIT_OK;
+}
+
+/* Parse -k, --min-score, --no-hydrate, --threads and the tier into params. */
 static int parse_params(const cli_args *a, rsn_search_params *p) {
   uint64_t k = 10, threads = 0;
   double min_score = 0;
@@ -196,7 +219,7 @@ static int parse_params(const cli_args *a, rsn_search_params *p) {
   p->min_score = (float)min_score;
   if (cli_has(a, "min-score")) p->flags |= RSN_SEARCH_MIN_SCORE;
   if (cli_has(a, "no-hydrate")) p->flags |= RSN_SEARCH_NO_HYDRATE;
-  return CLI_EXIT_OK;
+  return parse_tier(a, p);
 }
 
 /* Exactly one of --vector, --queries, --like. */
@@ -250,6 +273,7 @@ static int run_search(const cli_args *a) {
   rsn_open_opts o;
   rsn_open_opts_init(&o);
   o.threads = p.threads;
+  if (p.tier != RSN_TIER_F32) o.tiers = 1u << p.tier; /* build only that one */
   rsn_db *db;
   if ((rc = cli_open_db(a->pos[0], &o, 0, &db)) != CLI_EXIT_OK) {
     rsn_filter_free(filter);
@@ -290,6 +314,13 @@ static const cli_opt search_opts[] = {
     {"isa", 0, "NAME", "kernel path: scalar, simde, avx2 or avx512"},
     {"dim", 0, "D", "dimension of a raw f32 query file (default: the "
                     "database's)"},
+    {"tier", 0, "NAME", "scan a compact copy first: f16, i8 or b1 (built at "
+                        "open), then rescore exactly in f32 (default f32: "
+                        "exact scan)"},
+    {"oversample", 0, "N", "with --tier: rescore k x N candidates (default "
+                           "f16 2, i8 4, b1 16)"},
+    {"no-rescore", 0, NULL, "with --tier: return the tier's approximate "
+                            "scores (marked as such)"},
     /* Filters (cli_filter.c); every one given must hold. */
     {"type", 0, "T", "only nodes of type T; repeat for any of several "
                      "(--type note --type person)"},
@@ -350,7 +381,17 @@ const cli_cmd cli_cmd_search = {
                "  resonance search g.db --like n1 --near n1 --hops 2 "
                "--direction out\n"
                "  resonance search g.db --queries qs.fvecs "
-               "--exclude-ids-file seen.txt",
+               "--exclude-ids-file seen.txt\n\n"
+               "Tiers (--tier): the scan reads a compact copy of every vector "
+               "(f16 half, i8 a\nquarter, b1 1/32 of the bytes), keeps k x "
+               "--oversample candidates and rescores\nthem in f32: every "
+               "score printed is exact, and the hits are the exact top-k\n"
+               "whenever the true neighbours are among the candidates "
+               "(README \"Tiers\" has\nthe recall curves).  b1 keeps only "
+               "signs: how well that ranks depends on the\nmodel.  The tier is "
+               "built when the database is opened (one pass over the\nrows).\n"
+               "  resonance search g.db --vector q.f32 --tier i8\n"
+               "  resonance search g.db --queries qs.npy --tier b1 --oversample 40",
     .opts = search_opts, .repeatable = search_repeatable, .min_pos = 1,
     .max_pos = 1, .run = run_search,
 };
