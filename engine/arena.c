@@ -90,7 +90,7 @@ void rsn__arena_free(rsn_arena *a) {
 }
 
 size_t rsn__arena_bytes(const rsn_arena *a) {
-  size_t b = a->nchunks * a->rpc * a->stride * sizeof(float);
+  size_t b = a->norows ? 0 : a->nchunks * a->rpc * a->stride * sizeof(float);
   b += a->chunks_cap * sizeof(float *) + a->ids_cap * sizeof(char *);
   b += a->map_cap * sizeof(uint64_t) + rsn__cols_bytes(&a->cols) + rsn__tiers_bytes(a);
   for (const rsn_idpool_block *p = a->pool; p; p = p->next)
@@ -296,8 +296,8 @@ static rsn_status ensure_row_capacity(rsn_arena *a) {
      * (1M x 384: 761 ms loads faulting on touch, 809 ms pre-faulted,
      * medians of 7 in one run). */
     size_t bytes = rsn__arena_chunk_bytes(a);
-    float *c = rsn__map_alloc(bytes, !a->nomap);
-    if (!c)
+    float *c = a->norows ? NULL : rsn__map_alloc(bytes, !a->nomap);
+    if (!c && !a->norows)
       return rsn__err(RSN_E_NOMEM, "arena: cannot allocate a %zu-byte chunk",
                       bytes);
     a->huge |= !a->nomap && bytes >= (2u << 20);
@@ -345,8 +345,10 @@ rsn_status rsn__arena_append(rsn_arena *a, const char *id, size_t idlen,
   a->ids[s] = copy;
   /* The caller writes dim floats; the padding must read as zero (a reused
    * slot may hold an old row). */
-  float *row = rsn__arena_row(a, s);
-  memset(row + a->dim, 0, (a->stride - a->dim) * sizeof(float));
+  if (!a->norows) {
+    float *row = rsn__arena_row(a, s);
+    memset(row + a->dim, 0, (a->stride - a->dim) * sizeof(float));
+  }
   for (int k = 0; k < RSN_NDICT; k++) a->cols.code[k][s] = 0;
   a->cols.date[s] = RSN_DATE_NONE;
   a->n++;
@@ -371,8 +373,8 @@ rsn_status rsn__arena_put(rsn_arena *a, const char *id, const float *v,
     if (added) rsn__arena_pop(a);
     return st;
   }
-  memcpy(rsn__arena_row(a, (size_t)s), v, a->dim * sizeof(float));
-  rsn__tiers_encode(a, (size_t)s);
+  if (!a->norows) memcpy(rsn__arena_row(a, (size_t)s), v, a->dim * sizeof(float));
+  rsn__tiers_encode(a, (size_t)s, v);
   new_gen(a);
   return RSN_OK;
 }
@@ -384,8 +386,8 @@ static void move_slot(rsn_arena *a, size_t from, size_t to) {
   int found;
   size_t mi = map_probe(a, id, len, hash_id(id, len), &found);
   assert(found);
-  memcpy(rsn__arena_row(a, to), rsn__arena_row(a, from),
-         a->stride * sizeof(float));
+  if (!a->norows)
+    memcpy(rsn__arena_row(a, to), rsn__arena_row(a, from), a->stride * sizeof(float));
   a->ids[to] = id;
   rsn__cols_move(&a->cols, from, to);
   rsn__tiers_move(a, from, to);
@@ -481,7 +483,18 @@ rsn_status rsn__arena_adopt_full(rsn_arena *dst, rsn_arena *src) {
 
 void rsn__arena_advise_huge(rsn_arena *a) {
   size_t bytes = rsn__arena_chunk_bytes(a);
-  for (size_t c = 0; c < a->nchunks; c++) a->huge |= rsn__map_advise_huge(a->chunks[c], bytes);
+  for (size_t c = 0; c < a->nchunks; c++)
+    if (a->chunks[c]) a->huge |= rsn__map_advise_huge(a->chunks[c], bytes);
+}
+
+void rsn__arena_drop_rows(rsn_arena *a) {
+  size_t bytes = rsn__arena_chunk_bytes(a);
+  for (size_t c = 0; c < a->nchunks; c++) {
+    rsn__map_free(a->chunks[c], bytes);
+    a->chunks[c] = NULL;
+  }
+  a->norows = 1;
+  new_gen(a);
 }
 
 void rsn__arena_index_range(rsn_arena *a, size_t from, size_t to) {

@@ -48,6 +48,8 @@ typedef struct rsn_arena {
   rsn_cols cols;         /* filter columns per slot (cols.h), capacity
                             ids_cap                                        */
   rsn_tiers tiers;       /* quantized copies of the rows (tiers.h)          */
+  int norows;            /* codes only: no f32 rows are kept (every chunks[c]
+                            is NULL; rsn__arena_row must not be called)     */
   uint64_t gen;          /* renewed by every change of rows, ids or columns,
                             unique in the process: what a cached filter
                             bitmap was built for                           */
@@ -119,6 +121,10 @@ RSN_INTERNAL rsn_status rsn__arena_prepare(const rsn_arena *a, size_t extra,
 RSN_INTERNAL void rsn__arena_install(rsn_arena *a, rsn_arena_spare *sp);
 /* Free a prepared spare that was not installed. */
 RSN_INTERNAL void rsn__arena_spare_free(rsn_arena_spare *sp);
+
+/* Codes only: unmap every f32 chunk (after rsn__tiers_build encoded them);
+ * from then on the arena keeps ids, columns and tier codes. */
+RSN_INTERNAL void rsn__arena_drop_rows(rsn_arena *a);
 
 /* Bytes held by chunks, directory, ids, map and filter columns. */
 RSN_INTERNAL size_t rsn__arena_bytes(const rsn_arena *a);

@@ -103,6 +103,8 @@ rsn_status rsn_open(const char *path, const rsn_open_opts *opts, rsn_db **out) {
     return rsn__err(RSN_E_INVAL, "thread counts must not be negative");
   if (opts->tiers & ~RSN_TIERS_ALL)
     return rsn__err(RSN_E_INVAL, "tiers 0x%x: only RSN_TIERS_F16, _I8 and _B1 exist", opts->tiers);
+  if ((opts->flags & RSN_OPEN_CODES_ONLY) && !opts->tiers)
+    return rsn__err(RSN_E_INVAL, "RSN_OPEN_CODES_ONLY needs at least one tier in opts.tiers");
 
   rsn_db *db = rsn__calloc(1, sizeof *db);
   if (!db) return rsn__err(RSN_E_NOMEM, "rsn_open: out of memory");
@@ -149,6 +151,7 @@ rsn_status rsn_open(const char *path, const rsn_open_opts *opts, rsn_db **out) {
   st = rsn_store_data_version(db->wr, &db->data_version);
   if (st) goto fail;
   st = rsn__arena_init(&db->arena, atomic_load(&db->dim), 0);
+  db->arena.norows = (db->flags & RSN_OPEN_CODES_ONLY) != 0;
   if (!st) st = rsn__tiers_build(&db->arena, db->tiers, 1);
   if (st) goto fail;
 

@@ -239,6 +239,21 @@ static inline void rsn__filter_invalidate(rsn_db *db) { atomic_fetch_add(&db->fg
 /* Drop the cache (rsn_close). */
 RSN_INTERNAL void rsn__fcache_free(rsn_db *db);
 
+/* ---- rescore.c (RSN_OPEN_CODES_ONLY) --------------------------------------
+ * The best of cand (ids owned by the caller, any order) by exact f32 score
+ * against q, each row read from the file now (rows gone or invalid since
+ * the scan are skipped), pushed into out.  No lock of the handle but
+ * pool_mu. */
+RSN_INTERNAL rsn_status rsn__rescore_store(rsn_db *db, const float *q, uint32_t dim,
+                                           const rsn_topk *cand, rsn_topk *out);
+/* Node id's stored vector, normalised, into q (RSN_STRIDE(dim) floats,
+ * zero-padded).  E_NOTFOUND when it has no valid one. */
+RSN_INTERNAL rsn_status rsn__stored_query(rsn_db *db, const char *id, uint32_t dim, float *q);
+/* Test hook: called (with its ctx) when a deferred rescoring starts, after
+ * the arena was released -- where another writer may strike. */
+RSN_INTERNAL extern void (*rsn__before_rescore)(void *ctx);
+RSN_INTERNAL extern void *rsn__before_rescore_ctx;
+
 /* ---- sync.c -------------------------------------------------------------- */
 /* Take db->lock exclusively for a mutation adding up to `extra` rows, with
  * the arena's O(rows) growth done before the lock is taken.  The caller

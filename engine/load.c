@@ -415,6 +415,7 @@ rsn_status rsn__load_build(rsn_db *db, uint32_t dim, rsn_load_result *out) {
   if (!st && db->tiers) {
     rsn__progress_report(db, "tiers", 0, (uint64_t)out->arena.n);
     st = rsn__tiers_build(&out->arena, db->tiers, choose_threads(db, out->arena.n));
+    if (!st && (db->flags & RSN_OPEN_CODES_ONLY)) rsn__arena_drop_rows(&out->arena);
     if (st) rsn__arena_free(&out->arena);
   }
   if (st) return st;

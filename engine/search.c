@@ -404,11 +404,52 @@ static rsn_status finish_tier(const rsn_arena *a, const float *q, const rsn_sear
   return st;
 }
 
+/* Codes only (no f32 rows in memory) with rescoring: the candidates leave
+ * the arena's lock with copies of their ids and are rescored from the file
+ * (rescore.c). */
+static int deferred(const rsn_db *db, const rsn_search_params *p) {
+  return (db->flags & RSN_OPEN_CODES_ONLY) && !(p->flags & RSN_SEARCH_NO_RESCORE);
+}
+
+/* Replace the borrowed ids of h by copies (on failure the rest are NULL). */
+static rsn_status own_ids(rsn_topk *h) {
+  for (size_t i = 0; i < h->n; i++) {
+    const char *id = h->e[i].id;
+    h->e[i].id = rsn__strdup(id);
+    if (!h->e[i].id) {
+      for (size_t j = i + 1; j < h->n; j++) h->e[j].id = NULL;
+      return rsn__err(RSN_E_NOMEM, "out of memory copying candidate ids");
+    }
+  }
+  return RSN_OK;
+}
+
+static void free_ids(rsn_topk *h) {
+  for (size_t i = 0; i < h->n; i++) rsn__free((void *)h->e[i].id);
+  h->n = 0;
+}
+
+/* Deferred rescoring of query qi's candidates into r (arena released). */
+static rsn_status rescore_emit(rsn_db *db, const float *q, uint32_t dim,
+                               const rsn_search_params *p, const rsn_topk *cand,
+                               rsn_results *r, size_t qi) {
+  rsn_topk fin;
+  rsn_status st = rsn_topk_init(&fin, r->k);
+  if (!st) st = rsn__rescore_store(db, q, dim, cand, &fin);
+  if (!st) {
+    rsn_topk_sort(&fin);
+    st = emit(r, qi, &fin, p);
+  }
+  rsn_topk_free(&fin);
+  return st;
+}
+
 /* One query's answer in *top (sorted, at most k hits): the scan of
- * p->tier, then for a tier the rescoring of its kc candidates. */
+ * p->tier, then for a tier the rescoring of its kc candidates -- unless
+ * `defer`, when *top gets the candidates themselves. */
 static rsn_status answer_one(const rsn_arena *a, const float *q, const rsn_search_params *p,
                              size_t k, size_t kc, size_t skip, const uint64_t *bits, int nt,
-                             rsn_topk *top) {
+                             int defer, rsn_topk *top) {
   rsn_scorer sc;
   rsn_status st = rsn__scorer_init(&sc, a, p->tier, q);
   if (st) return st;
@@ -418,7 +459,12 @@ static rsn_status answer_one(const rsn_arena *a, const float *q, const rsn_searc
     rsn_topk cand;
     memset(&cand, 0, sizeof cand);
     st = scan_one(&sc, kc, skip, bits, nt, &cand);
-    if (!st) st = finish_tier(a, q, p, k, &cand, top);
+    if (!st && defer) {
+      *top = cand;
+      memset(&cand, 0, sizeof cand);
+    } else if (!st) {
+      st = finish_tier(a, q, p, k, &cand, top);
+    }
     rsn_topk_free(&cand);
   }
   rsn__scorer_free(&sc);
@@ -472,6 +518,7 @@ static rsn_status search_one(rsn_db *db, float *q, uint32_t dbdim, const char *l
   memset(&top, 0, sizeof top);
   rsn_results *r = NULL;
   uint64_t *bits = NULL;
+  int defer = deferred(db, p), owned = 0;
   double t0 = rsn__now_ms();
   *stale = 0;
   pthread_rwlock_rdlock(&db->lock);
@@ -488,7 +535,7 @@ static rsn_status search_one(rsn_db *db, float *q, uint32_t dbdim, const char *l
       goto unlock;
     }
     skip = (size_t)s;
-    memcpy(q, rsn__arena_row(a, skip), a->stride * sizeof(float));
+    if (!a->norows) memcpy(q, rsn__arena_row(a, skip), a->stride * sizeof(float));
   }
   size_t avail;
   st = filter_plan(db, fp, a, skip, &bits, &avail);
@@ -498,10 +545,17 @@ static rsn_status search_one(rsn_db *db, float *q, uint32_t dbdim, const char *l
   if (st || k == 0) goto unlock;
   results_tier(r, p, kc);
   int nt = plan_threads(db, p, scan_floats(a, p->tier, avail), active);
-  st = answer_one(a, q, p, k, kc, skip, bits, nt, &top);
-  if (!st) st = emit(r, 0, &top, p);
+  st = answer_one(a, q, p, k, kc, skip, bits, nt, defer, &top);
+  if (!st && defer) {
+    owned = 1;
+    st = own_ids(&top);
+  } else if (!st) {
+    st = emit(r, 0, &top, p);
+  }
 unlock:
   pthread_rwlock_unlock(&db->lock);
+  if (!st && owned) st = rescore_emit(db, q, dbdim, p, &top, r, 0);
+  if (owned) free_ids(&top);
   rsn__free(bits);
   atomic_fetch_sub(&g_active, 1);
   rsn_topk_free(&top);
@@ -518,6 +572,9 @@ static rsn_status enter(rsn_db *db, const rsn_search_params *p, rsn_results **ou
   if (!st && p->tier != RSN_TIER_F32 && !(db->tiers & (1u << p->tier)))
     st = rsn__err(RSN_E_TIER, "tier %s was not built: open the database with "
                   "rsn_open_opts.tiers including it", rsn_tier_name(p->tier));
+  if (!st && p->tier == RSN_TIER_F32 && (db->flags & RSN_OPEN_CODES_ONLY))
+    st = rsn__err(RSN_E_TIER, "this handle keeps codes only (RSN_OPEN_CODES_ONLY): "
+                  "search a tier (f16, i8 or b1)");
   if (!st) st = rsn__sync_ensure_loaded(db);
   if (!st && (db->flags & RSN_OPEN_AUTO_REFRESH) && !(p->flags & RSN_SEARCH_NO_REFRESH))
     st = rsn__sync_auto(db);
@@ -552,7 +609,10 @@ static rsn_status search_single(rsn_db *db, const float *query, uint32_t dim, co
       st = rsn__err(RSN_E_NOMEM, "out of memory for the query");
       break;
     }
-    st = like_id ? RSN_OK : prep_query(query, dim, dbdim, RSN_STRIDE(dbdim), q, 0, 1);
+    if (!like_id)
+      st = prep_query(query, dim, dbdim, RSN_STRIDE(dbdim), q, 0, 1);
+    else if (db->flags & RSN_OPEN_CODES_ONLY) /* no row in memory: the file's */
+      st = rsn__stored_query(db, like_id, dbdim, q);
     if (!st) st = search_one(db, q, dbdim, like_id, p, &fp, out, &stale);
     rsn__aligned_free(q);
   }
@@ -654,10 +714,13 @@ static size_t batch_piece(size_t nq, size_t stride, size_t k, int nt) {
 }
 
 /* Score queries [0, nq) of the batch against the arena (caller holds the
- * read lock; the arena's dimension is dbdim) into r. */
+ * read lock; the arena's dimension is dbdim) into r -- or, with cands
+ * (codes only), each query's tier candidates into cands[q] for
+ * rescoring after the lock. */
 static rsn_status batch_scan(rsn_db *db, const rsn_arena *a, const float *queries,
                              size_t nq, uint32_t dbdim, const rsn_search_params *p,
-                             const uint64_t *bits, size_t avail, int active, rsn_results *r) {
+                             const uint64_t *bits, size_t avail, int active, rsn_results *r,
+                             rsn_topk *cands) {
   size_t stride = a->stride, k = r->k, kc = candidates_for(p, k, avail);
   size_t rb = rsn__scan_row_bytes(a, p->tier);
   int nt = plan_threads(db, p, mul_sat(scan_floats(a, p->tier, avail), nq), active);
@@ -715,6 +778,12 @@ static rsn_status batch_scan(rsn_db *db, const rsn_arena *a, const float *querie
         st = emit(r, q0 + q, &heaps[q], p);
         continue;
       }
+      if (cands) { /* deferred: the candidates themselves, with their own ids */
+        cands[q0 + q] = heaps[q];
+        st = own_ids(&cands[q0 + q]);
+        if (!st) st = rsn_topk_init(&heaps[q], kc);
+        continue;
+      }
       /* finish_tier consumes a copy of the heap (the heap itself is reused
        * by the next piece). */
       rsn_topk cand = heaps[q];
@@ -736,6 +805,21 @@ done:
   return st;
 }
 
+/* Codes only: every query's deferred candidates rescored from the file. */
+static rsn_status rescore_batch(rsn_db *db, const float *queries, size_t nq, uint32_t dim,
+                                const rsn_search_params *p, const rsn_topk *cands,
+                                rsn_results *r) {
+  float *q = rsn__aligned_alloc(RSN_STRIDE(dim) * sizeof(float));
+  if (!q) return rsn__err(RSN_E_NOMEM, "out of memory for a query");
+  rsn_status st = RSN_OK;
+  for (size_t i = 0; i < nq && !st; i++) {
+    st = prep_query(queries + i * dim, dim, dim, RSN_STRIDE(dim), q, i, nq);
+    if (!st) st = rescore_emit(db, q, dim, p, &cands[i], r, i);
+  }
+  rsn__aligned_free(q);
+  return st;
+}
+
 /* rsn_search_batch after the entry checks, with the filter resolved. */
 static rsn_status batch_filtered(rsn_db *db, const float *queries, size_t nq, uint32_t dim,
                                  const rsn_search_params *p, const rsn_fprep *fp,
@@ -754,6 +838,7 @@ static rsn_status batch_filtered(rsn_db *db, const float *queries, size_t nq, ui
     }
     int active = atomic_fetch_add(&g_active, 1) + 1;
     rsn_results *r = NULL;
+    rsn_topk *cands = NULL;
     uint64_t *bits = NULL;
     int stale = 0;
     double t0 = rsn__now_ms();
@@ -766,11 +851,21 @@ static rsn_status batch_filtered(rsn_db *db, const float *queries, size_t nq, ui
       st = filter_plan(db, fp, a, (size_t)-1, &bits, &avail);
       size_t k = RSN_MIN(p->k, avail);
       if (!st) st = results_new(nq, k, &r);
-      if (!st && k) st = batch_scan(db, a, queries, nq, dbdim, p, bits, avail, active, r);
+      if (!st && k && deferred(db, p) && !(cands = rsn__calloc(nq, sizeof *cands)))
+        st = rsn__err(RSN_E_NOMEM, "out of memory for %zu queries' candidates", nq);
+      if (!st && k) st = batch_scan(db, a, queries, nq, dbdim, p, bits, avail, active, r, cands);
     }
     pthread_rwlock_unlock(&db->lock);
     atomic_fetch_sub(&g_active, 1);
     rsn__free(bits);
+    if (cands) {
+      if (!st) st = rescore_batch(db, queries, nq, dbdim, p, cands, r);
+      for (size_t i = 0; i < nq; i++) {
+        free_ids(&cands[i]);
+        rsn_topk_free(&cands[i]);
+      }
+      rsn__free(cands);
+    }
     if (!stale) return finish(db, p, st, r, t0, out);
   }
   return rsn__err(RSN_E_STATE, "the database's dimension kept changing during the search");

@@ -111,10 +111,9 @@ rsn_status rsn__tiers_grow(rsn_arena *a) {
   return RSN_OK;
 }
 
-/* Codes of slot s from its f32 row; returns 1 if i8 clipped it. */
-static int encode(rsn_arena *a, const rsn_kern *K, size_t s) {
+/* Codes of slot s from its f32 row x; returns 1 if i8 clipped it. */
+static int encode(rsn_arena *a, const rsn_kern *K, size_t s, const float *x) {
   rsn_tiers *t = &a->tiers;
-  const float *x = rsn__arena_row(a, s);
   int clipped = 0;
   if (kept(t, RSN_TIER_F16)) {
     uint16_t *h = rsn__tier_row(a, RSN_TIER_F16, s);
@@ -128,9 +127,9 @@ static int encode(rsn_arena *a, const rsn_kern *K, size_t s) {
   return clipped;
 }
 
-void rsn__tiers_encode(rsn_arena *a, size_t s) {
+void rsn__tiers_encode(rsn_arena *a, size_t s, const float *x) {
   if (!a->tiers.ready || a->tiers.nchunks == 0) return;
-  a->tiers.clipped_rows += (uint64_t)encode(a, rsn_kern_active(), s);
+  a->tiers.clipped_rows += (uint64_t)encode(a, rsn_kern_active(), s, x);
 }
 
 void rsn__tiers_move(rsn_arena *a, size_t from, size_t to) {
@@ -210,7 +209,7 @@ rsn_status rsn__tiers_build(rsn_arena *a, unsigned want, int threads) {
 #ifdef RSN_HAVE_OPENMP
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
 #endif
-  for (size_t s = 0; s < a->n; s++) (void)encode(a, K, s);
+  for (size_t s = 0; s < a->n; s++) (void)encode(a, K, s, rsn__arena_row(a, s));
   return RSN_OK;
 }
 

@@ -44,10 +44,10 @@ RSN_INTERNAL void *rsn__tier_row(const rsn_arena *a, rsn_tier t, size_t s);
  * `want` (the first chunk sets the tiers up).  E_NOMEM leaves no codes. */
 RSN_INTERNAL rsn_status rsn__tiers_build(rsn_arena *a, unsigned want, int threads);
 /* Hooks of arena.c: code chunks for the f32 chunk just added (index
- * a->nchunks - 1); the codes of slot s from its f32 row; slot `from`'s codes
+ * a->nchunks - 1); the codes of slot s from its f32 row x; slot `from`'s codes
  * copied to `to`; everything freed; bytes held. */
 RSN_INTERNAL rsn_status rsn__tiers_grow(rsn_arena *a);
-RSN_INTERNAL void rsn__tiers_encode(rsn_arena *a, size_t s);
+RSN_INTERNAL void rsn__tiers_encode(rsn_arena *a, size_t s, const float *x);
 RSN_INTERNAL void rsn__tiers_move(rsn_arena *a, size_t from, size_t to);
 RSN_INTERNAL void rsn__tiers_free(rsn_arena *a);
 RSN_INTERNAL size_t rsn__tiers_bytes(const rsn_arena *a);

@@ -433,6 +433,102 @@ static void test_errors(void **state) {
   assert_string_equal(rsn_tier_name(RSN_TIER_B1), "b1");
 }
 
+/* ---- codes only ------------------------------------------------------------------ */
+
+/* A codes-only handle answers exactly as a full one (same codes, same
+ * rescoring bits: the blobs are ingested as a load ingests them). */
+static void test_codes_only_equals_full(void **state) {
+  fixture *f = *state;
+  rsn_db *co = open_tiers(f->path, RSN_TIERS_I8 | RSN_TIERS_B1,
+                          RSN_OPEN_READONLY | RSN_OPEN_CODES_ONLY);
+  rsn_stats sf, sc;
+  assert_int_equal(rsn_reload(f->db), RSN_OK); /* earlier tests wrote: recalibrate */
+  assert_int_equal(rsn_stats_get(f->db, &sf), RSN_OK);
+  assert_int_equal(rsn_stats_get(co, &sc), RSN_OK);
+  assert_int_equal(sc.arena_rows, sf.arena_rows);
+  assert_true(sc.arena_bytes < sf.arena_bytes / 2);
+  float qs[4 * DIM];
+  for (int i = 0; i < 4; i++) memcpy(qs + i * DIM, query(f, i), sizeof(float) * DIM);
+  for (int t = 1; t < 3; t++)
+    for (unsigned os = 1; os <= 64; os *= 8) {
+      rsn_search_params p = params(kTiers[t], os, K);
+      rsn_results *x = NULL, *y = NULL;
+      assert_int_equal(rsn_search_batch(f->db, qs, 4, DIM, &p, &x), RSN_OK);
+      assert_int_equal(rsn_search_batch(co, qs, 4, DIM, &p, &y), RSN_OK);
+      for (size_t q = 0; q < 4; q++) assert_same(x, q, y, q, "codes-only batch");
+      rsn_results_free(y);
+      assert_int_equal(rsn_search(co, qs + 2 * DIM, DIM, &p, &y), RSN_OK);
+      assert_same(x, 2, y, 0, "codes-only single");
+      rsn_results_free(x);
+      rsn_results_free(y);
+      assert_int_equal(rsn_search_like(f->db, "n0042", &p, &x), RSN_OK);
+      assert_int_equal(rsn_search_like(co, "n0042", &p, &y), RSN_OK);
+      assert_same(x, 0, y, 0, "codes-only like");
+      rsn_results_free(x);
+      rsn_results_free(y);
+    }
+  rsn_search_params p = params(RSN_TIER_F32, 0, K);
+  rsn_results *r = NULL;
+  assert_int_equal(rsn_search(co, qs, DIM, &p, &r), RSN_E_TIER);
+  rsn_close(co);
+  rsn_open_opts o;
+  rsn_open_opts_init(&o);
+  o.flags = RSN_OPEN_CODES_ONLY;
+  assert_int_equal(rsn_open(f->path, &o, &co), RSN_E_INVAL);
+}
+
+/* Another connection deletes the best hit and rewrites the second between
+ * the scan and the rescoring reads. */
+typedef struct strike {
+  const char *path;
+  const char *del, *rewrite;
+  const float *v;
+} strike;
+
+static void strike_now(void *ctx) {
+  strike *s = ctx;
+  rsn__before_rescore = NULL;
+  rsn_db *w = open_tiers(s->path, 0, RSN_OPEN_NOLOAD);
+  assert_int_equal(rsn_delete(w, s->del), RSN_OK);
+  rsn_node n = {.id = s->rewrite, .embedding = s->v, .dim = DIM};
+  assert_int_equal(rsn_upsert(w, &n), RSN_OK);
+  rsn_close(w);
+}
+
+static void test_codes_only_rows_change_before_rescoring(void **state) {
+  fixture *f = *state;
+  const char *path = tu_path(f->dir, "co.db");
+  rsn_db *w = open_tiers(path, 0, 0);
+  assert_int_equal(rsn_begin(w), RSN_OK);
+  for (int i = 0; i < 300; i++) put(w, i, f->v + (size_t)i * DIM);
+  assert_int_equal(rsn_commit(w), RSN_OK);
+  rsn_close(w);
+  rsn_db *co = open_tiers(path, RSN_TIERS_I8, RSN_OPEN_CODES_ONLY);
+  const float *q = f->v + 7 * DIM;
+  rsn_search_params p = params(RSN_TIER_I8, 30, K);
+  rsn_results *before = NULL, *after = NULL;
+  assert_int_equal(rsn_search(co, q, DIM, &p, &before), RSN_OK);
+  assert_string_equal(before->hits[0].id, "n0007");
+  float flip[DIM];
+  for (int j = 0; j < DIM; j++) flip[j] = -q[j]; /* the rewrite scores -1 now */
+  strike s = {.path = path, .del = "n0007", .rewrite = before->hits[1].id, .v = flip};
+  rsn__before_rescore = strike_now;
+  rsn__before_rescore_ctx = &s;
+  assert_int_equal(rsn_search(co, q, DIM, &p, &after), RSN_OK);
+  assert_null(rsn__before_rescore); /* it ran */
+  /* Neither the deleted row nor the rewritten one (as it was) is returned:
+   * the rest are the next candidates, with exact scores. */
+  for (size_t i = 0; i < after->count[0]; i++) {
+    assert_string_not_equal(after->hits[i].id, "n0007");
+    assert_true(after->hits[i].score > -0.5f);
+  }
+  assert_string_equal(after->hits[0].id, before->hits[2].id);
+  assert_true(after->hits[0].score == before->hits[2].score);
+  rsn_results_free(before);
+  rsn_results_free(after);
+  rsn_close(co);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_oversample_is_exact),
@@ -441,6 +537,8 @@ int main(void) {
       cmocka_unit_test(test_writes_keep_codes),
       cmocka_unit_test(test_calibration),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_codes_only_equals_full),
+      cmocka_unit_test(test_codes_only_rows_change_before_rescoring),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -193,6 +193,12 @@ RSN_API const char *rsn_isa_env_warning(void);
                                        connections committed (see rsn_refresh) */
 #define RSN_OPEN_NO_TRIGGERS 0x10u  /* do not install change-log triggers    */
 #define RSN_OPEN_NO_HISTORY 0x20u   /* do not write history audit rows        */
+#define RSN_OPEN_CODES_ONLY 0x40u   /* keep only the tiers' codes in memory (at
+                                       least one tier in opts.tiers): a search
+                                       rescores its candidates from the file's
+                                       float32 blobs (one primary-key lookup
+                                       each); f32 searches are E_TIER.  See
+                                       "Tiers" below                          */
 
 /* Progress callback for long work: phase is "load", "import", ...; total is
  * 0 when unknown.  Called on the thread that asked for the work (rsn_open,
