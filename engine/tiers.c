@@ -145,6 +145,7 @@ void rsn__tiers_move(rsn_arena *a, size_t from, size_t to) {
 static void calibrate(rsn_arena *a, int threads) {
   rsn_tiers *t = &a->tiers;
   uint32_t d = a->dim;
+  (void)threads; /* without OpenMP */
   for (uint32_t j = 0; j < d; j++) {
     t->lo[j] = INFINITY;
     t->scale[j] = -INFINITY; /* the maximum, until the end */
@@ -189,6 +190,7 @@ static void calibrate(rsn_arena *a, int threads) {
 }
 
 rsn_status rsn__tiers_build(rsn_arena *a, unsigned want, int threads) {
+  (void)threads; /* without OpenMP */
   a->tiers.want = want & RSN_TIERS_ALL;
   rsn_status st = setup(a);
   if (st || !a->tiers.ready) return st;

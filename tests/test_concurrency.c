@@ -17,7 +17,9 @@
  * score).  Filtered searches run beside them: an in-memory filter (type)
  * that only the probe matches, and an SQL one (title, answered by SQLite
  * and cached until the next write or outside commit) that only the base
- * rows match, single and batched.  Afterwards the arena equals the file as
+ * rows match, single and batched, and tier searches (f16, i8, b1 codes
+ * kept by every write and refresh) that must find the probe first with
+ * its exact score.  Afterwards the arena equals the file as
  * plain sqlite3 reads it.
  */
 #define _GNU_SOURCE
@@ -109,6 +111,22 @@ static void check_filtered(shared *s) {
   rsn_results_free(r);
 }
 
+/* A tier search (codes kept in step by every writer) still finds the
+ * probe first, with its exact score. */
+static void check_tier(shared *s, rsn_tier t) {
+  rsn_search_params p;
+  rsn_search_params_init(&p);
+  p.k = 5;
+  p.flags = RSN_SEARCH_NO_HYDRATE;
+  p.tier = t;
+  rsn_results *r = NULL;
+  if (rsn_search(s->db, s->probe, D, &p, &r) != RSN_OK)
+    record_failure(s, "tier search failed: %s", rsn_errmsg(s->db));
+  else if (r->count[0] == 0 || strcmp(r->hits[0].id, "probe") != 0 || r->hits[0].score != 1.0f)
+    record_failure(s, "tier %s: probe not first with score 1", rsn_tier_name(t));
+  rsn_results_free(r);
+}
+
 /* All of the last committed transaction or none of it. */
 static void check_batch_whole(shared *s, const rsn_search_params *p) {
   float e1[D] = {0};
@@ -166,6 +184,7 @@ static void *searcher(void *arg) {
     rsn_results_free(r);
     check_batch_whole(s, &batch_p);
     check_filtered(s);
+    check_tier(s, (rsn_tier)(1 + atomic_load(&s->searches) % 3));
     atomic_fetch_add(&s->searches, 1);
   }
   return NULL;
@@ -278,6 +297,7 @@ static void test_concurrency_stress(void **state) {
   o.flags = RSN_OPEN_CREATE | RSN_OPEN_AUTO_REFRESH;
   o.dim = D;
   o.threads = 2;
+  o.tiers = RSN_TIERS_ALL;
   shared s;
   memset(&s, 0, sizeof s);
   pthread_mutex_init(&s.fail_mu, NULL);
