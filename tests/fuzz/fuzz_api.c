@@ -4,7 +4,7 @@
  * against a small model of what the database and the handle's arena hold.
  *
  * Input: a header byte (open flags, whether a dimension is recorded at
- * create, the kernel path), a byte for the base dimension (1..24, odd ones
+ * create, whether the tiers are built, the kernel path), a byte for the base dimension (1..24, odd ones
  * included), then one opcode byte plus operands per call: upsert, delete,
  * begin/commit/rollback, search, search_batch, search_like, refresh, get,
  * update_meta, stats, reopen, and upsert/delete through a second handle on
@@ -21,7 +21,8 @@
  *     absent id, RSN_OK otherwise;
  *   - get: the stored vector is exactly the normalised input (rsn_normalize)
  *     and the title is the one written;
- *   - search/batch/like: every hit is a searchable id (at most once), its
+ *   - search/batch/like (searches also through a tier, with every row a
+ *     candidate, so rescored it must equal the exact answer): every hit is a searchable id (at most once), its
  *     score is the model's dot product within 1e-4, hits are sorted by
  *     (score desc, id asc), the count is min(k, N) (fewer only when
  *     min_score cut them, and then none left out scores above it), nothing
@@ -366,6 +367,10 @@ static void op_search(run *R, fz_in *in, int batch) {
     p.min_score = mins[(fl >> 2) % 8];
   }
   if (fl & 2) p.flags |= RSN_SEARCH_NO_HYDRATE;
+  /* A tier with every row a candidate (8 ids, oversample 8): rescored, it
+   * must answer exactly as f32 does, so the same checks apply. */
+  p.tier = (rsn_tier)((fl >> 5) & 3);
+  p.oversample = 8;
   uint32_t base = rsn_db_dim(R->db);
   uint32_t dim = pick_dim(in, base ? base : 3);
   size_t nq = batch ? fz_u8(in) % 4 : 1;
@@ -379,8 +384,8 @@ static void op_search(run *R, fz_in *in, int batch) {
   rsn_results *r = NULL;
   rsn_status st = batch ? rsn_search_batch(R->db, packed, nq, dim, &p, &r)
                         : rsn_search(R->db, q[0], dim, &p, &r);
-  tr("  %s k %zu flags %#x dim %u nq %zu: %s\n", batch ? "search_batch" : "search", p.k,
-     p.flags, dim, nq, rsn_status_name(st));
+  tr("  %s k %zu flags %#x tier %s dim %u nq %zu: %s\n", batch ? "search_batch" : "search",
+     p.k, p.flags, rsn_tier_name(p.tier), dim, nq, rsn_status_name(st));
   for (size_t j = 0; trace && st == RSN_OK && j < nq; j++) {
     tr("    query %zu:", j);
     for (size_t h = 0; h < r->count[j]; h++)
@@ -392,6 +397,7 @@ static void op_search(run *R, fz_in *in, int batch) {
   rsn_status want = RSN_OK;
   if (p.k == 0) want = RSN_E_K;
   else if ((p.flags & RSN_SEARCH_MIN_SCORE) && !isfinite(p.min_score)) want = RSN_E_INVAL;
+  else if (p.tier != RSN_TIER_F32 && !R->o.tiers) want = RSN_E_TIER;
   if (want == RSN_OK) before_search(m);
   uint32_t dbdim = rsn_db_dim(R->db);
   if (want == RSN_OK && !(batch && nq == 0))
@@ -568,6 +574,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
               (hdr & 2 ? RSN_OPEN_NO_HISTORY : 0) |
               (hdr & 4 ? RSN_OPEN_AUTO_REFRESH : 0);
   R.o.dim = hdr & 8 ? base : 0;
+  R.o.tiers = hdr & 16 ? RSN_TIERS_ALL : 0;
   R.o.threads = 1;
   cleanup_files();
   R.m.flags = R.o.flags;
