@@ -182,9 +182,12 @@ static void calibrate(rsn_arena *a, int threads) {
       unit_calibration(t, d);
       return;
     }
-    float range = t->scale[j] - t->lo[j];
-    t->scale[j] = range / 255.0f;
-    t->inv[j] = range > 0 ? 255.0f / range : 0.0f;
+    /* A range so small that 255 / range overflows (subnormal) counts as
+     * constant: step 0, code 0, value lo. */
+    float range = t->scale[j] - t->lo[j], inv = range > 0 ? 255.0f / range : 0.0f;
+    int usable = isfinite(inv) && inv > 0;
+    t->scale[j] = usable ? range / 255.0f : 0.0f;
+    t->inv[j] = usable ? inv : 0.0f;
   }
   t->calibrated_rows = a->n;
 }

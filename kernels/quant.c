@@ -67,7 +67,7 @@ uint32_t rsn_i8_encode(const float *x, const float *lo, const float *inv, uint32
   for (uint32_t j = 0; j < dim; j++) {
     float t = (x[j] - lo[j]) * inv[j];
     clipped += t < -0.5f || t > 255.5f;
-    t = t < 0.0f ? 0.0f : t > 255.0f ? 255.0f : t;
+    t = t >= 0.0f ? (t > 255.0f ? 255.0f : t) : 0.0f; /* NaN (never expected) -> 0 */
     out[j] = (uint8_t)(t + 0.5f); /* t >= 0: nearest, halves up (no libm call) */
   }
   memset(out + dim, 0, rsn_i8_stride(dim) - dim);

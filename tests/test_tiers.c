@@ -370,7 +370,8 @@ static void test_calibration(void **state) {
   assert_int_equal(rsn_begin(db), RSN_OK);
   for (int i = 0; i < 200; i++) {
     tu_rand_unit(&rng, v, DIM);
-    v[3] = 0.0f; /* constant column */
+    v[3] = 0.0f;                            /* constant column */
+    v[5] = i % 2 ? 1e-39f : 0.0f;           /* a subnormal range */
     rsn_normalize(v, DIM);
     put(db, i, v);
   }
@@ -386,6 +387,8 @@ static void test_calibration(void **state) {
   assert_int_equal(db->arena.tiers.calibrated_rows, 200);
   assert_true(db->arena.tiers.scale[3] == 0.0f && db->arena.tiers.inv[3] == 0.0f);
   assert_true(db->arena.tiers.lo[3] == 0.0f);
+  /* 255 / 1e-39 overflows: counted as constant, never a NaN code. */
+  assert_true(db->arena.tiers.scale[5] == 0.0f && db->arena.tiers.inv[5] == 0.0f);
   /* A row along one axis lies outside every calibrated range. */
   memset(v, 0, sizeof v);
   v[0] = 1.0f;
