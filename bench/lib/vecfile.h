@@ -9,6 +9,13 @@
  *   .bvecs    per row: int32 D, then D uint8
  *   .npy      NumPy 1.0/2.0/3.0 header, C order, shape (N, D) or (D,),
  *             descr '<f4' '<f8' '<i4' '<i8' or '|u1'
+ *   .fbin     big-ann-benchmarks: uint32 N, uint32 D (little-endian), then
+ *             N*D float32; the file is exactly 8 + N*D*4 bytes
+ *   .u8bin    the same header, then N*D uint8 (read as floats, like .bvecs)
+ *   .i8bin    the same header, then N*D int8
+ *   .ibin     the same header, then N*D int32 (ground-truth neighbour ids);
+ *             their ground-truth files (N queries, D = K) also carry N*K
+ *             float32 distances after the ids (8 + N*K*8 bytes), skipped
  *   IDX       unsigned bytes, magic 00 00 08 NDIM, big-endian sizes; plain
  *             or gzip-compressed (read whole: bl_idx_load, in idx.c)
  *
@@ -38,11 +45,15 @@ typedef enum vf_format {
   VF_FMT_FVECS, /* .fvecs                                                    */
   VF_FMT_IVECS, /* .ivecs                                                    */
   VF_FMT_BVECS, /* .bvecs                                                    */
-  VF_FMT_NPY    /* .npy                                                      */
+  VF_FMT_NPY,   /* .npy                                                      */
+  VF_FMT_FBIN,  /* .fbin  (big-ann-benchmarks: header n, d; float32)         */
+  VF_FMT_U8BIN, /* .u8bin (uint8)                                            */
+  VF_FMT_I8BIN, /* .i8bin (int8)                                             */
+  VF_FMT_IBIN   /* .ibin  (int32 ids; ground truth may add distances)        */
 } vf_format;
 
-/* "f32", "i32", "fvecs", "ivecs", "bvecs", "npy" (also "bin", "raw") ->
- * format; VF_FMT_UNKNOWN otherwise. */
+/* "f32", "i32", "fvecs", "ivecs", "bvecs", "npy", "fbin", "u8bin", "i8bin",
+ * "ibin" (also "bin", "raw" for f32) -> format; VF_FMT_UNKNOWN otherwise. */
 vf_format vf_format_parse(const char *name);
 /* The format implied by a path's extension; VF_FMT_UNKNOWN if none fits. */
 vf_format vf_format_from_path(const char *path);
@@ -54,8 +65,10 @@ typedef struct vf_reader vf_reader;
 
 /* Open `path` as `fmt`.  `dim` is required for the raw formats (the file
  * size must be a multiple of a row); for the others it is 0 or the expected
- * dimension, which is then checked.  Returns 0 and sets *out (free with
- * vf_close), or -1 with a sentence in err[0..errlen). */
+ * dimension, which is then checked.  The .*bin formats' size must match
+ * their header exactly (the error names the path and both sizes).  Returns
+ * 0 and sets *out (free with vf_close), or -1 with a sentence in
+ * err[0..errlen). */
 int vf_open(const char *path, vf_format fmt, uint32_t dim, vf_reader **out,
             char *err, size_t errlen);
 uint32_t vf_dim(const vf_reader *r);
@@ -67,7 +80,7 @@ uint64_t vf_pos(const vf_reader *r);
  * or an .fvecs row whose dimension differs from the first). */
 int vf_next_f32(vf_reader *r, float *row);
 /* The same for integer matrices (ground truth): int32, int64 within int32
- * range and uint8 elements; a float file is an error. */
+ * range, uint8 and int8 elements; a float file is an error. */
 int vf_next_i32(vf_reader *r, int32_t *row);
 const char *vf_error(const vf_reader *r);
 /* Close the file and free the reader; accepts NULL. */
