@@ -3,12 +3,15 @@
  * bring (bench/lib/vecfile.c, hdf5.c): big-ann-benchmarks' .fbin, .u8bin,
  * .i8bin and .ibin, checked against files numpy writes (an explicit uint32
  * header, then ndarray.tofile), and against broken headers written byte by
- * byte.
+ * byte; ann-benchmarks' HDF5 files, checked against files h5py writes, and
+ * against files that lack a dataset or hold the wrong shape or type.
  *
  * The reference writers run as /usr/bin/python3 (Debian's, with
- * python3-numpy), started with an argument vector (bench/lib/subproc.c):
- * the Python source is one argument and no shell is involved.  A test
- * whose writer is missing is skipped with a message.
+ * python3-numpy and python3-h5py), started with an argument vector
+ * (bench/lib/subproc.c): the Python source is one argument and no shell is
+ * involved.  A test whose writer is missing is skipped with a message, as
+ * are the HDF5 tests in a build without libhdf5 (after checking that its
+ * reader says so).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -237,11 +240,181 @@ static void test_bin_bad_headers(void **state) {
   free(dir);
 }
 
+/* ---- ann-benchmarks HDF5 files --------------------------------------------*/
+
+/* 1 when this build reads HDF5 and h5py is there to write it; else 0 with
+ * a message.  A build without libhdf5 must say so when asked to read. */
+static int have_hdf5(void) {
+  if (!vf_hdf5_available()) {
+    char err[256];
+    float *f;
+    uint64_t n;
+    uint32_t d;
+    assert_int_equal(vf_hdf5_load("x.hdf5", "train", &f, &n, &d, err,
+                                  sizeof err), -1);
+    assert_non_null(strstr(err, "built without HDF5"));
+    print_message("built without libhdf5 (libhdf5-dev): HDF5 test skipped\n");
+    return 0;
+  }
+  return have_python("numpy, h5py", "python3-numpy python3-h5py");
+}
+
+/* a.hdf5 as ann-benchmarks writes its files (a string attribute 'distance',
+ * 2-D datasets), plus datasets of other types and shapes; fixed.hdf5 with a
+ * fixed-length 'distance' and no 'test'; not.hdf5, which is not one. */
+static const char PY_HDF5[] =
+    "import numpy as np, h5py\n"
+    "i = np.arange(9 * 6)\n"
+    "train = ((i * 37 % 101) / 8 - 6).reshape(9, 6)\n"
+    "ids = (i[:12] * 3 - 1).reshape(4, 3)\n"
+    "with h5py.File('a.hdf5', 'w') as f:\n"
+    "    f.attrs['distance'] = 'angular'\n"
+    "    f.attrs['number'] = 3\n"
+    "    f['train'] = train.astype('<f4')\n"
+    "    f['test'] = train[:4].astype('<f8')\n"
+    "    f['neighbors'] = ids.astype('<i4')\n"
+    "    f['neighbors64'] = ids.astype('<i8')\n"
+    "    f['u8'] = (i * 7 % 256).reshape(9, 6).astype('u1')\n"
+    "    f['big'] = (np.arange(1100000) % 1000 / 4).astype('<f4')"
+    ".reshape(-1, 1)\n"
+    "    f['rank1'] = np.arange(5, dtype='<f4')\n"
+    "    f['rank3'] = np.zeros((2, 2, 2), '<f4')\n"
+    "    f['nodim'] = np.zeros((5, 0), '<f4')\n"
+    "    f['floatids'] = np.zeros((4, 3), '<f4')\n"
+    "    f['text'] = np.array([[b'ab'], [b'cd']])\n"
+    "with h5py.File('fixed.hdf5', 'w') as f:\n"
+    "    f.attrs['distance'] = np.bytes_(b'euclidean')\n"
+    "    f['train'] = train.astype('<f4')\n"
+    "open('not.hdf5', 'wb').write(b'not an HDF5 file')\n";
+
+/* Datasets of floats, doubles, bytes, int32 and int64 read back exactly as
+ * h5py wrote them; a 1.1M-row dataset is copied in more than one block;
+ * both kinds of string attribute read back. */
+static void test_hdf5_against_h5py(void **state) {
+  (void)state;
+  if (!have_hdf5()) skip();
+  char *dir = tu_tmpdir(), err[512], attr[32];
+  run_python(dir, PY_HDF5);
+  const char *a = tu_path(dir, "a.hdf5");
+  float *f;
+  int32_t *ids;
+  uint64_t n;
+  uint32_t d;
+  const char *fsets[] = {"train", "test", "u8"};
+  for (int k = 0; k < 3; k++) {
+    if (vf_hdf5_load(a, fsets[k], &f, &n, &d, err, sizeof err))
+      fail_msg("%s: %s", fsets[k], err);
+    assert_true(n == (k == 1 ? 4u : 9u) && d == 6);
+    for (size_t i = 0; i < n * d; i++) {
+      float want = k < 2 ? cell_f32(i) : (float)cell_u8(i);
+      if (f[i] != want) fail_msg("%s cell %zu: %g, want %g", fsets[k], i, f[i], want);
+    }
+    free(f);
+  }
+  const char *isets[] = {"neighbors", "neighbors64"};
+  for (int k = 0; k < 2; k++) {
+    if (vf_hdf5_load_i32(a, isets[k], &ids, &n, &d, err, sizeof err))
+      fail_msg("%s: %s", isets[k], err);
+    assert_true(n == 4 && d == 3);
+    for (size_t i = 0; i < 12; i++) assert_int_equal(ids[i], cell_id(i));
+    free(ids);
+  }
+  /* The copy goes through blocks of about 4 MiB: 1.1M floats are two. */
+  const char *out = tu_path(dir, "big.f32");
+  assert_int_equal(vf_hdf5_copy_f32(a, "big", out, &n, &d, err, sizeof err), 0);
+  assert_true(n == 1100000 && d == 1);
+  assert_int_equal(vf_load_f32(out, VF_FMT_F32, 1, &f, &n, &d, err, sizeof err), 0);
+  assert_true(n == 1100000);
+  for (size_t i = 0; i < n; i++)
+    if (f[i] != (float)(i % 1000) / 4) fail_msg("big row %zu: %g", i, f[i]);
+  free(f);
+  assert_int_equal(vf_hdf5_attr(a, "distance", attr, sizeof attr, err,
+                                sizeof err), 0);
+  assert_string_equal(attr, "angular");
+  assert_int_equal(vf_hdf5_attr(a, "point_type", attr, sizeof attr, err,
+                                sizeof err), 1);
+  assert_string_equal(attr, "");
+  const char *fx = tu_path(dir, "fixed.hdf5");
+  assert_int_equal(vf_hdf5_attr(fx, "distance", attr, sizeof attr, err,
+                                sizeof err), 0);
+  assert_string_equal(attr, "euclidean");
+  /* Cut to fit the caller's buffer. */
+  assert_int_equal(vf_hdf5_attr(fx, "distance", attr, 5, err, sizeof err), 0);
+  assert_string_equal(attr, "eucl");
+  assert_true(vf_hdf5_path(a) && vf_hdf5_path("d/x.h5") &&
+              !vf_hdf5_path("x.hdf5/y") && !vf_hdf5_path("x.fbin"));
+  tu_rmrf(dir);
+  free(dir);
+}
+
+/* vf_hdf5_* on dataset of a.hdf5 (or file) fails with every one of the
+ * words in its message; as_int picks the int32 loader. */
+static void assert_h5_refused(const char *file, const char *dataset,
+                              int as_int, const char *const *words) {
+  char err[512] = "";
+  void *m = (void *)1;
+  uint64_t n;
+  uint32_t d;
+  int rc = as_int ? vf_hdf5_load_i32(file, dataset, (int32_t **)&m, &n, &d,
+                                     err, sizeof err)
+                  : vf_hdf5_load(file, dataset, (float **)&m, &n, &d, err,
+                                 sizeof err);
+  if (rc == 0) fail_msg("%s '%s' loaded (%llu x %u)", file, dataset,
+                        (unsigned long long)n, d);
+  assert_null(m);
+  for (; *words; words++)
+    if (!strstr(err, *words)) fail_msg("no '%s' in: %s", *words, err);
+}
+
+/* A missing dataset, the wrong rank, an empty dimension, the wrong element
+ * type, a file that is not HDF5 or not there: each a sentence naming the
+ * file (and libhdf5's own reason when it has one). */
+static void test_hdf5_errors(void **state) {
+  (void)state;
+  if (!have_hdf5()) skip();
+  char *dir = tu_tmpdir(), err[512], attr[32];
+  run_python(dir, PY_HDF5);
+  const char *a = tu_path(dir, "a.hdf5"), *fx = tu_path(dir, "fixed.hdf5");
+  assert_h5_refused(fx, "test", 0,
+                    (const char *const[]){fx, "no dataset 'test'", NULL});
+  assert_h5_refused(a, "rank1", 0,
+                    (const char *const[]){a, "'rank1' has rank 1", NULL});
+  assert_h5_refused(a, "rank3", 0, (const char *const[]){"rank 3", NULL});
+  assert_h5_refused(a, "nodim", 0,
+                    (const char *const[]){"dimension 0", "out of range", NULL});
+  assert_h5_refused(a, "floatids", 1,
+                    (const char *const[]){"'floatids' holds floats", NULL});
+  assert_h5_refused(a, "text", 0,
+                    (const char *const[]){"neither integers nor floats", NULL});
+  const char *no = tu_path(dir, "not.hdf5");
+  assert_h5_refused(no, "train", 0,
+                    (const char *const[]){no, "cannot open as an HDF5 file",
+                                          "libhdf5:", NULL});
+  const char *gone = tu_path(dir, "gone.hdf5");
+  assert_h5_refused(gone, "train", 1,
+                    (const char *const[]){gone, "cannot open", NULL});
+  uint64_t n;
+  uint32_t d;
+  assert_int_equal(vf_hdf5_copy_f32(a, "rank3", tu_path(dir, "o.f32"), &n,
+                                    &d, err, sizeof err), -1);
+  assert_non_null(strstr(err, "rank 3"));
+  assert_int_equal(vf_hdf5_attr(a, "number", attr, sizeof attr, err,
+                                sizeof err), -1);
+  assert_non_null(strstr(err, "'number' is not one readable string"));
+  assert_int_equal(vf_hdf5_attr(no, "distance", attr, sizeof attr, err,
+                                sizeof err), -1);
+  assert_non_null(strstr(err, "cannot open as an HDF5 file"));
+  tu_rmrf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bin_format_names),
       cmocka_unit_test(test_bin_against_numpy),
       cmocka_unit_test(test_bin_bad_headers),
+      cmocka_unit_test(test_hdf5_against_h5py),
+      cmocka_unit_test(test_hdf5_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

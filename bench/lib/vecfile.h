@@ -18,14 +18,17 @@
  *             float32 distances after the ids (8 + N*K*8 bytes), skipped
  *   IDX       unsigned bytes, magic 00 00 08 NDIM, big-endian sizes; plain
  *             or gzip-compressed (read whole: bl_idx_load, in idx.c)
+ *   HDF5      ann-benchmarks files: 2-D datasets 'train', 'test',
+ *             'neighbors' and a 'distance' attribute (read whole or copied
+ *             in blocks: vf_hdf5_*, in hdf5.c, through libhdf5)
  *
  * Readers never load the whole file: they read one row at a time through a
  * buffered FILE, so multi-GB inputs stream in constant memory.  The dimension
  * and the row count are known when vf_open returns (from the header or the
  * file size), which lets callers size outputs up front.  The one module for
  * vector files: the CLI's import/search/generate, `resonance bench` and the
- * bench harnesses all read and write through it.  Depends on libc, and on
- * zlib for IDX.
+ * bench harnesses all read and write through it.  Depends on libc, on
+ * zlib for IDX, and on libhdf5 for HDF5 when built with it (RSN_HAVE_HDF5).
  *
  * Errors are reported as text: vf_open/vf_create/vf_finish write a sentence
  * into the caller's buffer, and a failed read leaves one in vf_error(r).
@@ -117,5 +120,40 @@ int vf_finish(vf_writer *w, char *err, size_t errlen);
  * bl_ prefix, the name the tests and the fuzz target know.) */
 int bl_idx_load(const char *path, uint64_t max_rows, float **rows,
                 uint64_t *n, uint32_t *dim, char *err, size_t errlen);
+
+/* ---- HDF5 (hdf5.c) ----------------------------------------------------------
+ * ann-benchmarks' files: the 2-D datasets 'train' (base rows), 'test'
+ * (queries), 'neighbors' (int32 ids of the true neighbours of each test row,
+ * nearest first) and 'distances', and a string attribute 'distance' on the
+ * root ("angular", "euclidean", "jaccard", ...).  Every call opens and
+ * closes the file.  A dataset must have rank 2 and a dimension in
+ * 1..VF_MAX_DIM; its elements are converted by libhdf5.  Failures, libhdf5's
+ * included, are a sentence in err naming the path (libhdf5 prints nothing).
+ * Without libhdf5 at build time every call fails with "built without
+ * HDF5". */
+
+/* 1 when this build reads HDF5 files, else 0. */
+int vf_hdf5_available(void);
+/* 1 when path ends in ".hdf5" or ".h5" (the names ann-benchmarks uses). */
+int vf_hdf5_path(const char *path);
+/* Read the whole dataset as floats (integers converted): *rows is a malloc'd
+ * n x dim matrix owned by the caller.  Returns 0, or -1 with a sentence. */
+int vf_hdf5_load(const char *path, const char *dataset, float **rows,
+                 uint64_t *n, uint32_t *dim, char *err, size_t errlen);
+/* The same as int32 (for 'neighbors'); a dataset of floats is an error. */
+int vf_hdf5_load_i32(const char *path, const char *dataset, int32_t **rows,
+                     uint64_t *n, uint32_t *dim, char *err, size_t errlen);
+/* Copy the dataset as a raw f32 file to out_path, a block of rows at a
+ * time, so a large 'train' never sits in memory whole.  Returns 0 with
+ * *n and *dim set, or -1 with a sentence. */
+int vf_hdf5_copy_f32(const char *path, const char *dataset,
+                     const char *out_path, uint64_t *n, uint32_t *dim,
+                     char *err, size_t errlen);
+/* The string attribute `name` of the file's root group into
+ * out[0..outlen) (cut to fit).  Returns 0, 1 when there is no such
+ * attribute (out is ""), or -1 with a sentence (not a string, unreadable
+ * file). */
+int vf_hdf5_attr(const char *path, const char *name, char *out, size_t outlen,
+                 char *err, size_t errlen);
 
 #endif /* RSN_VECFILE_H */
