@@ -4,7 +4,10 @@
  * .i8bin and .ibin, checked against files numpy writes (an explicit uint32
  * header, then ndarray.tofile), and against broken headers written byte by
  * byte; ann-benchmarks' HDF5 files, checked against files h5py writes, and
- * against files that lack a dataset or hold the wrong shape or type.
+ * against files that lack a dataset or hold the wrong shape or type.  Then
+ * `resonance bench` on such files end to end: recall 1.0 in its JSON Lines
+ * with the truth the files bring (or computed, for a euclidean HDF5 file,
+ * whose 'neighbors' are not the cosine truth).
  *
  * The reference writers run as /usr/bin/python3 (Debian's, with
  * python3-numpy and python3-h5py), started with an argument vector
@@ -24,6 +27,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "subproc.h"
 #include "testutil.h"
@@ -31,7 +35,7 @@
 
 #define PYTHON "/usr/bin/python3"
 
-/* ---- the reference writer ------------------------------------------------*/
+/* ---- the reference writer -------------------------------------------------*/
 
 /* 1 when Debian's python imports `modules` ("numpy", "numpy, h5py"); else
  * 0, with a message saying what the skipped test needs. */
@@ -66,7 +70,7 @@ static unsigned cell_u8(size_t i) { return (unsigned)(i * 7 % 256); }
 static int cell_i8(size_t i) { return (int)(i * 7 % 256) - 128; }
 static int32_t cell_id(size_t i) { return (int32_t)i * 3 - 1; }
 
-/* ---- big-ann-benchmarks binary files ---------------------------------------*/
+/* ---- big-ann-benchmarks binary files --------------------------------------*/
 
 /* 7 x 5 matrices in every .*bin type, the ground-truth .ibin with its
  * distances, and an empty .fbin, as numpy writes them. */
@@ -408,6 +412,152 @@ static void test_hdf5_errors(void **state) {
   free(dir);
 }
 
+/* ---- resonance bench on these files ---------------------------------------*/
+
+/* 500 x 16 Gaussian rows and 20 queries, and their exact cosine top 100
+ * (float64), as ann-benchmarks HDF5 files and as big-ann-benchmarks files.
+ * euclidean.hdf5 carries the 100 *least* similar rows as 'neighbors': a
+ * bench that took them for the cosine truth would report recall 0. */
+static const char PY_BENCH[] =
+    "import numpy as np, h5py\n"
+    "rng = np.random.default_rng(7)\n"
+    "train = rng.standard_normal((500, 16)).astype('<f4')\n"
+    "test = rng.standard_normal((20, 16)).astype('<f4')\n"
+    "def unit(a):\n"
+    "    a = a.astype('f8')\n"
+    "    return a / np.linalg.norm(a, axis=1, keepdims=True)\n"
+    "order = np.argsort(-(unit(test) @ unit(train).T), axis=1, kind='stable')\n"
+    "for dist, nb in (('angular', order[:, :100]),\n"
+    "                 ('euclidean', order[:, ::-1][:, :100])):\n"
+    "    with h5py.File(dist + '.hdf5', 'w') as f:\n"
+    "        f.attrs['distance'] = dist\n"
+    "        f['train'] = train\n"
+    "        f['test'] = test\n"
+    "        f['neighbors'] = nb.astype('<i4')\n"
+    "        f['distances'] = np.zeros(nb.shape, '<f4')\n"
+    "with h5py.File('notest.hdf5', 'w') as f:\n"
+    "    f.attrs['distance'] = 'angular'\n"
+    "    f['train'] = train\n"
+    "def w(name, *parts):\n"
+    "    with open(name, 'wb') as f:\n"
+    "        np.array(parts[0].shape, '<u4').tofile(f)\n"
+    "        for p in parts: p.tofile(f)\n"
+    "w('base.fbin', train)\n"
+    "w('query.fbin', test)\n"
+    "w('gt.ibin', order[:, :100].astype('<i4'), np.zeros((20, 100), '<f4'))\n";
+
+/* Run `resonance bench ARGS... --json` (fast settings) in dir, with TMPDIR
+ * there; fails unless it exits with status `want`.  Returns its JSON Lines
+ * as an array (empty when it failed as wanted). */
+static json_t *run_bench(const char *dir, const char *const *args, int want) {
+  const char *argv[32] = {RSN_CLI_PATH, "bench"};
+  size_t argc = 2;
+  for (; *args; args++) argv[argc++] = *args;
+  const char *tail[] = {"--json", "--batch-sizes", "1", "--reps", "1",
+                        "--warmup", "1", NULL};
+  for (size_t i = 0; tail[i]; i++) argv[argc++] = tail[i];
+  argv[argc] = NULL;
+  char tmpenv[4200], err[512], how[96], *out = NULL;
+  snprintf(tmpenv, sizeof tmpenv, "TMPDIR=%s", dir);
+  const char *env[] = {tmpenv, NULL};
+  sp_opts o = {.env = env, .cwd = dir, .quiet = 1};
+  int st = -1;
+  assert_int_equal(sp_run(argv, &o, 1 << 22, &out, NULL, &st, err, sizeof err), 0);
+  if (sp_exit_code(st) != want)
+    fail_msg("bench %s, want status %d:\n%s", sp_describe(st, how, sizeof how),
+             want, out);
+  json_t *all = json_array();
+  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+    json_error_t je;
+    json_t *j = json_loads(line, 0, &je);
+    if (!j) fail_msg("not JSON: %s (%s)", line, je.text);
+    json_array_append_new(all, j);
+  }
+  free(out);
+  return all;
+}
+
+/* The first object of measurement m (of system sys, unless NULL). */
+static json_t *measurement(json_t *all, const char *m, const char *sys) {
+  size_t i;
+  json_t *o;
+  json_array_foreach(all, i, o) {
+    const char *om = json_string_value(json_object_get(o, "measurement"));
+    const char *os = json_string_value(json_object_get(o, "system"));
+    if (om && strcmp(om, m) == 0 && (!sys || (os && strcmp(os, sys) == 0)))
+      return o;
+  }
+  fail_msg("no '%s' measurement of %s", m, sys ? sys : "any system");
+  return NULL;
+}
+
+/* System sys has recall@10 and @100 of 1.0 over the 20 queries. */
+static void assert_recall_1(json_t *all, const char *sys) {
+  json_t *r = measurement(all, "recall", sys);
+  assert_int_equal(json_integer_value(json_object_get(r, "queries")), 20);
+  if (json_real_value(json_object_get(r, "recall_at_10")) != 1.0 ||
+      json_real_value(json_object_get(r, "recall_at_100")) != 1.0)
+    fail_msg("%s: recall below 1.0", sys);
+}
+
+/* A run's truth is `truth` (a substring of the header's), and resonance's
+ * recall@10 and @100 are 1.0 against it. */
+static void assert_exact(json_t *all, const char *truth) {
+  const char *t = json_string_value(
+      json_object_get(measurement(all, "header", NULL), "truth"));
+  if (!t || !strstr(t, truth)) fail_msg("truth '%s', want '%s'", t, truth);
+  assert_recall_1(all, "resonance");
+  json_decref(all);
+}
+
+static void test_cli_bench_hdf5_and_bin(void **state) {
+  (void)state;
+  if (!have_hdf5()) skip();
+  char *dir = tu_tmpdir();
+  run_python(dir, PY_BENCH);
+  /* angular: 'train', 'test', and 'neighbors' as the truth. */
+  assert_exact(run_bench(dir, (const char *const[]){"--hdf5", "angular.hdf5",
+                                                    NULL}, 0),
+               "angular.hdf5 'neighbors' (100 per query)");
+  /* euclidean (named as --base): 'neighbors' ignored, the truth computed. */
+  assert_exact(run_bench(dir, (const char *const[]){"--base", "euclidean.hdf5",
+                                                    NULL}, 0),
+               "computed");
+  /* big-ann-benchmarks: base, queries, ground truth with distances. */
+  assert_exact(run_bench(dir, (const char *const[]){"--base", "base.fbin",
+                                                    "--queries", "query.fbin",
+                                                    "--truth", "gt.ibin", NULL},
+                         0),
+               "gt.ibin (100 per query)");
+  /* No 'test': an input error (3); queries beside an HDF5 file: usage (2). */
+  json_decref(run_bench(dir, (const char *const[]){"--hdf5", "notest.hdf5",
+                                                   NULL}, 3));
+  json_decref(run_bench(dir, (const char *const[]){"--hdf5", "angular.hdf5",
+                                                   "--holdout", "5", NULL}, 2));
+  tu_rmrf(dir);
+  free(dir);
+}
+
+/* --compare hands the base to compare.py, which reads raw f32, .fvecs,
+ * .bvecs and .npy: an .fbin base reaches it as a raw f32 copy, and numpy
+ * and FAISS find the same neighbours.  Skipped without Debian's faiss. */
+static void test_cli_compare_fbin(void **state) {
+  (void)state;
+  if (!have_hdf5() || !have_python("numpy, faiss", "python3-faiss")) skip();
+  char *dir = tu_tmpdir();
+  run_python(dir, PY_BENCH);
+  json_t *all = run_bench(dir, (const char *const[]){"--base", "base.fbin",
+                                                     "--queries", "query.fbin",
+                                                     "--truth", "gt.ibin",
+                                                     "--compare", NULL}, 0);
+  assert_recall_1(all, "resonance");
+  assert_recall_1(all, "numpy");
+  assert_recall_1(all, "faiss");
+  json_decref(all);
+  tu_rmrf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bin_format_names),
@@ -415,6 +565,8 @@ int main(void) {
       cmocka_unit_test(test_bin_bad_headers),
       cmocka_unit_test(test_hdf5_against_h5py),
       cmocka_unit_test(test_hdf5_errors),
+      cmocka_unit_test(test_cli_bench_hdf5_and_bin),
+      cmocka_unit_test(test_cli_compare_fbin),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
