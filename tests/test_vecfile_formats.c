@@ -414,19 +414,37 @@ static void test_hdf5_errors(void **state) {
 
 /* ---- resonance bench on these files ---------------------------------------*/
 
-/* 500 x 16 Gaussian rows and 20 queries, and their exact cosine top 100
- * (float64), as ann-benchmarks HDF5 files and as big-ann-benchmarks files.
- * euclidean.hdf5 carries the 100 *least* similar rows as 'neighbors': a
- * bench that took them for the cosine truth would report recall 0. */
-static const char PY_BENCH[] =
-    "import numpy as np, h5py\n"
-    "rng = np.random.default_rng(7)\n"
-    "train = rng.standard_normal((500, 16)).astype('<f4')\n"
-    "test = rng.standard_normal((20, 16)).astype('<f4')\n"
-    "def unit(a):\n"
-    "    a = a.astype('f8')\n"
-    "    return a / np.linalg.norm(a, axis=1, keepdims=True)\n"
-    "order = np.argsort(-(unit(test) @ unit(train).T), axis=1, kind='stable')\n"
+/* 500 x 16 Gaussian rows, 20 queries and their exact cosine order
+ * (float64), as numpy computes them: the start of both writers below. */
+#define PY_DATA                                                              \
+  "import numpy as np\n"                                                     \
+  "rng = np.random.default_rng(7)\n"                                         \
+  "train = rng.standard_normal((500, 16)).astype('<f4')\n"                   \
+  "test = rng.standard_normal((20, 16)).astype('<f4')\n"                     \
+  "def unit(a):\n"                                                           \
+  "    a = a.astype('f8')\n"                                                 \
+  "    return a / np.linalg.norm(a, axis=1, keepdims=True)\n"                \
+  "order = np.argsort(-(unit(test) @ unit(train).T), axis=1, "               \
+  "kind='stable')\n"
+
+/* big-ann-benchmarks files: base, queries, and the top 100 with (zero)
+ * distances as their ground truth. */
+static const char PY_BENCH_BIN[] =
+    PY_DATA
+    "def w(name, *parts):\n"
+    "    with open(name, 'wb') as f:\n"
+    "        np.array(parts[0].shape, '<u4').tofile(f)\n"
+    "        for p in parts: p.tofile(f)\n"
+    "w('base.fbin', train)\n"
+    "w('query.fbin', test)\n"
+    "w('gt.ibin', order[:, :100].astype('<i4'), np.zeros((20, 100), '<f4'))\n";
+
+/* ann-benchmarks files.  euclidean.hdf5 carries the 100 *least* similar
+ * rows as 'neighbors': a bench that took them for the cosine truth would
+ * report recall 0. */
+static const char PY_BENCH_HDF5[] =
+    PY_DATA
+    "import h5py\n"
     "for dist, nb in (('angular', order[:, :100]),\n"
     "                 ('euclidean', order[:, ::-1][:, :100])):\n"
     "    with h5py.File(dist + '.hdf5', 'w') as f:\n"
@@ -437,14 +455,7 @@ static const char PY_BENCH[] =
     "        f['distances'] = np.zeros(nb.shape, '<f4')\n"
     "with h5py.File('notest.hdf5', 'w') as f:\n"
     "    f.attrs['distance'] = 'angular'\n"
-    "    f['train'] = train\n"
-    "def w(name, *parts):\n"
-    "    with open(name, 'wb') as f:\n"
-    "        np.array(parts[0].shape, '<u4').tofile(f)\n"
-    "        for p in parts: p.tofile(f)\n"
-    "w('base.fbin', train)\n"
-    "w('query.fbin', test)\n"
-    "w('gt.ibin', order[:, :100].astype('<i4'), np.zeros((20, 100), '<f4'))\n";
+    "    f['train'] = train\n";
 
 /* Run `resonance bench ARGS... --json` (fast settings) in dir, with TMPDIR
  * there; fails unless it exits with status `want`.  Returns its JSON Lines
@@ -510,11 +521,11 @@ static void assert_exact(json_t *all, const char *truth) {
   json_decref(all);
 }
 
-static void test_cli_bench_hdf5_and_bin(void **state) {
+static void test_cli_bench_hdf5(void **state) {
   (void)state;
   if (!have_hdf5()) skip();
   char *dir = tu_tmpdir();
-  run_python(dir, PY_BENCH);
+  run_python(dir, PY_BENCH_HDF5);
   /* angular: 'train', 'test', and 'neighbors' as the truth. */
   assert_exact(run_bench(dir, (const char *const[]){"--hdf5", "angular.hdf5",
                                                     NULL}, 0),
@@ -523,12 +534,6 @@ static void test_cli_bench_hdf5_and_bin(void **state) {
   assert_exact(run_bench(dir, (const char *const[]){"--base", "euclidean.hdf5",
                                                     NULL}, 0),
                "computed");
-  /* big-ann-benchmarks: base, queries, ground truth with distances. */
-  assert_exact(run_bench(dir, (const char *const[]){"--base", "base.fbin",
-                                                    "--queries", "query.fbin",
-                                                    "--truth", "gt.ibin", NULL},
-                         0),
-               "gt.ibin (100 per query)");
   /* No 'test': an input error (3); queries beside an HDF5 file: usage (2). */
   json_decref(run_bench(dir, (const char *const[]){"--hdf5", "notest.hdf5",
                                                    NULL}, 3));
@@ -538,14 +543,29 @@ static void test_cli_bench_hdf5_and_bin(void **state) {
   free(dir);
 }
 
+/* big-ann-benchmarks: base, queries, ground truth with distances. */
+static void test_cli_bench_bin(void **state) {
+  (void)state;
+  if (!have_python("numpy", "python3-numpy")) skip();
+  char *dir = tu_tmpdir();
+  run_python(dir, PY_BENCH_BIN);
+  assert_exact(run_bench(dir, (const char *const[]){"--base", "base.fbin",
+                                                    "--queries", "query.fbin",
+                                                    "--truth", "gt.ibin", NULL},
+                         0),
+               "gt.ibin (100 per query)");
+  tu_rmrf(dir);
+  free(dir);
+}
+
 /* --compare hands the base to compare.py, which reads raw f32, .fvecs,
  * .bvecs and .npy: an .fbin base reaches it as a raw f32 copy, and numpy
  * and FAISS find the same neighbours.  Skipped without Debian's faiss. */
 static void test_cli_compare_fbin(void **state) {
   (void)state;
-  if (!have_hdf5() || !have_python("numpy, faiss", "python3-faiss")) skip();
+  if (!have_python("numpy, faiss", "python3-numpy python3-faiss")) skip();
   char *dir = tu_tmpdir();
-  run_python(dir, PY_BENCH);
+  run_python(dir, PY_BENCH_BIN);
   json_t *all = run_bench(dir, (const char *const[]){"--base", "base.fbin",
                                                      "--queries", "query.fbin",
                                                      "--truth", "gt.ibin",
@@ -565,7 +585,8 @@ int main(void) {
       cmocka_unit_test(test_bin_bad_headers),
       cmocka_unit_test(test_hdf5_against_h5py),
       cmocka_unit_test(test_hdf5_errors),
-      cmocka_unit_test(test_cli_bench_hdf5_and_bin),
+      cmocka_unit_test(test_cli_bench_hdf5),
+      cmocka_unit_test(test_cli_bench_bin),
       cmocka_unit_test(test_cli_compare_fbin),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
