@@ -8,8 +8,9 @@
  * The readers promise: after a successful vf_open the dimension is in
  * 1..VF_MAX_DIM (or 0 for an empty xvecs file), rows * row size fits in the
  * file, and for the formats whose rows carry no own header (raw, .npy,
- * .fbin and the other .*bin) no row read can fail afterwards; xvecs rows may still fail (a row whose
- * dimension prefix differs from the first), with a message.
+ * .fbin and the other .*bin) no row read can fail afterwards; xvecs rows
+ * may still fail (a row whose dimension prefix differs from the first),
+ * with a message.
  */
 #ifndef RSN_FUZZ_VECFILE_H
 #define RSN_FUZZ_VECFILE_H

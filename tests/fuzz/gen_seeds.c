@@ -192,7 +192,7 @@ static void seeds_f32(void) {
   free(b.p);
 }
 
-/* ---- bin: format byte, dim byte, file (uint32 n, uint32 d, elements) -------*/
+/* ---- bin: format byte, dim byte, file (uint32 n, uint32 d, elements) ------*/
 static void bin_header(buf *b, unsigned fmt, unsigned dim, uint32_t n, uint32_t d) {
   put_u8(b, fmt); put_u8(b, dim); put_u32(b, n); put_u32(b, d);
 }
