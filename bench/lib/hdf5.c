@@ -44,7 +44,7 @@ typedef struct h5set {
   hid_t set;      /* the dataset, or H5I_INVALID_HID                     */
   hid_t space;    /* its file dataspace, or H5I_INVALID_HID              */
   uint64_t rows;  /* first dimension                                     */
-  uint32_t dim;   /* second dimension, 1..VF_MAX_DIM                      */
+  uint32_t dim;   /* second dimension, 1..VF_MAX_DIM                     */
 } h5set;
 
 /* H5Ewalk2 callback: keep the first entry's description (walked upward,
