@@ -60,6 +60,14 @@ static int parse_opts(const cli_args *a, bl_opts *o) {
                      "comma-separated list of at most %d sizes >= 1", bs,
                      BL_MAX_BATCH);
   o->base = cli_str(a, "base");
+  const char *h5 = cli_str(a, "hdf5");
+  if (h5 && o->base)
+    return cli_error(CLI_EXIT_USAGE, "bench: give --base FILE or --hdf5 "
+                     "FILE, not both");
+  /* An HDF5 file is the base (its 'train'), named as --hdf5 or by its
+   * extension; the bench reads its queries and truth from it too. */
+  o->hdf5 = h5 || vf_hdf5_path(o->base);
+  if (h5) o->base = h5;
   o->queries = cli_str(a, "queries");
   o->truth = cli_str(a, "truth");
   o->db = cli_str(a, "db");
@@ -74,10 +82,13 @@ static int parse_opts(const cli_args *a, bl_opts *o) {
   int sources = !!o->base + !!o->synthetic + !!o->idx;
   if (sources != 1)
     return cli_error(CLI_EXIT_USAGE, "bench: give exactly one of --base FILE, "
-                     "--synthetic N, --idx FILE");
+                     "--hdf5 FILE, --synthetic N, --idx FILE");
   if (o->synthetic && !o->dim)
     return cli_error(CLI_EXIT_USAGE, "bench: --synthetic needs --dim D");
-  if (!o->queries == !o->holdout)
+  if (o->hdf5 && (o->queries || o->holdout))
+    return cli_error(CLI_EXIT_USAGE, "bench: an HDF5 file brings its queries "
+                     "('test'): no --queries or --holdout with it");
+  if (!o->hdf5 && !o->queries == !o->holdout)
     return cli_error(CLI_EXIT_USAGE, "bench: give either --queries FILE (or "
                      "a count with --synthetic) or --holdout Q");
   if (o->db && !o->base)
@@ -124,14 +135,17 @@ static int run_bench(const cli_args *a) {
 
 static const cli_opt bench_opts[] = {
     {"base", 0, "FILE", "base vectors: raw f32 (needs --dim), .fvecs, "
-                        ".bvecs or .npy"},
+                        ".bvecs, .npy, .fbin, .u8bin, .i8bin; .hdf5/.h5 as "
+                        "--hdf5"},
+    {"hdf5", 0, "FILE", "ann-benchmarks HDF5 file: 'train' is the base, "
+                        "'test' the queries, 'neighbors' the truth"},
     {"queries", 0, "FILE", "query vectors (same formats, or IDX); with "
                            "--synthetic also a count"},
     {"dim", 0, "D", "dimension of raw f32 files and of --synthetic"},
     {"k", 'k', "K", "neighbours per query for latency/throughput (default "
                     "10)"},
-    {"truth", 0, "FILE", "ground truth: .ivecs or raw int32 Q x K' row ids "
-                         "(else computed, cached)"},
+    {"truth", 0, "FILE", "ground truth: .ivecs, .ibin, .npy or raw int32 Q "
+                         "x K' row ids (else computed, cached)"},
     {"db", 0, "FILE", "search this existing database (ids \"0\".. = rows of "
                       "--base) instead of importing"},
     {"synthetic", 0, "N", "generate N clustered unit vectors (see "
@@ -143,7 +157,8 @@ static const cli_opt bench_opts[] = {
                        "normalised floats"},
     {"holdout", 0, "Q", "the last Q rows of the data are the queries (not "
                         "imported)"},
-    {"max-queries", 0, "Q", "use only the first Q queries of --queries"},
+    {"max-queries", 0, "Q", "use only the first Q queries of --queries (or "
+                            "of 'test')"},
     {"batch-sizes", 0, "LIST", "rsn_search_batch sizes (default "
                                "1,10,100,1000)"},
     {"threads", 0, "T", "search threads; 0 = all cores (default)"},
@@ -188,6 +203,18 @@ const cli_cmd cli_cmd_bench = {
         "size+mtime (or synthetic parameters) and\nthe query count.  Truth "
         "ids are zero-based base rows; rows are imported as\nids "
         "\"0\",\"1\",...\n\n"
+        "Files from big-ann-benchmarks: .fbin, .u8bin and .i8bin (uint32 n, "
+        "uint32 d,\nthen n*d float32, uint8 or int8; the size must match "
+        "exactly) as --base or\n--queries, and .ibin (n x k int32 ids, "
+        "optionally followed by n x k float32\ndistances, which are "
+        "ignored) as --truth.  From ann-benchmarks: --hdf5 FILE\n(or --base "
+        "FILE ending .hdf5 or .h5) takes 'train' as the base, 'test' as the"
+        "\nqueries and 'neighbors' as the truth.  Rows are normalised and "
+        "ranked by\ncosine, as always, so 'neighbors' are used only when "
+        "the file's 'distance'\nattribute is angular; for euclidean, dot "
+        "and other files they are not the\ncosine truth: it is then "
+        "computed (and cached) and a warning says so.\n--truth overrides "
+        "'neighbors'.\n\n"
         "--compare runs bench/compare.py (RSN_COMPARE_SCRIPT overrides the "
         "path) with\n/usr/bin/python3: FAISS IndexFlatIP and numpy on the "
         "same files and threads;\ntheir ids come back in files and recall "
@@ -221,6 +248,9 @@ const cli_cmd cli_cmd_bench = {
         "Examples:\n"
         "  resonance bench --base base.f32 --queries queries.f32 --truth "
         "groundtruth.i32 --dim 128\n"
+        "  resonance bench --base base.1M.fbin --queries query.public.10K."
+        "fbin --truth gt.ibin\n"
+        "  resonance bench --hdf5 glove-100-angular.hdf5 --max-queries 1000\n"
         "  resonance bench --synthetic 100000 --dim 384 --holdout 1000 "
         "--compare\n"
         "  resonance bench --synthetic 100000 --dim 384 --queries 1000 "

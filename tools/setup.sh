@@ -4,9 +4,12 @@
 # runs `apt-get update` only when something must be installed.
 set -euo pipefail
 
+# libhdf5-dev: `resonance bench` reads ann-benchmarks' HDF5 files (the build
+# goes on without it); python3-numpy and python3-h5py write the reference
+# files the reader tests compare against.
 PKGS=(build-essential cmake pkg-config git
       libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libsimde-dev
-      libbenchmark-dev python3-numpy zlib1g-dev)
+      libbenchmark-dev python3-numpy zlib1g-dev libhdf5-dev python3-h5py)
 # Extra packages for the benchmark suite (comparison and plots); python3-venv
 # for tools/bench.sh's venv with PyPI's faiss-cpu (bench/requirements-anchors.txt).
 if [ "${RSN_SETUP_BENCH:-0}" = 1 ]; then

@@ -4,9 +4,11 @@
  *
  * The base is the user's file (--base), or a raw f32 file written into the
  * run's temporary directory: synthetic rows (synth.h), an IDX file's rows
- * normalised, or, with --holdout, every row but the last Q, which become the
- * queries.  Whatever was imported is then exactly what the ground truth,
- * the exact-score pass and compare.py read.
+ * normalised, an HDF5 file's 'train' (whose 'test' are the queries), a
+ * base compare.py cannot read (.fbin ...) with --compare, or, with
+ * --holdout, every row but the last Q, which become the queries.  Whatever
+ * was imported is then exactly what the ground truth, the exact-score pass
+ * and compare.py read.
  */
 #define _XOPEN_SOURCE 700 /* POSIX 2008 plus realpath() */
 #include "e2e_int.h"
@@ -110,9 +112,30 @@ static void file_identity(const char *path, char *out, size_t len) {
            st.st_mtim.tv_nsec);
 }
 
+/* An ann-benchmarks HDF5 file's 'train' copied as raw f32 to src, a block
+ * of rows at a time (a large set never sits in memory whole).  *src_id is
+ * the file's identity. */
+static int hdf5_base(bl_run *b, char *src, size_t len, char *src_id,
+                     size_t idlen) {
+  bl_opts *o = &b->o;
+  char err[PATH_MAX + 300];
+  uint64_t n;
+  uint32_t d;
+  bl__tmp_path(b, src, len, "all.f32");
+  file_identity(o->base, src_id, idlen);
+  bl__note(b, "copying 'train' of %s", o->base);
+  if (vf_hdf5_copy_f32(o->base, "train", src, &n, &d, err, sizeof err) != 0)
+    return bl__error(b, BL_E_INPUT, "bench: %s", err);
+  if (o->dim && o->dim != d)
+    return bl__error(b, BL_E_INPUT, "bench: %s: 'train' has dimension %u, "
+                     "not %u (--dim)", o->base, d, o->dim);
+  o->dim = d; /* the raw file written here needs it to be read back */
+  return BL_OK;
+}
+
 /* The source of the base rows as a vector file: the user's file, or a raw
- * f32 file written into the temporary directory (synthetic, IDX).  *src_id
- * identifies its content for the ground-truth cache. */
+ * f32 file written into the temporary directory (synthetic, IDX, HDF5).
+ * *src_id identifies its content for the ground-truth cache. */
 static int base_source(bl_run *b, char *src, size_t len, vf_format *fmt,
                        char *src_id, size_t idlen) {
   bl_opts *o = &b->o;
@@ -137,6 +160,7 @@ static int base_source(bl_run *b, char *src, size_t len, vf_format *fmt,
     free(v);
     return rc;
   }
+  if (o->hdf5) return hdf5_base(b, src, len, src_id, idlen);
   snprintf(src, len, "%s", o->base);
   *fmt = vf_format_from_path(o->base);
   if (*fmt == VF_FMT_UNKNOWN) *fmt = VF_FMT_F32; /* raw, needs --dim */
@@ -145,7 +169,9 @@ static int base_source(bl_run *b, char *src, size_t len, vf_format *fmt,
 }
 
 /* Queries from --queries: a vector file, an IDX file, or (with --synthetic)
- * a count of vectors drawn from the generator's query stream. */
+ * a count of vectors drawn from the generator's query stream; or an HDF5
+ * base's 'test' (its identity is the file's, as the base's: the pair
+ * cannot be another run's). */
 static int load_query_file(bl_run *b) {
   bl_opts *o = &b->o;
   char err[256];
@@ -154,7 +180,11 @@ static int load_query_file(bl_run *b) {
   uint64_t n;
   uint32_t d = b->d;
   int rc = BL_OK;
-  if (o->synthetic && stat(o->queries, &st) != 0 &&
+  if (o->hdf5) {
+    file_identity(o->base, b->qfile_id, sizeof b->qfile_id);
+    if (vf_hdf5_load(o->base, "test", &b->q, &n, &d, err, sizeof err) != 0)
+      rc = bl__error(b, BL_E_INPUT, "bench: queries: %s", err);
+  } else if (o->synthetic && stat(o->queries, &st) != 0 &&
       bl_parse_u64(o->queries, 1, 1u << 24, &count) == 0) {
     char p[PATH_MAX];
     bl__tmp_path(b, p, sizeof p, "qgen.f32");
@@ -209,6 +239,23 @@ static int hold_out(bl_run *b, vf_reader *r, uint64_t rows) {
   return rc;
 }
 
+/* compare.py and the Node anchors read raw f32, .fvecs, .bvecs and .npy
+ * bases; any other is copied for them as raw f32 into the temporary
+ * directory, and that copy becomes the base of every phase. */
+static int anchors_read(vf_format f) {
+  return f == VF_FMT_F32 || f == VF_FMT_FVECS || f == VF_FMT_BVECS ||
+         f == VF_FMT_NPY;
+}
+
+static int copy_for_anchors(bl_run *b, vf_reader *r, uint64_t rows) {
+  bl__note(b, "copying the %s base as raw f32 for --compare",
+           vf_format_name(b->base_fmt));
+  b->n = rows;
+  bl__tmp_path(b, b->base_path, sizeof b->base_path, "base.f32");
+  b->base_fmt = VF_FMT_F32;
+  return bl__copy_rows(b, r, rows, b->base_path);
+}
+
 int bl__prepare_data(bl_run *b) {
   bl_opts *o = &b->o;
   char src[PATH_MAX], src_id[PATH_MAX + 64], err[256];
@@ -225,6 +272,7 @@ int bl__prepare_data(bl_run *b) {
   snprintf(b->base_path, sizeof b->base_path, "%s", src);
   b->base_fmt = fmt;
   if (o->holdout) rc = hold_out(b, r, rows);
+  else if (o->compare && !anchors_read(fmt)) rc = copy_for_anchors(b, r, rows);
   else b->n = rows;
   vf_close(r);
   if (rc == BL_OK && !o->holdout) rc = load_query_file(b);

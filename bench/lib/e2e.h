@@ -18,7 +18,7 @@
  * python, $RSN_COMPARE_PYTHON_PYPI: compare.c); their result ids come back
  * in files, so recall is computed by this same code for every system.
  *
- * Everything is file-based: synthetic, IDX and held-out data are first
+ * Everything is file-based: synthetic, IDX, HDF5 and held-out data are first
  * written as raw f32 into a private temporary directory, so the import, the
  * ground truth, the exact-score pass and the comparison all stream the very
  * same bytes, and the bench never holds the base in memory (its RSS figures
@@ -108,6 +108,9 @@ typedef struct bl_opts {
   uint64_t k, synthetic, seed, holdout, max_queries, warmup, reps, threads;
   size_t bsizes[BL_MAX_BATCH], nb; /* --batch-sizes                       */
   int json, compare;
+  int hdf5;                /* base is an ann-benchmarks HDF5 file (--hdf5,
+                              or --base *.hdf5): 'train' is the base,
+                              'test' the queries, 'neighbors' the truth  */
 } bl_opts;
 
 /* Measurements of one system (resonance, faiss, numpy). */

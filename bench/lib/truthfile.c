@@ -1,8 +1,9 @@
 /*
  * truthfile.c -- the ground truth of an end-to-end run (e2e.h): read from
- * --truth (.ivecs, or raw int32 rows), else from the cache a previous run
- * wrote, else computed exactly (truth.h) by streaming the base once and
- * cached for the next run.
+ * --truth (.ivecs, .ibin, .npy, or raw int32 rows), else from an
+ * ann-benchmarks HDF5 base's 'neighbors' when they are the cosine truth,
+ * else from the cache a previous run wrote, else computed exactly
+ * (truth.h) by streaming the base once and cached for the next run.
  *
  * The cache is <base>.gt-<hash>.i32 next to the --base file when that
  * directory is writable, else in $TMPDIR; the hash (data.c) covers the
@@ -35,13 +36,14 @@ static int check_truth_ids(const bl_run *b, const char *path) {
   return BL_OK;
 }
 
-/* --truth FILE: .ivecs, or raw int32 with K' = size / (4 * query rows). */
+/* --truth FILE: .ivecs, .ibin, .npy, or raw int32 with
+ * K' = size / (4 * query rows). */
 static int read_truth_file(bl_run *b) {
   const char *p = b->o.truth;
   vf_format f = vf_format_from_path(p);
   uint32_t kcols = 0;
   char err[256];
-  if (f != VF_FMT_IVECS && f != VF_FMT_NPY) {
+  if (f != VF_FMT_IVECS && f != VF_FMT_IBIN && f != VF_FMT_NPY) {
     struct stat st;
     if (stat(p, &st) != 0)
       return bl__error(b, BL_E_INPUT, "bench: --truth %s: %s", p,
@@ -63,6 +65,49 @@ static int read_truth_file(bl_run *b) {
                      "for %zu queries", p, rows, b->nq);
   b->tk = cols;
   snprintf(b->truth_note, sizeof b->truth_note, "%s (%u per query)", p, cols);
+  return check_truth_ids(b, p);
+}
+
+/* An HDF5 base's 'neighbors' are the truth of the file's own metric, and
+ * resonance ranks by cosine: they are this run's truth only when the
+ * 'distance' attribute is angular (cosine).  For the others (euclidean,
+ * dot, jaccard ...; inner products agree with cosine only for rows of equal
+ * norm) or none, a warning says so and the truth is computed.  1: use
+ * them. */
+static int hdf5_neighbors_fit(const bl_run *b) {
+  const char *p = b->o.base;
+  char dist[64], err[PATH_MAX + 300];
+  int rc = vf_hdf5_attr(p, "distance", dist, sizeof dist, err, sizeof err);
+  if (rc == 0 && (strcmp(dist, "angular") == 0 || strcmp(dist, "cosine") == 0))
+    return 1;
+  if (rc < 0)
+    bl__error(b, BL_OK, "bench: %s; its 'neighbors' are not used: the "
+              "cosine truth is computed", err);
+  else if (rc == 1)
+    bl__error(b, BL_OK, "bench: %s has no 'distance' attribute, so its "
+              "'neighbors' may not be the cosine truth: it is computed", p);
+  else
+    bl__error(b, BL_OK, "bench: %s: distance '%s': its 'neighbors' are not "
+              "the cosine truth (rows are normalised and ranked by cosine), "
+              "so the truth is computed", p, dist);
+  return 0;
+}
+
+/* An HDF5 base's 'neighbors' as the truth. */
+static int read_hdf5_neighbors(bl_run *b) {
+  const char *p = b->o.base;
+  char err[PATH_MAX + 300];
+  uint64_t rows;
+  uint32_t cols;
+  if (vf_hdf5_load_i32(p, "neighbors", &b->truth, &rows, &cols, err,
+                       sizeof err) != 0)
+    return bl__error(b, BL_E_INPUT, "bench: truth: %s", err);
+  if (rows < b->nq)
+    return bl__error(b, BL_E_INPUT, "bench: %s: 'neighbors' has %" PRIu64
+                     " rows for %zu queries", p, rows, b->nq);
+  b->tk = cols;
+  snprintf(b->truth_note, sizeof b->truth_note, "%s 'neighbors' (%u per "
+           "query)", p, cols);
   return check_truth_ids(b, p);
 }
 
@@ -151,6 +196,7 @@ static void write_cache(bl_run *b, const char *cache) {
 
 int bl__get_truth(bl_run *b) {
   if (b->o.truth) return read_truth_file(b);
+  if (b->o.hdf5 && hdf5_neighbors_fit(b)) return read_hdf5_neighbors(b);
   char hash[32], cache[PATH_MAX + 64], err[256];
   snprintf(hash, sizeof hash, "%.16s", b->truth_note);
   b->tk = b->n < BL_TRUTH_K ? (size_t)b->n : BL_TRUTH_K;

@@ -1,11 +1,13 @@
 /*
  * vecfile.c -- streaming readers and writers for raw/fvecs/ivecs/bvecs/npy
- * vector files; the formats are described in vecfile.h.
+ * and big-ann-benchmarks .fbin/.u8bin/.i8bin/.ibin vector files; the
+ * formats are described in vecfile.h.
  *
  * Every format is "an optional file header, then rows of a fixed byte size"
  * (xvecs rows carry their own int32 dimension prefix), so one reader serves
  * them all: vf_open works out header size, element type, dimension and row
  * count, and vf_next_* reads one row into a reusable buffer and converts it.
+ * Fuzzed by tests/fuzz/fuzz_{npy,xvecs,f32,bin}.c.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "vecfile.h"
@@ -23,10 +25,10 @@
 #endif
 
 /* Element types a file may hold. */
-typedef enum elem { EL_F32, EL_F64, EL_I32, EL_I64, EL_U8 } elem;
+typedef enum elem { EL_F32, EL_F64, EL_I32, EL_I64, EL_U8, EL_I8 } elem;
 
 static size_t elem_size(elem e) {
-  static const size_t size[] = {4, 8, 4, 8, 1};
+  static const size_t size[] = {4, 8, 4, 8, 1, 1};
   return size[e];
 }
 
@@ -58,7 +60,8 @@ static const struct {
 } format_names[] = {
     {"f32", VF_FMT_F32},     {"bin", VF_FMT_F32},     {"raw", VF_FMT_F32},
     {"i32", VF_FMT_I32},     {"fvecs", VF_FMT_FVECS}, {"ivecs", VF_FMT_IVECS},
-    {"bvecs", VF_FMT_BVECS}, {"npy", VF_FMT_NPY},
+    {"bvecs", VF_FMT_BVECS}, {"npy", VF_FMT_NPY},     {"fbin", VF_FMT_FBIN},
+    {"u8bin", VF_FMT_U8BIN}, {"i8bin", VF_FMT_I8BIN}, {"ibin", VF_FMT_IBIN},
 };
 #define NFORMAT_NAMES (sizeof format_names / sizeof format_names[0])
 
@@ -289,6 +292,67 @@ static int npy_layout(vf_reader *r, uint64_t size, char *err, size_t errlen) {
   return 0;
 }
 
+/* big-ann-benchmarks' binary files: uint32 n, uint32 d, then n*d elements
+ * and nothing else, so the size is checked exactly: a short file was cut
+ * off in a download, a long one is probably not what its name says.  Their
+ * ground-truth .ibin files hold the n*d ids and then n*d float32 distances;
+ * rows are the ids, and the distances are never read. */
+static int bin_layout(vf_reader *r, const char *path, uint64_t size,
+                      char *err, size_t errlen) {
+  static const elem bin_elem[] = {[VF_FMT_FBIN] = EL_F32,
+                                  [VF_FMT_U8BIN] = EL_U8,
+                                  [VF_FMT_I8BIN] = EL_I8,
+                                  [VF_FMT_IBIN] = EL_I32};
+  /* n < 2^32, d <= VF_MAX_DIM and 8-byte cells keep every size below
+   * 2^60: the products below cannot overflow. */
+  _Static_assert(VF_MAX_DIM <= (1u << 24), "bin sizes could overflow");
+  unsigned char hdr[8];
+  if (size < 8 || fread(hdr, 1, 8, r->f) != 8) {
+    vf__set_err(err, errlen, "%s: %llu bytes cannot hold the %s header "
+                "(uint32 n, uint32 d)", path, (unsigned long long)size,
+                vf_format_name(r->fmt));
+    return -1;
+  }
+  uint32_t n = le32(hdr), d = le32(hdr + 4);
+  if (d == 0 || d > VF_MAX_DIM) {
+    vf__set_err(err, errlen, "%s: header dimension d = %u is out of range "
+                "1..%u", path, d, VF_MAX_DIM);
+    return -1;
+  }
+  r->el = bin_elem[r->fmt];
+  uint64_t cells = (uint64_t)n * d, need = 8 + cells * elem_size(r->el);
+  int with_dist = r->fmt == VF_FMT_IBIN && size == need + cells * 4;
+  if (size != need && !with_dist) {
+    char alt[64] = "";
+    if (r->fmt == VF_FMT_IBIN)
+      snprintf(alt, sizeof alt, " (or %llu with distances)",
+               (unsigned long long)(need + cells * 4));
+    vf__set_err(err, errlen, "%s: %s: the file is %llu bytes, but its header "
+                "(n = %u, d = %u) needs 8 + %u x %u x %zu = %llu bytes%s",
+                path, size < need ? "truncated" : "trailing bytes",
+                (unsigned long long)size, n, d, n, d, elem_size(r->el),
+                (unsigned long long)need, alt);
+    return -1;
+  }
+  r->dim = d;
+  r->rows = n;
+  r->prefix = 0;
+  return 0;
+}
+
+/* Which layout reader knows fmt. */
+static int layout(vf_reader *r, const char *path, uint64_t size, uint32_t dim,
+                  char *err, size_t errlen) {
+  switch (r->fmt) {
+  case VF_FMT_NPY: return npy_layout(r, size, err, errlen);
+  case VF_FMT_FBIN:
+  case VF_FMT_U8BIN:
+  case VF_FMT_I8BIN:
+  case VF_FMT_IBIN: return bin_layout(r, path, size, err, errlen);
+  default: return plain_layout(r, size, dim, err, errlen);
+  }
+}
+
 int vf_open(const char *path, vf_format fmt, uint32_t dim, vf_reader **out,
             char *err, size_t errlen) {
   *out = NULL;
@@ -314,10 +378,8 @@ int vf_open(const char *path, vf_format fmt, uint32_t dim, vf_reader **out,
   }
   /* A large stdio buffer turns row-sized reads into few system calls. */
   setvbuf(r->f, NULL, _IOFBF, 1u << 20);
-  int rc = fmt == VF_FMT_NPY
-               ? npy_layout(r, (uint64_t)st.st_size, err, errlen)
-               : plain_layout(r, (uint64_t)st.st_size, dim, err, errlen);
-  if (rc != 0) goto fail;
+  if (layout(r, path, (uint64_t)st.st_size, dim, err, errlen) != 0)
+    goto fail;
   if (dim && r->dim && r->dim != dim) {
     vf__set_err(err, errlen, "file has dimension %u, expected %u", r->dim, dim);
     goto fail;
@@ -379,6 +441,7 @@ int vf_next_f32(vf_reader *r, float *row) {
     case EL_I32: { int32_t v; memcpy(&v, p + 4 * (size_t)i, 4); row[i] = (float)v; break; }
     case EL_I64: { int64_t v; memcpy(&v, p + 8 * (size_t)i, 8); row[i] = (float)v; break; }
     case EL_U8: row[i] = (float)p[i]; break;
+    case EL_I8: row[i] = (float)(int8_t)p[i]; break;
     }
   }
   return 1;
@@ -398,6 +461,8 @@ int vf_next_i32(vf_reader *r, int32_t *row) {
       memcpy(&row[i], p + 4 * (size_t)i, 4);
     } else if (r->el == EL_U8) {
       row[i] = p[i];
+    } else if (r->el == EL_I8) {
+      row[i] = (int8_t)p[i];
     } else {
       int64_t v;
       memcpy(&v, p + 8 * (size_t)i, 8);

@@ -1,15 +1,16 @@
 /*
  * fuzz_vecfile.h -- the driver shared by the vector-file targets
- * (fuzz_npy.c, fuzz_xvecs.c, fuzz_f32.c): open a memory file with
+ * (fuzz_npy.c, fuzz_xvecs.c, fuzz_f32.c, fuzz_bin.c): open a memory file with
  * bench/lib/vecfile.c exactly as the CLI does (vf_open by path), stream every
  * row as floats and as integers, load it whole, and check that the three
  * agree with each other and with the file's size.
  *
  * The readers promise: after a successful vf_open the dimension is in
  * 1..VF_MAX_DIM (or 0 for an empty xvecs file), rows * row size fits in the
- * file, and for the formats whose rows carry no own header (raw, .npy) no
- * row read can fail afterwards; xvecs rows may still fail (a row whose
- * dimension prefix differs from the first), with a message.
+ * file, and for the formats whose rows carry no own header (raw, .npy,
+ * .fbin and the other .*bin) no row read can fail afterwards; xvecs rows
+ * may still fail (a row whose dimension prefix differs from the first),
+ * with a message.
  */
 #ifndef RSN_FUZZ_VECFILE_H
 #define RSN_FUZZ_VECFILE_H
@@ -76,8 +77,9 @@ static inline void fz_vecfile(const uint8_t *data, size_t size, vf_format fmt,
   float *rows = NULL;
   int64_t n = fz_stream_f32(path, fmt, dim, size, &rows);
   if (n == -2) return; /* refused at open: nothing more to check */
-  /* Raw and .npy rows cannot fail once the size was checked at open. */
-  if (fmt == VF_FMT_F32 || fmt == VF_FMT_I32 || fmt == VF_FMT_NPY)
+  /* Raw, .npy and .*bin rows cannot fail once the size was checked at
+   * open. */
+  if (fmt != VF_FMT_FVECS && fmt != VF_FMT_IVECS && fmt != VF_FMT_BVECS)
     FZ_CHECK(n >= 0, "a %s row failed after a successful open",
              vf_format_name(fmt));
 

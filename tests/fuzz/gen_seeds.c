@@ -192,6 +192,52 @@ static void seeds_f32(void) {
   free(b.p);
 }
 
+/* ---- bin: format byte, dim byte, file (uint32 n, uint32 d, elements) ------*/
+static void bin_header(buf *b, unsigned fmt, unsigned dim, uint32_t n, uint32_t d) {
+  put_u8(b, fmt); put_u8(b, dim); put_u32(b, n); put_u32(b, d);
+}
+
+static void seeds_bin(void) {
+  buf b = {0};
+  bin_header(&b, 0, 0, 3, 4); /* fbin */
+  for (int i = 0; i < 12; i++) put_f32(&b, (float)i / 3);
+  emit("bin", "fbin_3x4", &b);
+  bin_header(&b, 1, 0, 2, 5); /* u8bin */
+  put(&b, "\x00\x10\x20\xff\x7f\x01\x02\x03\x04\x05", 10);
+  emit("bin", "u8bin_2x5", &b);
+  bin_header(&b, 2, 0, 2, 3); /* i8bin */
+  put(&b, "\x80\xff\x00\x01\x7f\x9c", 6);
+  emit("bin", "i8bin_2x3", &b);
+  bin_header(&b, 3, 0, 2, 3); /* ibin */
+  for (int i = 0; i < 6; i++) put_u32(&b, (uint32_t)(i * 7 - 1));
+  emit("bin", "ibin_2x3", &b);
+  bin_header(&b, 7, 3, 2, 3); /* ibin, dimension 3 expected, with distances */
+  for (int i = 0; i < 6; i++) put_u32(&b, (uint32_t)i);
+  for (int i = 0; i < 6; i++) put_f32(&b, (float)i / 2);
+  emit("bin", "ibin_gt_distances", &b);
+  bin_header(&b, 0, 0, 3, 4);
+  for (int i = 0; i < 11; i++) put_f32(&b, 1);
+  emit("bin", "fbin_truncated", &b);
+  bin_header(&b, 0, 0, 1, 2);
+  put_f32(&b, 1); put_f32(&b, NAN); put_u8(&b, 0);
+  emit("bin", "fbin_trailing_byte", &b);
+  bin_header(&b, 1, 0, 5, 0);
+  emit("bin", "u8bin_zero_dim", &b);
+  bin_header(&b, 0, 0, 0xffffffffu, 1u << 20);
+  put_f32(&b, 1);
+  emit("bin", "fbin_huge_n", &b);
+  bin_header(&b, 2, 0, 1, (1u << 20) + 1);
+  emit("bin", "i8bin_wide", &b);
+  bin_header(&b, 0, 0, 0, 7);
+  emit("bin", "fbin_empty", &b);
+  bin_header(&b, 4, 5, 1, 4); /* fbin, dimension 5 expected */
+  for (int i = 0; i < 4; i++) put_f32(&b, 1);
+  emit("bin", "fbin_dim_differs", &b);
+  put_u8(&b, 0); put_u8(&b, 0); put_u32(&b, 1); put_u8(&b, 4);
+  emit("bin", "short_header", &b);
+  free(b.p);
+}
+
 /* ---- idx: the file, plain or gzip ------------------------------------------*/
 static void gzip_buf(buf *in, buf *out) {
   z_stream z;
@@ -361,6 +407,7 @@ int main(int argc, char **argv) {
   seeds_npy();
   seeds_xvecs();
   seeds_f32();
+  seeds_bin();
   seeds_idx();
   seeds_jsonl();
   seeds_cli_args();
