@@ -751,22 +751,6 @@ static void test_upsert_oom_sweep(void **state) {
  * from rsn_search equals the published exact ground truth (cosine, float64),
  * counting a returned id whose exact score ties the 10th within 1e-6 as
  * right.  Skipped, with a message, when the data folder is absent. */
-static float *read_f32_file(const char *path, size_t *count) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return NULL;
-  fseek(fp, 0, SEEK_END);
-  long bytes = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  float *v = malloc((size_t)bytes + 4);
-  if (v && fread(v, 1, (size_t)bytes, fp) != (size_t)bytes) {
-    free(v);
-    v = NULL;
-  }
-  fclose(fp);
-  *count = (size_t)bytes / 4;
-  return v;
-}
-
 static double cosine64(const float *a, const float *b, uint32_t d) {
   double ab = 0, aa = 0, bb = 0;
   for (uint32_t j = 0; j < d; j++) {
@@ -795,11 +779,11 @@ static void test_search_real_datasets_match_truth(void **state) {
     uint32_t d = sets[si].d;
     size_t nb, nq, nt;
     snprintf(path, sizeof path, "%s/base.f32", dirp);
-    float *base = read_f32_file(path, &nb);
+    float *base = tu_read_words(path, &nb);
     snprintf(path, sizeof path, "%s/queries.f32", dirp);
-    float *qs = read_f32_file(path, &nq);
+    float *qs = tu_read_words(path, &nq);
     snprintf(path, sizeof path, "%s/groundtruth.i32", dirp);
-    int32_t *truth = (int32_t *)read_f32_file(path, &nt);
+    int32_t *truth = tu_read_words(path, &nt);
     assert_non_null(base);
     assert_non_null(qs);
     assert_non_null(truth);

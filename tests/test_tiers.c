@@ -16,7 +16,11 @@
  *     calibration through upserts, deletes and other connections' writes,
  *     and the answers then equal a fresh load's; clipping is counted and a
  *     reload recalibrates; a constant dimension is handled;
- *   - errors: a tier not built (E_TIER), a bad tier, bad open bits.
+ *   - errors: a tier not built (E_TIER), a bad tier, bad open bits;
+ *   - codes-only handles answer as full ones, and survive rows deleted or
+ *     rewritten between the scan and the rescoring reads;
+ *   - on the real sets of ../shared/data, each tier's recall@10 at its
+ *     default oversample (held to README's figures on the text set).
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -532,6 +536,92 @@ static void test_codes_only_rows_change_before_rescoring(void **state) {
   rsn_close(co);
 }
 
+/* ---- real embeddings ------------------------------------------------------------- */
+
+/* Tie-aware recall@K of r against the exact answer e: a hit counts when it
+ * is in e's top K or scores at least e's K-th (the scores are exact). */
+static size_t right_hits(const rsn_results *r, const rsn_results *e) {
+  size_t right = 0;
+  for (size_t i = 0; i < r->count[0]; i++) {
+    int in = r->hits[i].score >= e->hits[e->count[0] - 1].score;
+    for (size_t j = 0; j < e->count[0] && !in; j++) in = strcmp(r->hits[i].id, e->hits[j].id) == 0;
+    right += (size_t)in;
+  }
+  return right;
+}
+
+/* The sets of ../shared/data through every tier at its default oversample
+ * (and b1 at 40): recall@10 against the exact search, printed, and held to
+ * what README "Tiers" states for the text embeddings (bge-base): f16 >=
+ * 0.999, i8 >= 0.99, b1 at oversample 40 >= 0.99.  Skipped without the
+ * data. */
+static void test_real_sets_recall(void **state) {
+  fixture *f = *state;
+  static const struct { const char *name; uint32_t d; int held; } sets[] = {
+      {"sift-ngt-5k", 128, 0}, {"beir-queries-bge-base-en-v1.5", 768, 1}};
+  static const struct { rsn_tier t; unsigned os; double min; } runs[] = {
+      {RSN_TIER_F16, 0, 0.999}, {RSN_TIER_I8, 0, 0.99}, {RSN_TIER_B1, 0, 0.0},
+      {RSN_TIER_B1, 40, 0.99}};
+  const char *data = getenv("RSN_SHARED_DATA");
+  if (!data || !*data) data = RSN_SHARED_DATA;
+  int ran = 0;
+  for (size_t si = 0; si < 2; si++) {
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/%s", data, sets[si].name);
+    if (!tu_dir_exists(dir)) {
+      print_message("%s absent: skipping its tier recall\n", dir);
+      continue;
+    }
+    uint32_t d = sets[si].d;
+    size_t nb, nq;
+    snprintf(path, sizeof path, "%s/base.f32", dir);
+    float *base = tu_read_words(path, &nb);
+    snprintf(path, sizeof path, "%s/queries.f32", dir);
+    float *qs = tu_read_words(path, &nq);
+    assert_true(base && qs);
+    nb /= d;
+    nq /= d;
+    char dbname[32];
+    snprintf(dbname, sizeof dbname, "real%zu.db", si);
+    const char *dbp = tu_path(f->dir, dbname);
+    rsn_db *w = open_tiers(dbp, 0, 0);
+    assert_int_equal(rsn_begin(w), RSN_OK);
+    for (size_t i = 0; i < nb; i++) {
+      char id[32];
+      snprintf(id, sizeof id, "%zu", i);
+      rsn_node n = {.id = id, .embedding = base + i * d, .dim = d};
+      assert_int_equal(rsn_upsert(w, &n), RSN_OK);
+    }
+    assert_int_equal(rsn_commit(w), RSN_OK);
+    rsn_close(w);
+    rsn_db *db = open_tiers(dbp, RSN_TIERS_ALL, RSN_OPEN_READONLY);
+    for (size_t ri = 0; ri < sizeof runs / sizeof *runs; ri++) {
+      size_t right = 0;
+      for (size_t q = 0; q < nq; q++) {
+        rsn_search_params pe = params(RSN_TIER_F32, 0, K), p = params(runs[ri].t, runs[ri].os, K);
+        rsn_results *e = NULL, *r = NULL;
+        assert_int_equal(rsn_search(db, qs + q * d, d, &pe, &e), RSN_OK);
+        assert_int_equal(rsn_search(db, qs + q * d, d, &p, &r), RSN_OK);
+        right += right_hits(r, e);
+        rsn_results_free(e);
+        rsn_results_free(r);
+      }
+      double recall = (double)right / (double)(nq * K);
+      unsigned os = runs[ri].os ? runs[ri].os : rsn_tier_default_oversample(runs[ri].t);
+      print_message("%s: %s x%u recall@%d = %.4f\n", sets[si].name, rsn_tier_name(runs[ri].t),
+                    os, K, recall);
+      if (sets[si].held && recall < runs[ri].min)
+        fail_msg("%s: %s at oversample %u: recall@%d %.4f below %.3f", sets[si].name,
+                 rsn_tier_name(runs[ri].t), os, K, recall, runs[ri].min);
+    }
+    rsn_close(db);
+    free(base);
+    free(qs);
+    ran++;
+  }
+  if (!ran) skip();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_oversample_is_exact),
@@ -542,6 +632,7 @@ int main(void) {
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_codes_only_equals_full),
       cmocka_unit_test(test_codes_only_rows_change_before_rescoring),
+      cmocka_unit_test(test_real_sets_recall),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -101,6 +101,22 @@ int tu_write_file(const char *path, const void *data, size_t len) {
   return (fclose(f) == 0 && w == len) ? 0 : -1;
 }
 
+void *tu_read_words(const char *path, size_t *count) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return NULL;
+  fseek(fp, 0, SEEK_END);
+  long bytes = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  void *v = bytes >= 0 ? malloc((size_t)bytes + 4) : NULL;
+  if (v && fread(v, 1, (size_t)bytes, fp) != (size_t)bytes) {
+    free(v);
+    v = NULL;
+  }
+  fclose(fp);
+  *count = v ? (size_t)bytes / 4 : 0;
+  return v;
+}
+
 int tu_dir_exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);

@@ -34,6 +34,9 @@ int tu_run(const char *cmd, char **out, int merge_stderr);
 /* Write len bytes to path; returns 0 on success. */
 int tu_write_file(const char *path, const void *data, size_t len);
 
+/* A whole file of 4-byte words (float32 or int32, as ../shared/data holds
+ * them): malloc'd, *count words; NULL if it cannot be read. */
+void *tu_read_words(const char *path, size_t *count);
 /* Is the directory present?  For tests that need ../shared/data. */
 int tu_dir_exists(const char *path);
 
