@@ -148,12 +148,27 @@ RSN_INTERNAL const rsn_kern *rsn_kern_active(void);
 /* The table of one path, or NULL if this CPU/build cannot run it. */
 RSN_INTERNAL const rsn_kern *rsn_kern_for(rsn_isa isa);
 
-/* Per-ISA tables (defined in dot_<isa>.c).  Only dot_avx2.c and dot_avx512.c
- * are compiled with -m flags; they are referenced only through dispatch. */
+/* Per-ISA tables (defined in dot_<isa>.c).  Only the x86 kernel files
+ * (dot_avx2.c, dot_avx512.c and the quantized ones below) are compiled with
+ * -m flags; they are referenced only through dispatch. */
 RSN_INTERNAL extern const rsn_kern rsn_kern_scalar;
 RSN_INTERNAL extern const rsn_kern rsn_kern_simde;
 RSN_INTERNAL extern const rsn_kern rsn_kern_avx2;   /* if RSN_HAVE_AVX2    */
 RSN_INTERNAL extern const rsn_kern rsn_kern_avx512; /* if RSN_HAVE_AVX512  */
+
+/* Partial tables of quantized kernels, one per file with its own -m flags:
+ * each sets qname (the kernels' path) and the members of one tier, nothing
+ * else.  dispatch.c may use one only when the CPU has every extension its
+ * file is compiled with (the comment beside it). */
+RSN_INTERNAL extern const rsn_kern rsn_kern_i8_simde;           /* (none)         */
+/* if RSN_HAVE_AVX2: */
+RSN_INTERNAL extern const rsn_kern rsn_kern_i8_avx2;            /* AVX2           */
+RSN_INTERNAL extern const rsn_kern rsn_kern_f16_avx2;           /* AVX2 FMA F16C  */
+RSN_INTERNAL extern const rsn_kern rsn_kern_b1_popcnt;          /* POPCNT         */
+/* if RSN_HAVE_AVX512: */
+RSN_INTERNAL extern const rsn_kern rsn_kern_i8_avx512vnni;      /* F BW VNNI      */
+RSN_INTERNAL extern const rsn_kern rsn_kern_f16_avx512;         /* F              */
+RSN_INTERNAL extern const rsn_kern rsn_kern_b1_avx512vpopcntdq; /* F VPOPCNTDQ    */
 
 /* If the RSN_ISA environment variable was set but could not be honoured
  * (unknown name, or a path this CPU/build cannot run), a sentence saying so
