@@ -271,11 +271,16 @@ static RSN_ALWAYS_INLINE void tile(const kqelem *Q, size_t qstride,
       for (int j = 0; j < NR; j++) acc[i][j] = k_madd(qv, rv[j], acc[i][j]);
     }
   }
+  /* The fused k_sum4 reads acc[i][3], which exists only in 4-row tiles
+   * (clang's -Warray-bounds checks the branch even where NR < 4). */
+#if RSN_DRV_NR == 4
   if (NR == 4) {
     RSN_UNROLL(8)
     for (int i = 0; i < MQ; i++)
       k_sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3], out + i * ldo);
-  } else {
+  } else
+#endif
+  {
     RSN_UNROLL(8)
     for (int i = 0; i < MQ; i++)
       RSN_UNROLL(4)
