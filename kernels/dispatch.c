@@ -13,10 +13,17 @@
  * search that loaded the pointer keeps a consistent table even if another
  * thread restricts the choice meanwhile.
  *
+ * The quantized members of each table are composed here, tier by tier,
+ * from the partial tables of the quantized kernel files (kern.h): the best
+ * one of the table's path or a lower path whose file's extensions the CPU
+ * all has (so the avx512 table of an AVX-512F CPU without VNNI runs the
+ * AVX2 i8 kernel), the scalar reference at the latest.
+ *
  * This file has no -m flags: the CPUID probe is plain inline assembly and
  * it never calls an AVX kernel itself.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,6 +40,7 @@
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static unsigned supported;                  /* rsn_isa mask, set once      */
+static unsigned features;                   /* RSN_CPU_* bits, set once    */
 static _Atomic(const rsn_kern *) active;    /* the published table         */
 static char env_warning[160];               /* "" when RSN_ISA was honoured */
 
@@ -56,11 +64,6 @@ static const rsn_kern *compiled(rsn_isa isa) {
   }
 }
 
-/* The tables handed out: the compiled ones, with every quantized kernel a
- * path does not provide taken from the scalar reference (filled once). */
-static rsn_kern tables[4];
-static int have_table[4];
-
 static int isa_index(rsn_isa isa) {
   switch (isa) {
     case RSN_ISA_SCALAR: return 0;
@@ -71,21 +74,87 @@ static int isa_index(rsn_isa isa) {
   }
 }
 
+/* A partial table of quantized kernels: the path whose table it belongs to
+ * (it may serve that path and higher ones) and every RSN_CPU_* extension
+ * its file is compiled with (kernels/CMakeLists.txt). */
+typedef struct tier_part {
+  const rsn_kern *k;
+  rsn_isa path;
+  unsigned needs;
+} tier_part;
+
+/* Best first.  The scalar table has every tier and needs nothing, so each
+ * search of pick() ends there at the latest. */
+static const tier_part parts[] = {
+#ifdef RSN_HAVE_AVX512
+    {&rsn_kern_i8_avx512vnni, RSN_ISA_AVX512,
+     RSN_CPU_AVX512F | RSN_CPU_AVX512BW | RSN_CPU_AVX512VNNI},
+    {&rsn_kern_f16_avx512, RSN_ISA_AVX512, RSN_CPU_AVX512F},
+    {&rsn_kern_b1_avx512vpopcntdq, RSN_ISA_AVX512, RSN_CPU_AVX512F | RSN_CPU_AVX512VPOPCNTDQ},
+#endif
+#ifdef RSN_HAVE_AVX2
+    {&rsn_kern_i8_avx2, RSN_ISA_AVX2, RSN_CPU_AVX2},
+    {&rsn_kern_f16_avx2, RSN_ISA_AVX2, RSN_CPU_AVX2 | RSN_CPU_FMA | RSN_CPU_F16C},
+    {&rsn_kern_b1_popcnt, RSN_ISA_AVX2, RSN_CPU_POPCNT},
+#endif
+    {&rsn_kern_i8_simde, RSN_ISA_SIMDE, 0},
+    {&rsn_kern_scalar, RSN_ISA_SCALAR, 0},
+};
+
+enum { TIER_I8, TIER_F16, TIER_B1 };
+
+static int provides(const rsn_kern *k, int tier) {
+  switch (tier) {
+    case TIER_I8: return k->i8rows != NULL;
+    case TIER_F16: return k->f16rows != NULL;
+    default: return k->b1rows != NULL;
+  }
+}
+
+/* The partial table that serves `tier` in the table of `isa` on a CPU with
+ * `feat`. */
+static const rsn_kern *pick(rsn_isa isa, unsigned feat, int tier) {
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+    if (isa_index(parts[i].path) <= isa_index(isa) && !(parts[i].needs & ~feat) &&
+        provides(parts[i].k, tier))
+      return parts[i].k;
+  return &rsn_kern_scalar; /* not reached: the scalar part matches last */
+}
+
+int rsn__kern_compose(rsn_isa isa, unsigned feat, rsn_kern *out, char *qname, size_t cap) {
+  const rsn_kern *c = compiled(isa);
+  if (!c) return -1;
+  const rsn_kern *i8 = pick(isa, feat, TIER_I8), *f16 = pick(isa, feat, TIER_F16),
+                 *b1 = pick(isa, feat, TIER_B1);
+  *out = *c;
+  out->i8rows = i8->i8rows;
+  out->i8ptrs = i8->i8ptrs;
+  out->i8block = i8->i8block;
+  out->f16rows = f16->f16rows;
+  out->f16ptrs = f16->f16ptrs;
+  out->f16block = f16->f16block;
+  out->f16enc = f16->f16enc;
+  out->b1rows = b1->b1rows;
+  out->b1ptrs = b1->b1ptrs;
+  out->b1block = b1->b1block;
+  assert(out->i8ptrs && out->i8block && out->f16ptrs && out->f16block && out->f16enc &&
+         out->b1ptrs && out->b1block);
+  snprintf(qname, cap, "i8:%s f16:%s b1:%s", i8->qname, f16->qname, b1->qname);
+  out->qname = qname;
+  return 0;
+}
+
+/* The tables handed out, composed once for the detected features; qnames
+ * holds their qname strings. */
+static rsn_kern tables[4];
+static char qnames[4][64];
+static int have_table[4];
+
 static void fill_tables(void) {
   static const rsn_isa all[] = {RSN_ISA_SCALAR, RSN_ISA_SIMDE, RSN_ISA_AVX2, RSN_ISA_AVX512};
-  const rsn_kern *ref = &rsn_kern_scalar;
-  for (size_t i = 0; i < 4; i++) {
-    const rsn_kern *c = compiled(all[i]);
-    if (!c) continue;
-    rsn_kern t = *c;
-#define RSN_FILL(m) if (!t.m) t.m = ref->m
-    RSN_FILL(qname); RSN_FILL(i8rows); RSN_FILL(i8ptrs); RSN_FILL(i8block);
-    RSN_FILL(f16rows); RSN_FILL(f16ptrs); RSN_FILL(f16block);
-    RSN_FILL(b1rows); RSN_FILL(b1ptrs); RSN_FILL(b1block); RSN_FILL(f16enc);
-#undef RSN_FILL
-    tables[i] = t;
-    have_table[i] = 1;
-  }
+  for (size_t i = 0; i < 4; i++)
+    have_table[i] =
+        rsn__kern_compose(all[i], features, &tables[i], qnames[i], sizeof qnames[i]) == 0;
 }
 
 /* The table for one path, or NULL if this build lacks it. */
@@ -103,21 +172,30 @@ static uint64_t read_xcr0(void) {
   return ((uint64_t)hi << 32) | lo;
 }
 
-/* The x86 paths this CPU and OS can run, as an rsn_isa mask. */
+/* The RSN_CPU_* features of this CPU whose register state the OS saves. */
 static unsigned detect_x86(void) {
-  unsigned a, b, c, d, mask = 0;
+  unsigned a, b, c, d, f = 0;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-  int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-  if (!osxsave || !avx) return 0;
+  if ((c >> 23) & 1) f |= RSN_CPU_POPCNT; /* general registers only   */
+  int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1,
+      f16c = (c >> 29) & 1;
+  if (!osxsave || !avx) return f;
   uint64_t xcr0 = read_xcr0();
   int os_avx = (xcr0 & 0x6) == 0x6;             /* XMM and YMM state       */
   int os_avx512 = os_avx && (xcr0 & 0xE0) == 0xE0; /* opmask, ZMM hi/lo   */
-  if (__get_cpuid_max(0, NULL) < 7) return 0;
+  if (!os_avx) return f;
+  if (fma) f |= RSN_CPU_FMA;
+  if (f16c) f |= RSN_CPU_F16C;
+  if (__get_cpuid_max(0, NULL) < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
-  int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1;
-  if (os_avx && avx2 && fma) mask |= RSN_ISA_AVX2;
-  if (os_avx512 && avx512f) mask |= RSN_ISA_AVX512;
-  return mask;
+  if ((b >> 5) & 1) f |= RSN_CPU_AVX2;
+  if (os_avx512 && ((b >> 16) & 1)) {
+    f |= RSN_CPU_AVX512F;
+    if ((b >> 30) & 1) f |= RSN_CPU_AVX512BW;
+    if ((c >> 11) & 1) f |= RSN_CPU_AVX512VNNI;
+    if ((c >> 14) & 1) f |= RSN_CPU_AVX512VPOPCNTDQ;
+  }
+  return f;
 }
 #endif
 
@@ -136,11 +214,15 @@ static const rsn_kern *best_in(unsigned mask) {
  * (the best path is used) and remembered in env_warning; nothing is
  * printed. */
 static void init_once(void) {
+#if RSN_X86_64
+  features = detect_x86();
+#endif
   fill_tables();
   unsigned s = RSN_ISA_SCALAR | RSN_ISA_SIMDE;
-#if RSN_X86_64
-  s |= detect_x86();
-#endif
+  /* The f32 kernels of each x86 path: AVX2 with FMA, AVX-512F. */
+  if ((features & (RSN_CPU_AVX2 | RSN_CPU_FMA)) == (RSN_CPU_AVX2 | RSN_CPU_FMA))
+    s |= RSN_ISA_AVX2;
+  if (features & RSN_CPU_AVX512F) s |= RSN_ISA_AVX512;
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
     if (!table_of(order[i])) s &= ~(unsigned)order[i];
   supported = s;
@@ -183,6 +265,11 @@ const char *rsn_kern_env_warning(void) {
 }
 
 const char *rsn_isa_env_warning(void) { return rsn_kern_env_warning(); }
+
+unsigned rsn_kern_features(void) {
+  ensure_init();
+  return features;
+}
 
 unsigned rsn_isa_supported(void) {
   ensure_init();

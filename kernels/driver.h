@@ -1,47 +1,63 @@
 /*
  * driver.h -- the row and tile loops of the SIMD kernels, written once and
- * instantiated per instruction set (the scalar reference, dot_scalar.c, is
- * plain C and does not use it).  An ISA file defines a few primitives and
- * constants, then includes this header; it gets `dot`, `dotrows`,
- * `dotblock` (kern.h), its rsn_kern table and the FMA-peak probe loop.  A
- * new ISA or element type adds its primitives and its tests, not another
- * copy of these loops (STYLE.md, "One driver, many primitives"; SimSIMD
- * keeps one macro family per loop shape the same way).
+ * instantiated per instruction set and element type (the scalar reference,
+ * dot_scalar.c, is plain C and does not use it).  An ISA file defines a few
+ * primitives and constants, then includes this header; it gets `dotrows`,
+ * `dotptrs` and `dotblock` (kern.h) over its element types, and for f32
+ * also `dot`, its rsn_kern table and the FMA-peak probe loop.  A new ISA or
+ * element type adds its primitives and its tests, not another copy of these
+ * loops (STYLE.md, "One driver, many primitives"; SimSIMD keeps one macro
+ * family per loop shape the same way).
  *
- * What the includer defines first (one ISA per translation unit, so the
- * names are plain file-static ones):
+ * What the includer defines first (one instantiation per translation unit,
+ * so the names are plain file-static ones):
  *
- *   kelem            element type of queries and rows (float here)
+ *   element types and loads, either (one type, as f32 and b1)
+ *     kelem            element type of queries and rows
+ *     k_load(p)        load the chunk at p, aligned to the vector size
+ *   or (query and rows differ, as i8 and f16: then both macros, both loads)
+ *     #define kqelem   element type of the query (int8_t, float)
+ *     #define krelem   element type of the rows (uint8_t, uint16_t)
+ *     k_loadq(p), k_loadr(p)  load a query / row chunk, widened or
+ *                      converted to kchunk as the multiply wants it
+ *   kout             score type (#define; float unless defined: int32_t
+ *                    for i8, uint32_t for b1)
  *   kchunk           one chunk of K_STEP elements as loaded
  *   kacc             the accumulator of one score
- *   K_STEP           elements per chunk (16 for AVX-512, 8 for 256-bit)
- *   k_load(p)        load the chunk at p, aligned to the vector size
- *   k_loadu(p)       the same at any address
- *   k_load_part(p,t) the first t (0 < t < K_STEP) elements at p, the rest
- *                    zero, reading nothing at or past p + t
+ *   K_STEP           elements per chunk (16 for f32 on AVX-512, 64 for i8 on
+ *                    VNNI, ...); it divides the 64 bytes of a row's
+ *                    alignment unit
  *   k_zero()         an accumulator of zeros
- *   k_madd(a,b,acc)  acc + a*b lane by lane (one FMA for f32)
- *   k_add(x,y)       sum of two accumulators
+ *   k_madd(q,r,acc)  acc + q*r lane by lane, query chunk first (one FMA for
+ *                    f32; vpdpbusd for i8; popcount(q^r) for b1)
  *   k_sum(acc)       the score in acc, by the ISA's fixed reduction tree
  *   k_sum4(a,b,c,d,out)  out[0..3] = k_sum of a, b, c, d (same tree, fused)
  *   k_sum8(acc,out)      out[0..7] = k_sum of acc[0..7] (same tree, fused)
+ * and for the f32 table (RSN_DRV_TABLE) also
+ *   k_loadu(p)       k_load at any address
+ *   k_load_part(p,t) the first t (0 < t < K_STEP) elements at p, the rest
+ *                    zero, reading nothing at or past p + t
+ *   k_add(x,y)       sum of two accumulators
  *   k_set1(x)        a chunk with every lane x (the probe only)
  * For f32 on x86, whose intrinsics all read _mm<bits>_<op>_ps, the ISA file
  * defines K_PS(op) instead of the six element-wise ones (k_load, k_loadu,
  * k_zero, k_madd, k_add, k_set1) and this header derives them.
  *
- *   RSN_DRV_NAME(op)  the kernel symbol for op (rsn_<op>_f32_<isa>)
+ *   RSN_DRV_NAME(op)  the kernel symbol for op (rsn_<op>_<type>_<isa>)
  *   RSN_DRV_MQ        queries per register tile in dotblock (1..8)
  *   RSN_DRV_NR        rows per register tile in dotblock (1..4)
- *   RSN_DRV_TABLE, RSN_DRV_ISA, RSN_DRV_ISA_NAME   the rsn_kern table
+ *   RSN_DRV_TABLE, RSN_DRV_ISA, RSN_DRV_ISA_NAME   the f32 rsn_kern table
+ *                     and the pairwise `dot` (optional: a quantized
+ *                     instantiation leaves them out and lists its kernels
+ *                     in a partial table of its own, dispatch.c)
  *   RSN_DRV_PROBE_FMA, RSN_DRV_PROBE_CHAINS        the probe (optional)
  *
  * Bit-exactness: every (query, row) score of dotrows and dotblock is one
  * accumulator over K_STEP-element chunks in index order, reduced by the one
  * tree behind k_sum/k_sum4/k_sum8.  So on one ISA dotrows and dotblock
  * (and dotptrs) agree bit for bit, and a batch search ranks exactly like single searches
- * (tests/test_kernels.c checks it).  `dot` uses four accumulators for
- * speed and may differ from them in the last bits.
+ * (tests/test_kernels.c and tests/test_quant.c check it).  `dot` uses four
+ * accumulators for speed and may differ from them in the last bits.
  *
  * Loop shapes (the numbers are what the ISA files pick today):
  *   dot       four accumulators over 4*K_STEP elements, then single chunks,
@@ -76,6 +92,25 @@
 #error "driver.h: the register tile must be 1..8 queries x 1..4 rows"
 #endif
 
+/* One element type unless the includer named two (see above). */
+#if !defined(kqelem) && !defined(krelem)
+#define kqelem kelem
+#define krelem kelem
+#define k_loadq k_load
+#define k_loadr k_load
+#elif !defined(kqelem) || !defined(krelem)
+#error "driver.h: define both kqelem and krelem, or neither"
+#endif
+#ifndef kout
+#define kout float
+#endif
+
+/* Rows and queries are 64-byte aligned with strides of whole 64-byte units
+ * (kern.h), so n elements of a row are a whole number of chunks. */
+#define K_ROWUNIT (64 / sizeof(krelem)) /* row elements per 64 bytes       */
+#define K_QUNIT (64 / sizeof(kqelem))   /* query elements per 64 bytes     */
+_Static_assert(K_ROWUNIT % K_STEP == 0, "driver.h: K_STEP must divide 64 bytes of row");
+
 /* The element-wise f32 primitives of an x86 intrinsic family. */
 #ifdef K_PS
 static RSN_ALWAYS_INLINE kchunk k_load(const float *p) { return K_PS(load)(p); }
@@ -90,6 +125,7 @@ static RSN_ALWAYS_INLINE kacc k_madd(kchunk a, kchunk b, kacc acc) {
 
 /* ---- dot ------------------------------------------------------------------ */
 
+#ifdef RSN_DRV_TABLE
 /* Pairwise dot product: any n, any alignment.  Four accumulators hide the
  * FMA latency; the last n % K_STEP elements come from k_load_part, which
  * never touches memory past a + n or b + n. */
@@ -108,12 +144,13 @@ static float RSN_DRV_NAME(dot)(const kelem *a, const kelem *b, size_t n) {
     s1 = k_madd(k_load_part(a + i, n - i), k_load_part(b + i, n - i), s1);
   return k_sum(k_add(k_add(s0, s1), k_add(s2, s3)));
 }
+#endif
 
 /* ---- dotrows ------------------------------------------------------------ */
 
 /* out[0..R) = the scores in acc[0..R) (R = 8, 4 or 1), by the fused
  * reductions where there is one (same tree, so the same bits). */
-static RSN_ALWAYS_INLINE void pass_sums(kacc *acc, float *out, const int R) {
+static RSN_ALWAYS_INLINE void pass_sums(kacc *acc, kout *out, const int R) {
   if (R == 8) {
     k_sum8(acc, out);
   } else if (R == 4) {
@@ -126,33 +163,34 @@ static RSN_ALWAYS_INLINE void pass_sums(kacc *acc, float *out, const int R) {
 
 /* Score R rows (R = 8, 4 or 1) against q: one accumulator per row, each
  * chunk of q loaded once and used R times. */
-static RSN_ALWAYS_INLINE void rows_pass(const kelem *q, const kelem *r0,
-                                        size_t stride, size_t n, float *out,
+static RSN_ALWAYS_INLINE void rows_pass(const kqelem *q, const krelem *r0,
+                                        size_t stride, size_t n, kout *out,
                                         const int R) {
   kacc acc[8];
   RSN_UNROLL(8)
   for (int j = 0; j < R; j++) acc[j] = k_zero();
   for (size_t k = 0; k < n; k += K_STEP) {
-    kchunk qv = k_load(q + k);
+    kchunk qv = k_loadq(q + k);
     RSN_UNROLL(8)
     for (int j = 0; j < R; j++)
-      acc[j] = k_madd(qv, k_load(r0 + j * stride + k), acc[j]);
+      acc[j] = k_madd(qv, k_loadr(r0 + j * stride + k), acc[j]);
   }
   pass_sums(acc, out, R);
 }
 
 /* out[r] = dot(q, rows + r*stride) over n elements (kern.h preconditions:
- * q and rows 64-byte aligned, n and stride multiples of 16, n <= stride).
+ * q and rows 64-byte aligned, n and stride whole 64-byte units of rows,
+ * n <= stride).
  * The scan is a sequential stream that the hardware prefetchers follow at
  * full bandwidth: software prefetch was measured and gained nothing
  * (dotrows runs at the probed read bandwidth), so there is none.  The query
  * is re-read from L1 per chunk rather than pinned in registers: at 384
  * floats it would take 24 of the 32 zmm, and a memory-bound scan cannot
  * tell the difference. */
-static void RSN_DRV_NAME(dotrows)(const kelem *q, const kelem *rows,
+static void RSN_DRV_NAME(dotrows)(const kqelem *q, const krelem *rows,
                                   size_t stride, size_t n, size_t nrows,
-                                  float *out) {
-  assert(n % 16 == 0 && stride % 16 == 0 && n <= stride);
+                                  kout *out) {
+  assert(n % K_ROWUNIT == 0 && stride % K_ROWUNIT == 0 && n <= stride);
   assert(((uintptr_t)q & 63) == 0 && ((uintptr_t)rows & 63) == 0);
   size_t r = 0;
   for (; r + 8 <= nrows; r += 8) rows_pass(q, rows + r * stride, stride, n, out + r, 8);
@@ -167,31 +205,31 @@ static void RSN_DRV_NAME(dotrows)(const kelem *q, const kelem *rows,
 
 /* rows_pass over R gathered rows (R = 8, 4 or 1): the same accumulation and
  * reduction, so each score equals dotrows' score of the same row. */
-static RSN_ALWAYS_INLINE void ptrs_pass(const kelem *q, const kelem *const *rows,
-                                        size_t n, float *out, const int R) {
+static RSN_ALWAYS_INLINE void ptrs_pass(const kqelem *q, const krelem *const *rows,
+                                        size_t n, kout *out, const int R) {
   kacc acc[8];
   RSN_UNROLL(8)
   for (int j = 0; j < R; j++) acc[j] = k_zero();
   for (size_t k = 0; k < n; k += K_STEP) {
-    kchunk qv = k_load(q + k);
+    kchunk qv = k_loadq(q + k);
     RSN_UNROLL(8)
-    for (int j = 0; j < R; j++) acc[j] = k_madd(qv, k_load(rows[j] + k), acc[j]);
+    for (int j = 0; j < R; j++) acc[j] = k_madd(qv, k_loadr(rows[j] + k), acc[j]);
   }
   pass_sums(acc, out, R);
 }
 
 /* Ask for the n elements at each of rows[0..R) (one prefetch per line). */
-static RSN_ALWAYS_INLINE void ptrs_prefetch(const kelem *const *rows, size_t R, size_t n) {
+static RSN_ALWAYS_INLINE void ptrs_prefetch(const krelem *const *rows, size_t R, size_t n) {
   for (size_t j = 0; j < R; j++)
-    for (size_t k = 0; k < n; k += 64 / sizeof(kelem)) __builtin_prefetch(rows[j] + k, 0, 0);
+    for (size_t k = 0; k < n; k += K_ROWUNIT) __builtin_prefetch(rows[j] + k, 0, 0);
 }
 
 /* out[i] = dot(q, rows[i]) over n elements (kern.h).  Rows are scattered,
  * so while a pass of 8 is scored the next 8 are prefetched: at 384 floats
  * that is 12 KiB in flight, enough to keep the memory system busy. */
-static void RSN_DRV_NAME(dotptrs)(const kelem *q, const kelem *const *rows, size_t n,
-                                  size_t nrows, float *out) {
-  assert(n % 16 == 0 && ((uintptr_t)q & 63) == 0);
+static void RSN_DRV_NAME(dotptrs)(const kqelem *q, const krelem *const *rows, size_t n,
+                                  size_t nrows, kout *out) {
+  assert(n % K_ROWUNIT == 0 && ((uintptr_t)q & 63) == 0);
   size_t r = 0;
   ptrs_prefetch(rows, RSN_MIN(nrows, (size_t)8), n);
   for (; r + 8 <= nrows; r += 8) {
@@ -213,9 +251,9 @@ static void RSN_DRV_NAME(dotptrs)(const kelem *q, const kelem *const *rows, size
  * and, with the rows coming from L2, 64/MQ bytes of L2 traffic per 512-bit
  * FMA.  Called with constant MQ/NR so the loops unroll and the accumulators
  * live in registers. */
-static RSN_ALWAYS_INLINE void tile(const kelem *Q, size_t qstride,
-                                   const kelem *R, size_t stride, size_t n,
-                                   float *out, size_t ldo, const int MQ,
+static RSN_ALWAYS_INLINE void tile(const kqelem *Q, size_t qstride,
+                                   const krelem *R, size_t stride, size_t n,
+                                   kout *out, size_t ldo, const int MQ,
                                    const int NR) {
   kacc acc[RSN_DRV_MQ][RSN_DRV_NR];
   RSN_UNROLL(8)
@@ -225,19 +263,24 @@ static RSN_ALWAYS_INLINE void tile(const kelem *Q, size_t qstride,
   for (size_t k = 0; k < n; k += K_STEP) {
     kchunk rv[RSN_DRV_NR];
     RSN_UNROLL(4)
-    for (int j = 0; j < NR; j++) rv[j] = k_load(R + j * stride + k);
+    for (int j = 0; j < NR; j++) rv[j] = k_loadr(R + j * stride + k);
     RSN_UNROLL(8)
     for (int i = 0; i < MQ; i++) {
-      kchunk qv = k_load(Q + i * qstride + k);
+      kchunk qv = k_loadq(Q + i * qstride + k);
       RSN_UNROLL(4)
       for (int j = 0; j < NR; j++) acc[i][j] = k_madd(qv, rv[j], acc[i][j]);
     }
   }
+  /* The fused k_sum4 reads acc[i][3], which exists only in 4-row tiles
+   * (clang's -Warray-bounds checks the branch even where NR < 4). */
+#if RSN_DRV_NR == 4
   if (NR == 4) {
     RSN_UNROLL(8)
     for (int i = 0; i < MQ; i++)
       k_sum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3], out + i * ldo);
-  } else {
+  } else
+#endif
+  {
     RSN_UNROLL(8)
     for (int i = 0; i < MQ; i++)
       RSN_UNROLL(4)
@@ -247,8 +290,8 @@ static RSN_ALWAYS_INLINE void tile(const kelem *Q, size_t qstride,
 
 /* One tile of any shape up to RSN_DRV_MQ x RSN_DRV_NR, instantiated with
  * constants (the edges of dotblock). */
-static void tile_any(const kelem *Q, size_t qstride, const kelem *R,
-                     size_t stride, size_t n, float *out, size_t ldo, int mq,
+static void tile_any(const kqelem *Q, size_t qstride, const krelem *R,
+                     size_t stride, size_t n, kout *out, size_t ldo, int mq,
                      int nr) {
   assert(mq >= 1 && mq <= RSN_DRV_MQ && nr >= 1 && nr <= RSN_DRV_NR);
 #define RSN_TILE_CASE(a, b)                              \
@@ -296,27 +339,27 @@ static void tile_any(const kelem *Q, size_t qstride, const kelem *R,
 
 /* out[i*ldo + r] = dot(Q + i*qstride, rows + r*stride) over n elements
  * (kern.h preconditions on Q and rows).  Loop nest, outermost first:
- *   row block  : rows [r0, r0+RB), RB*n*sizeof(kelem) ~ RSN_L2_BLOCK bytes,
+ *   row block  : rows [r0, r0+RB), RB*n*sizeof(krelem) ~ RSN_L2_BLOCK bytes,
  *                kept in L2;
  *   query tile : RSN_DRV_MQ queries (in L1 while they sweep the block);
  *   row tile   : RSN_DRV_NR rows, the register tile.
  * Every row is fetched from memory once per call and then serves all nq
  * queries from L2.  Edge tiles use the smaller shapes of tile_any. */
-static void RSN_DRV_NAME(dotblock)(const kelem *Q, size_t qstride, size_t nq,
-                                   const kelem *rows, size_t stride,
-                                   size_t nrows, size_t n, float *out,
+static void RSN_DRV_NAME(dotblock)(const kqelem *Q, size_t qstride, size_t nq,
+                                   const krelem *rows, size_t stride,
+                                   size_t nrows, size_t n, kout *out,
                                    size_t ldo) {
-  assert(n % 16 == 0 && stride % 16 == 0 && qstride % 16 == 0);
+  assert(n % K_ROWUNIT == 0 && stride % K_ROWUNIT == 0 && qstride % K_QUNIT == 0);
   assert(n <= stride && n <= qstride);
   assert(((uintptr_t)Q & 63) == 0 && ((uintptr_t)rows & 63) == 0);
   const size_t MQ = RSN_DRV_MQ, NR = RSN_DRV_NR;
-  size_t rb = RSN_L2_BLOCK / (n ? n * sizeof(kelem) : 1);
+  size_t rb = RSN_L2_BLOCK / (n ? n * sizeof(krelem) : 1);
   rb = rb < 4 * NR ? 4 * NR : rb - rb % NR;
   for (size_t r0 = 0; r0 < nrows; r0 += rb) {
     size_t rend = RSN_MIN(nrows, r0 + rb);
     for (size_t i = 0; i < nq; i += MQ) {
-      const kelem *qi = Q + i * qstride;
-      float *oi = out + i * ldo;
+      const kqelem *qi = Q + i * qstride;
+      kout *oi = out + i * ldo;
       int mq = (int)RSN_MIN(MQ, nq - i);
       size_t r = r0;
       if (mq == RSN_DRV_MQ)

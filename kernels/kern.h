@@ -100,9 +100,10 @@ typedef struct rsn_kern {
   rsn_dotrows_fn dotrows;   /* one query x many rows                        */
   rsn_dotblock_fn dotblock; /* many queries x many rows                     */
   rsn_dotptrs_fn dotptrs;   /* one query x gathered rows                    */
-  /* Quantized tiers (above).  A table whose CPU lacks what a tier kernel
-   * needs gets the best one it can run from dispatch.c; qname says what the
-   * quantized kernels of this table are ("avx512-vnni", ...). */
+  /* Quantized tiers (above).  dispatch.c composes them per table from the
+   * partial tables below: each tier gets the best kernel of this path or a
+   * lower one that the CPU runs, and qname says which, tier by tier
+   * ("i8:avx512-vnni f16:avx512 b1:avx512-vpopcntdq"). */
   const char *qname;
   rsn_i8rows_fn i8rows;
   rsn_i8ptrs_fn i8ptrs;
@@ -148,12 +149,53 @@ RSN_INTERNAL const rsn_kern *rsn_kern_active(void);
 /* The table of one path, or NULL if this CPU/build cannot run it. */
 RSN_INTERNAL const rsn_kern *rsn_kern_for(rsn_isa isa);
 
-/* Per-ISA tables (defined in dot_<isa>.c).  Only dot_avx2.c and dot_avx512.c
- * are compiled with -m flags; they are referenced only through dispatch. */
+/* Per-ISA tables (defined in dot_<isa>.c).  Only the x86 kernel files
+ * (dot_avx2.c, dot_avx512.c and the quantized ones below) are compiled with
+ * -m flags; they are referenced only through dispatch. */
 RSN_INTERNAL extern const rsn_kern rsn_kern_scalar;
 RSN_INTERNAL extern const rsn_kern rsn_kern_simde;
 RSN_INTERNAL extern const rsn_kern rsn_kern_avx2;   /* if RSN_HAVE_AVX2    */
 RSN_INTERNAL extern const rsn_kern rsn_kern_avx512; /* if RSN_HAVE_AVX512  */
+
+/* Partial tables of quantized kernels, one per file with its own -m flags:
+ * each sets qname (the kernels' path) and the members of one tier, nothing
+ * else.  dispatch.c uses one only when the CPU has every extension its file
+ * is compiled with (the comment beside it). */
+RSN_INTERNAL extern const rsn_kern rsn_kern_i8_simde;           /* (none)         */
+/* if RSN_HAVE_AVX2: */
+RSN_INTERNAL extern const rsn_kern rsn_kern_i8_avx2;            /* AVX2           */
+RSN_INTERNAL extern const rsn_kern rsn_kern_f16_avx2;           /* AVX2 FMA F16C  */
+RSN_INTERNAL extern const rsn_kern rsn_kern_b1_popcnt;          /* POPCNT         */
+/* if RSN_HAVE_AVX512: */
+RSN_INTERNAL extern const rsn_kern rsn_kern_i8_avx512vnni;      /* F BW VNNI      */
+RSN_INTERNAL extern const rsn_kern rsn_kern_f16_avx512;         /* F              */
+RSN_INTERNAL extern const rsn_kern rsn_kern_b1_avx512vpopcntdq; /* F VPOPCNTDQ    */
+
+/* CPU features dispatch.c detected, as far as the OS enables their register
+ * state (the AVX ones need YMM state in XCR0, the AVX-512 ones ZMM and
+ * opmask state).  For benches and tests, which print them and compose
+ * tables for a CPU without some of them. */
+enum {
+  RSN_CPU_AVX2 = 1u << 0,
+  RSN_CPU_FMA = 1u << 1,
+  RSN_CPU_F16C = 1u << 2,
+  RSN_CPU_POPCNT = 1u << 3,
+  RSN_CPU_AVX512F = 1u << 4,
+  RSN_CPU_AVX512BW = 1u << 5,
+  RSN_CPU_AVX512VNNI = 1u << 6,
+  RSN_CPU_AVX512VPOPCNTDQ = 1u << 7,
+};
+/* The RSN_CPU_* bits of this CPU (0 off x86-64).  Triggers detection. */
+RSN_INTERNAL unsigned rsn_kern_features(void);
+/* The table of path `isa` as dispatch.c would build it on a CPU with the
+ * RSN_CPU_* `features`: the compiled f32 kernels, and for each quantized
+ * tier the best partial table of this path or a lower one whose extensions
+ * are all in `features`.  Writes the tiers' names into qname[0..cap) and
+ * points out->qname at it.  Returns 0, or -1 if this build lacks the path.
+ * It does not check that the CPU runs the result: call what it returns
+ * only if `features` is a subset of rsn_kern_features(). */
+RSN_INTERNAL int rsn__kern_compose(rsn_isa isa, unsigned features, rsn_kern *out,
+                                   char *qname, size_t cap);
 
 /* If the RSN_ISA environment variable was set but could not be honoured
  * (unknown name, or a path this CPU/build cannot run), a sentence saying so

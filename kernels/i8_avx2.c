@@ -1,0 +1,31 @@
+/*
+ * i8_avx2.c -- the i8 tier on AVX2 (rsn_kern_i8_avx2, a partial table:
+ * i8rows, i8ptrs, i8block; dispatch.c puts it into the avx2 table, and into
+ * the avx512 table of a CPU without AVX512_VNNI).
+ *
+ * Extensions: AVX2 (-mavx2) for the 256-bit integer widening loads
+ * (vpmovzxbw, vpmovsxbw), multiply-adds (vpmaddwd) and adds.
+ *
+ * The primitives are i8_256.h (shared with the SIMDe build), the loops
+ * driver.h.  Register tile of dotblock: 2 queries x 4 rows (8 ymm
+ * accumulators + 4 widened rows + the widened query + a product).  On Zen
+ * 4 it beat 3 x 3, 3 x 4 (which spills), 4 x 2 and 4 x 3 at 128..1536
+ * dimensions or tied within the noise.
+ */
+#include <immintrin.h>
+
+#include "kern.h"
+
+#include "i8_256.h"
+
+#define RSN_DRV_NAME(op) rsn_##op##_i8_avx2
+#define RSN_DRV_MQ 2
+#define RSN_DRV_NR 4
+#include "driver.h"
+
+const rsn_kern rsn_kern_i8_avx2 = {
+    .qname = "avx2",
+    .i8rows = RSN_DRV_NAME(dotrows),
+    .i8ptrs = RSN_DRV_NAME(dotptrs),
+    .i8block = RSN_DRV_NAME(dotblock),
+};
