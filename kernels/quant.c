@@ -68,7 +68,9 @@ uint32_t rsn_i8_encode(const float *x, const float *lo, const float *inv, uint32
     float t = (x[j] - lo[j]) * inv[j];
     clipped += t < -0.5f || t > 255.5f;
     t = t >= 0.0f ? (t > 255.0f ? 255.0f : t) : 0.0f; /* NaN (never expected) -> 0 */
-    out[j] = (uint8_t)(t + 0.5f); /* t >= 0: nearest, halves up (no libm call) */
+    /* Nearest, ties to even, without a libm call: adding 2^23 leaves no
+     * fraction bits, so the FPU's rounding (nearest-even) does the work. */
+    out[j] = (uint8_t)((t + 0x1p23f) - 0x1p23f);
   }
   memset(out + dim, 0, rsn_i8_stride(dim) - dim);
   return clipped;
