@@ -92,7 +92,13 @@ void rsn_i8_query(const float *q, const float *lo, const float *scale, uint32_t 
 }
 
 void rsn_b1_encode(const float *x, uint32_t dim, uint64_t *out) {
-  memset(out, 0, rsn_b1_stride(dim) * sizeof *out);
-  for (uint32_t j = 0; j < dim; j++)
-    if (x[j] > 0.0f) out[j / 64] |= (uint64_t)1 << (j % 64);
+  size_t words = rsn_b1_stride(dim);
+  for (size_t w = 0; w < words; w++) {
+    /* Branch-free (signs are a coin flip: a branch per bit mispredicts
+     * half the time), one word at a time. */
+    uint64_t bits = 0;
+    size_t base = w * 64, end = base < dim ? RSN_MIN((size_t)dim - base, (size_t)64) : 0;
+    for (size_t j = 0; j < end; j++) bits |= (uint64_t)(x[base + j] > 0.0f) << j;
+    out[w] = bits;
+  }
 }
