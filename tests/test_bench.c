@@ -436,8 +436,8 @@ static void test_cli_filter_selectivity(void **state) {
   assert_int_equal(bl_parse_selectivities("1", sel, BL_MAX_SEL, &n), 0);
   assert_true(n == 1 && sel[0].num == 1 && sel[0].den == 1);
   const char *bad[] = {"", "0", "0.5,0.1", "0.1,0.1", "1.5", "-0.1", "0.1,",
-                       "1e-3", "0.0000000001", "0.1,0.2,0.3,0.4,0.5,0.6,0.7,"
-                       "0.8,0.9"};
+                       "1e-3", "0.0000000001", ("0.1,0.2,0.3,0.4,0.5,0.6,0.7,"
+                                                "0.8,0.9")};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
     if (bl_parse_selectivities(bad[i], sel, BL_MAX_SEL, &n) != -1)
       fail_msg("'%s' was accepted", bad[i]);
