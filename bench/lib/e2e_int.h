@@ -54,6 +54,14 @@ int bl__get_truth(bl_run *b);
 int bl__exact_scores(bl_run *b);
 /* Plain and tie-aware recall of system s at each cutoff (no failures). */
 void bl__compute_recall(bl_run *b, bl_sys *s);
+/* A base row whose exact cosine with query q goes to *dst. */
+typedef struct bl_pair {
+  int64_t row;             /* base row to score                             */
+  size_t q;                /* against this query                            */
+  double *dst;             /* where the cosine goes                         */
+} bl_pair;
+/* Score pr[0..np) (sorted here by row) in one pass over the base file. */
+int bl__score_pairs(bl_run *b, bl_pair *pr, size_t np);
 
 /* ---- compare.c ------------------------------------------------------------*/
 
