@@ -122,6 +122,26 @@ void bl__collect(bl_run *b) {
   if (b->nsel) bl__filter_collect(b);
 }
 
+/* The CPU flags the tiers' kernels can use, as lscpu spells them: f16
+ * converts with f16c (or computes with avx512_fp16), i8 multiplies bytes
+ * with avx512_vnni / avx_vnni (else avx512bw / avx2), b1 counts bits with
+ * avx512_vpopcntdq (else popcnt). */
+static const char *const tier_flags[] = {"f16c", "avx512_fp16", "avx512_vnni",
+                                         "avx_vnni", "avx512bw", "avx2",
+                                         "avx512_vpopcntdq", "popcnt"};
+#define NTIER_FLAGS (sizeof tier_flags / sizeof *tier_flags)
+
+/* {"f16c": true, ...}, null for a flag /proc/cpuinfo could not tell. */
+static json_t *tier_flags_json(void) {
+  int has[NTIER_FLAGS];
+  bl_proc_cpu_flags(tier_flags, NTIER_FLAGS, has);
+  json_t *o = json_object();
+  for (size_t i = 0; i < NTIER_FLAGS; i++)
+    json_object_set_new(o, tier_flags[i],
+                        has[i] < 0 ? json_null() : json_boolean(has[i]));
+  return o;
+}
+
 /* The header object: versions, machine, data, truth, probes, settings. */
 static json_t *header(const bl_run *b) {
   char cpu[256], date[32];
@@ -144,6 +164,7 @@ static json_t *header(const bl_run *b) {
   json_object_set_new(h, "percentiles", json_string("nearest-rank"));
   json_object_set_new(h, "hydrate", json_false());
   json_object_set_new(h, "mb", json_string("MiB (2^20 bytes)"));
+  json_object_set_new(h, "tier_cpu_flags", tier_flags_json());
   return h;
 }
 
@@ -168,6 +189,13 @@ void bl_report_table(const bl_run *b) {
          b->read_gbps,
          fmt_num(x[0], 32, "%.2f", b->arena_gbps > 0 ? b->arena_gbps : NAN),
          b->fma_gflops, b->isa ? b->isa : "?", bw_floor_ms(b));
+  printf("  CPU flags for the tiers (/proc/cpuinfo):");
+  const char *key;
+  json_t *v;
+  json_object_foreach(json_object_get(h, "tier_cpu_flags"), key, v)
+    printf(" %s %s", key, json_is_null(v) ? "?" : json_is_true(v) ? "yes"
+                                                                 : "no");
+  printf("\n");
   json_decref(h);
   printf("\nimport   %s rows/s (%s s, one transaction)\n",
          fmt_num(x[0], 32, "%.0f", (double)b->n / b->import_s),
