@@ -181,5 +181,6 @@ int bl_report_plots(bl_run *b, const char *dir) {
   if (rc == BL_OK) rc = write_script(b, dir, p, sizeof p, others[0] != 0);
   if (rc == BL_OK) run_gnuplot(b, dir, p, others);
   if (rc == BL_OK && b->nsel) rc = bl__filter_plot(b, dir);
+  if (rc == BL_OK && b->ntier) rc = bl__tiers_plot(b, dir);
   return rc;
 }

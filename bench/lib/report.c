@@ -120,6 +120,7 @@ void bl__collect(bl_run *b) {
     emit(b, o);
   }
   if (b->nsel) bl__filter_collect(b);
+  if (b->ntier) bl__tiers_collect(b);
 }
 
 /* The CPU flags the tiers' kernels can use, as lscpu spells them: f16
@@ -261,6 +262,7 @@ void bl_report_table(const bl_run *b) {
     if (b->sys[si].note[0])
       printf("  %s: %s\n", b->sys[si].name, b->sys[si].note);
   if (b->nsel) bl__filter_table(b);
+  if (b->ntier) bl__tiers_table(b);
 }
 
 int bl_report_jsonl(const bl_run *b, FILE *f) {
@@ -294,13 +296,13 @@ int bl_report_csv(const bl_run *b, const char *path) {
                            path, strerror(errno));
   fprintf(f, "dataset,system,mode,k,batch_size,recall,recall_tie,qps,p50_ms,"
              "p95_ms,p99_ms,max_ms,n,d,queries,threads,isa,selectivity,matched,"
-             "short_results\n");
+             "short_results,tier,oversample,rescore\n");
   for (size_t si = 0; si < b->nsys; si++) {
     const bl_sys *s = &b->sys[si];
     int c = bl__qps_cutoff(b);
     if (s->have_lat)
       fprintf(f, "%s,%s,single,%" PRIu64 ",1,%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,"
-              "%.6f,%" PRIu64 ",%u,%zu,%d,%s,,,\n", b->name, s->name, b->o.k,
+              "%.6f,%" PRIu64 ",%u,%zu,%d,%s,,,,,,\n", b->name, s->name, b->o.k,
               s->recall[c], s->recall_tie[c],
               (double)s->lat.n / (s->lat.sum / 1e3), s->lat.p50, s->lat.p95,
               s->lat.p99, s->lat.max, b->n, b->d, s->lat.n, b->threads,
@@ -308,11 +310,12 @@ int bl_report_csv(const bl_run *b, const char *path) {
     for (size_t bi = 0; bi < b->o.nb; bi++)
       if (isfinite(s->qps[bi].median))
         fprintf(f, "%s,%s,batch,%" PRIu64 ",%zu,%.6f,%.6f,%.3f,,,,,%" PRIu64
-                ",%u,%zu,%d,%s,,,\n", b->name, s->name, b->o.k, b->o.bsizes[bi],
+                ",%u,%zu,%d,%s,,,,,,\n", b->name, s->name, b->o.k, b->o.bsizes[bi],
                 s->recall[c], s->recall_tie[c], s->qps[bi].median, b->n, b->d,
                 b->nq, b->threads, b->isa);
   }
   if (b->nsel) bl__filter_csv(b, f);
+  if (b->ntier) bl__tiers_csv(b, f);
   if ((ferror(f) | fclose(f)) != 0)
     return bl__error(b, BL_E_INPUT, "bench: writing %s failed", path);
   return BL_OK;
