@@ -35,6 +35,25 @@ FAISS says which FAISS it is: version, package, the SIMD level it runs
 (faiss.SIMDConfig where the build has it, as PyPI's 1.15 does, else the
 swigfaiss module the loader picked), compile options, OpenMP threads, the
 python, and the BLAS and OpenMP libraries the module links.
+With --tiers (`resonance bench --tiers ... --compare`) it also runs the
+tier anchors, FAISS's counterparts of resonance's quantized tiers, on the
+same vectors, each for the tiers of the list:
+  faiss-sq8   i8:  IndexScalarQuantizer QT_8bit, inner product (per-
+                   dimension ranges, as resonance's i8); no rescoring
+  faiss-rsq8  i8:  IndexRefineFlat over that SQ8 with k_factor = each
+                   --tier-oversample: k x oversample candidates rescored
+                   exactly (FAISS's own refine)
+  faiss-fp16  f16: IndexScalarQuantizer QT_fp16, inner product; no rescoring
+  faiss-bin   b1:  IndexBinaryFlat on the sign bits (bit j = x[j] > 0, as
+                   resonance's b1), then numpy scores its k x oversample
+                   candidates exactly in float32 and keeps the best k
+One line per index and oversample (null: the index has none):
+  {"measurement":"tier_point","system":..,"tier":..,"oversample":..,
+   "rescore":..,"candidates":..,"samples_ms":[..],
+   "batches":[{"batch_size":B,"qps_reps":[..]},..],"path":..,"build":..}
+where path holds Q x k int32 rows (-1 = none); single queries stop after
+--tier-max-seconds per point.  Without faiss: {"measurement":
+"tier_missing","system":..,"tier":..,"error":..}.
 Raw samples, not summaries: the C side computes the percentiles, medians
 and recall with the same code it uses for resonance.  Timing follows the C
 side: chunks of consecutive queries wrapping around, each rep at least
@@ -255,6 +274,126 @@ def filtered_anchors(a, base, q, index, faiss):
                  queries=len(samples), path=path)
 
 
+def sign_bits(x):
+    """b1 codes for IndexBinaryFlat: bit j set when x[j] > 0 (resonance's
+    rule), 8 per byte; d is rounded up to a multiple of 8 with zero bits,
+    which add nothing to a Hamming distance."""
+    import numpy as np
+    return np.packbits(x > 0, axis=1)
+
+
+def rescore_top(base, q, cand, k):
+    """The exact top k of each query among its candidates (-1 = none), by
+    float32 inner product, best first."""
+    import numpy as np
+    out = np.full((q.shape[0], k), -1, dtype=np.int64)
+    kk = min(k, cand.shape[1])
+    for s in range(0, q.shape[0], 100):  # bounds the gathered rows
+        c = cand[s:s + 100]
+        valid = c >= 0
+        rows = base[np.where(valid, c, 0)]
+        sc = np.einsum("mkd,md->mk", rows, q[s:s + 100])
+        sc[~valid] = -np.inf
+        part = np.argpartition(-sc, kk - 1, axis=1)[:, :kk]
+        order = np.argsort(-np.take_along_axis(sc, part, 1), axis=1,
+                           kind="stable")
+        out[s:s + 100, :kk] = np.take_along_axis(
+            c, np.take_along_axis(part, order, 1), 1)
+    return out
+
+
+# The tier anchors: (name, tier, what it is, for the "build" field).
+TIER_ANCHORS = [
+    ("faiss-sq8", "i8", "IndexScalarQuantizer QT_8bit, inner product, no "
+     "rescoring"),
+    ("faiss-rsq8", "i8", "IndexRefineFlat over IndexScalarQuantizer "
+     "QT_8bit, k_factor = oversample"),
+    ("faiss-fp16", "f16", "IndexScalarQuantizer QT_fp16, inner product, no "
+     "rescoring"),
+    ("faiss-bin", "b1", "IndexBinaryFlat on sign bits, k x oversample "
+     "candidates rescored exactly by numpy"),
+]
+
+
+def tier_names(a):
+    """(name, tier, what) of every tier anchor a.tiers asks for."""
+    return [(name, tier, what) for t in a.tiers
+            for name, tier, what in TIER_ANCHORS if tier == t]
+
+
+def tier_builders(a, base, faiss):
+    """name -> make(): builds that anchor's index and returns
+    [(oversample, candidates, search)], search(qs) giving the ids of the
+    top a.k (oversample None: the index keeps no candidates)."""
+    n, d, k = base.shape[0], base.shape[1], a.k
+    ip, qt = faiss.METRIC_INNER_PRODUCT, faiss.ScalarQuantizer
+
+    def sq(qtype):
+        index = faiss.IndexScalarQuantizer(d, qtype, ip)
+        index.train(base)
+        index.add(base)
+        return [(None, 0, lambda qs: index.search(qs, k)[1])]
+
+    def refine():
+        inner = faiss.IndexScalarQuantizer(d, qt.QT_8bit, ip)
+        inner.train(base)
+        index = faiss.IndexRefineFlat(inner)  # its flat copy: same metric
+        index.add(base)
+        points = []
+        for os_ in a.tier_oversample:
+            def search(qs, os_=os_, index=index, inner=inner):
+                index.k_factor = float(os_)
+                return index.search(qs, k)[1]
+            points.append((os_, min(k * os_, n), search))
+        return points
+
+    def binary():
+        index = faiss.IndexBinaryFlat(8 * ((d + 7) // 8))
+        index.add(sign_bits(base))
+        points = []
+        for os_ in a.tier_oversample:
+            kc = min(k * os_, n)
+
+            def search(qs, kc=kc):
+                cand = index.search(sign_bits(qs), kc)[1]
+                return rescore_top(base, qs, cand, k)
+            points.append((os_, kc, search))
+        return points
+
+    return {"faiss-sq8": lambda: sq(qt.QT_8bit), "faiss-rsq8": refine,
+            "faiss-fp16": lambda: sq(qt.QT_fp16), "faiss-bin": binary}
+
+
+def tier_anchors(a, base, q, faiss, info):
+    """--tiers: the tier anchors (see the top of this file), one index at
+    a time."""
+    import numpy as np
+    builders = tier_builders(a, base, faiss)
+    for name, tier, what in tier_names(a):
+        for os_, kc, search in builders[name]():
+            ids = np.full((q.shape[0], a.k), -1, dtype="<i4")
+            for s in range(0, q.shape[0], 100):
+                got = search(q[s:s + 100])
+                ids[s:s + got.shape[0], :got.shape[1]] = got
+            path = os.path.join(a.out, "%s%s.t%d.ids.i32" % (
+                name, a.suffix, os_ or 0))
+            ids.tofile(path)
+            emit(measurement="tier_point", system=name + a.suffix, tier=tier,
+                 oversample=os_, rescore=os_ is not None, candidates=kc,
+                 samples_ms=time_single(search, q, a.tier_max_seconds),
+                 batches=[{"batch_size": bs,
+                           "qps_reps": time_batches(search, q, bs, a.reps,
+                                                    a.min_rep_ms)}
+                          for bs in a.batch_sizes],
+                 path=path, build="%s; %s" % (what, info))
+
+
+def tier_missing(a, error):
+    for name, tier, _ in tier_names(a):
+        emit(measurement="tier_missing", system=name + a.suffix, tier=tier,
+             error=error)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", required=True)
@@ -280,6 +419,12 @@ def main():
                     help="appended to every system name, e.g. -pypi")
     ap.add_argument("--install", default="sudo apt-get install python3-faiss",
                     help="how to install faiss, for the 'missing' line")
+    ap.add_argument("--tiers", default="",
+                    type=lambda s: [t for t in s.split(",") if t],
+                    help="tier anchors for these tiers (f32,f16,i8,b1)")
+    ap.add_argument("--tier-oversample", default="1,2,4,8,16,32",
+                    type=lambda s: [int(x) for x in s.split(",")])
+    ap.add_argument("--tier-max-seconds", type=float, default=10.0)
     a = ap.parse_args()
     with_numpy = a.systems == "all"
     faiss_names = (["faiss"] if a.unfiltered else []) + (
@@ -292,6 +437,7 @@ def main():
         for name in (numpy_names if with_numpy else []) + faiss_names:
             emit(measurement="missing", system=name + a.suffix, error=str(e),
                  install=a.install)
+        tier_missing(a, str(e))
         return
     base = load(a.base, a.format, a.dim)
     q = load(a.queries, "f32", a.dim)
@@ -317,6 +463,7 @@ def main():
         for name in faiss_names:
             emit(measurement="missing", system=name + a.suffix, error=str(e),
                  install=a.install)
+        tier_missing(a, str(e))
         if a.types and with_numpy:
             filtered_anchors(a, base, q, None, None)
         return
@@ -331,6 +478,9 @@ def main():
     if a.types:
         emit(measurement="info", system="faiss-sel" + a.suffix, blas=info)
         filtered_anchors(a, base, q, index, faiss)
+    if a.tiers:
+        del index  # its copy of the base: the tier anchors make their own
+        tier_anchors(a, base, q, faiss, info)
 
 if __name__ == "__main__":
     sys.exit(main())

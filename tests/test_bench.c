@@ -707,6 +707,183 @@ static void test_cli_compare_with_pypi(void **state) {
   free(dir);
 }
 
+/* ---- --tiers --------------------------------------------------------------*/
+
+/* The two list parsers of --tiers and --oversample. */
+static void test_parse_tiers_and_oversample(void **state) {
+  (void)state;
+  rsn_tier t[RSN_TIER__COUNT];
+  size_t n = 0;
+  assert_int_equal(bl_parse_tiers("b1,F32,i8", t, &n), 0);
+  assert_int_equal(n, 3); /* the enum's order, whatever the list's */
+  assert_true(t[0] == RSN_TIER_F32 && t[1] == RSN_TIER_I8 && t[2] == RSN_TIER_B1);
+  const char *bad_tiers[] = {"", "x", "f32,f32", "f32,", ",i8", "i8,,b1", "f64",
+                             "i8 ", "f32,f16,i8,b1,b1"};
+  for (size_t i = 0; i < sizeof bad_tiers / sizeof *bad_tiers; i++)
+    if (bl_parse_tiers(bad_tiers[i], t, &n) != -1)
+      fail_msg("--tiers '%s' was accepted", bad_tiers[i]);
+  unsigned os[BL_MAX_OS];
+  assert_int_equal(bl_parse_oversample("16,1,4,4", os, &n), 0);
+  assert_true(n == 3 && os[0] == 1 && os[1] == 4 && os[2] == 16);
+  assert_int_equal(bl_parse_oversample("1024", os, &n), 0);
+  const char *bad_os[] = {"", "0", "1,0", "1025", "-1", "2.5", "1,2,3,4,5,6,7,8,9"};
+  for (size_t i = 0; i < sizeof bad_os / sizeof *bad_os; i++)
+    if (bl_parse_oversample(bad_os[i], os, &n) != -1)
+      fail_msg("--oversample '%s' was accepted", bad_os[i]);
+}
+
+/* The "tier" row of system sys for tier, oversample (0: JSON null) and
+ * rescore, which must be there exactly once. */
+static json_t *tier_row(json_t *all, const char *sys, const char *tier, json_int_t os,
+                        int rescore) {
+  json_t *found = NULL, *o;
+  size_t i;
+  json_array_foreach(all, i, o) {
+    const char *m = json_string_value(json_object_get(o, "measurement"));
+    if (!m || strcmp(m, "tier") != 0 ||
+        strcmp(json_string_value(json_object_get(o, "system")), sys) != 0 ||
+        strcmp(json_string_value(json_object_get(o, "tier")), tier) != 0 ||
+        json_integer_value(json_object_get(o, "oversample")) != os ||
+        json_is_true(json_object_get(o, "rescore")) != rescore)
+      continue;
+    if (found) fail_msg("two rows of %s, tier %s, oversample %lld", sys, tier,
+                        (long long)os);
+    found = o;
+  }
+  if (!found) fail_msg("no row of %s, tier %s, oversample %lld, rescore %d", sys,
+                       tier, (long long)os, rescore);
+  return found;
+}
+
+/* A tiny --tiers run: a row per tier and oversample (f32 once) and one
+ * without rescoring per tier, every field the brief names, exact f32,
+ * i8 at oversample 4 near exact; the plot files (PNGs when gnuplot is
+ * there).  No timing is checked. */
+static void test_cli_tiers(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir(), cmd[2048], *out = NULL, p[1200];
+  snprintf(cmd, sizeof cmd, "TMPDIR='%s' '%s' bench --synthetic 2000 --dim 32 "
+           "--holdout 20 -k 10 --json --batch-sizes 1,5 --reps 1 --warmup 2 "
+           "--tiers f32,i8,b1 --oversample 1,4 --plot '%s/plots' 2>/dev/null",
+           dir, RSN_CLI_PATH, dir);
+  assert_int_equal(tu_run(cmd, &out, 0), 0);
+  json_t *all = parse_jsonl(out);
+  free(out);
+  json_t *h = json_array_get(all, 0), *flags = json_object_get(h, "tier_cpu_flags");
+  assert_true(json_is_object(flags));
+  assert_non_null(json_object_get(flags, "avx512_vnni"));
+  int rows = 0;
+  json_t *o;
+  size_t i;
+  json_array_foreach(all, i, o)
+    rows += strcmp(json_string_value(json_object_get(o, "measurement")), "tier") == 0;
+  assert_int_equal(rows, 1 + 2 * 2 + 2); /* f32; i8, b1 x {1, 4}; i8, b1 raw */
+  const char *fields[] = {"tier", "oversample", "rescore", "p50_ms", "p99_ms",
+                          "qps_single", "qps_batch", "batch_size", "qps_batches",
+                          "recall_at_10", "recall_tie_at_10", "ratio_p50_vs_f32",
+                          "ratio_qps_vs_f32", "tier_bytes", "rss_after_load_mb",
+                          "candidates"};
+  json_t *f32 = tier_row(all, "resonance", "f32", 0, 1);
+  for (size_t f = 0; f < sizeof fields / sizeof *fields; f++)
+    if (!json_object_get(f32, fields[f])) fail_msg("no %s in the f32 row", fields[f]);
+  assert_true(json_is_null(json_object_get(f32, "oversample")));
+  assert_true(json_real_value(json_object_get(f32, "recall_at_10")) == 1.0);
+  assert_true(json_real_value(json_object_get(f32, "recall_tie_at_10")) == 1.0);
+  assert_true(json_real_value(json_object_get(f32, "ratio_p50_vs_f32")) == 1.0);
+  assert_int_equal(json_integer_value(json_object_get(f32, "tier_bytes")), 0);
+  assert_int_equal(json_integer_value(json_object_get(f32, "batch_size")), 5);
+  json_t *i8 = tier_row(all, "resonance", "i8", 4, 1);
+  double r = json_real_value(json_object_get(i8, "recall_at_10"));
+  if (!(r >= 0.9)) fail_msg("i8 at oversample 4: recall@10 %g", r);
+  assert_int_equal(json_integer_value(json_object_get(i8, "candidates")), 40);
+  assert_true(json_integer_value(json_object_get(i8, "tier_bytes")) >= 1980 * 32);
+  assert_true(json_real_value(json_object_get(i8, "qps_batch")) > 0);
+  assert_true(json_real_value(json_object_get(i8, "ratio_qps_vs_f32")) > 0);
+  tier_row(all, "resonance", "i8", 1, 1);
+  tier_row(all, "resonance", "b1", 1, 1);
+  json_t *b1 = tier_row(all, "resonance", "b1", 4, 1);
+  assert_true(json_integer_value(json_object_get(b1, "tier_bytes")) >= 1980 * 4);
+  /* Raw rows: the tier's default oversample, scores not rescored. */
+  tier_row(all, "resonance", "i8", 4, 0);
+  tier_row(all, "resonance", "b1", 16, 0);
+  json_decref(all);
+  snprintf(p, sizeof p, "%s/plots/tiers.gp", dir);
+  assert_int_equal(access(p, R_OK), 0);
+  snprintf(p, sizeof p, "%s/plots/tiers.dat", dir);
+  assert_int_equal(access(p, R_OK), 0);
+  char gp[4096];
+  if (sp_which("gnuplot", gp, sizeof gp)) {
+    const char *png[] = {"tiers_single.png", "tiers_batch.png", "latency_vs_n.png"};
+    for (size_t k = 0; k < 3; k++) {
+      snprintf(p, sizeof p, "%s/plots/%s", dir, png[k]);
+      if (access(p, R_OK) != 0) fail_msg("gnuplot wrote no %s", p);
+    }
+  } else {
+    print_message("gnuplot not installed: the PNGs were not checked\n");
+  }
+  tu_rmrf(dir);
+  free(dir);
+}
+
+/* The tier anchors of --compare (Debian's faiss): one row per index and
+ * oversample, each with its recall and a build line naming the index. */
+static void test_cli_tiers_compare(void **state) {
+  (void)state;
+  if (!have_debian_faiss()) skip();
+  char *dir = tu_tmpdir(), cmd[2048], *out = NULL;
+  snprintf(cmd, sizeof cmd, "unset RSN_COMPARE_PYTHON_PYPI; TMPDIR='%s' '%s' "
+           "bench --synthetic 2000 --dim 16 --holdout 20 -k 10 --json "
+           "--batch-sizes 1 --reps 1 --warmup 2 --compare --tiers f16,i8,b1 "
+           "--oversample 2 2>/dev/null", dir, RSN_CLI_PATH);
+  assert_int_equal(tu_run(cmd, &out, 0), 0);
+  json_t *all = parse_jsonl(out);
+  free(out);
+  const struct {
+    const char *sys, *tier, *index;
+    json_int_t os;
+    double min_recall;
+  } want[] = {{"faiss-fp16", "f16", "QT_fp16", 0, 0.99},
+              {"faiss-sq8", "i8", "QT_8bit", 0, 0.5},
+              {"faiss-rsq8", "i8", "IndexRefineFlat", 2, 0.9},
+              {"faiss-bin", "b1", "IndexBinaryFlat", 2, 0.1}};
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    json_t *o = tier_row(all, want[i].sys, want[i].tier, want[i].os, want[i].os != 0);
+    assert_true(json_is_true(json_object_get(o, "available")));
+    const char *build = json_string_value(json_object_get(o, "build"));
+    if (!build || !strstr(build, want[i].index) || !strstr(build, "faiss 1."))
+      fail_msg("%s: build '%s'", want[i].sys, build ? build : "(none)");
+    double r = json_real_value(json_object_get(o, "recall_at_10"));
+    if (!(r >= want[i].min_recall)) fail_msg("%s: recall@10 %g", want[i].sys, r);
+    assert_true(json_real_value(json_object_get(o, "p50_ms")) > 0);
+    assert_true(json_real_value(json_object_get(o, "qps_batch")) > 0);
+    assert_true(json_is_null(json_object_get(o, "tier_bytes")));
+  }
+  json_decref(all);
+  tu_rmrf(dir);
+  free(dir);
+}
+
+/* Bad --tiers and --oversample values stop the bench before it measures,
+ * with a message naming the option and the usage exit code. */
+static void test_cli_tiers_rejects_bad_lists(void **state) {
+  (void)state;
+  char *dir = tu_tmpdir(), cmd[2048], *out = NULL;
+  const char *cases[][2] = {{"--tiers x", "--tiers"},
+                            {"--tiers f32,i8 --oversample 0", "--oversample"},
+                            {"--tiers i8 --oversample 2,x", "--oversample"},
+                            {"--oversample 4", "--oversample goes with --tiers"}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    snprintf(cmd, sizeof cmd, "TMPDIR='%s' '%s' bench --synthetic 100 --dim 4 "
+             "--holdout 5 %s", dir, RSN_CLI_PATH, cases[i][0]);
+    int rc = tu_run(cmd, &out, 1);
+    if (rc != 2 || !strstr(out, cases[i][1]))
+      fail_msg("'%s': exit %d, output:\n%s", cases[i][0], rc, out);
+    free(out);
+  }
+  tu_rmrf(dir);
+  free(dir);
+}
+
 /* ---- subproc.c ------------------------------------------------------------*/
 
 /* Text no shell may see: if anything on the way ran a shell or gnuplot on
@@ -1026,6 +1203,10 @@ int main(void) {
       cmocka_unit_test(test_cli_filter_selectivity),
       cmocka_unit_test(test_cli_compare_without_pypi),
       cmocka_unit_test(test_cli_compare_with_pypi),
+      cmocka_unit_test(test_parse_tiers_and_oversample),
+      cmocka_unit_test(test_cli_tiers),
+      cmocka_unit_test(test_cli_tiers_compare),
+      cmocka_unit_test(test_cli_tiers_rejects_bad_lists),
       cmocka_unit_test(test_subproc_argv_verbatim_and_status),
       cmocka_unit_test(test_subproc_output_bound),
       cmocka_unit_test(test_subproc_which),

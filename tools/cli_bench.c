@@ -77,6 +77,8 @@ static int parse_opts(const cli_args *a, bl_opts *o) {
   o->plot = cli_str(a, "plot");
   o->name = cli_str(a, "name");
   o->filter_sel = cli_str(a, "filter-selectivity");
+  o->tiers = cli_str(a, "tiers");
+  o->oversample = cli_str(a, "oversample");
   o->json = cli_has(a, "json");
   o->compare = cli_has(a, "compare");
   int sources = !!o->base + !!o->synthetic + !!o->idx;
@@ -178,6 +180,10 @@ static const cli_opt bench_opts[] = {
     {"filter-selectivity", 0, "LIST", "also filtered search at these "
                                       "shares of rows, e.g. "
                                       "0.001,0.01,0.1,0.5"},
+    {"tiers", 0, "LIST", "also tier searches: some of f32,f16,i8,b1 (see "
+                         "above)"},
+    {"oversample", 0, "LIST", "with --tiers: k x these candidates are "
+                              "rescored (default 1,2,4,8,16,32)"},
     {0},
 };
 
@@ -242,6 +248,33 @@ const cli_cmd cli_cmd_bench = {
         "(bench/anchors, Node; RSN_ANCHORS_DIR overrides the folder),\n"
         "single queries for at most 30 s per selectivity; one that cannot "
         "run is\nreported as not available.\n\n"
+        "--tiers f32,f16,i8,b1 measures the quantized tiers (resonance.h "
+        "\"Tiers\"): compact\ncopies of every vector that a search scans "
+        "instead of the f32 rows -- f16 half\nprecision (1/2 of the bytes), "
+        "i8 one byte per dimension, calibrated per dimension\n(1/4), b1 the "
+        "sign bits (1/32), a first stage whose quality depends on the\n"
+        "model (how much of its ranking signal the signs carry).  A tier "
+        "search keeps\nk x oversample candidates by the tier's approximate "
+        "score and rescores them\nexactly in f32: --oversample LIST "
+        "(default 1,2,4,8,16,32) multiplies k, and\nrescoring is on.  Each "
+        "tier is loaded on its own handle, opened with that\nRSN_TIERS_* "
+        "bit; per tier and oversample (f32 once, the exact reference):\n"
+        "warm-up, single-query p50/p99, batch QPS per --batch-sizes (median "
+        "of --reps),\nrecall@10 plain and tie-aware, RSS after the load and "
+        "rsn_stats.tier_bytes; and\nper tier one row without rescoring "
+        "(RSN_SEARCH_NO_RESCORE) at its default\noversample, the recall of "
+        "the approximation alone.  JSON Lines: a \"tier\" object\nper row "
+        "(tier, oversample, rescore, p50_ms, p99_ms, qps_single = 1000/p50,\n"
+        "qps_batch at the largest batch size, recall_at_10, recall_tie_at_10,"
+        "\nratio_p50_vs_f32, ratio_qps_vs_f32 = this row's figure / the f32 "
+        "row's,\ntier_bytes, rss_after_load_mb; rescore: the hits are ranked "
+        "by exact f32\nscores).  With --compare also FAISS: "
+        "IndexScalarQuantizer QT_8bit and\nQT_fp16 (inner product), "
+        "IndexBinaryFlat on the sign bits with numpy rescoring\nof k x "
+        "oversample candidates, IndexRefineFlat over SQ8 with k_factor =\n"
+        "oversample.  --plot adds tiers_single.png and tiers_batch.png: "
+        "recall@10 against\nQPS (log), a line per tier through its "
+        "oversamples.\n\n"
         "Temporary files (copies of the base, the databases) live in a "
         "private directory\nin $TMPDIR (default /tmp), removed at the end "
         "and on SIGINT, SIGTERM and SIGHUP.\n\n"
@@ -255,6 +288,8 @@ const cli_cmd cli_cmd_bench = {
         "--compare\n"
         "  resonance bench --synthetic 100000 --dim 384 --queries 1000 "
         "--filter-selectivity 0.001,0.01,0.1,0.5\n"
+        "  resonance bench --synthetic 200000 --dim 384 --queries 1000 "
+        "--tiers f32,f16,i8,b1 --plot plots\n"
         "  resonance bench --idx /usr/share/datasets/fashion-mnist/"
         "train-images-idx3-ubyte.gz \\\n"
         "      --queries /usr/share/datasets/fashion-mnist/"

@@ -17,6 +17,10 @@
  * names suffixed: "faiss-pypi" and "faiss-sel-pypi" sit beside Debian's
  * "faiss" and "faiss-sel" in the same tables, each with its info line
  * (version, SIMD level, BLAS).  The second python failing is a warning.
+ *
+ * With --tiers the script also runs the tier anchors (FAISS SQ8, fp16,
+ * binary flat with numpy rescoring, refine over SQ8) at the run's
+ * oversamples; their "tier_*" lines go to tiers.c.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "e2e_int.h"
@@ -193,6 +197,8 @@ static int take_compare_line(bl_run *b, json_t *o) {
   if (name && !valid_system_name(name))
     return bl__error(b, BL_E_OTHER, "bench: compare.py: system name '%.40s' "
                      "is not [a-z0-9_-]{1,15}", name);
+  if (m && name && strncmp(m, "tier_", 5) == 0)
+    return bl__tiers_take_line(b, m, name, o);
   if (m && name && b->nsel && is_filtered_system(name))
     return take_filtered_line(b, m, name, o);
   if (m && strcmp(m, "missing") == 0) {
@@ -364,6 +370,7 @@ int bl__run_compare(bl_run *b) {
     snprintf(sizes + strlen(sizes), sizeof sizes - strlen(sizes), "%s%zu",
              i ? "," : "", b->o.bsizes[i]);
   char dim[16], k[24], kr[24], threads[16], reps[24], min_ms[32], nsel[8];
+  char tiers[32] = "", os[BL_MAX_OS * 6 + 1] = "";
   snprintf(dim, sizeof dim, "%u", b->d);
   snprintf(k, sizeof k, "%" PRIu64, b->o.k);
   snprintf(kr, sizeof kr, "%zu", bl__recall_k(b));
@@ -385,6 +392,18 @@ int bl__run_compare(bl_run *b) {
     argv[argc++] = tpath;
     argv[argc++] = "--nsel";
     argv[argc++] = nsel;
+  }
+  if (b->ntier) { /* the tier anchors (compare.py: --tiers) */
+    for (size_t i = 0; i < b->ntier; i++)
+      snprintf(tiers + strlen(tiers), sizeof tiers - strlen(tiers), "%s%s",
+               i ? "," : "", rsn_tier_name(b->tier[i]));
+    for (size_t i = 0; i < b->nos; i++)
+      snprintf(os + strlen(os), sizeof os - strlen(os), "%s%u", i ? "," : "",
+               b->os[i]);
+    argv[argc++] = "--tiers";
+    argv[argc++] = tiers;
+    argv[argc++] = "--tier-oversample";
+    argv[argc++] = os;
   }
   assert(argc + 4 < sizeof argv / sizeof *argv && argv[argc] == NULL);
   /* BLAS and OpenMP pools size themselves at import time, so the thread

@@ -247,6 +247,7 @@ static int run_resonance(bl_run *b) {
                    &b->import_s);
     if (rc != BL_OK) return rc;
   }
+  snprintf(b->db_path, sizeof b->db_path, "%s", db_path); /* for --tiers */
   malloc_trim(0);
   b->rss[0] = bl_proc_rss_now();
   bl_proc_reset_peak();
@@ -353,6 +354,18 @@ int bl_run_start(bl_run *b, const bl_opts *o, const bl_host *host) {
                      "not a comma-separated, increasing list of at most %d "
                      "fractions in (0, 1] with at most 9 decimals",
                      o->filter_sel, BL_MAX_SEL);
+  if (o->tiers && bl_parse_tiers(o->tiers, b->tier, &b->ntier))
+    return bl__error(b, BL_E_USAGE, "bench: --tiers: '%s' is not a "
+                     "comma-separated list of the tiers f32, f16, i8, b1, "
+                     "each at most once", o->tiers);
+  if (o->oversample && !o->tiers)
+    return bl__error(b, BL_E_USAGE, "bench: --oversample goes with --tiers");
+  if (o->tiers && bl_parse_oversample(o->oversample ? o->oversample
+                                                    : "1,2,4,8,16,32",
+                                      b->os, &b->nos))
+    return bl__error(b, BL_E_USAGE, "bench: --oversample: '%s' is not a "
+                     "comma-separated list of at most %d integers in "
+                     "1..1024", o->oversample, BL_MAX_OS);
   b->out = json_array();
   dataset_name(b);
   /* The temporary directory holds copies of the base (GBs for a large
@@ -372,6 +385,7 @@ int bl_run_measure(bl_run *b) {
   if (rc == BL_OK && b->nsel) rc = bl__filter_prepare(b);
   if (rc == BL_OK) rc = bl__get_truth(b);
   if (rc == BL_OK) rc = run_resonance(b);
+  if (rc == BL_OK && b->ntier) rc = bl__tiers_resonance(b);
   /* The probes run after the resonance phases so that their 1 GiB buffer
    * does not show up in the peak RSS reported above. */
   if (rc == BL_OK) {
@@ -388,6 +402,7 @@ int bl_run_measure(bl_run *b) {
   for (size_t i = 0; rc == BL_OK && i < b->nsys; i++)
     bl__compute_recall(b, &b->sys[i]);
   if (rc == BL_OK && b->nsel) rc = bl__filter_recall(b);
+  if (rc == BL_OK && b->ntier) rc = bl__tiers_recall(b);
   if (rc == BL_OK) bl__collect(b);
   if (rc == BL_OK && b->o.plot) rc = latency_vs_n(b);
   return rc;
@@ -402,6 +417,7 @@ void bl_run_free(bl_run *b) {
   free(b->truth);
   free(b->truth_score);
   bl__filter_free(b);
+  bl__tiers_free(b);
   json_decref(b->out);
   if (b->tmp[0]) td_remove();
   b->tmp[0] = '\0';

@@ -28,8 +28,9 @@
  * run and its resonance phases), data.c (data preparation), truthfile.c
  * (ground truth: --truth, the cache, or computed), recall.c (exact scores
  * and recall), compare.c (the compare.py bridge), report.c (table, JSON
- * Lines, CSV) and plot.c (gnuplot).  Their shared internals are in
- * e2e_int.h.
+ * Lines, CSV) and plot.c (gnuplot); --filter-selectivity adds filter.c and
+ * filter_report.c, --tiers tiers.c and tiers_report.c.  Their shared
+ * internals are in e2e_int.h.
  *
  * The host program (the CLI) supplies how to open and import a database
  * and how to report errors (bl_host), so that the bench imports and opens
@@ -58,6 +59,9 @@
 #define BL_MAX_FSYS 7        /* filtered systems: resonance and the anchors  */
 #define BL_FILTER_BATCH 1000 /* the filtered batch: one filter, 1,000 queries */
 #define BL_FILTER_CUT 10     /* filtered recall@10                           */
+#define BL_MAX_OS 8          /* --oversample values                          */
+#define BL_MAX_TPT 64        /* tier points: resonance's and the anchors'    */
+#define BL_TIER_CUT 10       /* tier recall@10                               */
 /* Room for a path: Linux's PATH_MAX, as a constant of this header so that
  * it compiles without POSIX feature macros (e2e.c checks the two agree). */
 #define BL_PATH_MAX 4096
@@ -111,6 +115,8 @@ typedef struct bl_opts {
   int hdf5;                /* base is an ann-benchmarks HDF5 file (--hdf5,
                               or --base *.hdf5): 'train' is the base,
                               'test' the queries, 'neighbors' the truth  */
+  const char *tiers;       /* --tiers LIST, or NULL                        */
+  const char *oversample;  /* --oversample LIST, or NULL (the default)     */
 } bl_opts;
 
 /* Measurements of one system (resonance, faiss, numpy). */
@@ -163,6 +169,30 @@ typedef struct bl_fsys {
   bl_fres at[BL_MAX_SEL];
 } bl_fsys;
 
+/* One point of --tiers: a system searching one tier at one oversample.
+ * Resonance has one per tier and oversample (f32 once), plus one per tier
+ * without rescoring; the anchors of --compare one per index and
+ * oversample. */
+typedef struct bl_tpt {
+  char system[16];         /* "resonance", "faiss-bin", "faiss-sq8", ...   */
+  char tier[4];            /* "f32", "f16", "i8", "b1": what is scanned    */
+  unsigned oversample;     /* candidates = k x oversample; 0: none (an
+                              exact scan, or an index that keeps no
+                              candidates: FAISS SQ)                        */
+  int rescore;             /* 1: the candidates are scored again exactly   */
+  bl_latency lat;          /* single-query latency (ms), if have_lat       */
+  int have_lat;
+  bl_spread qps[BL_MAX_BATCH]; /* per --batch-sizes; median NAN if not run */
+  size_t candidates;       /* rows rescored per query (rsn_results)        */
+  int64_t tier_bytes;      /* rsn_stats.tier_bytes of its handle, -1: n/a  */
+  double rss_mb;           /* RSS after its handle loaded (NAN: n/a)       */
+  int64_t *rows;           /* nq x tc returned rows, -1 = none             */
+  double *score;           /* nq x tc their exact cosines                  */
+  double recall, recall_tie; /* @tc, NAN if not computable                 */
+  char note[512];          /* how it searches; the build of an anchor      */
+  char missing[256];       /* "" or why an anchor is not available         */
+} bl_tpt;
+
 /* One run: its data, truth, systems and machine figures. */
 typedef struct bl_run {
   bl_opts o;
@@ -205,6 +235,15 @@ typedef struct bl_run {
   size_t fk;               /* filtered truth depth: min(k, BL_FILTER_CUT)   */
   double unf_p50;          /* unfiltered p50 of this run (ms)               */
   bl_spread unf_qps;       /* unfiltered batch of BL_FILTER_BATCH           */
+  /* --tiers (tiers.c) */
+  rsn_tier tier[RSN_TIER__COUNT]; /* the tiers measured, f32 f16 i8 b1 order */
+  size_t ntier;            /* 0: no tier runs                               */
+  unsigned os[BL_MAX_OS];  /* --oversample, increasing                      */
+  size_t nos;
+  bl_tpt tpt[BL_MAX_TPT];
+  size_t ntpt;
+  size_t tc;               /* tier recall cutoff: min(k, BL_TIER_CUT, truth) */
+  char db_path[BL_PATH_MAX]; /* the database the run searched               */
 } bl_run;
 
 /* ---- the run (e2e.c) ------------------------------------------------------*/
@@ -226,6 +265,14 @@ void bl_run_free(bl_run *b);
  * decimals), strictly increasing.  Returns 0, or -1 (*n unchanged). */
 int bl_parse_selectivities(const char *s, bl_fsel *out, size_t cap,
                            size_t *n);
+
+/* Parse --tiers "f32,i8,b1" (names as rsn_tier_parse takes them, each at
+ * most once) into out[] in f32, f16, i8, b1 order.  Returns 0, or -1 (*n
+ * unchanged). */
+int bl_parse_tiers(const char *s, rsn_tier out[RSN_TIER__COUNT], size_t *n);
+/* Parse --oversample "1,2,4": at most BL_MAX_OS integers in 1..1024, into
+ * out[] increasing, repeats dropped.  Returns 0, or -1 (*n unchanged). */
+int bl_parse_oversample(const char *s, unsigned out[BL_MAX_OS], size_t *n);
 
 /* ---- reports (report.c, plot.c) -------------------------------------------
  * Each returns an exit code (file errors are BL_E_INPUT, reported). */

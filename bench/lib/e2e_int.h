@@ -54,6 +54,14 @@ int bl__get_truth(bl_run *b);
 int bl__exact_scores(bl_run *b);
 /* Plain and tie-aware recall of system s at each cutoff (no failures). */
 void bl__compute_recall(bl_run *b, bl_sys *s);
+/* A base row whose exact cosine with query q goes to *dst. */
+typedef struct bl_pair {
+  int64_t row;             /* base row to score                             */
+  size_t q;                /* against this query                            */
+  double *dst;             /* where the cosine goes                         */
+} bl_pair;
+/* Score pr[0..np) (sorted here by row) in one pass over the base file. */
+int bl__score_pairs(bl_run *b, bl_pair *pr, size_t np);
 
 /* ---- compare.c ------------------------------------------------------------*/
 
@@ -89,6 +97,37 @@ void bl__filter_table(const bl_run *b);
 void bl__filter_csv(const bl_run *b, FILE *f);
 /* filter_p50.dat, filter.gp and filter_p50.png in dir. */
 int bl__filter_plot(bl_run *b, const char *dir);
+
+/* ---- tiers.c (--tiers) ----------------------------------------------------*/
+
+/* The point of system sys, tier and oversample (rescore as given), added
+ * if new; NULL when there is no room or memory (reported). */
+bl_tpt *bl__tpt(bl_run *b, const char *sys, const char *tier,
+                unsigned oversample, int rescore);
+/* Resonance's tier points, each tier on a handle of b->db_path opened with
+ * that tier alone. */
+int bl__tiers_resonance(bl_run *b);
+/* A line of compare.py whose measurement starts with "tier_" (tier_info,
+ * tier_missing, tier_point) from system name. */
+int bl__tiers_take_line(bl_run *b, const char *m, const char *name,
+                        json_t *o);
+/* Exact cosines of every row the tier points returned, then their recall
+ * (after bl__exact_scores, which gives the truth its scores). */
+int bl__tiers_recall(bl_run *b);
+/* Free what the tier points hold. */
+void bl__tiers_free(bl_run *b);
+
+/* ---- tiers_report.c -------------------------------------------------------*/
+
+/* The tier measurement objects ("tier") into b->out. */
+void bl__tiers_collect(bl_run *b);
+/* The tier table on stdout. */
+void bl__tiers_table(const bl_run *b);
+/* Tier CSV rows (same columns as bl_report_csv's) to f. */
+void bl__tiers_csv(const bl_run *b, FILE *f);
+/* tiers.dat, tiers.gp and, when gnuplot runs, tiers_single.png and
+ * tiers_batch.png in dir. */
+int bl__tiers_plot(bl_run *b, const char *dir);
 
 /* ---- report.c -------------------------------------------------------------*/
 

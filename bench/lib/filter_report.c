@@ -159,14 +159,14 @@ void bl__filter_csv(const bl_run *b, FILE *f) {
       const bl_fres *r = &s->at[j];
       if (!r->have_lat) continue;
       fprintf(f, "%s,%s,filtered-single,%" PRIu64 ",1,%.6f,%.6f,%.3f,%.6f,"
-              "%.6f,%.6f,%.6f,%" PRIu64 ",%u,%zu,%d,%s,%.9g,%" PRIu64 ",%zu\n",
+              "%.6f,%.6f,%.6f,%" PRIu64 ",%u,%zu,%d,%s,%.9g,%" PRIu64 ",%zu,,,\n",
               b->name, s->name, b->o.k, r->recall, r->recall_tie,
               (double)r->lat.n / (r->lat.sum / 1e3), r->lat.p50, r->lat.p95,
               r->lat.p99, r->lat.max, b->n, b->d, r->lat.n, b->threads,
               b->isa, sel_value(&b->sel[j]), b->sel[j].matched, r->short_n);
       if (isfinite(r->qps.median))
         fprintf(f, "%s,%s,filtered-batch,%" PRIu64 ",%d,%.6f,%.6f,%.3f,,,,,%"
-                PRIu64 ",%u,%zu,%d,%s,%.9g,%" PRIu64 ",%zu\n", b->name,
+                PRIu64 ",%u,%zu,%d,%s,%.9g,%" PRIu64 ",%zu,,,\n", b->name,
                 s->name, b->o.k, BL_FILTER_BATCH, r->recall, r->recall_tie,
                 r->qps.median, b->n, b->d, b->nq, b->threads, b->isa,
                 sel_value(&b->sel[j]), b->sel[j].matched, r->short_n);

@@ -50,3 +50,29 @@ void bl_proc_cpu_model(char *out, size_t len) {
   }
   fclose(f);
 }
+
+/* Whether the blank-separated list `flags` holds the word `name`. */
+static int has_word(const char *flags, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = flags; (p = strstr(p, name)) != NULL; p += len)
+    if ((p == flags || p[-1] == ' ' || p[-1] == '\t') &&
+        (p[len] == ' ' || p[len] == '\n' || p[len] == '\0'))
+      return 1;
+  return 0;
+}
+
+void bl_proc_cpu_flags(const char *const *names, size_t n, int *has) {
+  for (size_t i = 0; i < n; i++) has[i] = -1;
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return;
+  /* The flags line of a recent x86 CPU is about 1,600 bytes. */
+  char line[8192];
+  while (fgets(line, sizeof line, f)) {
+    char *colon = strchr(line, ':');
+    if (strncmp(line, "flags", 5) == 0 && colon) {
+      for (size_t i = 0; i < n; i++) has[i] = has_word(colon + 1, names[i]);
+      break;
+    }
+  }
+  fclose(f);
+}

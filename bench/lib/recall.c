@@ -28,14 +28,8 @@ size_t bl_hits(const int64_t *got, const double *got_score, size_t ngot,
 
 /* ---- exact scores of a run ------------------------------------------------*/
 
-typedef struct pair {
-  int64_t row;   /* base row to score                                      */
-  size_t q;      /* against this query                                     */
-  double *dst;   /* where the cosine goes                                  */
-} pair;
-
 static int cmp_pair(const void *a, const void *b) {
-  int64_t x = ((const pair *)a)->row, y = ((const pair *)b)->row;
+  int64_t x = ((const bl_pair *)a)->row, y = ((const bl_pair *)b)->row;
   return (x > y) - (x < y);
 }
 
@@ -46,37 +40,32 @@ static long truth_pos(const bl_run *b, size_t q, int64_t row) {
   return -1;
 }
 
-/* The rows to score, sorted by row: every truth row, and every returned
- * row outside the truth list; *np gets their count.  NULL when out of
- * memory. */
-static pair *pairs_to_score(bl_run *b, size_t *np) {
+/* The rows to score: every truth row, and every returned row outside the
+ * truth list; *np gets their count.  NULL when out of memory. */
+static bl_pair *pairs_to_score(bl_run *b, size_t *np) {
   size_t cap = b->nq * b->tk;
   for (size_t i = 0; i < b->nsys; i++) cap += b->nq * b->sys[i].kr;
-  pair *pr = malloc((cap + 1) * sizeof *pr);
+  bl_pair *pr = malloc((cap + 1) * sizeof *pr);
   if (!pr) return NULL;
   *np = 0;
   for (size_t i = 0; i < b->nq * b->tk; i++) {
     b->truth_score[i] = -INFINITY;
     if (b->truth[i] >= 0)
-      pr[(*np)++] = (pair){b->truth[i], i / b->tk, &b->truth_score[i]};
+      pr[(*np)++] = (bl_pair){b->truth[i], i / b->tk, &b->truth_score[i]};
   }
   for (size_t si = 0; si < b->nsys; si++) {
     bl_sys *s = &b->sys[si];
     for (size_t i = 0; i < b->nq * s->kr; i++) {
       s->score[i] = -INFINITY;
       if (s->rows[i] >= 0 && truth_pos(b, i / s->kr, s->rows[i]) < 0)
-        pr[(*np)++] = (pair){s->rows[i], i / s->kr, &s->score[i]};
+        pr[(*np)++] = (bl_pair){s->rows[i], i / s->kr, &s->score[i]};
     }
   }
-  qsort(pr, *np, sizeof *pr, cmp_pair);
   return pr;
 }
 
-int bl__exact_scores(bl_run *b) {
-  size_t np = 0;
-  b->truth_score = malloc((b->nq * b->tk + 1) * sizeof *b->truth_score);
-  pair *pr = b->truth_score ? pairs_to_score(b, &np) : NULL;
-  if (!pr) return bl__error(b, BL_E_OTHER, "bench: out of memory");
+int bl__score_pairs(bl_run *b, bl_pair *pr, size_t np) {
+  qsort(pr, np, sizeof *pr, cmp_pair);
   char err[256];
   vf_reader *r = NULL;
   float *row = malloc(b->d * sizeof *row);
@@ -95,6 +84,15 @@ int bl__exact_scores(bl_run *b) {
   }
   vf_close(r);
   free(row);
+  return rc;
+}
+
+int bl__exact_scores(bl_run *b) {
+  size_t np = 0;
+  b->truth_score = malloc((b->nq * b->tk + 1) * sizeof *b->truth_score);
+  bl_pair *pr = b->truth_score ? pairs_to_score(b, &np) : NULL;
+  if (!pr) return bl__error(b, BL_E_OTHER, "bench: out of memory");
+  int rc = bl__score_pairs(b, pr, np);
   free(pr);
   /* Returned rows inside the truth list take the score computed for it. */
   for (size_t si = 0; rc == BL_OK && si < b->nsys; si++) {

@@ -120,6 +120,27 @@ void bl__collect(bl_run *b) {
     emit(b, o);
   }
   if (b->nsel) bl__filter_collect(b);
+  if (b->ntier) bl__tiers_collect(b);
+}
+
+/* The CPU flags the tiers' kernels can use, as lscpu spells them: f16
+ * converts with f16c (or computes with avx512_fp16), i8 multiplies bytes
+ * with avx512_vnni / avx_vnni (else avx512bw / avx2), b1 counts bits with
+ * avx512_vpopcntdq (else popcnt). */
+static const char *const tier_flags[] = {"f16c", "avx512_fp16", "avx512_vnni",
+                                         "avx_vnni", "avx512bw", "avx2",
+                                         "avx512_vpopcntdq", "popcnt"};
+#define NTIER_FLAGS (sizeof tier_flags / sizeof *tier_flags)
+
+/* {"f16c": true, ...}, null for a flag /proc/cpuinfo could not tell. */
+static json_t *tier_flags_json(void) {
+  int has[NTIER_FLAGS];
+  bl_proc_cpu_flags(tier_flags, NTIER_FLAGS, has);
+  json_t *o = json_object();
+  for (size_t i = 0; i < NTIER_FLAGS; i++)
+    json_object_set_new(o, tier_flags[i],
+                        has[i] < 0 ? json_null() : json_boolean(has[i]));
+  return o;
 }
 
 /* The header object: versions, machine, data, truth, probes, settings. */
@@ -144,6 +165,7 @@ static json_t *header(const bl_run *b) {
   json_object_set_new(h, "percentiles", json_string("nearest-rank"));
   json_object_set_new(h, "hydrate", json_false());
   json_object_set_new(h, "mb", json_string("MiB (2^20 bytes)"));
+  json_object_set_new(h, "tier_cpu_flags", tier_flags_json());
   return h;
 }
 
@@ -168,6 +190,13 @@ void bl_report_table(const bl_run *b) {
          b->read_gbps,
          fmt_num(x[0], 32, "%.2f", b->arena_gbps > 0 ? b->arena_gbps : NAN),
          b->fma_gflops, b->isa ? b->isa : "?", bw_floor_ms(b));
+  printf("  CPU flags for the tiers (/proc/cpuinfo):");
+  const char *key;
+  json_t *v;
+  json_object_foreach(json_object_get(h, "tier_cpu_flags"), key, v)
+    printf(" %s %s", key, json_is_null(v) ? "?" : json_is_true(v) ? "yes"
+                                                                 : "no");
+  printf("\n");
   json_decref(h);
   printf("\nimport   %s rows/s (%s s, one transaction)\n",
          fmt_num(x[0], 32, "%.0f", (double)b->n / b->import_s),
@@ -233,6 +262,7 @@ void bl_report_table(const bl_run *b) {
     if (b->sys[si].note[0])
       printf("  %s: %s\n", b->sys[si].name, b->sys[si].note);
   if (b->nsel) bl__filter_table(b);
+  if (b->ntier) bl__tiers_table(b);
 }
 
 int bl_report_jsonl(const bl_run *b, FILE *f) {
@@ -266,13 +296,13 @@ int bl_report_csv(const bl_run *b, const char *path) {
                            path, strerror(errno));
   fprintf(f, "dataset,system,mode,k,batch_size,recall,recall_tie,qps,p50_ms,"
              "p95_ms,p99_ms,max_ms,n,d,queries,threads,isa,selectivity,matched,"
-             "short_results\n");
+             "short_results,tier,oversample,rescore\n");
   for (size_t si = 0; si < b->nsys; si++) {
     const bl_sys *s = &b->sys[si];
     int c = bl__qps_cutoff(b);
     if (s->have_lat)
       fprintf(f, "%s,%s,single,%" PRIu64 ",1,%.6f,%.6f,%.3f,%.6f,%.6f,%.6f,"
-              "%.6f,%" PRIu64 ",%u,%zu,%d,%s,,,\n", b->name, s->name, b->o.k,
+              "%.6f,%" PRIu64 ",%u,%zu,%d,%s,,,,,,\n", b->name, s->name, b->o.k,
               s->recall[c], s->recall_tie[c],
               (double)s->lat.n / (s->lat.sum / 1e3), s->lat.p50, s->lat.p95,
               s->lat.p99, s->lat.max, b->n, b->d, s->lat.n, b->threads,
@@ -280,11 +310,12 @@ int bl_report_csv(const bl_run *b, const char *path) {
     for (size_t bi = 0; bi < b->o.nb; bi++)
       if (isfinite(s->qps[bi].median))
         fprintf(f, "%s,%s,batch,%" PRIu64 ",%zu,%.6f,%.6f,%.3f,,,,,%" PRIu64
-                ",%u,%zu,%d,%s,,,\n", b->name, s->name, b->o.k, b->o.bsizes[bi],
+                ",%u,%zu,%d,%s,,,,,,\n", b->name, s->name, b->o.k, b->o.bsizes[bi],
                 s->recall[c], s->recall_tie[c], s->qps[bi].median, b->n, b->d,
                 b->nq, b->threads, b->isa);
   }
   if (b->nsel) bl__filter_csv(b, f);
+  if (b->ntier) bl__tiers_csv(b, f);
   if ((ferror(f) | fclose(f)) != 0)
     return bl__error(b, BL_E_INPUT, "bench: writing %s failed", path);
   return BL_OK;
