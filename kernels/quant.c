@@ -63,14 +63,17 @@ size_t rsn_b1_stride(uint32_t dim) { return round_up(dim ? dim : 1, 512) / 64; }
 
 uint32_t rsn_i8_encode(const float *x, const float *lo, const float *inv, uint32_t dim,
                        uint8_t *out) {
+  /* Written for the vectoriser (no branches, no libm): 384M components
+   * per 1M x 384 load. */
   uint32_t clipped = 0;
   for (uint32_t j = 0; j < dim; j++) {
     float t = (x[j] - lo[j]) * inv[j];
-    clipped += t < -0.5f || t > 255.5f;
-    t = t >= 0.0f ? (t > 255.0f ? 255.0f : t) : 0.0f; /* NaN (never expected) -> 0 */
-    /* Nearest, ties to even, without a libm call: adding 2^23 leaves no
-     * fraction bits, so the FPU's rounding (nearest-even) does the work. */
-    out[j] = (uint8_t)((t + 0x1p23f) - 0x1p23f);
+    clipped += (uint32_t)((t < -0.5f) | (t > 255.5f));
+    t = t >= 0.0f ? t : 0.0f; /* also NaN (never expected) -> 0 */
+    t = t <= 255.0f ? t : 255.0f;
+    /* Nearest, ties to even: adding 2^23 leaves no fraction bits, so the
+     * FPU's rounding (nearest-even) does the work. */
+    out[j] = (uint8_t)(int32_t)((t + 0x1p23f) - 0x1p23f);
   }
   memset(out + dim, 0, rsn_i8_stride(dim) - dim);
   return clipped;
@@ -97,8 +100,8 @@ void rsn_b1_encode(const float *x, uint32_t dim, uint64_t *out) {
     /* Branch-free (signs are a coin flip: a branch per bit mispredicts
      * half the time), one word at a time. */
     uint64_t bits = 0;
-    size_t base = w * 64, end = base < dim ? RSN_MIN((size_t)dim - base, (size_t)64) : 0;
-    for (size_t j = 0; j < end; j++) bits |= (uint64_t)(x[base + j] > 0.0f) << j;
+    uint32_t base = (uint32_t)w * 64, end = base < dim ? RSN_MIN(dim - base, 64u) : 0;
+    for (uint32_t j = 0; j < end; j++) bits |= (uint64_t)(x[base + j] > 0.0f) << j;
     out[w] = bits;
   }
 }
