@@ -140,6 +140,8 @@ json_t *bl__measurement(const bl_run *b, const char *kind, const char *system);
 void bl__set_build(json_t *o, const char *note);
 /* A JSON number, or null for NAN and infinities (JSON has neither). */
 json_t *bl__jnum(double v);
+/* v printed with fmt into buf, or "-" when it is NAN or infinite (tables). */
+const char *bl__num(char *buf, size_t len, const char *fmt, double v);
 /* The cutoff index reported beside QPS: the largest cutoff <= k. */
 int bl__qps_cutoff(const bl_run *b);
 

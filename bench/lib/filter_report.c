@@ -81,12 +81,6 @@ void bl__filter_collect(bl_run *b) {
   }
 }
 
-static const char *num(char *buf, size_t len, const char *fmt, double v) {
-  if (!isfinite(v)) snprintf(buf, len, "-");
-  else snprintf(buf, len, fmt, v);
-  return buf;
-}
-
 void bl__filter_table(const bl_run *b) {
   char x[8][32];
   const bl_fsys *r0 = &b->fsys[0];
@@ -95,7 +89,7 @@ void bl__filter_table(const bl_run *b) {
          "selectivity p matches exactly floor(p*N) rows (\"matched\"); truth "
          "exact over those rows\n", b->o.k, b->o.seed);
   printf("  unfiltered, same run: p50 %.4f ms, batch of %d %s queries/s\n",
-         b->unf_p50, BL_FILTER_BATCH, num(x[0], 32, "%.0f", b->unf_qps.median));
+         b->unf_p50, BL_FILTER_BATCH, bl__num(x[0], 32, "%.0f", b->unf_qps.median));
   printf("  %-11s %9s %9s %9s %7s %11s %7s %8s %8s %6s\n", "selectivity",
          "matched", "p50 ms", "p99 ms", "x unf", "batch QPS", "x unf",
          "rec@10", "tie@10", "short");
@@ -103,11 +97,11 @@ void bl__filter_table(const bl_run *b) {
     const bl_fres *r = &r0->at[j];
     printf("  %-11s %9" PRIu64 " %9s %9s %7s %11s %7s %8s %8s %6zu\n",
            b->sel[j].text, b->sel[j].matched,
-           num(x[0], 32, "%.4f", r->lat.p50), num(x[1], 32, "%.4f", r->lat.p99),
-           num(x[2], 32, "%.3g", r->lat.p50 / b->unf_p50),
-           num(x[3], 32, "%.0f", r->qps.median),
-           num(x[4], 32, "%.3g", r->qps.median / b->unf_qps.median),
-           num(x[5], 32, "%.4f", r->recall), num(x[6], 32, "%.4f", r->recall_tie),
+           bl__num(x[0], 32, "%.4f", r->lat.p50), bl__num(x[1], 32, "%.4f", r->lat.p99),
+           bl__num(x[2], 32, "%.3g", r->lat.p50 / b->unf_p50),
+           bl__num(x[3], 32, "%.0f", r->qps.median),
+           bl__num(x[4], 32, "%.3g", r->qps.median / b->unf_qps.median),
+           bl__num(x[5], 32, "%.4f", r->recall), bl__num(x[6], 32, "%.4f", r->recall_tie),
            r->short_n);
   }
   printf("  (\"x unf\": ratio to the unfiltered figure; \"short\": searches of "
@@ -136,12 +130,12 @@ void bl__filter_table(const bl_run *b) {
                  2 * b->nq);
       printf("  %-11s %-14s %7zu %9s %9s %9s %9s %8s %8zu\n", b->sel[j].text,
              s->name, r->have_lat ? r->lat.n : 0,
-             num(x[0], 32, "%.4f", r->have_lat ? r->lat.p50 : NAN),
-             num(x[1], 32, "%.4f", r->have_lat ? r->lat.p99 : NAN),
-             num(x[2], 32, "%.3gx", r->have_lat && r0->at[j].have_lat
+             bl__num(x[0], 32, "%.4f", r->have_lat ? r->lat.p50 : NAN),
+             bl__num(x[1], 32, "%.4f", r->have_lat ? r->lat.p99 : NAN),
+             bl__num(x[2], 32, "%.3gx", r->have_lat && r0->at[j].have_lat
                                         ? r->lat.p50 / r0->at[j].lat.p50
                                         : NAN),
-             filled, num(x[3], 32, "%.4f", r->recall), r->outside);
+             filled, bl__num(x[3], 32, "%.4f", r->recall), r->outside);
     }
   printf("  (\"vs res.\" = p50 / resonance's filtered p50; \"k filled\": "
          "searches that returned min(k, matched) hits; \"outside\": returned "

@@ -45,6 +45,12 @@ void bl__set_build(json_t *o, const char *note) {
   if (note[0]) json_object_set_new(o, "build", json_string(note));
 }
 
+const char *bl__num(char *buf, size_t len, const char *fmt, double v) {
+  if (!isfinite(v)) snprintf(buf, len, "-");
+  else snprintf(buf, len, fmt, v);
+  return buf;
+}
+
 json_t *bl__jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 int bl__qps_cutoff(const bl_run *b) {

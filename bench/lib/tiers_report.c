@@ -119,12 +119,6 @@ void bl__tiers_collect(bl_run *b) {
 
 /* ---- table and CSV --------------------------------------------------------*/
 
-static const char *num(char *buf, size_t len, const char *fmt, double v) {
-  if (!isfinite(v)) snprintf(buf, len, "-");
-  else snprintf(buf, len, fmt, v);
-  return buf;
-}
-
 void bl__tiers_table(const bl_run *b) {
   char x[11][32];
   printf("\ntiers, k=%" PRIu64 ": the scan reads the tier and keeps k x "
@@ -146,17 +140,17 @@ void bl__tiers_table(const bl_run *b) {
     double qps = bb < 0 ? NAN : t->qps[bb].median;
     printf("  %-15s %4s %4s %5s %6zu %9s %9s %7s %9s %11s %7s %7s %7s %9s "
            "%8s\n", t->system, t->tier,
-           num(x[0], 32, "%.0f", t->oversample ? t->oversample : NAN),
+           bl__num(x[0], 32, "%.0f", t->oversample ? t->oversample : NAN),
            t->rescore ? "yes" : "no", t->candidates,
-           num(x[1], 32, "%.4f", p50_of(t)),
-           num(x[2], 32, "%.4f", t->have_lat ? t->lat.p99 : NAN),
-           num(x[3], 32, "%.3f", p50_of(t) / f32_p50(b)),
-           num(x[4], 32, "%.0f", 1e3 / p50_of(t)), num(x[5], 32, "%.0f", qps),
-           num(x[6], 32, "%.3f", bb < 0 ? NAN : qps / f32_qps(b, (size_t)bb)),
-           num(x[7], 32, "%.4f", t->recall), num(x[8], 32, "%.4f", t->recall_tie),
-           num(x[9], 32, "%.1f", t->tier_bytes >= 0
+           bl__num(x[1], 32, "%.4f", p50_of(t)),
+           bl__num(x[2], 32, "%.4f", t->have_lat ? t->lat.p99 : NAN),
+           bl__num(x[3], 32, "%.3f", p50_of(t) / f32_p50(b)),
+           bl__num(x[4], 32, "%.0f", 1e3 / p50_of(t)), bl__num(x[5], 32, "%.0f", qps),
+           bl__num(x[6], 32, "%.3f", bb < 0 ? NAN : qps / f32_qps(b, (size_t)bb)),
+           bl__num(x[7], 32, "%.4f", t->recall), bl__num(x[8], 32, "%.4f", t->recall_tie),
+           bl__num(x[9], 32, "%.1f", t->tier_bytes >= 0
                                      ? (double)t->tier_bytes / BL_MIB : NAN),
-           num(x[10], 32, "%.1f", t->rss_mb));
+           bl__num(x[10], 32, "%.1f", t->rss_mb));
   }
   printf("  (os = oversample; cand. = rows rescored per query; batch q/s at "
          "the largest --batch-sizes; tier MiB = rsn_stats.tier_bytes, RSS "
