@@ -194,9 +194,10 @@ static int parse_tier(const cli_args *a, rsn_search_params *p) {
   if (rc) return rc;
   if (name && rsn_tier_parse(name, &p->tier) != RSN_OK)
     return cli_error(CLI_EXIT_USAGE, "search: --tier %s: use f32, f16, i8 or b1", name);
-  if ((cli_has(a, "oversample") || cli_has(a, "no-rescore")) && p->tier == RSN_TIER_F32)
-    return cli_error(CLI_EXIT_USAGE, "search: --oversample and --no-rescore need --tier "
-                     "f16, i8 or b1");
+  if ((cli_has(a, "oversample") || cli_has(a, "no-rescore") || cli_has(a, "codes-only")) &&
+      p->tier == RSN_TIER_F32)
+    return cli_error(CLI_EXIT_USAGE, "search: --oversample, --no-rescore and --codes-only "
+                     "need --tier f16, i8 or b1");
   p->oversample = os;
   if (cli_has(a, "no-rescore")) p->flags |= RSN_SEARCH_NO_RESCORE;
   return CLI_EXIT_OK;
@@ -274,6 +275,7 @@ static int run_search(const cli_args *a) {
   rsn_open_opts_init(&o);
   o.threads = p.threads;
   if (p.tier != RSN_TIER_F32) o.tiers = 1u << p.tier; /* build only that one */
+  if (cli_has(a, "codes-only")) o.flags |= RSN_OPEN_CODES_ONLY;
   rsn_db *db;
   if ((rc = cli_open_db(a->pos[0], &o, 0, &db)) != CLI_EXIT_OK) {
     rsn_filter_free(filter);
@@ -321,6 +323,8 @@ static const cli_opt search_opts[] = {
                            "f16 2, i8 4, b1 16)"},
     {"no-rescore", 0, NULL, "with --tier: return the tier's approximate "
                             "scores (marked as such)"},
+    {"codes-only", 0, NULL, "with --tier: keep only the codes in memory and "
+                            "rescore from the file's blobs"},
     /* Filters (cli_filter.c); every one given must hold. */
     {"type", 0, "T", "only nodes of type T; repeat for any of several "
                      "(--type note --type person)"},
