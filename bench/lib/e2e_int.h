@@ -100,10 +100,6 @@ int bl__filter_plot(bl_run *b, const char *dir);
 
 /* ---- tiers.c (--tiers) ----------------------------------------------------*/
 
-/* The point of system sys, tier and oversample (rescore as given), added
- * if new; NULL when there is no room or memory (reported). */
-bl_tpt *bl__tpt(bl_run *b, const char *sys, const char *tier,
-                unsigned oversample, int rescore);
 /* Resonance's tier points, each tier on a handle of b->db_path opened with
  * that tier alone. */
 int bl__tiers_resonance(bl_run *b);

@@ -83,8 +83,10 @@ int bl_parse_oversample(const char *s, unsigned out[BL_MAX_OS], size_t *n) {
 
 /* ---- points ---------------------------------------------------------------*/
 
-bl_tpt *bl__tpt(bl_run *b, const char *sys, const char *tier,
-                unsigned oversample, int rescore) {
+/* The point of system sys, tier and oversample (rescore as given), added
+ * if new; NULL when there is no room or memory (reported). */
+static bl_tpt *tier_point(bl_run *b, const char *sys, const char *tier,
+                          unsigned oversample, int rescore) {
   for (size_t i = 0; i < b->ntpt; i++) {
     bl_tpt *t = &b->tpt[i];
     if (strcmp(t->system, sys) == 0 && strcmp(t->tier, tier) == 0 &&
@@ -259,7 +261,7 @@ static int run_tier(bl_run *b, rsn_tier tier, const float *qx) {
     int raw = tier != RSN_TIER_F32 && i == b->nos;
     unsigned os = tier == RSN_TIER_F32 ? 0
                   : raw ? rsn_tier_default_oversample(tier) : b->os[i];
-    bl_tpt *t = bl__tpt(b, "resonance", name, os, !raw);
+    bl_tpt *t = tier_point(b, "resonance", name, os, !raw);
     if (!t) rc = BL_E_OTHER;
     if (rc == BL_OK) {
       t->rss_mb = rss;
@@ -331,7 +333,7 @@ static int take_point(bl_run *b, const char *name, json_t *o) {
       os > MAX_OVERSAMPLE)
     return bl__error(b, BL_E_OTHER, "bench: compare.py: a tier_point of %s "
                      "without a tier or with a bad oversample", name);
-  bl_tpt *t = bl__tpt(b, name, tier, (unsigned)os,
+  bl_tpt *t = tier_point(b, name, tier, (unsigned)os,
                       json_is_true(json_object_get(o, "rescore")));
   if (!t) return BL_E_OTHER;
   const char *build = json_string_value(json_object_get(o, "build"));
@@ -354,7 +356,8 @@ int bl__tiers_take_line(bl_run *b, const char *m, const char *name,
   if (strcmp(m, "tier_missing") == 0) {
     const char *tier = json_string_value(json_object_get(o, "tier"));
     const char *err = json_string_value(json_object_get(o, "error"));
-    bl_tpt *t = bl__tpt(b, name, tier && strlen(tier) < 4 ? tier : "?", 0, 0);
+    bl_tpt *t = tier_point(b, name, tier && strlen(tier) < 4 ? tier : "?", 0,
+                           0);
     if (!t) return BL_E_OTHER;
     snprintf(t->missing, sizeof t->missing, "%s", err ? err : "?");
     return bl__error(b, BL_OK, "bench: %s is not available: %s", name,
@@ -374,7 +377,8 @@ int bl__tiers_recall(bl_run *b) {
     bl_tpt *t = &b->tpt[pi];
     for (size_t i = 0; i < b->nq * tc; i++) {
       t->score[i] = -INFINITY;
-      if (t->rows[i] >= 0) pr[np++] = (bl_pair){t->rows[i], i / tc, &t->score[i]};
+      if (t->rows[i] >= 0)
+        pr[np++] = (bl_pair){t->rows[i], i / tc, &t->score[i]};
     }
   }
   bl__note(b, "exact scores of the tier points' hits");

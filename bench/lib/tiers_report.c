@@ -99,19 +99,23 @@ void bl__tiers_collect(bl_run *b) {
       continue;
     }
     json_object_set_new(o, "available", json_true());
-    json_object_set_new(o, "candidates", json_integer((json_int_t)t->candidates));
+    json_object_set_new(o, "candidates",
+                        json_integer((json_int_t)t->candidates));
     json_object_set_new(o, "queries",
                         json_integer((json_int_t)(t->have_lat ? t->lat.n : 0)));
     json_object_set_new(o, "p50_ms", bl__jnum(p50_of(t)));
     json_object_set_new(o, "p99_ms", bl__jnum(t->have_lat ? t->lat.p99 : NAN));
     json_object_set_new(o, "qps_single", bl__jnum(1e3 / p50_of(t)));
-    json_object_set_new(o, "ratio_p50_vs_f32", bl__jnum(p50_of(t) / f32_p50(b)));
+    json_object_set_new(o, "ratio_p50_vs_f32",
+                        bl__jnum(p50_of(t) / f32_p50(b)));
     collect_batches(b, t, o);
     json_object_set_new(o, "recall_at_10", bl__jnum(t->recall));
     json_object_set_new(o, "recall_tie_at_10", bl__jnum(t->recall_tie));
     json_object_set_new(o, "recall_cutoff", json_integer((json_int_t)b->tc));
-    json_object_set_new(o, "tier_bytes", t->tier_bytes >= 0
-                        ? json_integer((json_int_t)t->tier_bytes) : json_null());
+    json_object_set_new(o, "tier_bytes",
+                        t->tier_bytes >= 0
+                            ? json_integer((json_int_t)t->tier_bytes)
+                            : json_null());
     json_object_set_new(o, "rss_after_load_mb", bl__jnum(t->rss_mb));
     json_array_append_new(b->out, o);
   }
