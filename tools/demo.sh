@@ -45,4 +45,7 @@ $R search demo/demo.db --queries demo/queries.f32 -k 3
 step "search: the same batch with the scalar reference kernel, for comparison"
 $R search demo/demo.db --queries demo/queries.f32 -k 3 --isa scalar
 
+step "search: the same batch through the i8 tier (a quarter of the bytes), rescored exactly"
+$R search demo/demo.db --queries demo/queries.f32 -k 3 --tier i8
+
 step "demo finished"
