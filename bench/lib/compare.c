@@ -51,6 +51,16 @@
   "bash tools/bench.sh (a venv in build-release/venv-anchors from "        \
   "bench/requirements-anchors.txt)"
 
+int bl__json_latency(const json_t *o, bl_latency *lat) {
+  json_t *a = json_object_get(o, "samples_ms");
+  size_t n = json_array_size(a);
+  double *v = malloc((n + 1) * sizeof *v);
+  for (size_t i = 0; v && i < n; i++) v[i] = json_number_value(json_array_get(a, i));
+  int ok = v && bl_latency_summarise(v, n, lat) == 0;
+  free(v);
+  return ok;
+}
+
 /* The python of the first run, which measures every system:
  * $RSN_COMPARE_PYTHON, else Debian's. */
 static const char *compare_python(void) {
@@ -167,13 +177,7 @@ static int take_filtered_line(bl_run *b, const char *m, const char *name,
     return bl__error(b, BL_E_OTHER, "bench: %s: selectivity index %lld out "
                      "of range", name, (long long)j);
   if (strcmp(m, "filter_latency") == 0) {
-    json_t *a = json_object_get(o, "samples_ms");
-    size_t n = json_array_size(a);
-    double *v = malloc((n + 1) * sizeof *v);
-    for (size_t i = 0; v && i < n; i++)
-      v[i] = json_number_value(json_array_get(a, i));
-    s->at[j].have_lat = v && bl_latency_summarise(v, n, &s->at[j].lat) == 0;
-    free(v);
+    s->at[j].have_lat = bl__json_latency(o, &s->at[j].lat);
     return BL_OK;
   }
   if (strcmp(m, "filter_ids") == 0) return take_filter_ids(b, s, (size_t)j, o);
@@ -216,13 +220,7 @@ static int take_compare_line(bl_run *b, json_t *o) {
     snprintf(s->note, sizeof s->note, "%s",
              json_string_value(json_object_get(o, "blas")));
   } else if (strcmp(m, "latency") == 0) {
-    json_t *a = json_object_get(o, "samples_ms");
-    size_t n = json_array_size(a);
-    double *v = malloc((n + 1) * sizeof *v);
-    for (size_t i = 0; v && i < n; i++)
-      v[i] = json_number_value(json_array_get(a, i));
-    s->have_lat = v && bl_latency_summarise(v, n, &s->lat) == 0;
-    free(v);
+    s->have_lat = bl__json_latency(o, &s->lat);
   } else if (strcmp(m, "batch") == 0) {
     take_batch(b, s, o);
   } else if (strcmp(m, "ids") == 0) {

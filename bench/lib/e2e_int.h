@@ -138,6 +138,13 @@ void bl__set_build(json_t *o, const char *note);
 json_t *bl__jnum(double v);
 /* v printed with fmt into buf, or "-" when it is NAN or infinite (tables). */
 const char *bl__num(char *buf, size_t len, const char *fmt, double v);
+/* Run `gnuplot -c args[0] args[1] ...` (at most 5 args, NULL-ended) from an
+ * argument vector; a failure is a warning, success prints "bench: wrote
+ * <wrote>".  0 when gnuplot is not installed (nothing run, nothing said). */
+int bl__gnuplot(const bl_run *b, const char *const *args, const char *wrote);
+/* The "samples_ms" array of a compare.py line summarised into *lat; 1 if
+ * there were samples to summarise. */
+int bl__json_latency(const json_t *o, bl_latency *lat);
 /* The cutoff index reported beside QPS: the largest cutoff <= k. */
 int bl__qps_cutoff(const bl_run *b);
 

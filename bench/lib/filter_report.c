@@ -208,17 +208,9 @@ int bl__filter_plot(bl_run *b, const char *dir) {
           b->n, b->d, b->o.k, b->unf_p50);
   if ((ferror(f) | fclose(f)) != 0)
     return bl__error(b, BL_E_INPUT, "bench: writing %s failed", gp);
-  char gnuplot[PATH_MAX];
-  if (!sp_which("gnuplot", gnuplot, sizeof gnuplot)) return BL_OK;
-  const char *argv[] = {gnuplot, "-c", gp, dir, b->name, systems, NULL};
-  char err[PATH_MAX + 128], how[96];
-  int st = 0;
-  if (sp_run(argv, NULL, 0, NULL, NULL, &st, err, sizeof err) != 0)
-    bl__error(b, BL_OK, "bench: %s", err);
-  else if (st != 0)
-    bl__error(b, BL_OK, "bench: gnuplot %s on %s",
-              sp_describe(st, how, sizeof how), gp);
-  else
-    fprintf(stderr, "bench: wrote %s/filter_p50.png\n", dir);
+  const char *args[] = {gp, dir, b->name, systems, NULL};
+  char wrote[PATH_MAX + 32];
+  snprintf(wrote, sizeof wrote, "%s/filter_p50.png", dir);
+  bl__gnuplot(b, args, wrote); /* plot.c has said when gnuplot is missing */
   return BL_OK;
 }

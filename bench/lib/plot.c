@@ -141,23 +141,13 @@ static int write_script(const bl_run *b, const char *dir, char *p,
   return BL_OK;
 }
 
-/* Run gnuplot on the script at p (DIR, DATASET and SYSTEMS as arguments);
- * a missing or failing gnuplot is a warning, the data stay. */
-static void run_gnuplot(const bl_run *b, const char *dir, const char *p,
-                        const char *others) {
+int bl__gnuplot(const bl_run *b, const char *const *args, const char *wrote) {
   char gnuplot[PATH_MAX];
-  if (!sp_which("gnuplot", gnuplot, sizeof gnuplot)) {
-    bl__error(b, BL_OK, "bench: gnuplot is not installed; data and script "
-              "are in %s.  Install it with: sudo apt-get install "
-              "gnuplot-nox", dir);
-    return;
-  }
-  char systems[BL_MAX_SYS * sizeof b->sys[0].name + 1] = "";
-  for (size_t si = 0; si < b->nsys; si++)
-    snprintf(systems + strlen(systems), sizeof systems - strlen(systems),
-             "%s%s", si ? " " : "", b->sys[si].name);
-  const char *argv[] = {gnuplot, "-c", p, dir, b->name, systems, others,
-                        NULL};
+  if (!sp_which("gnuplot", gnuplot, sizeof gnuplot)) return 0;
+  const char *argv[8] = {gnuplot, "-c"};
+  size_t n = 2;
+  for (; n < 7 && args[n - 2]; n++) argv[n] = args[n - 2];
+  argv[n] = NULL;
   char err[PATH_MAX + 128], how[96];
   int st = 0;
   if (sp_run(argv, NULL, 0, NULL, NULL, &st, err, sizeof err) != 0)
@@ -165,10 +155,27 @@ static void run_gnuplot(const bl_run *b, const char *dir, const char *p,
   else if (st != 0)
     bl__error(b, BL_OK, "bench: gnuplot %s on %s (pngcairo terminal "
               "missing? try 'set terminal png')",
-              sp_describe(st, how, sizeof how), p);
+              sp_describe(st, how, sizeof how), args[0]);
   else
-    fprintf(stderr, "bench: wrote %s/recall_qps.png and "
-            "%s/latency_vs_n.png\n", dir, dir);
+    fprintf(stderr, "bench: wrote %s\n", wrote);
+  return 1;
+}
+
+/* Run gnuplot on the script at p (DIR, DATASET and SYSTEMS as arguments);
+ * a missing or failing gnuplot is a warning, the data stay. */
+static void run_gnuplot(const bl_run *b, const char *dir, const char *p,
+                        const char *others) {
+  char systems[BL_MAX_SYS * sizeof b->sys[0].name + 1] = "";
+  for (size_t si = 0; si < b->nsys; si++)
+    snprintf(systems + strlen(systems), sizeof systems - strlen(systems),
+             "%s%s", si ? " " : "", b->sys[si].name);
+  const char *args[] = {p, dir, b->name, systems, others, NULL};
+  char wrote[2 * PATH_MAX + 64];
+  snprintf(wrote, sizeof wrote, "%s/recall_qps.png and %s/latency_vs_n.png", dir, dir);
+  if (!bl__gnuplot(b, args, wrote))
+    bl__error(b, BL_OK, "bench: gnuplot is not installed; data and script "
+              "are in %s.  Install it with: sudo apt-get install "
+              "gnuplot-nox", dir);
 }
 
 int bl_report_plots(bl_run *b, const char *dir) {

@@ -338,13 +338,7 @@ static int take_point(bl_run *b, const char *name, json_t *o) {
   if (!t) return BL_E_OTHER;
   const char *build = json_string_value(json_object_get(o, "build"));
   snprintf(t->note, sizeof t->note, "%s", build ? build : "");
-  json_t *a = json_object_get(o, "samples_ms");
-  size_t n = json_array_size(a);
-  double *v = malloc((n + 1) * sizeof *v);
-  for (size_t i = 0; v && i < n; i++)
-    v[i] = json_number_value(json_array_get(a, i));
-  t->have_lat = v && bl_latency_summarise(v, n, &t->lat) == 0;
-  free(v);
+  t->have_lat = bl__json_latency(o, &t->lat);
   take_point_batches(b, t, o);
   t->candidates = (size_t)json_integer_value(json_object_get(o, "candidates"));
   return take_point_ids(b, t, o);

@@ -295,19 +295,10 @@ int bl__tiers_plot(bl_run *b, const char *dir) {
   snprintf(gp, sizeof gp, "%s/tiers.gp", dir);
   int rc = write_tiers_dat(b, dir, names, sizeof names);
   if (rc == BL_OK) rc = write_tiers_gp(b, gp);
-  char gnuplot[PATH_MAX];
-  if (rc != BL_OK || !names[0] || !sp_which("gnuplot", gnuplot, sizeof gnuplot))
-    return rc; /* plot.c has said that gnuplot is missing */
-  const char *argv[] = {gnuplot, "-c", gp, dir, b->name, names, NULL};
-  char err[PATH_MAX + 128], how[96];
-  int st = 0;
-  if (sp_run(argv, NULL, 0, NULL, NULL, &st, err, sizeof err) != 0)
-    bl__error(b, BL_OK, "bench: %s", err);
-  else if (st != 0)
-    bl__error(b, BL_OK, "bench: gnuplot %s on %s",
-              sp_describe(st, how, sizeof how), gp);
-  else
-    fprintf(stderr, "bench: wrote %s/tiers_single.png and "
-            "%s/tiers_batch.png\n", dir, dir);
+  if (rc != BL_OK || !names[0]) return rc;
+  const char *args[] = {gp, dir, b->name, names, NULL};
+  char wrote[2 * PATH_MAX + 64];
+  snprintf(wrote, sizeof wrote, "%s/tiers_single.png and %s/tiers_batch.png", dir, dir);
+  bl__gnuplot(b, args, wrote); /* plot.c has said when gnuplot is missing */
   return BL_OK;
 }
