@@ -70,6 +70,9 @@ FAULTS: put /_f/<spec> before the path.  E.g. with the base URL
                    (default "default")
     fail=CODE      400..599, with the dialect's error body, message
                    "injected failure CODE"
+    after=N        the first N requests of this id are answered normally,
+                   the fault applies from request N+1 on (with times: to
+                   the next `times` of them)
     times=N        only the first N requests of this id are faulted (each
                    embedding POST counts); absent: every request
     retry_after=S  adds the header "Retry-After: S" to faulted responses
@@ -266,8 +269,8 @@ def embed_dialect(path, body):
 
 # ---- faults
 
-SPEC_INTS = {"fail": (400, 599), "times": (0, None), "delay": (0, None),
-             "at": (0, None)}
+SPEC_INTS = {"fail": (400, 599), "times": (0, None), "after": (0, None),
+             "delay": (0, None), "at": (0, None)}
 SPEC_PATTERNS = {"id": r"[A-Za-z0-9_.~-]+", "retry_after": r"[\x20-\x7e]+"}
 BAD_KINDS = {"json", "truncate", "empty", "html", "echo_key", "count", "extra",
              "order", "dupindex", "dim", "nan", "inf", "zero", "string"}
@@ -334,8 +337,9 @@ class State:
         """Logs one embedding POST and says whether it is to be faulted."""
         with self.lock:
             log = self.logs.setdefault(spec["id"], [])
-            entry["faulted"] = (any(k in spec for k in FAULT_KEYS)
-                                and len(log) < spec.get("times", len(log) + 1))
+            n = len(log) - spec.get("after", 0)  # this id's requests before
+            entry["faulted"] = (any(k in spec for k in FAULT_KEYS) and n >= 0
+                                and n < spec.get("times", n + 1))
             log.append(entry)
             return entry["faulted"]
 
