@@ -459,6 +459,10 @@ rsn_status rsn_embedder_open(const rsn_embedder_opts *opts, rsn_embedder **out) 
   }
   e->headers = curl_slist_append(NULL, "Content-Type: application/json");
   if (e->headers) e->headers = curl_slist_append(e->headers, "Accept: application/json");
+  /* No "Expect: 100-continue" (libcurl adds it to bodies over 1 KiB): it
+   * costs a round trip per request, and a server that never answers it a
+   * whole second. */
+  if (e->headers) e->headers = curl_slist_append(e->headers, "Expect:");
   if (!e->headers) goto fail;
   if (e->key) {
     size_t alen = strlen(e->key) + 32;
@@ -643,7 +647,7 @@ static rsn_status reschedule(call *c, size_t ti, rsn_status st, int http,
     return add_task(c, start + half, count - half);
   }
   if (!retry || t->attempts > e->o.retries) {
-    const char *more = !retry ? "" : " (retries exhausted)";
+    const char *more = retry && e->o.retries > 0 ? " (retries exhausted)" : "";
     return efail(e, st, http, (int64_t)t->start, t->attempts, "%s (%s, %d %s)%s",
                  why, where, t->attempts,
                  t->attempts == 1 ? "attempt" : "attempts", more);
@@ -740,6 +744,13 @@ static rsn_status run(call *c, session *s) {
       }
     }
     if (st != RSN_OK || left == 0) break;
+    /* A slot freed and a task is due: start it now, without waiting. */
+    int due = 0;
+    double t = now_ms();
+    for (size_t ti = 0; ti < c->ntasks && busy < par && !due; ti++)
+      due = !c->tasks[ti].done && c->tasks[ti].slot < 0 &&
+            c->tasks[ti].not_before <= t;
+    if (due) continue;
     /* Sleep until a transfer moves or a retry is due. */
     int timeout = 100;
     if (busy == 0 && next >= 0) timeout = (int)(next - now_ms()) + 1;

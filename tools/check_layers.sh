@@ -11,7 +11,7 @@
 #   embed/             itself and embed/include (the embedding client, a
 #                      library beside the core: public headers only)
 #   bench/lib/         itself (the bench library)
-#   bench/             bench/lib (and kernels/, common/ for the
+#   bench/             bench/lib, embed/include (and kernels/, common/ for the
 #                      google-benchmark harness, which drives the kernels
 #                      directly: bench/kernel_bench.cc)
 #   tools/             bench/lib, embed/include
@@ -35,7 +35,7 @@ declare -A ALLOW=(
   [storage]="storage common engine/include"
   [engine]="engine engine/include kernels storage common"
   [bench/lib]="bench/lib engine/include"
-  [bench]="bench bench/lib engine/include"
+  [bench]="bench bench/lib engine/include embed/include"
   [tools]="tools bench/lib engine/include embed/include"
 )
 # Files allowed more than their layer.
