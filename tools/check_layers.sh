@@ -12,7 +12,8 @@
 #   bench/             bench/lib (and kernels/, common/ for the
 #                      google-benchmark harness, which drives the kernels
 #                      directly: bench/kernel_bench.cc)
-#   tools/             bench/lib
+#   service/           - (`resonance serve`: public headers only)
+#   tools/             bench/lib, service
 #   tests/             anything (tests may use internal headers)
 #
 # The build enforces the same through each target's include path; this
@@ -21,7 +22,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 declare -A ALLOW=(
@@ -32,13 +33,14 @@ declare -A ALLOW=(
   [engine]="engine engine/include kernels storage common"
   [bench/lib]="bench/lib engine/include"
   [bench]="bench bench/lib engine/include"
-  [tools]="tools bench/lib engine/include"
+  [service]="service engine/include"
+  [tools]="tools bench/lib service engine/include"
 )
 # Files allowed more than their layer.
 declare -A ALLOW_FILE=(
   [bench/kernel_bench.cc]="bench engine/include kernels common"
 )
-LAYERS=(engine/include common kernels storage engine bench/lib bench tools)
+LAYERS=(engine/include common kernels storage engine bench/lib bench service tools)
 
 # The layer a path belongs to, or "" (tests/ and anything else: unchecked).
 layer_of() {
@@ -51,6 +53,7 @@ layer_of() {
     engine/*) echo engine ;;
     bench/lib/*) echo bench/lib ;;
     bench/*) echo bench ;;
+    service/*) echo service ;;
     tools/*) echo tools ;;
     *) echo "" ;;
   esac
@@ -87,7 +90,7 @@ check_tree() {
         bad=1
       fi
     done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" || true)
-  done < <(find common kernels storage engine bench tools -type f \
+  done < <(find common kernels storage engine bench service tools -type f \
              \( -name '*.c' -o -name '*.h' -o -name '*.cc' \) 2>/dev/null | sort)
   return $bad
 }
@@ -96,7 +99,7 @@ self_test() {
   # A deliberate upward include in a scratch copy must be caught.
   local tmp caught=1
   tmp=$(mktemp -d)
-  cp -r common kernels storage engine bench tools "$tmp"/
+  cp -r common kernels storage engine bench service tools "$tmp"/
   printf '#include "db_int.h"\n' >> "$tmp/kernels/kern.h"
   if (cd "$tmp" && check_tree 2>/dev/null); then caught=0; fi
   rm -rf "$tmp"
@@ -120,7 +123,7 @@ main() {
   cd "${1:-$(dirname "$0")/..}"
   if (( self )); then self_test; fi
   if check_tree; then
-    echo "check_layers: every #include points down (common <- kernels, storage <- engine <- bench/lib <- bench, tools)"
+    echo "check_layers: every #include points down (common <- kernels, storage <- engine <- bench/lib <- bench, tools; engine <- service <- tools)"
   else
     exit 1
   fi
