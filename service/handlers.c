@@ -152,8 +152,16 @@ static int handle_search(rsn_srv *s, const srv_match *m,
     float *v;
     if (srv_embed_text(s, req->text, &v, &req->dim, &e))
       return reply_err(rep, &e);
-    req->vecs = v;
+    req->vecs = v; /* owned by req from here */
     req->kind = SRV_Q_VECTOR;
+    req->nq = 1;
+    uint32_t dim = rsn_db_dim(s->db);
+    if (dim && req->dim != dim) {
+      srv_err_status(&e, RSN_E_DIM, "text", NULL);
+      snprintf(e.msg, sizeof e.msg, "the embedding of the text has dimension "
+               "%u but the database has dimension %u", req->dim, dim);
+      return reply_err(rep, &e);
+    }
   }
   /* Suspend before queueing: a worker may finish and resume at once. */
   MHD_suspend_connection(conn);
