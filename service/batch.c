@@ -69,7 +69,17 @@ static void fail_job(srv_job *j, srv_ecode c, const char *msg) {
   finish(j);
 }
 
-/* Run one job alone. */
+/* n searches are past their scan: they no longer count as running.  Done
+ * before their replies go out, so the client's next search does not see
+ * its own previous one as "another running search" and wait a window for
+ * company that is not coming. */
+static void scanned(rsn_srv *s, size_t n) {
+  pthread_mutex_lock(&s->q.mu);
+  s->q.running -= n;
+  pthread_mutex_unlock(&s->q.mu);
+}
+
+/* Run one job alone (counted in q->running until its scan is done). */
 static void run_one(rsn_srv *s, srv_job *j) {
   srv_search_req *r = j->req;
   rsn_results *res = NULL;
@@ -77,12 +87,14 @@ static void run_one(rsn_srv *s, srv_job *j) {
   if (r->kind == SRV_Q_LIKE) st = rsn_search_like(s->db, r->like, &r->p, &res);
   else if (r->batch) st = rsn_search_batch(s->db, r->vecs, r->nq, r->dim, &r->p, &res);
   else st = rsn_search(s->db, r->vecs, r->dim, &r->p, &res);
+  scanned(s, 1);
   srv_job_reply(s, j, st, st ? rsn_errmsg(s->db) : NULL, res, 0, 1);
   rsn_results_free(res);
   finish(j);
 }
 
-/* Run a group of same-key single searches as one batch. */
+/* Run a group of same-key single searches as one batch (if the batch call
+ * fails, each runs alone to get its own error). */
 static void run_group(rsn_srv *s, srv_group *g) {
   if (batchable(g->jobs[0])) srv_metrics_batch(&s->m, g->n);
   if (g->n == 1) {
@@ -103,6 +115,7 @@ static void run_group(rsn_srv *s, srv_group *g) {
     for (size_t i = 0; i < g->n; i++) run_one(s, g->jobs[i]);
     return;
   }
+  scanned(s, g->n);
   for (size_t i = 0; i < g->n; i++) {
     srv_job_reply(s, g->jobs[i], RSN_OK, NULL, res, i, g->n);
     finish(g->jobs[i]);
@@ -178,9 +191,8 @@ static void *worker(void *arg) {
     q->waiting -= g.n;
     q->running += g.n;
     pthread_mutex_unlock(&q->mu);
-    run_group(s, &g);
+    run_group(s, &g); /* takes the group out of q->running */
     pthread_mutex_lock(&q->mu);
-    q->running -= g.n;
   }
   pthread_mutex_unlock(&q->mu);
   return NULL;
