@@ -1038,6 +1038,18 @@ static void test_serve_microbatch(void **state) {
                                       "--batch-max", "8", NULL};
   pid_t pid = start_server("mb", extra, &port);
   for (int i = 0; i < N; i++) vec_of(31337 + (uint64_t)i, v + i * DIM);
+  /* One client alone: nobody to batch with, so no search waits the
+   * (here 300 ms) window. */
+  for (int i = 0; i < 5; i++) {
+    char *b = search_body(v + i * DIM, "\"k\": 6");
+    double t0 = now_s();
+    req(port, "POST", "/v1/search", CT_JSON, b, &r[0]);
+    free(b);
+    assert_int_equal(r[0].status, 200);
+    assert_int_equal(json_integer_value(json_object_get(r[0].json, "batched")), 1);
+    assert_true(now_s() - t0 < 0.25);
+    resp_free(&r[0]);
+  }
   burst(port, N, v, "\"k\": 6", r);
   json_int_t most = 0, sum = 0;
   for (int i = 0; i < N; i++) {

@@ -133,6 +133,9 @@ static int run_serve(const cli_args *a) {
                      o.require_token ? "--require-token" : "a non-loopback --host");
   }
 
+  /* A peer or a log reader going away is an error to handle, not a
+   * reason to die. */
+  signal(SIGPIPE, SIG_IGN);
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
