@@ -18,6 +18,13 @@ out=$("$tmp/hello_pc" "$tmp/pc.db")
 echo "$out"
 grep -q '^best=b title=second count=2' <<<"$out"
 
+echo "== pkg-config: $(pkg-config --cflags --libs resonance_embed)"
+cc -std=c11 -Wall -Werror "$src/hello_embed.c" -o "$tmp/hello_embed" \
+   $(pkg-config --cflags --libs resonance_embed)
+out=$("$tmp/hello_embed")
+echo "$out"
+grep -q '^provider=openai open=E_INVAL' <<<"$out"
+
 echo "== find_package(resonance)"
 cmake -S "$src" -B "$tmp/ext" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/ext" >/dev/null

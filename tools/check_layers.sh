@@ -8,12 +8,14 @@
 #   kernels/           common
 #   storage/           common
 #   engine/            kernels, storage, common
+#   embed/             itself and embed/include (the embedding client, a
+#                      library beside the core: public headers only)
 #   bench/lib/         itself (the bench library)
 #   bench/             bench/lib (and kernels/, common/ for the
 #                      google-benchmark harness, which drives the kernels
 #                      directly: bench/kernel_bench.cc)
 #   service/           - (`resonance serve`: public headers only)
-#   tools/             bench/lib, service
+#   tools/             bench/lib, embed/include, service
 #   tests/             anything (tests may use internal headers)
 #
 # The build enforces the same through each target's include path; this
@@ -22,11 +24,13 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 declare -A ALLOW=(
   [engine/include]="engine/include"
+  [embed/include]="embed/include engine/include"
+  [embed]="embed embed/include engine/include"
   [common]="common engine/include"
   [kernels]="kernels common engine/include"
   [storage]="storage common engine/include"
@@ -34,23 +38,25 @@ declare -A ALLOW=(
   [bench/lib]="bench/lib engine/include"
   [bench]="bench bench/lib engine/include"
   [service]="service engine/include"
-  [tools]="tools bench/lib service engine/include"
+  [tools]="tools bench/lib service engine/include embed/include"
 )
 # Files allowed more than their layer.
 declare -A ALLOW_FILE=(
   [bench/kernel_bench.cc]="bench engine/include kernels common"
 )
-LAYERS=(engine/include common kernels storage engine bench/lib bench service tools)
+LAYERS=(engine/include embed/include common kernels storage engine embed bench/lib bench service tools)
 
 # The layer a path belongs to, or "" (tests/ and anything else: unchecked).
 layer_of() {
   local p=$1
   case "$p" in
     engine/include/*) echo engine/include ;;
+    embed/include/*) echo embed/include ;;
     common/*) echo common ;;
     kernels/*) echo kernels ;;
     storage/*) echo storage ;;
     engine/*) echo engine ;;
+    embed/*) echo embed ;;
     bench/lib/*) echo bench/lib ;;
     bench/*) echo bench ;;
     service/*) echo service ;;
@@ -90,7 +96,7 @@ check_tree() {
         bad=1
       fi
     done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" || true)
-  done < <(find common kernels storage engine bench service tools -type f \
+  done < <(find common kernels storage engine embed bench service tools -type f \
              \( -name '*.c' -o -name '*.h' -o -name '*.cc' \) 2>/dev/null | sort)
   return $bad
 }
@@ -99,7 +105,7 @@ self_test() {
   # A deliberate upward include in a scratch copy must be caught.
   local tmp caught=1
   tmp=$(mktemp -d)
-  cp -r common kernels storage engine bench service tools "$tmp"/
+  cp -r common kernels storage engine embed bench service tools "$tmp"/
   printf '#include "db_int.h"\n' >> "$tmp/kernels/kern.h"
   if (cd "$tmp" && check_tree 2>/dev/null); then caught=0; fi
   rm -rf "$tmp"
@@ -123,7 +129,7 @@ main() {
   cd "${1:-$(dirname "$0")/..}"
   if (( self )); then self_test; fi
   if check_tree; then
-    echo "check_layers: every #include points down (common <- kernels, storage <- engine <- bench/lib <- bench, tools; engine <- service <- tools)"
+    echo "check_layers: every #include points down (common <- kernels, storage <- engine <- embed, bench/lib <- bench, tools; engine <- service <- tools)"
   else
     exit 1
   fi

@@ -11,6 +11,8 @@
  *   4  database error: cannot open, not a database, locked, read-only,
  *      schema mismatch, dimension mismatch with the database
  *   5  search or other error: k = 0, bad query vector, unknown id, no memory
+ *   6  the embedding service failed: unreachable, timed out, error answer,
+ *      malformed or unusable vector (cli_embed.c)
  *
  * main() itself is in main.c, so that the fuzz targets (tests/fuzz) can link
  * this code with libFuzzer's main.  Subcommands live in cli_info.c (init,
@@ -32,7 +34,8 @@
 static const cli_cmd *const commands[] = {
     &cli_cmd_init,     &cli_cmd_import, &cli_cmd_get,    &cli_cmd_list,
     &cli_cmd_edges,    &cli_cmd_stats,  &cli_cmd_check,  &cli_cmd_maintain,
-    &cli_cmd_search,   &cli_cmd_generate, &cli_cmd_bench, &cli_cmd_serve,
+    &cli_cmd_search,   &cli_cmd_embed,  &cli_cmd_generate, &cli_cmd_bench,
+    &cli_cmd_serve,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -48,7 +51,9 @@ static const char exit_code_help[] =
     "schema,\n"
     "     dimension mismatch with the database)\n"
     "  5  search or other error (k = 0, bad query vector, unknown id, out of "
-    "memory)\n";
+    "memory)\n"
+    "  6  the embedding service failed (unreachable, timed out, an error "
+    "answer,\n     a malformed or unusable vector)\n";
 
 /* ---- help -----------------------------------------------------------------*/
 
@@ -82,6 +87,8 @@ static void print_cmd_help(const cli_cmd *cmd, FILE *f) {
     fprintf(f, "  %-26s %s\n", left, o->help);
   }
   fprintf(f, "  %-26s %s\n", "-h, --help", "show this help and exit");
+  for (const cli_opt *o = cmd->opts; o->name; o++)
+    if (strcmp(o->name, "embed-url") == 0) fprintf(f, "\n%s\n", cli_embed_help);
 }
 
 /* ---- option parsing -------------------------------------------------------*/

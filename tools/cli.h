@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "resonance.h"
+#include "resonance_embed.h"
 #include "stats.h"
 #include "vecfile.h"
 
@@ -31,10 +32,13 @@ enum {
   CLI_EXIT_INPUT = 3,    /* import/query file missing, unreadable, malformed */
   CLI_EXIT_DB = 4,       /* cannot open, not a database, locked, read-only,
                             schema, dimension or model mismatch             */
-  CLI_EXIT_OTHER = 5     /* k = 0, bad query vector, unknown id, no memory   */
+  CLI_EXIT_OTHER = 5,    /* k = 0, bad query vector, unknown id, no memory   */
+  CLI_EXIT_SERVICE = 6   /* the embedding service failed: unreachable, timed
+                            out, an error answer, a malformed or unusable
+                            vector                                         */
 };
 
-#define CLI_MAX_OPTS 32 /* options per subcommand                          */
+#define CLI_MAX_OPTS 64 /* options per subcommand                          */
 #define CLI_MAX_POS 4   /* positional arguments per subcommand             */
 #define CLI_MAX_REPEAT 64 /* values of repeatable options, all together      */
 
@@ -211,6 +215,45 @@ void cli_jsonl_release(cli_jsonl_line *L);
 int cli_filter_build(const cli_args *a, rsn_filter **out);
 
 /* ---- subcommands ----------------------------------------------------------*/
+/* ---- text: the embedding service (cli_embed.c) -----------------------------*/
+/* The options of every command that embeds text; a table lists them with
+ * CLI_EMBED_OPTS, and its --help then ends with cli_embed_help. */
+#define CLI_EMBED_OPTS                                                         \
+  {"provider", 0, "NAME", "embedding dialect: openai, ollama, tei, daemon "    \
+                          "(default openai)"},                                 \
+  {"embed-url", 0, "URL", "embedding service base URL "                        \
+                          "(http://127.0.0.1:11434)"},                         \
+  {"embed-model", 0, "NAME", "model name (tei and daemon report theirs)"},     \
+  {"api-key-file", 0, "FILE", "read the API key from FILE (or set "            \
+                              "RSN_EMBED_API_KEY)"},                           \
+  {"embed-batch", 0, "N", "texts per request (default 32; a 413 halves it)"},  \
+  {"embed-parallel", 0, "N", "requests in flight (default 1)"},                \
+  {"embed-retries", 0, "N", "retries on connection errors, 429, 5xx "          \
+                            "(default 3)"},                                    \
+  {"embed-timeout", 0, "S", "seconds per request (default 60)"},               \
+  {"allow-model-mismatch", 0, NULL, "embed with another model than the one "   \
+                                    "the database records"}
+extern const char cli_embed_help[];
+
+/* Texts read from a file, one per line (blank lines skipped). */
+typedef struct cli_texts {
+  char **text;
+  size_t n;
+} cli_texts;
+int cli_read_texts(const char *path, cli_texts *t); /* exit code */
+void cli_texts_free(cli_texts *t);
+
+/* Open the embedder the options and environment describe; exit code. */
+int cli_embedder_open(const cli_args *a, const char *what, rsn_embedder **e);
+/* Report the calling thread's last embedding failure; its exit code. */
+int cli_embed_fail(const char *what);
+int cli_embed_exit_for(rsn_status st);
+/* CLI_EXIT_OK when db_model is empty or e's model, or when
+ * --allow-model-mismatch (with a warning); else report both names. */
+int cli_embed_check_model(const cli_args *a, const char *what,
+                          const rsn_embedder *e, const char *db_model);
+
+extern const cli_cmd cli_cmd_embed;
 extern const cli_cmd cli_cmd_init, cli_cmd_import, cli_cmd_get, cli_cmd_list,
     cli_cmd_edges, cli_cmd_stats, cli_cmd_check, cli_cmd_maintain,
     cli_cmd_search, cli_cmd_generate, cli_cmd_bench, cli_cmd_serve;

@@ -36,6 +36,14 @@ typedef struct import_ctx {
   double last_ms;       /* last progress line                             */
   const char *const *types; /* vector files: row i gets type types[i]
                                (NULL: no types; the bench's filters)       */
+  rsn_embedder *e;      /* --embed: embeds lines without "embedding"      */
+  const char *text_field; /* the field embedded (--text-field)            */
+  int skip_existing;    /* --skip-existing                                 */
+  int commit_batches;   /* commit after every batch of lines (--embed)    */
+  uint64_t existing;    /* lines skipped: their id is stored with a vector */
+  uint64_t embedded;    /* lines whose vector the service made            */
+  uint64_t committed;   /* rows committed by earlier batches              */
+  double embed_ms;      /* time spent waiting for the service             */
 } import_ctx;
 
 /* A row that cannot be imported.  Without --skip-bad this aborts the import
@@ -262,12 +270,107 @@ int cli_jsonl_read(FILE *in, cli_jsonl_line *L, uint64_t lineno) {
   return 0;
 }
 
+/* --skip-existing: is `id` stored with an embedding already? */
+static int stored_with_vector(import_ctx *c, const char *id) {
+  rsn_node *n = NULL;
+  int yes = rsn_get(c->db, id, 1, &n) == RSN_OK && n->embedding != NULL;
+  rsn_node_free(n);
+  return yes;
+}
+
+/* --embed: give every good line of L[0..m) without an embedding the vector
+ * of its text field, with one rsn_embed call (batches and parallel requests
+ * inside).  Lines without the field stay nodes without a vector; a field
+ * that is not a non-empty string makes the line bad.  Returns an exit code. */
+static int embed_lines(import_ctx *c, cli_jsonl_line *L, size_t m,
+                       const char *skip) {
+  const char **texts = malloc(m * sizeof *texts);
+  size_t *at = malloc(m * sizeof *at), need = 0;
+  float *v = NULL;
+  int rc = CLI_EXIT_OK;
+  if (!texts || !at) {
+    rc = cli_error(CLI_EXIT_OTHER, "import: out of memory");
+    goto done;
+  }
+  for (size_t i = 0; i < m; i++) {
+    if (L[i].blank || L[i].bad || skip[i] || L[i].n.embedding) continue;
+    const json_t *t = json_object_get(L[i].obj, c->text_field);
+    if (!t || json_is_null(t)) continue;
+    if (!json_is_string(t) || json_string_length(t) == 0 ||
+        strlen(json_string_value(t)) != json_string_length(t)) {
+      snprintf(L[i].why, sizeof L[i].why, "\"%s\" must be a non-empty string "
+               "to embed", c->text_field);
+      L[i].bad = 1;
+      continue;
+    }
+    texts[need] = json_string_value(t);
+    at[need++] = i;
+  }
+  if (need == 0) goto done;
+  double t0 = bl_now_ms();
+  if (c->dim == 0 && rsn_embedder_probe(c->e, &c->dim) != RSN_OK) {
+    rc = cli_embed_fail("import --embed");
+    goto done;
+  }
+  if (!(v = malloc(need * c->dim * sizeof *v))) {
+    rc = cli_error(CLI_EXIT_OTHER, "import: out of memory");
+    goto done;
+  }
+  if (rsn_embed(c->e, texts, need, v, c->dim) != RSN_OK) {
+    const rsn_embed_error *err = rsn_embed_last_error();
+    char what[160];
+    if (err->index >= 0 && (size_t)err->index < need)
+      snprintf(what, sizeof what, "import %s --embed, line %" PRIu64, c->path,
+               L[at[err->index]].lineno);
+    else
+      snprintf(what, sizeof what, "import %s --embed", c->path);
+    rc = err->status == RSN_E_DIM
+             ? cli_error(CLI_EXIT_DB, "%s: the database has dimension %u: %s",
+                         what, c->dim, err->message)
+             : cli_embed_fail(what);
+    goto done;
+  }
+  c->embed_ms += bl_now_ms() - t0;
+  for (size_t j = 0; j < need; j++) {
+    cli_jsonl_bufs *b = &L[at[j]].b;
+    if (b->cap < c->dim) {
+      float *nv = realloc(b->vec, c->dim * sizeof *nv);
+      if (!nv) {
+        rc = cli_error(CLI_EXIT_OTHER, "import: out of memory");
+        goto done;
+      }
+      b->vec = nv;
+      b->cap = c->dim;
+    }
+    memcpy(b->vec, v + j * c->dim, c->dim * sizeof *v);
+    L[at[j]].n.embedding = b->vec;
+    L[at[j]].n.dim = c->dim;
+  }
+  c->embedded += need;
+done:
+  free(v);
+  free(at);
+  free(texts);
+  return rc;
+}
+
+/* With --embed every batch of lines is committed on its own, so that an
+ * interrupted import keeps what the service already embedded. */
+static int commit_batch(import_ctx *c) {
+  rsn_status st = rsn_commit(c->db);
+  if (st == RSN_OK) st = rsn_begin(c->db);
+  if (st != RSN_OK) return cli_fail(c->db, st, "import %s: commit failed", c->path);
+  c->committed = c->imported;
+  return CLI_EXIT_OK;
+}
+
 static int import_jsonl(import_ctx *c, FILE *in) {
   cli_jsonl_line *L = calloc(PARSE_BATCH, sizeof *L);
   if (!L) return cli_error(CLI_EXIT_OTHER, "import: out of memory");
   json_object_seed(0); /* before any thread builds an object */
   uint64_t lineno = 0;
   int rc = CLI_EXIT_OK, eof = 0;
+  char skip[PARSE_BATCH];
   errno = 0;
   while (rc == CLI_EXIT_OK && !eof) {
     size_t m = 0;
@@ -284,9 +387,16 @@ static int import_jsonl(import_ctx *c, FILE *in) {
 #endif
     for (size_t i = 0; i < m; i++) cli_jsonl_parse(&L[i]);
     for (size_t i = 0; i < m; i++) {
-      if (rc == CLI_EXIT_OK) rc = store_line(c, &L[i]);
+      skip[i] = c->skip_existing && !L[i].blank && !L[i].bad &&
+                stored_with_vector(c, L[i].n.id);
+      c->existing += (uint64_t)skip[i];
+    }
+    if (c->e) rc = embed_lines(c, L, m, skip);
+    for (size_t i = 0; i < m; i++) {
+      if (rc == CLI_EXIT_OK && !skip[i]) rc = store_line(c, &L[i]);
       cli_jsonl_release(&L[i]);
     }
+    if (rc == CLI_EXIT_OK && c->commit_batches) rc = commit_batch(c);
   }
   if (rc == CLI_EXIT_OK && ferror(in))
     rc = cli_error(CLI_EXIT_INPUT, "import %s: read error after line %" PRIu64
@@ -371,6 +481,11 @@ static int run_transaction(import_ctx *c, FILE *jsonl, vf_reader *vr) {
   if (c->progress) fputc('\n', stderr);
   if (rc != CLI_EXIT_OK) {
     rsn_rollback(c->db);
+    if (c->committed > 0)
+      fprintf(stderr, "resonance: import %s: the %" PRIu64 " rows of the "
+              "batches before stay committed; run the same import with "
+              "--skip-existing to resume without embedding them again\n",
+              c->path, c->committed);
     return rc;
   }
   st = rsn_commit(c->db);
@@ -397,12 +512,20 @@ static void print_summary(const import_ctx *c, int json) {
     fprintf(stderr, "resonance: ... and %" PRIu64 " more bad %ss\n",
             c->skipped - SHOW_BAD, c->unit);
   if (json)
-    cli_print_json(json_pack("{s:I, s:I, s:f, s:f}", "imported", (json_int_t)c->imported,
-                             "skipped", (json_int_t)c->skipped, "seconds", secs,
-                             "rows_per_s", rate));
+    cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:f}", "imported",
+                             (json_int_t)c->imported, "skipped", (json_int_t)c->skipped,
+                             "existing", (json_int_t)c->existing, "embedded",
+                             (json_int_t)c->embedded, "embed_ms", c->embed_ms,
+                             "seconds", secs, "rows_per_s", rate));
   else
     printf("imported %" PRIu64 " rows, skipped %" PRIu64 " in %.3f s (%.0f "
            "rows/s)\n", c->imported, c->skipped, secs, rate);
+  if (!json && c->e)
+    printf("embedded %" PRIu64 " texts in %.3f s of service time\n",
+           c->embedded, c->embed_ms / 1e3);
+  if (!json && c->skip_existing)
+    printf("%" PRIu64 " lines already stored with a vector: skipped "
+           "(--skip-existing)\n", c->existing);
 }
 
 static int run_import(const cli_args *a) {
@@ -420,11 +543,36 @@ static int run_import(const cli_args *a) {
 
   import_ctx c = {.path = a->pos[1], .unit = jsonl ? "line" : "row",
                   .skip_bad = cli_has(a, "skip-bad"),
-                  .dim = vr ? vf_dim(vr) : dim, .progress = cli_stderr_tty()};
+                  .dim = vr ? vf_dim(vr) : dim, .progress = cli_stderr_tty(),
+                  .skip_existing = cli_has(a, "skip-existing"),
+                  .text_field = cli_str(a, "text-field") ? cli_str(a, "text-field")
+                                                         : "text"};
   rsn_open_opts o;
   rsn_open_opts_init(&o);
   o.dim = c.dim;
   o.model = cli_str(a, "model");
+  if (cli_has(a, "embed")) {
+    if (!jsonl) {
+      vf_close(vr);
+      return cli_error(CLI_EXIT_USAGE, "import: --embed needs JSON Lines "
+                       "(records with a \"%s\" field)", c.text_field);
+    }
+    if ((rc = cli_embedder_open(a, "import --embed", &c.e)) != CLI_EXIT_OK) {
+      fclose(jsonl);
+      return rc;
+    }
+    c.commit_batches = 1;
+    if (o.model && strcmp(o.model, rsn_embedder_model(c.e)) != 0 &&
+        !cli_has(a, "allow-model-mismatch")) {
+      rsn_embedder_close(c.e);
+      fclose(jsonl);
+      return cli_error(CLI_EXIT_USAGE, "import: --model %s differs from the "
+                       "embedding model \"%s\"", o.model, rsn_embedder_model(c.e));
+    }
+    /* The database records the model its vectors come from, and refuses
+     * another (rsn_open: E_MODEL naming both). */
+    if (!cli_has(a, "allow-model-mismatch")) o.model = rsn_embedder_model(c.e);
+  }
   unsigned flags = RSN_OPEN_CREATE | RSN_OPEN_NOLOAD |
                    (cli_has(a, "no-history") ? RSN_OPEN_NO_HISTORY : 0);
   rc = cli_open_db(a->pos[0], &o, flags, &c.db);
@@ -435,6 +583,7 @@ static int run_import(const cli_args *a) {
   if (rc == CLI_EXIT_OK) rc = run_transaction(&c, jsonl, vr);
   if (rc == CLI_EXIT_OK) print_summary(&c, cli_has(a, "json"));
   rsn_close(c.db);
+  rsn_embedder_close(c.e);
   if (jsonl) fclose(jsonl);
   vf_close(vr);
   return rc;
@@ -448,6 +597,13 @@ static const cli_opt import_opts[] = {
     {"no-history", 0, NULL, "do not write history audit rows"},
     {"model", 0, "NAME", "model name to record when creating the database"},
     {"json", 0, NULL, "print the summary as JSON"},
+    {"embed", 0, NULL, "embed the text of lines that have no \"embedding\" "
+                       "(below)"},
+    {"text-field", 0, "NAME", "with --embed: the field to embed (default "
+                              "\"text\")"},
+    {"skip-existing", 0, NULL, "skip lines whose id is stored with a vector "
+                               "(resumes an import)"},
+    CLI_EMBED_OPTS,
     {0},
 };
 
@@ -463,7 +619,16 @@ const cli_cmd cli_cmd_import = {
         "(float32 or float64, shape (N, D)).  Vector files get\nids \"0\", "
         "\"1\", ... by row.  The database is created if missing.  The "
         "import\nis one transaction: a bad line aborts it with nothing "
-        "written, unless\n--skip-bad.",
+        "written, unless\n--skip-bad.\n\n"
+        "--embed: lines without \"embedding\" get the vector of their "
+        "--text-field,\nembedded in batches (--embed-batch, "
+        "--embed-parallel); every 256 lines are\ncommitted, so an "
+        "interrupted import keeps what is done: re-run it with\n"
+        "--skip-existing to go on without embedding those again.  The "
+        "database records\nthe model and refuses another.\n"
+        "  resonance import g.db notes.jsonl --embed --provider ollama \\\n"
+        "    --embed-url http://127.0.0.1:11434 --embed-model bge-m3 "
+        "--embed-parallel 4",
     .opts = import_opts,
     .min_pos = 2,
     .max_pos = 2,

@@ -131,7 +131,8 @@ static json_t *hit_json(const rsn_hit *h) {
   return o;
 }
 
-static void print_json_line(const rsn_results *r, size_t q, const char *like) {
+static void print_json_line(const rsn_results *r, size_t q, const char *like,
+                            double embed_ms) {
   json_t *hits = json_array();
   for (size_t i = 0; i < r->count[q]; i++)
     json_array_append_new(hits, hit_json(&r->hits[q * r->k + i]));
@@ -139,6 +140,7 @@ static void print_json_line(const rsn_results *r, size_t q, const char *like) {
                         "results", hits, "search_ms", r->search_ms,
                         "hydrate_ms", r->hydrate_ms, "tier", rsn_tier_name(r->tier),
                         "approximate", r->approximate);
+  if (embed_ms >= 0) json_object_set_new(o, "embed_ms", json_real(embed_ms));
   if (r->tier != RSN_TIER_F32)
     json_object_set_new(o, "candidates", json_integer((json_int_t)r->candidates));
   if (like) json_object_set_new(o, "like", json_string(like));
@@ -153,6 +155,7 @@ typedef struct search_run {
   int threads;           /* threads used                                  */
   int filtered;          /* a filter restricted the rows                  */
   int min_score;         /* --min-score given (it may cut counts too)     */
+  double embed_ms;       /* time to embed --text/--texts, -1 if none      */
   int64_t searchable;    /* rows that could match (without a filter)      */
   double load_ms;        /* arena load time                               */
 } search_run;
@@ -161,7 +164,7 @@ static void print_results(const search_run *s, const rsn_results *r) {
   char label[64];
   for (size_t q = 0; q < r->nq; q++) {
     if (s->json) {
-      print_json_line(r, q, s->like);
+      print_json_line(r, q, s->like, s->embed_ms);
       continue;
     }
     snprintf(label, sizeof label, "query %zu", q);
@@ -175,6 +178,7 @@ static void print_results(const search_run *s, const rsn_results *r) {
             " searchable vectors; returned %" PRId64 " per query\n", s->k,
             s->searchable, s->searchable);
   if (s->json) return;
+  if (s->embed_ms >= 0) printf("embed %.3f ms, ", s->embed_ms);
   printf("load %.1f ms, search %.3f ms, hydrate %.3f ms, isa %s, threads "
          "%d\n", s->load_ms, r->search_ms, r->hydrate_ms,
          rsn_isa_name(rsn_isa_active()), s->threads);
@@ -223,17 +227,53 @@ static int parse_params(const cli_args *a, rsn_search_params *p) {
   return parse_tier(a, p);
 }
 
-/* Exactly one of --vector, --queries, --like. */
+/* Exactly one of --vector, --queries, --like, --text, --texts. */
 static int pick_source(const cli_args *a) {
-  int n = cli_has(a, "vector") + cli_has(a, "queries") + cli_has(a, "like");
+  int n = cli_has(a, "vector") + cli_has(a, "queries") + cli_has(a, "like") +
+          cli_has(a, "text") + cli_has(a, "texts");
   if (n == 1) return CLI_EXIT_OK;
   return cli_error(CLI_EXIT_USAGE, "search: give exactly one of --vector "
-                   "FILE, --queries FILE, --like ID");
+                   "FILE, --queries FILE, --like ID, --text T, --texts FILE");
+}
+
+/* --text T or --texts FILE: embed them (through e) into q, at the
+ * database's dimension (learned from the service when it has none). */
+static int embed_queries(const cli_args *a, rsn_embedder *e, uint32_t dim,
+                         queries *q, double *ms) {
+  cli_texts t = {0};
+  const char *one = cli_str(a, "text");
+  int rc = one ? CLI_EXIT_OK : cli_read_texts(cli_str(a, "texts"), &t);
+  if (rc) return rc;
+  const char *const *texts = one ? &one : (const char *const *)t.text;
+  memset(q, 0, sizeof *q);
+  q->n = one ? 1 : t.n;
+  double t0 = bl_now_ms();
+  if (dim == 0 && rsn_embedder_probe(e, &dim) != RSN_OK) {
+    rc = cli_embed_fail("search");
+  } else if (!(q->v = malloc(q->n * dim * sizeof(float)))) {
+    rc = cli_error(CLI_EXIT_OTHER, "search: out of memory");
+  } else if (rsn_embed(e, texts, q->n, q->v, dim) != RSN_OK) {
+    const rsn_embed_error *err = rsn_embed_last_error();
+    if (err->status == RSN_E_DIM)
+      rc = cli_error(CLI_EXIT_DB, "search: the database has dimension %u: %s",
+                     dim, err->message);
+    else
+      rc = cli_embed_fail("search");
+  }
+  q->dim = dim;
+  *ms = bl_now_ms() - t0;
+  cli_texts_free(&t);
+  if (rc) {
+    free(q->v);
+    q->v = NULL;
+  }
+  return rc;
 }
 
 /* Read the queries and run the search.  *out receives the results. */
 static int run_query(rsn_db *db, const cli_args *a, uint32_t dim,
-                     const rsn_search_params *p, rsn_results **out) {
+                     const rsn_search_params *p, rsn_embedder *e,
+                     double *embed_ms, rsn_results **out) {
   const char *like = cli_str(a, "like");
   if (like) {
     rsn_status st = rsn_search_like(db, like, p, out);
@@ -241,8 +281,10 @@ static int run_query(rsn_db *db, const cli_args *a, uint32_t dim,
   }
   const char *vec = cli_str(a, "vector");
   queries q;
-  int rc = load_queries(vec ? vec : cli_str(a, "queries"), dim, &q);
+  int rc = e ? embed_queries(a, e, dim, &q, embed_ms)
+             : load_queries(vec ? vec : cli_str(a, "queries"), dim, &q);
   if (rc) return rc;
+  if (cli_has(a, "text")) vec = "--text"; /* one query: rsn_search */
   if (vec && q.n != 1) {
     free(q.v);
     return cli_error(CLI_EXIT_INPUT, "search: %s holds %" PRIu64 " vectors; "
@@ -277,26 +319,38 @@ static int run_search(const cli_args *a) {
   if (p.tier != RSN_TIER_F32) o.tiers = 1u << p.tier; /* build only that one */
   if (cli_has(a, "codes-only")) o.flags |= RSN_OPEN_CODES_ONLY;
   rsn_db *db;
+  rsn_embedder *e = NULL;
+  double embed_ms = -1;
+  if ((cli_has(a, "text") || cli_has(a, "texts")) &&
+      (rc = cli_embedder_open(a, "search", &e)) != CLI_EXIT_OK) {
+    rsn_filter_free(filter);
+    return rc;
+  }
   if ((rc = cli_open_db(a->pos[0], &o, 0, &db)) != CLI_EXIT_OK) {
     rsn_filter_free(filter);
+    rsn_embedder_close(e);
     return rc;
   }
   rsn_stats s;
   rsn_status st = rsn_stats_get(db, &s);
   rsn_results *r = NULL;
   if (st != RSN_OK) rc = cli_fail(db, st, "search: stats of %s", a->pos[0]);
-  else rc = run_query(db, a, dim ? dim : s.vectors.dim, &p, &r);
+  else if (e) rc = cli_embed_check_model(a, "search", e, s.model);
+  if (st == RSN_OK && rc == CLI_EXIT_OK)
+    rc = run_query(db, a, dim ? dim : s.vectors.dim, &p, e, &embed_ms, &r);
   if (rc == CLI_EXIT_OK) {
     search_run run = {.like = cli_str(a, "like"), .json = cli_has(a, "json"),
                       .k = p.k, .threads = p.threads ? p.threads : s.threads,
                       .filtered = filter != NULL,
                       .min_score = cli_has(a, "min-score"),
+                      .embed_ms = embed_ms,
                       .searchable = s.arena_rows - (cli_has(a, "like") ? 1 : 0),
                       .load_ms = s.load_ms};
     print_results(&run, r);
   }
   rsn_results_free(r);
   rsn_close(db);
+  rsn_embedder_close(e);
   rsn_filter_free(filter);
   return rc;
 }
@@ -308,6 +362,10 @@ static const cli_opt search_opts[] = {
                            "batch"},
     {"like", 0, "ID", "use the stored vector of node ID (ID itself "
                       "excluded)"},
+    {"text", 0, "T", "one query text, embedded by the embedding service "
+                     "(below)"},
+    {"texts", 0, "FILE", "query texts, one per line, embedded and answered "
+                         "as one batch"},
     {"k", 'k', "N", "number of results per query (default 10)"},
     {"min-score", 0, "S", "keep only results scoring above S"},
     {"json", 0, NULL, "print one JSON line per query"},
@@ -353,6 +411,7 @@ static const cli_opt search_opts[] = {
                           "(--edge-type cites)"},
     {"direction", 0, "DIR", "--near follows edges out, in or both (default "
                             "both; --direction out)"},
+    CLI_EMBED_OPTS,
     {0},
 };
 
@@ -361,7 +420,8 @@ static const char *const search_repeatable[] = {"type", "domain", "layer",
                                                 "param", NULL};
 
 const cli_cmd cli_cmd_search = {
-    .name = "search", .usage = "DB (--vector FILE | --queries FILE | --like ID)",
+    .name = "search",
+    .usage = "DB (--vector FILE | --queries FILE | --like ID | --text T | --texts FILE)",
     .summary = "exact top-k search by a query vector, a query file or a node",
     .details = "Human output is a table per query (rank, score, id, title, "
                "type/domain)\nfollowed by load, search and hydrate times, the "
@@ -395,7 +455,12 @@ const cli_cmd cli_cmd_search = {
                "signs: how well that ranks depends on the\nmodel.  The tier is "
                "built when the database is opened (one pass over the\nrows).\n"
                "  resonance search g.db --vector q.f32 --tier i8\n"
-               "  resonance search g.db --queries qs.npy --tier b1 --oversample 40",
+               "  resonance search g.db --queries qs.npy --tier b1 --oversample 40\n\n"
+               "Text (--text, --texts): the embedding service below turns the "
+               "text into a\nunit vector first (its time is printed as "
+               "\"embed\"):\n"
+               "  RSN_EMBED_URL=http://127.0.0.1:3010 resonance search g.db "
+               "--provider daemon \\\n    --text \"how do tides work\"",
     .opts = search_opts, .repeatable = search_repeatable, .min_pos = 1,
     .max_pos = 1, .run = run_search,
 };

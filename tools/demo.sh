@@ -67,4 +67,26 @@ http POST /v1/search '{"like": "node-000007", "k": 3, "with": ["title"]}'
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID"
 
+step "text search: notes embedded on import by an embedding service, then searched by text"
+# No model can be downloaded here, so the service is tests/embed_server.py:
+# a deterministic stand-in (hashed character trigrams) speaking the same
+# dialects as Ollama, TEI, OpenAI-compatible servers and the app's daemon,
+# on a loopback port.  With a real one, only --provider/--embed-url change.
+exec 9> >(python3 tests/embed_server.py --port 0 --dim 384 --model demo-ngram \
+          --quiet --lifetime 120 > demo/embed_server.port)
+for _ in $(seq 50); do [ -s demo/embed_server.port ] && break; sleep 0.1; done
+EMBED_URL="http://127.0.0.1:$(awk '{print $2}' demo/embed_server.port)"
+cat > demo/notes.jsonl <<'NOTES'
+{"id": "tides", "title": "Tides", "text": "the tides rise and fall with the pull of the moon"}
+{"id": "bread", "title": "Bread", "text": "a sourdough bread needs flour, water, salt and time"}
+{"id": "sqlite", "title": "SQLite", "text": "sqlite is a small, fast, self-contained SQL database engine"}
+{"id": "orbits", "title": "Orbits", "text": "the moon orbits the earth once a month"}
+NOTES
+rm -f demo/notes.db demo/notes.db-wal demo/notes.db-shm
+$R import demo/notes.db demo/notes.jsonl --embed --provider ollama \
+   --embed-url "$EMBED_URL" --embed-model demo-ngram
+$R search demo/notes.db --text "why do tides follow the moon" -k 2 \
+   --provider ollama --embed-url "$EMBED_URL" --embed-model demo-ngram
+exec 9>&-   # the service exits when its stdin closes
+
 step "demo finished"

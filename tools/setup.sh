@@ -7,7 +7,7 @@ set -euo pipefail
 # libhdf5-dev: `resonance bench` reads ann-benchmarks' HDF5 files (the build
 # goes on without it); python3-numpy and python3-h5py write the reference
 # files the reader tests compare against.
-PKGS=(build-essential cmake pkg-config git
+PKGS=(build-essential cmake pkg-config git libcurl4-openssl-dev
       libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libsimde-dev
       libmicrohttpd-dev
       libbenchmark-dev python3-numpy zlib1g-dev libhdf5-dev python3-h5py)

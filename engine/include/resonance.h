@@ -87,7 +87,11 @@ extern "C" {
   X(E_PROBLEMS, 21, "check found problems")                                  \
   X(E_MODEL,   22, "embedding model does not match the database")            \
   X(E_LIMIT,   23, "size exceeds what resonance can represent")             \
-  X(E_TIER,    24, "search tier not built by this handle")
+  X(E_TIER,    24, "search tier not built by this handle")                   \
+  X(E_NETWORK, 25, "cannot reach the embedding service")                      \
+  X(E_TIMEOUT, 26, "the embedding service did not answer in time")           \
+  X(E_REMOTE,  27, "the embedding service answered with an error")           \
+  X(E_RESPONSE, 28, "the embedding service's answer is malformed")
 
 typedef enum rsn_status {
 #define RSN__ENUM(name, val, msg) RSN_##name = val,

@@ -421,6 +421,31 @@ static void seeds_serve(void) {
   free(b.p);
 }
 
+static void seeds_embed(void) {
+  /* byte 0: dialect (bits 0-1), dimension known (bit 2), texts - 1 (3-5);
+   * byte 1: dimension - 1 */
+  static const struct { const char *name; unsigned char b0, b1; const char *body; } s[] = {
+      {"openai", 0x08 | 0x04, 2, "{\"data\":[{\"index\":1,\"embedding\":[0,1,0]},"
+                                 "{\"index\":0,\"embedding\":[1,0.5,0]}],\"model\":\"m\"}"},
+      {"openai_learn", 0x00, 0, "{\"data\":[{\"index\":0,\"embedding\":[0.1,-2e-3,3]}]}"},
+      {"ollama", 0x09, 0, "{\"model\":\"m\",\"embeddings\":[[1,2],[3,4]]}"},
+      {"tei", 0x0A | 0x04, 1, "[[0.5,0.5],[1e39,0]]"},
+      {"tei_info", 0x02, 0, "{\"model_id\":\"BAAI/bge-small-en-v1.5\",\"max_client_batch_size\":32}"},
+      {"daemon", 0x03, 0, "{\"vector\":[0.6,0.8],\"dimensions\":2}"},
+      {"daemon_health", 0x03, 0, "{\"status\":\"ok\",\"model\":\"bge\",\"ready\":true}"},
+      {"error", 0x00, 0, "{\"error\":{\"message\":\"Rate limit\\nreached\",\"type\":\"x\"}}"},
+      {"html", 0x01, 0, "<html><body>502 Bad Gateway</body></html>"},
+  };
+  buf b = {0};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+    put_u8(&b, s[i].b0);
+    put_u8(&b, s[i].b1);
+    put(&b, s[i].body, strlen(s[i].body));
+    emit("embed", s[i].name, &b);
+  }
+  free(b.p);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s OUT\n", argv[0]);
@@ -439,5 +464,6 @@ int main(int argc, char **argv) {
   seeds_api();
   seeds_filter();
   seeds_serve();
+  seeds_embed();
   return 0;
 }
