@@ -14,7 +14,8 @@
 
 /* Statuses counted by name; anything else is "other" (the last slot). */
 static const int statuses[SRV_NSTATUS - 1] = {200, 400, 401, 404, 405, 413,
-                                              415, 422, 429, 500, 503};
+                                              415, 422, 429, 500, 502, 503,
+                                              504};
 /* Upper bounds of the latency buckets, seconds. */
 static const double lat_le[SRV_LAT_BUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,

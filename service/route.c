@@ -15,7 +15,9 @@
 
 /* Library statuses.  422: the request is well-formed JSON but its values
  * cannot be served (dimension, zero or non-finite vector, k); 404: no such
- * node; 503: the database is busy for now (retry); 500: the server's side. */
+ * node; 503: the database is busy for now (retry); 502/504: the embedding
+ * service failed; 500: the server's side.  test_serve checks that every
+ * status has its own entry. */
 static const struct {
   int http;
   const char *code;
@@ -45,6 +47,11 @@ static const struct {
     [RSN_E_MODEL] = {422, "model_mismatch"},
     [RSN_E_LIMIT] = {422, "limit_exceeded"},
     [RSN_E_TIER] = {422, "tier_not_built"},
+    /* The embedding service behind text search (a gateway's statuses). */
+    [RSN_E_NETWORK] = {502, "embedding_unreachable"},
+    [RSN_E_TIMEOUT] = {504, "embedding_timeout"},
+    [RSN_E_REMOTE] = {502, "embedding_error"},
+    [RSN_E_RESPONSE] = {502, "embedding_bad_answer"},
 };
 
 static const struct {

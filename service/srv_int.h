@@ -170,7 +170,7 @@ void srv_nodes_free(srv_nodes *n);
 /* ---- metrics (metrics.c) ------------------------------------------------ */
 #define SRV_LAT_BUCKETS 14
 #define SRV_MB_BUCKETS 10
-#define SRV_NSTATUS 12
+#define SRV_NSTATUS 14
 
 typedef struct srv_metrics {
   atomic_uint_fast64_t req[SRV_R__COUNT][SRV_NSTATUS]; /* by status index  */

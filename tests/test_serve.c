@@ -44,6 +44,7 @@
 #include <jansson.h>
 
 #include "resonance.h"
+#include "srv_int.h"
 #include "testutil.h"
 
 extern char **environ;
@@ -535,6 +536,29 @@ static int main_setup(void **state) {
 }
 
 /* ---- tests ----------------------------------------------------------------------*/
+
+/* One table maps every library status to its own code and an HTTP error
+ * status; the service's own codes are distinct from those. */
+static void test_serve_status_table(void **state) {
+  (void)state;
+  const char *seen[RSN_STATUS__COUNT + SE__COUNT];
+  size_t n = 0;
+  for (int st = 1; st < RSN_STATUS__COUNT; st++) {
+    const char *c = srv_status_code((rsn_status)st);
+    int h = srv_status_http((rsn_status)st);
+    if (strcmp(c, "internal") == 0) fail_msg("%s has no entry in route.c's table", rsn_status_name((rsn_status)st));
+    assert_true(h >= 400 && h <= 599);
+    seen[n++] = c;
+  }
+  for (int e = 0; e < SE__COUNT; e++) {
+    assert_non_null(srv_ecode_name((srv_ecode)e));
+    assert_true(srv_ecode_http((srv_ecode)e) >= 400 && srv_ecode_http((srv_ecode)e) <= 599);
+    seen[n++] = srv_ecode_name((srv_ecode)e);
+  }
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(seen[i], seen[j]) == 0) fail_msg("code %s is used twice", seen[i]);
+}
 
 /* Exit codes that need no client: usage, token file, database, port in use. */
 static void test_serve_cli_exits(void **state) {
@@ -1258,6 +1282,7 @@ static void test_serve_drain(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_serve_status_table),
       cmocka_unit_test_setup(test_serve_health_and_routes, main_setup),
       cmocka_unit_test_setup(test_serve_cli_exits, main_setup),
       cmocka_unit_test_setup(test_serve_search, main_setup),

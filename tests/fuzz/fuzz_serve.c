@@ -23,7 +23,7 @@
 #include "srv_int.h"
 
 static void check_err(const srv_err *e) {
-  static const int ok[] = {400, 401, 404, 405, 413, 415, 422, 429, 500, 503};
+  static const int ok[] = {400, 401, 404, 405, 413, 415, 422, 429, 500, 502, 503, 504};
   int found = 0;
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) found |= ok[i] == e->http;
   FZ_CHECK(found, "status %d", e->http);
