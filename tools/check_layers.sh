@@ -14,7 +14,8 @@
 #   bench/             bench/lib, embed/include (and kernels/, common/ for the
 #                      google-benchmark harness, which drives the kernels
 #                      directly: bench/kernel_bench.cc)
-#   tools/             bench/lib, embed/include
+#   service/           embed/include (`resonance serve`: public headers only)
+#   tools/             bench/lib, embed/include, service
 #   tests/             anything (tests may use internal headers)
 #
 # The build enforces the same through each target's include path; this
@@ -23,7 +24,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 declare -A ALLOW=(
@@ -36,13 +37,14 @@ declare -A ALLOW=(
   [engine]="engine engine/include kernels storage common"
   [bench/lib]="bench/lib engine/include"
   [bench]="bench bench/lib engine/include embed/include"
-  [tools]="tools bench/lib engine/include embed/include"
+  [service]="service engine/include embed/include"
+  [tools]="tools bench/lib service engine/include embed/include"
 )
 # Files allowed more than their layer.
 declare -A ALLOW_FILE=(
   [bench/kernel_bench.cc]="bench engine/include kernels common"
 )
-LAYERS=(engine/include embed/include common kernels storage engine embed bench/lib bench tools)
+LAYERS=(engine/include embed/include common kernels storage engine embed bench/lib bench service tools)
 
 # The layer a path belongs to, or "" (tests/ and anything else: unchecked).
 layer_of() {
@@ -57,6 +59,7 @@ layer_of() {
     embed/*) echo embed ;;
     bench/lib/*) echo bench/lib ;;
     bench/*) echo bench ;;
+    service/*) echo service ;;
     tools/*) echo tools ;;
     *) echo "" ;;
   esac
@@ -93,7 +96,7 @@ check_tree() {
         bad=1
       fi
     done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" || true)
-  done < <(find common kernels storage engine embed bench tools -type f \
+  done < <(find common kernels storage engine embed bench service tools -type f \
              \( -name '*.c' -o -name '*.h' -o -name '*.cc' \) 2>/dev/null | sort)
   return $bad
 }
@@ -102,7 +105,7 @@ self_test() {
   # A deliberate upward include in a scratch copy must be caught.
   local tmp caught=1
   tmp=$(mktemp -d)
-  cp -r common kernels storage engine embed bench tools "$tmp"/
+  cp -r common kernels storage engine embed bench service tools "$tmp"/
   printf '#include "db_int.h"\n' >> "$tmp/kernels/kern.h"
   if (cd "$tmp" && check_tree 2>/dev/null); then caught=0; fi
   rm -rf "$tmp"
@@ -126,7 +129,7 @@ main() {
   cd "${1:-$(dirname "$0")/..}"
   if (( self )); then self_test; fi
   if check_tree; then
-    echo "check_layers: every #include points down (common <- kernels, storage <- engine <- embed, bench/lib <- bench, tools)"
+    echo "check_layers: every #include points down (common <- kernels, storage <- engine <- embed, bench/lib <- bench, tools; engine <- service <- tools)"
   else
     exit 1
   fi

@@ -48,6 +48,25 @@ $R search demo/demo.db --queries demo/queries.f32 -k 3 --isa scalar
 step "search: the same batch through the i8 tier (a quarter of the bytes), rescored exactly"
 $R search demo/demo.db --queries demo/queries.f32 -k 3 --tier i8
 
+step "serve: the same database over HTTP (port 0: an ephemeral port), one search, then SIGTERM"
+rm -f demo/serve.port
+$R serve demo/demo.db --port 0 --port-file demo/serve.port >/dev/null &
+SERVE_PID=$!
+for _ in $(seq 1 200); do [ -s demo/serve.port ] && break; sleep 0.05; done
+PORT=$(cat demo/serve.port)
+http() { # METHOD PATH [BODY]: one HTTP/1.1 request through bash's /dev/tcp (no curl needed)
+  exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+  printf '%s %s HTTP/1.1\r\nHost: demo\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+    "$1" "$2" "${#3}" "${3:-}" >&3
+  sed -n '/^\r$/,$p' <&3 | tail -n +2; echo
+  exec 3<&-
+}
+for _ in $(seq 1 200); do http GET /readyz | grep -q ready && break; sleep 0.05; done
+echo "POST /v1/search {\"like\": \"node-000007\", \"k\": 3, \"with\": [\"title\"]} on port $PORT:"
+http POST /v1/search '{"like": "node-000007", "k": 3, "with": ["title"]}'
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID"
+
 step "text search: notes embedded on import by an embedding service, then searched by text"
 # No model can be downloaded here, so the service is tests/embed_server.py:
 # a deterministic stand-in (hashed character trigrams) speaking the same

@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
-TARGETS=(fafcas npy xvecs f32 bin idx jsonl cli_args api filter embed)
+TARGETS=(fafcas npy xvecs f32 bin idx jsonl cli_args api filter embed serve)
 ci=0
 secs=""
 only=""

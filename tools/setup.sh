@@ -9,6 +9,7 @@ set -euo pipefail
 # files the reader tests compare against.
 PKGS=(build-essential cmake pkg-config git libcurl4-openssl-dev
       libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libsimde-dev
+      libmicrohttpd-dev
       libbenchmark-dev python3-numpy zlib1g-dev libhdf5-dev python3-h5py)
 # Extra packages for the benchmark suite (comparison and plots); python3-venv
 # for tools/bench.sh's venv with PyPI's faiss-cpu (bench/requirements-anchors.txt).

@@ -396,6 +396,31 @@ static void seeds_filter(void) {
   free(b.p);
 }
 
+/* ---- serve: "METHOD PATH\n" then the body (fuzz_serve.c) -------------------*/
+static void seeds_serve(void) {
+  static const struct { const char *name, *text; } s[] = {
+      {"search", "POST /v1/search\n{\"vector\":[1,0,0,0,0,0,0,0.5],\"k\":3,\"with\":[\"title\"]}"},
+      {"search_filter", "POST /v1/search\n{\"vector\":[1,2,3,4,5,6,7,8],\"filter\":{\"must\":"
+                        "[{\"key\":\"type\",\"match\":{\"value\":\"note\"}}]},\"min_score\":0.1,"
+                        "\"tier\":\"i8\",\"oversample\":4}"},
+      {"like", "POST /v1/search\n{\"like\":\"n1\",\"k\":1000}"},
+      {"text", "POST /v1/search\n{\"text\":\"hello\"}"},
+      {"batch", "POST /v1/search/batch\n{\"vectors\":[[1,0,0,0,0,0,0,0],[0,1,0,0,0,0,0,0]],\"k\":2}"},
+      {"put", "PUT /v1/nodes/a%2Fb\n{\"title\":\"t\",\"meta\":{\"x\":[1]},\"embedding\":[1,1,1,1,1,1,1,1]}"},
+      {"batch_upsert", "POST /v1/nodes:batchUpsert\n{\"nodes\":[{\"id\":\"a\",\"type\":null},"
+                       "{\"id\":\"b\",\"embedding\":[0,0,0,0,0,0,0,1e-3]}]}"},
+      {"edges", "GET /v1/nodes/n%201/edges\n"},
+      {"deep", "POST /v1/search\n[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"},
+      {"bad", "DELETE /v1/search\n{\"k\":0,\"vector\":[1e39]}"},
+  };
+  buf b = {0};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+    put_str(&b, s[i].text);
+    emit("serve", s[i].name, &b);
+  }
+  free(b.p);
+}
+
 static void seeds_embed(void) {
   /* byte 0: dialect (bits 0-1), dimension known (bit 2), texts - 1 (3-5);
    * byte 1: dimension - 1 */
@@ -438,6 +463,7 @@ int main(int argc, char **argv) {
   seeds_cli_args();
   seeds_api();
   seeds_filter();
+  seeds_serve();
   seeds_embed();
   return 0;
 }
