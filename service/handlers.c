@@ -125,11 +125,29 @@ void srv_job_reply(rsn_srv *s, srv_job *j, rsn_status st, const char *detail,
 
 int srv_embed_text(rsn_srv *s, const char *text, float **vec, uint32_t *dim,
                    srv_err *e) {
-  (void)s, (void)text;
   *vec = NULL;
   *dim = 0;
-  return srv_err_set(e, SE_NOT_SUPPORTED, "text search needs the embedding "
-                     "client, not in this build");
+  rsn_embedder *emb = s->o.embedder;
+  if (!emb)
+    return srv_err_set(e, SE_NOT_SUPPORTED, "text search needs an embedding "
+                       "service: start serve with --embed-url (see resonance "
+                       "serve --help)");
+  /* The database's dimension, or (an empty one) the model's. */
+  uint32_t d = rsn_db_dim(s->db);
+  rsn_status st = d ? RSN_OK : rsn_embedder_probe(emb, &d);
+  float *v = st == RSN_OK ? malloc((size_t)d * sizeof *v) : NULL;
+  if (st == RSN_OK && !v) st = RSN_E_NOMEM;
+  if (st == RSN_OK) st = rsn_embed(emb, &text, 1, v, d);
+  if (st != RSN_OK) {
+    free(v);
+    srv_err_status(e, st, "text", NULL);
+    snprintf(e->msg, sizeof e->msg, "%.300s", rsn_embed_last_error()->message[0]
+             ? rsn_embed_last_error()->message : rsn_strerror(st));
+    return 1;
+  }
+  *vec = v;
+  *dim = d;
+  return 0;
 }
 
 /* Parse and queue a search.  Returns 1 when queued (the worker resumes the

@@ -438,6 +438,25 @@ rsn_status rsn_srv_start(const rsn_srv_opts *o, rsn_srv **out, char *err,
              rsn_strerror(st), rsn_errmsg(NULL));
     goto fail;
   }
+  if (o->embedder && !o->allow_model_mismatch) {
+    /* The model is part of the data: text queries embedded by another
+     * model would not compare with the stored vectors. */
+    rsn_stats stats;
+    st = rsn_stats_get(s->db, &stats);
+    const char *m = rsn_embedder_model(o->embedder);
+    if (st == RSN_OK && stats.model[0] && strcmp(stats.model, m) != 0) {
+      snprintf(err, errlen, "the embedding model is \"%s\" but %s records "
+               "\"%s\" (--allow-model-mismatch to serve text queries anyway)",
+               m, o->db_path, stats.model);
+      st = RSN_E_MODEL;
+    }
+    if (st != RSN_OK) {
+      if (st != RSN_E_MODEL)
+        snprintf(err, errlen, "stats of %s: %s", o->db_path, rsn_errmsg(s->db));
+      goto fail;
+    }
+  }
+
   if (srv_queue_start(s)) {
     st = RSN_E_NOMEM;
     snprintf(err, errlen, "cannot start %d search workers", s->o.workers);

@@ -28,6 +28,7 @@
 #include <stdio.h>
 
 #include "resonance.h"
+#include "resonance_embed.h"
 
 /* Options of a server; rsn_srv_opts_init gives the documented defaults. */
 typedef struct rsn_srv_opts {
@@ -57,6 +58,11 @@ typedef struct rsn_srv_opts {
   double drain_s;           /* shutdown: wait this long for requests in
                                flight (10)                                   */
   FILE *log;                /* access log and notices (stderr)               */
+  rsn_embedder *embedder;   /* answers {"text": ...} queries; NULL: they get
+                               400 not_supported.  Borrowed: it must outlive
+                               the server (rsn_srv_stop first)               */
+  int allow_model_mismatch; /* with embedder: start even when the database
+                               records another model than the embedder's    */
 } rsn_srv_opts;
 
 void rsn_srv_opts_init(rsn_srv_opts *o);

@@ -21,7 +21,9 @@
  *     string element; out-of-order indexes are placed by index;
  *   - the API key reaches the server (else 401), and no message ever holds
  *     it, even when the service echoes it;
- *   - CLI: search --text finds the node whose text it is; a database of
+ *   - CLI: search --text finds the node whose text it is, and so does
+ *     `resonance serve` with an embedding service (which refuses to start
+ *     on a database of another model); a database of
  *     another model is refused (exit 4) unless --allow-model-mismatch;
  *     import --embed writes exactly the vectors `embed` prints; a service
  *     failing mid-import leaves only whole committed batches, and
@@ -746,6 +748,70 @@ static void cli_text_search_and_import(void **state) {
   free(out);
 }
 
+
+/* `resonance serve` with an embedding service answers {"text": ...}. */
+static pid_t spawn_serve(const char *db, const char *model, char *srv_url,
+                         size_t len, int *out_fd) {
+  int out[2];
+  assert_int_equal(pipe(out), 0);
+  char *const argv[] = {"resonance", "serve", (char *)db, "--port", "0",
+                        "--provider", "ollama", "--embed-url", base,
+                        "--embed-model", (char *)model, NULL};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_addclose(&fa, out[0]);
+  pid_t pid;
+  setenv("RSN_EMBED_API_KEY", KEY, 1); /* the key comes from the environment */
+  assert_int_equal(posix_spawn(&pid, RSN_CLI_PATH, &fa, NULL, argv, environ), 0);
+  unsetenv("RSN_EMBED_API_KEY");
+  posix_spawn_file_actions_destroy(&fa);
+  close(out[1]);
+  *out_fd = out[0];
+  ssize_t n = read(out[0], srv_url, len - 1);
+  srv_url[n > 0 ? n : 0] = '\0';
+  char *nl = strchr(srv_url, '\n');
+  if (nl) *nl = '\0';
+  return pid;
+}
+
+static void serve_text_queries(void **state) {
+  (void)state;
+  NEED_SERVER();
+  const char *db = tu_path(dir, "notes.db"); /* from cli_text_search_and_import */
+  char srv[128], cmd[1024], *out = NULL;
+  int fd;
+  pid_t pid = spawn_serve(db, "test-ngram", srv, sizeof srv, &fd);
+  assert_non_null(strstr(srv, "http://127.0.0.1:"));
+  /* wait for the arena, then ask by text */
+  snprintf(cmd, sizeof cmd, "python3 -c \"import json,time,urllib.request as u\n"
+           "for _ in range(200):\n"
+           "  try:\n    u.urlopen('%s/readyz'); break\n"
+           "  except Exception: time.sleep(0.05)\n"
+           "r=u.Request('%s/v1/search', data=json.dumps({'text': 'note number 42 "
+           "is about topic 0', 'k': 2}).encode(), headers={'Content-Type': "
+           "'application/json'})\n"
+           "print(u.urlopen(r).read().decode())\"", srv, srv);
+  int rc = tu_run(cmd, &out, 1);
+  kill(pid, SIGTERM); /* stop it before any assertion can leave it running */
+  int ws;
+  waitpid(pid, &ws, 0);
+  close(fd);
+  json_t *j = rc == 0 ? json_loads(out, 0, NULL) : NULL;
+  if (!j) fail_msg("serve answered (%d): %s", rc, out);
+  free(out);
+  json_t *top = json_array_get(json_object_get(j, "hits"), 0);
+  assert_string_equal(json_string_value(json_object_get(top, "id")), "n42");
+  json_decref(j);
+  assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+  /* another model than the database's: serve refuses to start (exit 4) */
+  pid = spawn_serve(db, "model-z", srv, sizeof srv, &fd);
+  waitpid(pid, &ws, 0);
+  close(fd);
+  assert_true(WIFEXITED(ws));
+  assert_int_equal(WEXITSTATUS(ws), 4);
+}
+
 static void cli_model_mismatch(void **state) {
   (void)state;
   NEED_SERVER();
@@ -843,6 +909,7 @@ int main(void) {
       cmocka_unit_test(malformed_answers),
       cmocka_unit_test(api_key_is_sent_and_never_shown),
       cmocka_unit_test(cli_text_search_and_import),
+      cmocka_unit_test(serve_text_queries),
       cmocka_unit_test(cli_model_mismatch),
       cmocka_unit_test(cli_import_resumes),
   };

@@ -142,9 +142,23 @@ static int run_serve(const cli_args *a) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+  /* Text queries: an embedding service when one is named (flag or
+   * RSN_EMBED_URL); without one they answer 400 not_supported. */
+  rsn_embedder *emb = NULL;
+  const char *env_url = getenv("RSN_EMBED_URL");
+  if (cli_has(a, "embed-url") || (env_url && *env_url)) {
+    if ((rc = cli_embedder_open(a, "serve", &emb)) != CLI_EXIT_OK) {
+      free(token);
+      return rc;
+    }
+    o.embedder = emb;
+    o.allow_model_mismatch = cli_has(a, "allow-model-mismatch");
+  }
+
   rsn_srv *srv;
   rsn_status st = rsn_srv_start(&o, &srv, err, sizeof err);
   if (st != RSN_OK) {
+    rsn_embedder_close(emb);
     free(token);
     int code = st == RSN_E_INVAL ? CLI_EXIT_USAGE
                : st == RSN_E_IO ? CLI_EXIT_OTHER : cli_exit_for(st);
@@ -155,13 +169,14 @@ static int run_serve(const cli_args *a) {
   printf("http://%s%s%s:%u\n", v6 ? "[" : "", o.host, v6 ? "]" : "", port);
   fflush(stdout);
   fprintf(stderr, "resonance: serving %s on %s port %u (auth %s, "
-          "micro-batching %s); SIGTERM or SIGINT stops\n", o.db_path, o.host,
-          port, token ? "bearer token" : "off (loopback)",
-          o.microbatch ? "on" : "off");
+          "micro-batching %s, text %s); SIGTERM or SIGINT stops\n", o.db_path,
+          o.host, port, token ? "bearer token" : "off (loopback)",
+          o.microbatch ? "on" : "off", emb ? rsn_embedder_model(emb) : "off");
   if (cli_has(a, "port-file") && write_port_file(cli_str(a, "port-file"), port)) {
     cli_error(CLI_EXIT_OTHER, "serve: cannot write --port-file %s",
               cli_str(a, "port-file"));
     rsn_srv_stop(srv);
+    rsn_embedder_close(emb);
     free(token);
     return CLI_EXIT_OTHER;
   }
@@ -170,6 +185,7 @@ static int run_serve(const cli_args *a) {
   fprintf(stderr, "resonance: %s: draining (up to %g s)\n",
           sig == SIGINT ? "SIGINT" : "SIGTERM", o.drain_s);
   int cut = rsn_srv_stop(srv);
+  rsn_embedder_close(emb);
   free(token);
   if (cut > 0) {
     fprintf(stderr, "resonance: stopped; %d request%s still in flight at the "
@@ -212,6 +228,7 @@ static const cli_opt serve_opts[] = {
                             "off)"},
     {"drain", 0, "S", "on SIGTERM/SIGINT, wait S seconds for requests in "
                       "flight (default 10)"},
+    CLI_EMBED_OPTS,
     {0},
 };
 
