@@ -18,12 +18,12 @@
  *
  * The single-query scans use driver.h's segmented loops as f16_avx512.c
  * does, for the same reason (measured on Zen 4 with this file's kernels:
- * f16rows 8-11 GB/s of codes with passes of 8 neighbouring rows, 24-31
- * with four segments, 21-25 with eight).  Four segments mean four FMA
+ * f16rows 7.5-11 GB/s of codes with passes of 8 neighbouring rows, 22-31
+ * with four segments, 21-26 with eight).  Four segments mean four FMA
  * chains of 8 lanes, too few to cover the FMA latency when the rows are
- * already in L2 (there they ran 60 GB/s against 75 for passes of 8), but a
- * scan of rows beyond L2 never gets near that; from an 8 MiB set (in L3)
- * four segments read 53-56 GB/s against 28-29 before.
+ * already in L2 (there they ran 54-60 GB/s against 61-75 for passes of 8),
+ * but a scan of rows beyond L2 never gets near that; from an 8 MiB set (in
+ * L3) four segments read 41-56 GB/s against 26-34 before.
  */
 #include <immintrin.h>
 

@@ -15,12 +15,12 @@
  *
  * The single-query scans use driver.h's segmented loops (RSN_DRV_ROWS_SEG,
  * RSN_DRV_PTRS_SEG; same scores, other order of rows).  With passes of 8
- * neighbouring rows, f16rows read 8-10 GB/s of codes on Zen 4 (1 thread,
- * rows far beyond the caches), below f32 dotrows' 11 GB/s and far below
- * the 25 GB/s of the read probe, while converting and multiplying rows in
- * L2 runs at about 55 GB/s: the loop was waiting for memory, not for
- * vcvtph2ps.  Four segments read 22-28 GB/s at dims 384 and 768 (256-row
- * calls as a search makes them); eight, 20-26.  The other ideas measured no
+ * neighbouring rows, f16rows read 8-12 GB/s of codes on Zen 4 (1 thread,
+ * rows far beyond the caches), about f32 dotrows' 11 GB/s at dim 384 and
+ * far below the 25-28 GB/s of the read probe, while converting and
+ * multiplying rows in L2 runs at about 55 GB/s: the loop was waiting for
+ * memory, not for vcvtph2ps.  Four segments read 22-28 GB/s at dims 384
+ * and 768 (256-row calls as a search makes them); eight, 20-26.  The other ideas measured no
  * better: 64-byte loads split into two converts (0.86x in L2, no gain from
  * memory), prefetching the next pass (0.9-1.0x), and without segments,
  * passes of 4 rows.  f16ptrs: segments of 8 without prefetch gave 2.3x the
