@@ -46,6 +46,10 @@
  *   RSN_DRV_NAME(op)  the kernel symbol for op (rsn_<op>_<type>_<isa>)
  *   RSN_DRV_MQ        queries per register tile in dotblock (1..8)
  *   RSN_DRV_NR        rows per register tile in dotblock (1..4)
+ *   RSN_DRV_ROWS_SEG  (optional, 4 or 8) dotrows scores the run as that
+ *                     many segments, one row of each per pass (below)
+ *   RSN_DRV_PTRS_SEG  (optional, 4 or 8) the same for dotptrs' pointer
+ *                     list, and no software prefetch
  *   RSN_DRV_TABLE, RSN_DRV_ISA, RSN_DRV_ISA_NAME   the f32 rsn_kern table
  *                     and the pairwise `dot` (optional: a quantized
  *                     instantiation leaves them out and lists its kernels
@@ -64,8 +68,14 @@
  *             then one partial chunk (any n, any alignment);
  *   dotrows   8 rows per pass (eight FMA chains; each query chunk loaded
  *             once serves all eight), then a pass of 4, then single rows;
+ *             or, with RSN_DRV_ROWS_SEG = R, the run cut into R segments
+ *             of S = nrows / R rows and pass i scoring row i of each
+ *             segment, so that each of the R row loads of the loop walks
+ *             one segment from start to end (then the last nrows % R rows
+ *             as above);
  *   dotptrs   dotrows' passes over gathered row pointers, prefetching
- *             the next pass's rows;
+ *             the next pass's rows; or, with RSN_DRV_PTRS_SEG, passes over
+ *             segments of the pointer list like dotrows', no prefetch;
  *   dotblock  row blocks of about RSN_L2_BLOCK bytes that stay in L2 while
  *             every query tile sweeps them; inside, MQ x NR register tiles,
  *             with smaller constant shapes at the edges (tile_any).
@@ -90,6 +100,12 @@
 
 #if RSN_DRV_MQ < 1 || RSN_DRV_MQ > 8 || RSN_DRV_NR < 1 || RSN_DRV_NR > 4
 #error "driver.h: the register tile must be 1..8 queries x 1..4 rows"
+#endif
+#if defined(RSN_DRV_ROWS_SEG) && RSN_DRV_ROWS_SEG != 4 && RSN_DRV_ROWS_SEG != 8
+#error "driver.h: RSN_DRV_ROWS_SEG must be 4 or 8 (the fused reductions)"
+#endif
+#if defined(RSN_DRV_PTRS_SEG) && RSN_DRV_PTRS_SEG != 4 && RSN_DRV_PTRS_SEG != 8
+#error "driver.h: RSN_DRV_PTRS_SEG must be 4 or 8 (the fused reductions)"
 #endif
 
 /* One element type unless the includer named two (see above). */
@@ -161,11 +177,12 @@ static RSN_ALWAYS_INLINE void pass_sums(kacc *acc, kout *out, const int R) {
   }
 }
 
-/* Score R rows (R = 8, 4 or 1) against q: one accumulator per row, each
- * chunk of q loaded once and used R times. */
+/* Score R rows (R = 8, 4 or 1) against q: row j at r0 + j*jstride, its
+ * score to out[j*ostep]; one accumulator per row, each chunk of q loaded
+ * once and used R times. */
 static RSN_ALWAYS_INLINE void rows_pass(const kqelem *q, const krelem *r0,
-                                        size_t stride, size_t n, kout *out,
-                                        const int R) {
+                                        size_t jstride, size_t n, kout *out,
+                                        size_t ostep, const int R) {
   kacc acc[8];
   RSN_UNROLL(8)
   for (int j = 0; j < R; j++) acc[j] = k_zero();
@@ -173,74 +190,120 @@ static RSN_ALWAYS_INLINE void rows_pass(const kqelem *q, const krelem *r0,
     kchunk qv = k_loadq(q + k);
     RSN_UNROLL(8)
     for (int j = 0; j < R; j++)
-      acc[j] = k_madd(qv, k_loadr(r0 + j * stride + k), acc[j]);
+      acc[j] = k_madd(qv, k_loadr(r0 + j * jstride + k), acc[j]);
   }
-  pass_sums(acc, out, R);
+  if (ostep == 1) {
+    pass_sums(acc, out, R);
+  } else {
+    kout sums[8];
+    pass_sums(acc, sums, R);
+    RSN_UNROLL(8)
+    for (int j = 0; j < R; j++) out[j * ostep] = sums[j];
+  }
 }
 
 /* out[r] = dot(q, rows + r*stride) over n elements (kern.h preconditions:
  * q and rows 64-byte aligned, n and stride whole 64-byte units of rows,
  * n <= stride).
- * The scan is a sequential stream that the hardware prefetchers follow at
- * full bandwidth: software prefetch was measured and gained nothing
- * (dotrows runs at the probed read bandwidth), so there is none.  The query
- * is re-read from L1 per chunk rather than pinned in registers: at 384
- * floats it would take 24 of the 32 zmm, and a memory-bound scan cannot
- * tell the difference. */
+ * The query is re-read from L1 per chunk rather than pinned in registers:
+ * at 384 floats it would take 24 of the 32 zmm, and a memory-bound scan
+ * cannot tell the difference.
+ * Which rows a pass takes decides how fast memory delivers them, not the
+ * arithmetic.  Passes of 8 neighbouring rows make eight short streams (one
+ * row each) that restart every pass; the hardware prefetchers follow them
+ * only partly, and the scan then runs at a rate that depends on the row
+ * length more than on the element type.  With RSN_DRV_ROWS_SEG = R, pass i
+ * takes row i of each of R segments, so each row load of the loop reads
+ * one long sequential stream, which is what the prefetchers follow at full
+ * speed (the read probe's loop has the same shape).  Software prefetch was
+ * measured with both shapes and gained nothing, so there is none.  Scores
+ * do not depend on the shape: each row has its own accumulator. */
 static void RSN_DRV_NAME(dotrows)(const kqelem *q, const krelem *rows,
                                   size_t stride, size_t n, size_t nrows,
                                   kout *out) {
   assert(n % K_ROWUNIT == 0 && stride % K_ROWUNIT == 0 && n <= stride);
   assert(((uintptr_t)q & 63) == 0 && ((uintptr_t)rows & 63) == 0);
   size_t r = 0;
-  for (; r + 8 <= nrows; r += 8) rows_pass(q, rows + r * stride, stride, n, out + r, 8);
+#ifdef RSN_DRV_ROWS_SEG
+  const size_t S = nrows / RSN_DRV_ROWS_SEG; /* rows per segment */
+  for (size_t i = 0; i < S; i++)
+    rows_pass(q, rows + i * stride, S * stride, n, out + i, S, RSN_DRV_ROWS_SEG);
+  r = S * RSN_DRV_ROWS_SEG;
+#endif
+  for (; r + 8 <= nrows; r += 8) rows_pass(q, rows + r * stride, stride, n, out + r, 1, 8);
   if (r + 4 <= nrows) {
-    rows_pass(q, rows + r * stride, stride, n, out + r, 4);
+    rows_pass(q, rows + r * stride, stride, n, out + r, 1, 4);
     r += 4;
   }
-  for (; r < nrows; r++) rows_pass(q, rows + r * stride, stride, n, out + r, 1);
+  for (; r < nrows; r++) rows_pass(q, rows + r * stride, stride, n, out + r, 1, 1);
 }
 
 /* ---- dotptrs ------------------------------------------------------------ */
 
-/* rows_pass over R gathered rows (R = 8, 4 or 1): the same accumulation and
- * reduction, so each score equals dotrows' score of the same row. */
+/* rows_pass over R gathered rows (R = 8, 4 or 1), rows[j*pstep] with its
+ * score to out[j*pstep]: the same accumulation and reduction, so each
+ * score equals dotrows' score of the same row. */
 static RSN_ALWAYS_INLINE void ptrs_pass(const kqelem *q, const krelem *const *rows,
-                                        size_t n, kout *out, const int R) {
+                                        size_t pstep, size_t n, kout *out, const int R) {
   kacc acc[8];
+  const krelem *p[8];
   RSN_UNROLL(8)
-  for (int j = 0; j < R; j++) acc[j] = k_zero();
+  for (int j = 0; j < R; j++) {
+    acc[j] = k_zero();
+    p[j] = rows[j * pstep];
+  }
   for (size_t k = 0; k < n; k += K_STEP) {
     kchunk qv = k_loadq(q + k);
     RSN_UNROLL(8)
-    for (int j = 0; j < R; j++) acc[j] = k_madd(qv, k_loadr(rows[j] + k), acc[j]);
+    for (int j = 0; j < R; j++) acc[j] = k_madd(qv, k_loadr(p[j] + k), acc[j]);
   }
-  pass_sums(acc, out, R);
+  if (pstep == 1) {
+    pass_sums(acc, out, R);
+  } else {
+    kout sums[8];
+    pass_sums(acc, sums, R);
+    RSN_UNROLL(8)
+    for (int j = 0; j < R; j++) out[j * pstep] = sums[j];
+  }
 }
 
+#ifndef RSN_DRV_PTRS_SEG
 /* Ask for the n elements at each of rows[0..R) (one prefetch per line). */
 static RSN_ALWAYS_INLINE void ptrs_prefetch(const krelem *const *rows, size_t R, size_t n) {
   for (size_t j = 0; j < R; j++)
     for (size_t k = 0; k < n; k += K_ROWUNIT) __builtin_prefetch(rows[j] + k, 0, 0);
 }
+#endif
 
 /* out[i] = dot(q, rows[i]) over n elements (kern.h).  Rows are scattered,
  * so while a pass of 8 is scored the next 8 are prefetched: at 384 floats
- * that is 12 KiB in flight, enough to keep the memory system busy. */
+ * that is 12 KiB in flight, enough to keep the memory system busy.
+ * With RSN_DRV_PTRS_SEG = R instead, pass i scores rows[i + j*S] (j < R,
+ * S = nrows / R) and nothing is prefetched: a filtered scan's pointers
+ * ascend, so each row load of the loop follows one part of the list and
+ * the hardware prefetchers see R forward streams (with gaps where rows are
+ * not selected); without the prefetch instructions the core runs ahead
+ * into the next pass by itself. */
 static void RSN_DRV_NAME(dotptrs)(const kqelem *q, const krelem *const *rows, size_t n,
                                   size_t nrows, kout *out) {
   assert(n % K_ROWUNIT == 0 && ((uintptr_t)q & 63) == 0);
   size_t r = 0;
+#ifdef RSN_DRV_PTRS_SEG
+  const size_t S = nrows / RSN_DRV_PTRS_SEG; /* pointers per segment */
+  for (size_t i = 0; i < S; i++) ptrs_pass(q, rows + i, S, n, out + i, RSN_DRV_PTRS_SEG);
+  r = S * RSN_DRV_PTRS_SEG;
+#else
   ptrs_prefetch(rows, RSN_MIN(nrows, (size_t)8), n);
   for (; r + 8 <= nrows; r += 8) {
     ptrs_prefetch(rows + r + 8, RSN_MIN(nrows - r - 8, (size_t)8), n);
-    ptrs_pass(q, rows + r, n, out + r, 8);
+    ptrs_pass(q, rows + r, 1, n, out + r, 8);
   }
+#endif
   if (r + 4 <= nrows) {
-    ptrs_pass(q, rows + r, n, out + r, 4);
+    ptrs_pass(q, rows + r, 1, n, out + r, 4);
     r += 4;
   }
-  for (; r < nrows; r++) ptrs_pass(q, rows + r, n, out + r, 1);
+  for (; r < nrows; r++) ptrs_pass(q, rows + r, 1, n, out + r, 1);
 }
 
 /* ---- dotblock ----------------------------------------------------------- */

@@ -15,6 +15,15 @@
  * rows GCC keeps the query chunk in a register, so 3 x 4 needs 17 ymm and
  * spilled one accumulator through memory every chunk, which halved
  * f16block (measured on Zen 4; 2 x 4 runs at f32 dotblock's speed).
+ *
+ * The single-query scans use driver.h's segmented loops as f16_avx512.c
+ * does, for the same reason (measured on Zen 4 with this file's kernels:
+ * f16rows 7.5-11 GB/s of codes with passes of 8 neighbouring rows, 22-31
+ * with four segments, 21-26 with eight).  Four segments mean four FMA
+ * chains of 8 lanes, too few to cover the FMA latency when the rows are
+ * already in L2 (there they ran 54-60 GB/s against 61-75 for passes of 8),
+ * but a scan of rows beyond L2 never gets near that; from an 8 MiB set (in
+ * L3) four segments read 41-56 GB/s against 26-34 before.
  */
 #include <immintrin.h>
 
@@ -33,6 +42,8 @@ static RSN_ALWAYS_INLINE kchunk k_loadr(const uint16_t *p) {
 #define RSN_DRV_NAME(op) rsn_##op##_f16_avx2
 #define RSN_DRV_MQ 2
 #define RSN_DRV_NR 4
+#define RSN_DRV_ROWS_SEG 4
+#define RSN_DRV_PTRS_SEG 8
 #include "driver.h"
 
 /* out[i] = x[i] as binary16, rounded to nearest even (any n, alignment):

@@ -12,6 +12,20 @@
  * the primitives and the reduction tree of dot512.h, the loops of
  * driver.h, the 6 x 4 register tile of dot_avx512.c.  So a score is q .
  * f32(h) rounded exactly as dotrows would round it on the same floats.
+ *
+ * The single-query scans use driver.h's segmented loops (RSN_DRV_ROWS_SEG,
+ * RSN_DRV_PTRS_SEG; same scores, other order of rows).  With passes of 8
+ * neighbouring rows, f16rows read 8-12 GB/s of codes on Zen 4 (1 thread,
+ * rows far beyond the caches), about f32 dotrows' 11 GB/s at dim 384 and
+ * far below the 25-28 GB/s of the read probe, while converting and
+ * multiplying rows in L2 runs at about 55 GB/s: the loop was waiting for
+ * memory, not for vcvtph2ps.  Four segments read 22-28 GB/s at dims 384
+ * and 768 (256-row calls as a search makes them); eight, 20-26.  The other ideas measured no
+ * better: 64-byte loads split into two converts (0.86x in L2, no gain from
+ * memory), prefetching the next pass (0.9-1.0x), and without segments,
+ * passes of 4 rows.  f16ptrs: segments of 8 without prefetch gave 2.3x the
+ * prefetching passes of 8 over ascending pointers to every row, 1.8-2.0x
+ * at 80% of them, 1.5x at 50%, 1.25x shuffled, about 1.0x at 10%.
  */
 #include <immintrin.h>
 
@@ -29,6 +43,8 @@ static RSN_ALWAYS_INLINE kchunk k_loadr(const uint16_t *p) {
 #define RSN_DRV_NAME(op) rsn_##op##_f16_avx512
 #define RSN_DRV_MQ 6
 #define RSN_DRV_NR 4
+#define RSN_DRV_ROWS_SEG 4
+#define RSN_DRV_PTRS_SEG 8
 #include "driver.h"
 
 /* out[i] = x[i] as binary16, rounded to nearest even (any n, alignment):

@@ -258,7 +258,11 @@ static void check_same(const rsn_kern *k, const tier *t, const char *op, uint32_
 }
 
 enum { NQ = 13, NR = 40 };
-static const size_t nrows_list[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 33, NR};
+/* Run lengths: every remainder of the passes of 8, 4 and 1, and for the
+ * segmented loops (driver.h, RSN_DRV_ROWS_SEG / RSN_DRV_PTRS_SEG) runs of
+ * one to ten segment rows with and without leftovers (15 = 8 + 4 + 3 and
+ * 21 = 2*8 + 4 + 1 for eight segments). */
+static const size_t nrows_list[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 21, 33, NR};
 static const size_t nq_list[] = {1, 2, 3, 5, 6, 7, 9, 13};
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
