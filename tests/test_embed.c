@@ -162,6 +162,17 @@ static size_t logged(const char *id, int *n, size_t cap) {
   return k;
 }
 
+/* Options for provider p at URL u with model "m" and the key. */
+static rsn_embedder_opts opts_for(rsn_embed_provider p, const char *u) {
+  rsn_embedder_opts o;
+  rsn_embedder_opts_init(&o);
+  o.provider = p;
+  o.url = u;
+  o.model = "m";
+  o.api_key = KEY;
+  return o;
+}
+
 static rsn_embedder *open_with(rsn_embed_provider p, const char *u, int batch,
                                int parallel, int retries) {
   rsn_embedder_opts o;
@@ -401,12 +412,7 @@ static void retry_after_is_honoured(void **state) {
   int n[8];
   assert_int_equal(logged("ra", n, 8), 2);
   /* a Retry-After beyond retry_after_max_ms fails at once */
-  rsn_embedder_opts o;
-  rsn_embedder_opts_init(&o);
-  o.provider = RSN_EMBED_OPENAI;
-  o.url = url("/_f/fail=503,retry_after=3600,id=ralong");
-  o.model = "m";
-  o.api_key = KEY;
+  rsn_embedder_opts o = opts_for(RSN_EMBED_OPENAI, url("/_f/fail=503,retry_after=3600,id=ralong"));
   o.retry_after_max_ms = 2000;
   assert_int_equal(rsn_embedder_open(&o, &e), RSN_OK);
   assert_int_equal(embed_fails(e, words, 1, DIM), RSN_E_REMOTE);
@@ -448,12 +454,7 @@ static void transport_failures(void **state) {
   int n[8];
   assert_int_equal(logged("trunc", n, 8), 2);
   /* an answer slower than the timeout */
-  rsn_embedder_opts o;
-  rsn_embedder_opts_init(&o);
-  o.provider = RSN_EMBED_OLLAMA;
-  o.url = url("/_f/delay=3000,id=slow");
-  o.model = "m";
-  o.api_key = KEY;
+  rsn_embedder_opts o = opts_for(RSN_EMBED_OLLAMA, url("/_f/delay=3000,id=slow"));
   o.timeout_ms = 300;
   o.retries = 0;
   assert_int_equal(rsn_embedder_open(&o, &e), RSN_OK);
@@ -538,11 +539,7 @@ static void malformed_answers(void **state) {
 static void api_key_is_sent_and_never_shown(void **state) {
   (void)state;
   NEED_SERVER();
-  rsn_embedder_opts o;
-  rsn_embedder_opts_init(&o);
-  o.provider = RSN_EMBED_OPENAI;
-  o.url = url("");
-  o.model = "m";
+  rsn_embedder_opts o = opts_for(RSN_EMBED_OPENAI, url(""));
   o.api_key = "wrong-key-123";
   rsn_embedder *e;
   assert_int_equal(rsn_embedder_open(&o, &e), RSN_OK);
@@ -557,10 +554,8 @@ static void api_key_is_sent_and_never_shown(void **state) {
   /* the key from a file (first line, white space trimmed) */
   const char *kf = tu_path(dir, "key.txt");
   assert_int_equal(tu_write_file(kf, "  " KEY "  \n# comment\n", strlen(KEY) + 15), 0);
-  rsn_embedder_opts_init(&o);
-  o.provider = RSN_EMBED_OLLAMA;
-  o.url = url("");
-  o.model = "m";
+  o = opts_for(RSN_EMBED_OLLAMA, url(""));
+  o.api_key = NULL; /* the file's key instead */
   o.api_key_file = kf;
   assert_int_equal(rsn_embedder_open(&o, &e), RSN_OK);
   float v[DIM];
