@@ -303,6 +303,7 @@ def main():
         "latency_ms": summ(all_lat), "service_ms": summ(all_svc),
         "search_latency_ms": summ(s_lat), "write_latency_ms": summ(w_lat),
         "writes_acked": acked_n[0], "run": run,
+        "kept_up": bool(len(sched) and n_ok >= 0.95 * len(sched) and elapsed <= a.seconds * 1.05 + 1.0),
     }
     if a.rss_pid:
         good = [r for r in rss if r[1] is not None]
@@ -334,6 +335,9 @@ def main():
             if s["n"]:
                 print("%-30s ms: p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (n=%d)"
                       % (name, f(s["p50"]), f(s["p90"]), f(s["p99"]), f(s["p99.9"]), f(s["max"]), s["n"]))
+        if not out["kept_up"]:
+            print("WARNING: did not keep up with the offered rate (server and this client share the "
+                  "machine's cores; a Python client costs CPU too): the latencies include the backlog")
         if a.writes > 0:
             print("writes acknowledged (2xx, in %s): %d" % (a.acked, acked_n[0]))
         if "rss" in out and out["rss"].get("samples"):
