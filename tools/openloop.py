@@ -24,7 +24,8 @@ flight are given --drain seconds more, then abandoned (counted as errors,
 "abandoned").  With --rss-pid PID, VmRSS of PID (and arena_bytes from
 GET /v1/stats) is sampled every --rss-every seconds, the first sample after
 a warm-up of 10% of the run; reported: first, last, max, change in %, and
-the change net of the arena's growth (rows added by the writes).
+the change net of the rows the writes added (arena_rows from GET /v1/stats,
+times dim x 4 bytes of vector each).
 
 Prints human lines and one line starting with "JSON " (one JSON object).
 Exit status: 0 if every request got a 2xx, 1 otherwise, 2 on usage errors.
@@ -232,7 +233,7 @@ def main():
             try:
                 st, data = c.request("GET", "/v1/stats")
                 if st == 200:
-                    arena = json.loads(data).get("arena_bytes")
+                    arena = json.loads(data).get("arena_rows")
             except Exception:
                 c.close()
             rss.append((now - t0, kb, arena))
@@ -314,7 +315,9 @@ def main():
                   "change_pct": 100.0 * (last[1] - first[1]) / first[1],
                   "first_at_s": first[0], "last_at_s": last[0]}
             if first[2] is not None and last[2] is not None:
-                grow_kb = (last[2] - first[2]) / 1024.0
+                # The rows the writes added must live in the arena: dim floats each.
+                grow_kb = (last[2] - first[2]) * a.dim * 4 / 1024.0
+                rs["arena_rows_added"] = last[2] - first[2]
                 rs["arena_growth_kb"] = grow_kb
                 rs["net_change_pct"] = 100.0 * (last[1] - first[1] - grow_kb) / first[1]
             out["rss"] = rs
@@ -345,7 +348,8 @@ def main():
             print("RSS of pid %d: first %d kB (t=%.0f s), last %d kB (t=%.0f s), max %d kB, change %+.2f%%%s"
                   % (a.rss_pid, r["first_kb"], r["first_at_s"], r["last_kb"], r["last_at_s"], r["max_kb"],
                      r["change_pct"], "" if "net_change_pct" not in r else
-                     ", arena grew %.0f kB, change net of it %+.2f%%" % (r["arena_growth_kb"], r["net_change_pct"])))
+                     ", %d rows added (%.0f kB of vectors), change net of them %+.2f%%"
+                     % (r["arena_rows_added"], r["arena_growth_kb"], r["net_change_pct"])))
     print("JSON " + json.dumps(out, sort_keys=True))
     sys.stdout.flush()
     return 0 if errors == 0 else 1

@@ -23,9 +23,9 @@
 # Exit status 1 (after printing everything) if any request failed, if any
 # acknowledged write is missing after the restart, or if RSS grew more than
 # 5% from the first post-warm-up sample to the last.  --rss-basis net (the
-# default) subtracts the growth of the arena's reserved bytes (GET
-# /v1/stats arena_bytes) over the same interval, since the writes add rows
-# and rows are not a leak; --rss-basis raw checks VmRSS itself.
+# default) subtracts the vectors of the rows added over the same interval
+# (GET /v1/stats arena_rows x dim x 4 bytes), since the writes add rows and
+# stored rows are not a leak; --rss-basis raw checks VmRSS itself.
 #
 # --offered "0.25 0.5 0.75": no writes, no restart; after the capacity
 # measurement, run openloop.py at each fraction of capacity for
@@ -203,7 +203,7 @@ if not rss.get("samples"):
     fail.append("no RSS samples")
 else:
     ch = rss.get(key, rss["change_pct"])
-    print("RSS: first %d kB, last %d kB, max %d kB: %+.2f%% raw, %s net of arena growth (gate: %s <= 5%%)"
+    print("RSS: first %d kB, last %d kB, max %d kB: %+.2f%% raw, %s net of the added rows' vectors (gate: %s <= 5%%)"
           % (rss["first_kb"], rss["last_kb"], rss["max_kb"], rss["change_pct"],
              "%+.2f%%" % rss["net_change_pct"] if "net_change_pct" in rss else "n/a", basis))
     if ch > 5.0: fail.append("RSS grew %.2f%% (%s)" % (ch, basis))
