@@ -25,7 +25,7 @@
  * instead of 8 neighbouring rows: same scores, one sequential stream per
  * row load (driver.h; f16_avx512.c has the measurements).  At 1M x 384 on
  * Zen 4 (2 threads) the f32 search p50 went from 69.7 to 30.1 ms and the i8
- * tier's from 16.3 to 10.1 ms in the same bench settings. */
+ * tier's (x4) from 16.3 to 10.4 ms in the same bench settings. */
 #define RSN_DRV_ROWS_SEG 4
 #define RSN_DRV_PTRS_SEG 8
 #include "driver.h"
