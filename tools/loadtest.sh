@@ -13,7 +13,8 @@
 # (tools/loadtest.lua cycles through 1,000 bodies).  Bounded: the server
 # listens on 127.0.0.1 only, each wrk run stops after --seconds, and the
 # server is stopped by SIGTERM at the end (also on errors).  Installs wrk
-# (Debian) when missing.  Work files go to build-release/loadtest/.
+# (Debian) when missing.  Data (shared with tools/soak.sh, tools/serve_data.sh) goes to
+# build-release/serve-data/, work files to build-release/loadtest/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=100000 DIM=384 SECS=8 CONNS="1 16 64" K=10
@@ -45,25 +46,12 @@ cmake --build build-release -j "$(nproc)" --target resonance_cli >/dev/null
 R=build-release/tools/resonance
 W=build-release/loadtest
 mkdir -p "$W"
-DB="$W/lt-$ROWS-$DIM.db"
-
-if [ ! -f "$DB" ] || [ ! -f "$W/base-$ROWS-$DIM.f32" ]; then
-  step "data: $ROWS x $DIM rows, 1000 queries"
-  rm -f "$DB"
-  $R generate "$W/base-$ROWS-$DIM.f32" --n "$ROWS" --dim "$DIM" --clusters 0 --seed 7 \
-     --queries 1000 --queries-out "$W/q-$ROWS-$DIM.f32" >/dev/null
-  $R import "$DB.tmp" "$W/base-$ROWS-$DIM.f32" --dim "$DIM" --no-history >/dev/null
-  mv "$DB.tmp" "$DB"
-  rm -f "$DB.tmp-wal" "$DB.tmp-shm"
-fi
-Q="$W/q-$ROWS-$DIM.f32"
-# One JSON body per line: {"vector": [...], "k": K}.
-od -An -v -f -w$((DIM * 4)) "$Q" |
-  awk -v k="$K" '{ printf "{\"vector\":["; for (i = 1; i <= NF; i++) printf "%s%s", (i > 1 ? "," : ""), $i; printf "],\"k\":%d}\n", k }' \
-  > "$W/bodies.jsonl"
+. tools/serve_data.sh
+serve_data "$R" "$ROWS" "$DIM" "$K"
+DB=$DATA_DB Q=$DATA_Q
 
 step "in-process reference: resonance bench on the same file and queries (single p50, batch QPS)"
-$R bench --base "$W/base-$ROWS-$DIM.f32" --dim "$DIM" --db "$DB" --queries "$Q" --max-queries 200 \
+$R bench --base "$DATA_BASE" --dim "$DIM" --db "$DB" --queries "$Q" --max-queries 200 \
    -k "$K" --batch-sizes 1,64 --reps 3 2>/dev/null | grep -E '^  (system|resonance) ' | head -6 || true
 
 SERVE_PID=""
@@ -88,7 +76,7 @@ run_mode() { # label, extra serve flags...
   for c in $CONNS; do
     local t=$(( c < 2 ? 1 : 2 ))
     local out
-    out=$(RSN_BODIES="$W/bodies.jsonl" wrk -t"$t" -c"$c" -d"${SECS}s" --latency \
+    out=$(RSN_BODIES="$DATA_BODIES" wrk -t"$t" -c"$c" -d"${SECS}s" --latency \
             -s tools/loadtest.lua "http://127.0.0.1:$port" 2>&1)
     local qps p50 p99 errs
     qps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")

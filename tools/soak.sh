@@ -8,7 +8,7 @@
 #
 # Defaults: 100,000 x 384 rows (synthetic, uniform on the sphere, 1,000
 # queries), k = 10, --seconds 600, --load 0.7, --writes 0.1.  Steps: build
-# Release; make the data once (cached in build-release/soak/); copy the
+# Release; make the data once (tools/serve_data.sh: build-release/serve-data/, shared with loadtest.sh); copy the
 # database to a scratch file (the soak writes into it); start
 # `resonance serve` on 127.0.0.1 (ephemeral port) and wait for /readyz;
 # measure capacity with wrk, closed loop, 16 connections, --cap-seconds (5)
@@ -75,20 +75,9 @@ cmake --build build-release -j "$(nproc)" --target resonance_cli >/dev/null
 R=build-release/tools/resonance
 W=build-release/soak
 mkdir -p "$W"
-BASE="$W/base-$ROWS-$DIM.f32" Q="$W/q-$ROWS-$DIM.f32" DB0="$W/s-$ROWS-$DIM.db"
-
-if [ ! -f "$DB0" ] || [ ! -f "$Q" ]; then
-  step "data: $ROWS x $DIM rows, 1000 queries"
-  rm -f "$DB0"
-  $R generate "$BASE" --n "$ROWS" --dim "$DIM" --clusters 0 --seed 7 \
-     --queries 1000 --queries-out "$Q" >/dev/null
-  $R import "$DB0.tmp" "$BASE" --dim "$DIM" --no-history >/dev/null
-  mv "$DB0.tmp" "$DB0"
-  rm -f "$DB0.tmp-wal" "$DB0.tmp-shm"
-fi
-od -An -v -f -w$((DIM * 4)) "$Q" |
-  awk -v k="$K" '{ printf "{\"vector\":["; for (i = 1; i <= NF; i++) printf "%s%s", (i > 1 ? "," : ""), $i; printf "],\"k\":%d}\n", k }' \
-  > "$W/bodies.jsonl"
+. tools/serve_data.sh
+serve_data "$R" "$ROWS" "$DIM" "$K"
+Q=$DATA_Q DB0=$DATA_DB
 
 SERVE_PID="" PORT=""
 kill_server() {
@@ -115,7 +104,7 @@ start_server() { # db, log
 
 capacity() {
   local out
-  out=$(RSN_BODIES="$W/bodies.jsonl" wrk -t2 -c16 -d"${CAPSECS}s" --latency \
+  out=$(RSN_BODIES="$DATA_BODIES" wrk -t2 -c16 -d"${CAPSECS}s" --latency \
           -s tools/loadtest.lua "http://127.0.0.1:$PORT" 2>&1)
   CAP=$(awk '/^Requests\/sec/ {printf "%.1f", $2}' <<<"$out")
   local p50 p99
