@@ -17,7 +17,8 @@
  * come), it keeps the group open until batch_window_us after the first
  * job arrived or until batch_max jobs joined, and new jobs with that key
  * join it instead of queueing.  A lone search on an idle server runs at
- * once: the window never adds latency when there is nobody to batch with.
+ * once: the window never adds latency when there is nobody to batch with
+ * (unless batch_hold asks every search to wait it: throughput over latency).
  * The library's batch and single searches give the same bits, so a
  * micro-batched answer equals the single one (tests/test_serve.c checks).
  * If the batch call fails, each job is run on its own, so every request
@@ -178,7 +179,7 @@ static void *worker(void *arg) {
     if (batchable(j) && g.max > 1) {
       take_matching(q, &g);
       int others = q->running > 0 || q->head != NULL;
-      if (g.n < g.max && (others || g.n > 1) && !q->stop) {
+      if (g.n < g.max && (others || g.n > 1 || s->o.batch_hold) && !q->stop) {
         double until = j->t_enq + (double)s->o.batch_window_us / 1e6;
         struct timespec ts;
         deadline_ts(until, &ts);

@@ -52,6 +52,9 @@ typedef struct rsn_srv_opts {
   unsigned batch_window_us; /* micro-batch window (500)                      */
   size_t batch_max;         /* micro-batch size that runs at once (64)       */
   int microbatch;           /* 1: group concurrent single searches           */
+  int batch_hold;           /* 1: a single search waits the window for company
+                               even on an idle server (throughput over
+                               latency; 0)                                   */
   int access_log;           /* one line per request on `log`                 */
   unsigned tiers;           /* RSN_TIERS_* built at open (0)                 */
   unsigned refresh_ms;      /* background rsn_refresh period (1000; 0: off)  */

@@ -95,6 +95,7 @@ static int parse_opts(const cli_args *a, rsn_srv_opts *o) {
   if (!rc) rc = cli_opt_double(a, "drain", 0, 3600, &o->drain_s);
   if (!rc) rc = parse_tiers(cli_str(a, "tiers"), &o->tiers);
   o->microbatch = !cli_has(a, "no-microbatch");
+  o->batch_hold = cli_has(a, "batch-hold");
   o->access_log = cli_has(a, "access-log");
   o->require_token = cli_has(a, "require-token");
   return rc;
@@ -220,6 +221,9 @@ static const cli_opt serve_opts[] = {
     {"batch-window-us", 0, "US", "micro-batch window (default 500)"},
     {"batch-max", 0, "N", "micro-batch size that runs at once (default 64, "
                           "at most 256)"},
+    {"batch-hold", 0, NULL, "a single search waits the window for company "
+                            "even on an idle server (throughput over "
+                            "latency)"},
     {"no-microbatch", 0, NULL, "answer every single search on its own"},
     {"access-log", 0, NULL, "one line per request on stderr"},
     {"tiers", 0, "LIST", "build these tiers at load: f16,i8,b1 (default "
