@@ -28,7 +28,7 @@ from ._db import (CheckReport, Database, Health, Node, PathLike, RefreshInfo, St
 from ._errors import *  # noqa: F401,F403  (the exception classes)
 from ._errors import ERROR_NAMES, BY_STATUS, ClosedError, Error, LibraryNotFoundError
 from ._filter import Filter
-from ._results import FIELDS, Hit, Results
+from ._results import FIELDS, ID_PAD, SCORE_PAD, Hit, Results
 
 __version__ = "0.1.0"
 
@@ -110,6 +110,6 @@ def library_path() -> str:
 
 
 __all__ = ["open", "Database", "Results", "Hit", "Filter", "Node", "Stats", "CheckReport",
-           "Health", "VectorAudit", "RefreshInfo", "FIELDS", "Error", "ClosedError",
-           "LibraryNotFoundError", "BY_STATUS", "version", "sqlite_version", "isa",
-           "library_path"] + ERROR_NAMES
+           "Health", "VectorAudit", "RefreshInfo", "FIELDS", "SCORE_PAD", "ID_PAD",
+           "Error", "ClosedError", "LibraryNotFoundError", "BY_STATUS", "version",
+           "sqlite_version", "isa", "library_path"] + ERROR_NAMES
