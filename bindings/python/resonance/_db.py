@@ -201,9 +201,10 @@ class Database:
         _check(lib, lib.rsn_open(os.fsencode(path), byref(opts), byref(handle)))
         self._h: Optional[int] = handle.value
         self.readonly = readonly
-        self._cv = threading.Condition(threading.Lock())
-        self._busy = 0            # calls in progress [_cv]
-        self._closing = False     # close() has started [_cv]
+        self._mu = threading.Lock()
+        self._cv = threading.Condition(self._mu)  # close() waits on it
+        self._busy = 0            # calls in progress [_mu]
+        self._closing = False     # close() has started [_mu]
         self._wlock = threading.RLock()  # serialises writes and transactions
         self._txn = 0             # depth of transaction() [_wlock]
         # Closes the handle if the object is collected without close().
@@ -211,14 +212,14 @@ class Database:
 
     # ---- lifetime ---------------------------------------------------------
     def _enter(self) -> int:
-        with self._cv:
+        with self._mu:
             if self._h is None or self._closing:
                 raise _errors.ClosedError(f"database {self.path!r} is closed")
             self._busy += 1
             return self._h
 
     def _leave(self) -> None:
-        with self._cv:
+        with self._mu:
             self._busy -= 1
             if self._closing and self._busy == 0:
                 self._cv.notify_all()

@@ -9,6 +9,7 @@ between threads like any other Python object.
 from __future__ import annotations
 
 import ctypes
+import struct
 from ctypes import string_at
 from typing import Dict, List, NamedTuple, Optional
 
@@ -36,6 +37,15 @@ def _hit_dtype() -> np.dtype:
 
 _HIT = _hit_dtype()
 _HIT_SIZE = _HIT.itemsize
+# The same layout for struct.iter_unpack (native alignment, as C lays it
+# out; tests/test_abi.py checks it): the single-query path reads its few
+# hits this way, cheaper than building numpy views for ten rows.
+_HIT_STRUCT = struct.Struct("@" + "".join("f" if t is ctypes.c_float else "P"
+                                          for _, t in _lib.rsn_hit._fields_))
+if _HIT_STRUCT.size != _HIT_SIZE:  # pragma: no cover - a platform ctypes disagrees with
+    raise ImportError(f"rsn_hit: struct says {_HIT_STRUCT.size} bytes, ctypes {_HIT_SIZE}")
+_SCORE_AT = [i for i, (n, _) in enumerate(_lib.rsn_hit._fields_) if n == "score"][0]
+_FIELD_AT = [i for i, (n, _) in enumerate(_lib.rsn_hit._fields_) if n in FIELDS]
 _SIZE_T = ctypes.sizeof(ctypes.c_size_t)
 _TIER_NAMES = ("f32", "f16", "i8", "b1")
 
@@ -55,9 +65,21 @@ class Hit(NamedTuple):
     summary: Optional[str] = None
 
 
+# str from a NUL-terminated UTF-8 char*, in one C call (half the cost of
+# string_at + decode); it holds the GIL, as the C API requires.
+_from_utf8 = ctypes.pythonapi.PyUnicode_FromString
+_from_utf8.restype = ctypes.py_object
+_from_utf8.argtypes = [ctypes.c_void_p]
+
+
 def _strings(ptrs) -> list:
-    """Python strings from a sequence of char* (0 = NULL gives None)."""
-    return [string_at(p).decode("utf-8", "replace") if p else None for p in ptrs]
+    """Python strings from a sequence of char* (0 = NULL gives None).  Bytes
+    that are not UTF-8 (SQLite does not check TEXT) are decoded with
+    replacement characters instead of failing."""
+    try:
+        return [_from_utf8(p) if p else None for p in ptrs]
+    except UnicodeDecodeError:
+        return [string_at(p).decode("utf-8", "replace") if p else None for p in ptrs]
 
 
 class Results:
@@ -147,38 +169,52 @@ class Results:
                 f" counts={self.counts.tolist() if len(self) <= 8 else '...'}>")
 
 
+def _one(r, k: int, hydrated: bool):
+    """The arrays of a one-query rsn_results (the common, latency-bound case)."""
+    c = ctypes.c_size_t.from_address(r.count).value if r.nq else 0
+    scores = np.empty((1, k), dtype=np.float32)
+    scores.fill(np.nan)
+    ids = np.empty((1, k), dtype=object)  # np.empty fills object arrays with None
+    fields = {f: np.empty((1, k), dtype=object) for f in FIELDS} if hydrated else None
+    if c:
+        rows = list(_HIT_STRUCT.iter_unpack(string_at(r.hits, c * _HIT_SIZE)))
+        scores[0, :c] = [row[_SCORE_AT] for row in rows]
+        ids[0, :c] = _strings([row[0] for row in rows])
+        if fields is not None:
+            for f, at in zip(FIELDS, _FIELD_AT):
+                fields[f][0, :c] = _strings([row[at] for row in rows])
+    return scores, ids, np.array([c], dtype=np.int64), fields
+
+
+def _many(r, k: int, hydrated: bool):
+    """The arrays of a batch rsn_results: numpy views over a copy of the hits."""
+    nq, kc = r.nq, r.k
+    counts = np.frombuffer(string_at(r.count, nq * _SIZE_T), dtype=np.uintp) \
+        .astype(np.int64) if nq else np.zeros(0, np.int64)
+    scores = np.empty((nq, k), dtype=np.float32)
+    scores.fill(np.nan)
+    ids = np.empty((nq, k), dtype=object)
+    fields = {f: np.empty((nq, k), dtype=object) for f in FIELDS} if hydrated else None
+    if nq and kc:
+        hits = np.frombuffer(string_at(r.hits, nq * kc * _HIT_SIZE), dtype=_HIT)
+        hits = hits.reshape(nq, kc)
+        mask = np.arange(kc) < counts[:, None]
+        h = hits[mask]
+        scores[:, :kc][mask] = h["score"]
+        ids[:, :kc][mask] = _strings(h["id"].tolist())
+        if fields is not None:
+            for f in FIELDS:
+                fields[f][:, :kc][mask] = _strings(h[f].tolist())
+    return scores, ids, counts, fields
+
+
 def take(lib, ptr: int, k: int, hydrated: bool) -> Results:
     """Copy an rsn_results (at address ptr) into a Results with arrays of
     width k, then free it.  k >= r.k always (the library returns
     min(k, rows available) columns)."""
     try:
         r = _lib.rsn_results.from_address(ptr)
-        nq, kc = r.nq, r.k
-        counts = np.frombuffer(string_at(r.count, nq * _SIZE_T), dtype=np.uintp) \
-            .astype(np.int64) if nq else np.zeros(0, np.int64)
-        scores = np.full((nq, k), np.nan, dtype=np.float32)
-        ids = np.full((nq, k), None, dtype=object)
-        fields = {f: np.full((nq, k), None, dtype=object) for f in FIELDS} \
-            if hydrated else None
-        if nq and kc:
-            hits = np.frombuffer(string_at(r.hits, nq * kc * _HIT_SIZE), dtype=_HIT)
-            if nq == 1:
-                c = int(counts[0])
-                h = hits[:c]
-                scores[0, :c] = h["score"]
-                ids[0, :c] = _strings(h["id"].tolist())
-                if fields is not None:
-                    for f in FIELDS:
-                        fields[f][0, :c] = _strings(h[f].tolist())
-            else:
-                hits = hits.reshape(nq, kc)
-                mask = np.arange(kc) < counts[:, None]
-                h = hits[mask]
-                scores[:, :kc][mask] = h["score"]
-                ids[:, :kc][mask] = _strings(h["id"].tolist())
-                if fields is not None:
-                    for f in FIELDS:
-                        fields[f][:, :kc][mask] = _strings(h[f].tolist())
+        scores, ids, counts, fields = (_one if r.nq == 1 else _many)(r, k, hydrated)
         tier = r.tier
         return Results(scores, ids, counts, k, fields,
                        _TIER_NAMES[tier] if 0 <= tier < len(_TIER_NAMES) else str(tier),

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import resonance
-from resonance import _errors, _lib
+from resonance import _errors, _lib, _results
 
 from conftest import abi_helper_path
 
@@ -73,3 +73,15 @@ def test_error_from_status_carries_the_message():
     assert e.strerror == "vector dimension does not match the database"
     assert issubclass(resonance.NotFoundError, KeyError)
     assert str(resonance.NotFoundError("no node 'x'", status=9)) == "no node 'x' (E_NOTFOUND)"
+
+
+def test_abi_hit_readers_agree_with_ctypes():
+    # The two readers of rsn_hit arrays (struct for one query, a numpy dtype
+    # for batches) must see the fields where ctypes (checked above) puts them.
+    h = _lib.rsn_hit(0x1111, 0.25, 0x2222, 0x3333, 0x4444, 0x5555, 0x6666, 0x7777, 0x8888)
+    raw = bytes(h)
+    (row,) = _results._HIT_STRUCT.iter_unpack(raw)
+    want = tuple(getattr(h, f) for f, _ in _lib.rsn_hit._fields_)
+    assert row == want
+    arr = __import__("numpy").frombuffer(raw, dtype=_results._HIT)
+    assert tuple(arr[0].tolist()) == want

@@ -160,6 +160,20 @@ def test_refresh_sees_an_outside_writer(tmp_path):
         db.reload()
 
 
+def test_ids_that_are_not_utf8_are_decoded_with_replacement(tmp_path):
+    path = str(tmp_path / "u.db")
+    with resonance.open(path, create=True, dim=4) as db:
+        db.upsert("plain", np.ones(4))
+    with sqlite3.connect(path) as con:  # SQLite stores TEXT bytes unchecked
+        con.execute("INSERT INTO nodes(id, title, embedding) VALUES "
+                    "(CAST(x'6e6fff' AS TEXT), CAST(x'ff' AS TEXT), ?)",
+                    (np.array([1, 1, 1, 0.5], "<f4").tobytes(),))
+    with resonance.open(path, readonly=True) as db:
+        for res in (db.search([1, 1, 1, 0.5], k=2, hydrate=True),
+                    db.search([[1, 1, 1, 0.5], [1, 1, 1, 0.4]], k=2, hydrate=True)):
+            assert res.ids[0, 0] == "no\ufffd" and res.fields["title"][0, 0] == "\ufffd"
+
+
 def test_stats_and_check(small, tmp_path):
     with resonance.open(small.path, readonly=True) as db:
         s = db.stats()
