@@ -284,6 +284,8 @@ class Database:
             flags |= _lib.RSN_SEARCH_NO_RESCORE
         if not refresh:
             flags |= _lib.RSN_SEARCH_NO_REFRESH
+        if int(oversample) < 0:
+            raise ValueError(f"oversample must be >= 0 (0: the tier's default), not {oversample}")
         t = 0 if tier is None else _tier(self._lib, tier)
         return _lib.rsn_search_params(k, flags, ms, int(threads),
                                       filt._ptr if filt is not None else None,

@@ -138,6 +138,8 @@ def test_tier_approximate_and_errors(tiered, db, small):
         db.search(small.queries[1], tier="f8")
     with pytest.raises(TypeError):
         db.search(small.queries[1], tier=2)
+    with pytest.raises(ValueError):
+        tiered.search(small.queries[1], tier="i8", oversample=-1)
     assert sorted(tiered.stats().tiers) == ["b1", "f16", "i8"]
 
 
