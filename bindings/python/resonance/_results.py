@@ -35,19 +35,40 @@ def _hit_dtype() -> np.dtype:
                      "itemsize": ctypes.sizeof(_lib.rsn_hit)})
 
 
+_CODES = {ctypes.c_float: "f", ctypes.c_void_p: "P", ctypes.c_size_t: "N",
+          ctypes.c_double: "d", ctypes.c_int: "i"}
+
+
+def _struct_of(cls) -> struct.Struct:
+    """A struct.Struct with the layout of a ctypes Structure (native
+    alignment, as C lays it out; tests/test_abi.py checks both against the
+    compiler)."""
+    st = struct.Struct("@" + "".join(_CODES[t] for _, t in cls._fields_))
+    if st.size != ctypes.sizeof(cls):  # pragma: no cover - struct and ctypes disagree
+        raise ImportError(f"{cls.__name__}: struct says {st.size} bytes, "
+                          f"ctypes {ctypes.sizeof(cls)}")
+    return st
+
+
+def _index(cls, name: str) -> int:
+    return [n for n, _ in cls._fields_].index(name)
+
+
+# Reading results.  Everything the binding does after a search runs with
+# cold caches (a scan of N*d*4 bytes has just evicted the interpreter's
+# working set), so the single-query path reads the few bytes it needs with
+# struct (one copy each of the header and the hits) and builds each array
+# with one numpy call; batches use numpy views over a copy of the hits.
 _HIT = _hit_dtype()
 _HIT_SIZE = _HIT.itemsize
-# The same layout for struct.iter_unpack (native alignment, as C lays it
-# out; tests/test_abi.py checks it): the single-query path reads its few
-# hits this way, cheaper than building numpy views for ten rows.
-_HIT_STRUCT = struct.Struct("@" + "".join("f" if t is ctypes.c_float else "P"
-                                          for _, t in _lib.rsn_hit._fields_))
-if _HIT_STRUCT.size != _HIT_SIZE:  # pragma: no cover - a platform ctypes disagrees with
-    raise ImportError(f"rsn_hit: struct says {_HIT_STRUCT.size} bytes, ctypes {_HIT_SIZE}")
-_SCORE_AT = [i for i, (n, _) in enumerate(_lib.rsn_hit._fields_) if n == "score"][0]
-_FIELD_AT = [i for i, (n, _) in enumerate(_lib.rsn_hit._fields_) if n in FIELDS]
+_HIT_STRUCT = _struct_of(_lib.rsn_hit)
+_RES_STRUCT = _struct_of(_lib.rsn_results)
+_SCORE_AT = _index(_lib.rsn_hit, "score")
+_FIELD_AT = [_index(_lib.rsn_hit, f) for f in FIELDS]
+_R = {name: _index(_lib.rsn_results, name) for name, _ in _lib.rsn_results._fields_}
 _SIZE_T = ctypes.sizeof(ctypes.c_size_t)
 _TIER_NAMES = ("f32", "f16", "i8", "b1")
+_NAN = float("nan")
 
 
 class Hit(NamedTuple):
@@ -169,37 +190,30 @@ class Results:
                 f" counts={self.counts.tolist() if len(self) <= 8 else '...'}>")
 
 
-def _one(r, k: int, hydrated: bool):
-    """The arrays of a one-query rsn_results (the common, latency-bound case)."""
-    c = ctypes.c_size_t.from_address(r.count).value if r.nq else 0
-    scores = np.empty((1, k), dtype=np.float32)
-    scores.fill(np.nan)
-    ids = np.empty((1, k), dtype=object)  # np.empty fills object arrays with None
-    fields = {f: np.empty((1, k), dtype=object) for f in FIELDS} if hydrated else None
-    if c:
-        rows = list(_HIT_STRUCT.iter_unpack(string_at(r.hits, c * _HIT_SIZE)))
-        scores[0, :c] = [row[_SCORE_AT] for row in rows]
-        ids[0, :c] = _strings([row[0] for row in rows])
-        if fields is not None:
-            for f, at in zip(FIELDS, _FIELD_AT):
-                fields[f][0, :c] = _strings([row[at] for row in rows])
-    return scores, ids, np.array([c], dtype=np.int64), fields
+def _one(count: int, hits: int, k: int, hydrated: bool):
+    """Lists of a one-query rsn_results (the common, latency-bound case)."""
+    c = struct.unpack("N", string_at(count, _SIZE_T))[0]
+    if not c:
+        return 0, [], [], [[] for _ in FIELDS] if hydrated else None
+    rows = list(_HIT_STRUCT.iter_unpack(string_at(hits, c * _HIT_SIZE)))
+    scores = [row[_SCORE_AT] for row in rows]
+    ids = _strings([row[0] for row in rows])
+    cols = [_strings([row[at] for row in rows]) for at in _FIELD_AT] if hydrated else None
+    return c, scores, ids, cols
 
 
-def _many(r, k: int, hydrated: bool):
+def _many(nq: int, kc: int, count: int, hits: int, k: int, hydrated: bool):
     """The arrays of a batch rsn_results: numpy views over a copy of the hits."""
-    nq, kc = r.nq, r.k
-    counts = np.frombuffer(string_at(r.count, nq * _SIZE_T), dtype=np.uintp) \
+    counts = np.frombuffer(string_at(count, nq * _SIZE_T), dtype=np.uintp) \
         .astype(np.int64) if nq else np.zeros(0, np.int64)
     scores = np.empty((nq, k), dtype=np.float32)
     scores.fill(np.nan)
-    ids = np.empty((nq, k), dtype=object)
+    ids = np.empty((nq, k), dtype=object)  # np.empty fills object arrays with None
     fields = {f: np.empty((nq, k), dtype=object) for f in FIELDS} if hydrated else None
     if nq and kc:
-        hits = np.frombuffer(string_at(r.hits, nq * kc * _HIT_SIZE), dtype=_HIT)
-        hits = hits.reshape(nq, kc)
+        hv = np.frombuffer(string_at(hits, nq * kc * _HIT_SIZE), dtype=_HIT).reshape(nq, kc)
         mask = np.arange(kc) < counts[:, None]
-        h = hits[mask]
+        h = hv[mask]
         scores[:, :kc][mask] = h["score"]
         ids[:, :kc][mask] = _strings(h["id"].tolist())
         if fields is not None:
@@ -213,12 +227,25 @@ def take(lib, ptr: int, k: int, hydrated: bool) -> Results:
     width k, then free it.  k >= r.k always (the library returns
     min(k, rows available) columns)."""
     try:
-        r = _lib.rsn_results.from_address(ptr)
-        scores, ids, counts, fields = (_one if r.nq == 1 else _many)(r, k, hydrated)
-        tier = r.tier
-        return Results(scores, ids, counts, k, fields,
-                       _TIER_NAMES[tier] if 0 <= tier < len(_TIER_NAMES) else str(tier),
-                       bool(r.approximate), int(r.candidates),
-                       float(r.search_ms), float(r.hydrate_ms))
+        r = _RES_STRUCT.unpack(string_at(ptr, _RES_STRUCT.size))
+        nq = r[_R["nq"]]
+        if nq == 1:
+            c, sc, ids, cols = _one(r[_R["count"]], r[_R["hits"]], k, hydrated)
+        else:
+            many = _many(nq, r[_R["k"]], r[_R["count"]], r[_R["hits"]], k, hydrated)
     finally:
         lib.rsn_results_free(ptr)
+    if nq == 1:
+        pad = [None] * (k - c)
+        scores = np.array([sc + [_NAN] * (k - c)], dtype=np.float32)
+        ida = np.array([ids + pad], dtype=object)
+        counts = np.array([c], dtype=np.int64)
+        fields = {f: np.array([col + pad], dtype=object) for f, col in zip(FIELDS, cols)} \
+            if hydrated else None
+    else:
+        scores, ida, counts, fields = many
+    tier = r[_R["tier"]]
+    return Results(scores, ida, counts, k, fields,
+                   _TIER_NAMES[tier] if 0 <= tier < len(_TIER_NAMES) else str(tier),
+                   bool(r[_R["approximate"]]), r[_R["candidates"]],
+                   r[_R["search_ms"]], r[_R["hydrate_ms"]])
