@@ -57,8 +57,6 @@ static int prepare_dir(const char *dir, int force, int *created) {
   struct stat sb;
   *created = 0;
   if (stat(dir, &sb) != 0) {
-    if (errno != ENOENT)
-      return cli_error(CLI_EXIT_DB, "shard: --out %s: %s", dir, strerror(errno));
     if (mkdir(dir, 0777) != 0)
       return cli_error(CLI_EXIT_DB, "shard: cannot create the directory %s: %s", dir,
                        strerror(errno));
