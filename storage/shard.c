@@ -34,7 +34,8 @@
  * writes the source's bytes once (plus a copy of the shared tables per
  * shard), where "VACUUM INTO, then delete the other shards' rows, then
  * VACUUM" would write the whole file S times over: measured on 100,000 x
- * 384 (200 MB), 0.16 s against 1.06 s per shard of S = 4.  Triggers are
+ * 384 (200 MB, 2 cores), 0.83 s for S = 4 against 4.45 s (S = 2: 0.93
+ * against 2.37 s; README "Shards").  Triggers are
  * created after the data, so none fires during the copy (the app's
  * triggers, and resonance's change-log triggers, see a shard as a file
  * that always held these rows).

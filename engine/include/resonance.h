@@ -805,15 +805,18 @@ typedef struct rsn_shard_opts {
  *
  * The source is opened read-only and read in one read transaction: every
  * shard comes from the same snapshot while other connections go on
- * writing (in WAL mode; in rollback-journal mode their commits wait for
- * the split).  Up to 32 files are written per pass over the source.  The
- * output depends only on the source's content: a second split of an
- * unchanged file gives byte-identical files.
+ * writing (in WAL mode; in rollback-journal mode a writer's commit waits
+ * for the split, up to its busy timeout).  Up to 32 files are written per
+ * pass over the source.  The output depends only on the source's content
+ * (and the SQLite library): a second split of an unchanged file gives
+ * byte-identical files.
  *
  * Files are written as "<path>.rsn-tmp", synced, and renamed over paths[i]
- * only when all of them are complete; on failure none of paths[i] is
- * touched and the temporary files are removed.  An existing paths[i] is
- * replaced.  counts (optional) receives shards entries; info (optional)
+ * only when all of them are complete; a failure before that removes the
+ * temporary files and leaves every paths[i] as it was (only a rename that
+ * fails, which needs the directory to change under the split, can leave
+ * the earlier ones renamed).  An existing paths[i] is replaced, and a
+ * stale -wal or -shm beside it removed.  counts (optional) receives shards entries; info (optional)
  * the source's.  Errors: E_INVAL (shards not in 1..RSN_SHARD_MAX, a NULL
  * or repeated path, a path naming the source), whatever opening the source
  * returns (E_CANTOPEN, E_NOTDB, E_SCHEMA, E_BUSY ...), E_CANTOPEN or
