@@ -15,8 +15,8 @@ import os
 import threading
 import weakref
 from ctypes import byref, c_int, c_void_p, string_at
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
 import numpy as np
 
@@ -187,6 +187,8 @@ class Database:
                       | (0 if load else _lib.RSN_OPEN_NOLOAD)
                       | (0 if history else _lib.RSN_OPEN_NO_HISTORY)
                       | (0 if triggers else _lib.RSN_OPEN_NO_TRIGGERS))
+        if dim is not None and int(dim) < 0:
+            raise ValueError(f"dim must be positive (or None: any), not {dim}")
         opts.dim = 0 if dim is None else int(dim)
         opts.model = None if model is None else model.encode("utf-8")
         opts.threads = int(threads)
@@ -195,7 +197,7 @@ class Database:
         for t in ([tiers] if isinstance(tiers, str) else tiers):
             if t == "all":
                 opts.tiers |= (1 << 1) | (1 << 2) | (1 << 3)
-            else:
+            elif _tier(lib, t):  # f32 is always there: no bit
                 opts.tiers |= 1 << _tier(lib, t)
         handle = c_void_p()
         _check(lib, lib.rsn_open(os.fsencode(path), byref(opts), byref(handle)))
@@ -230,13 +232,19 @@ class Database:
         transaction is rolled back.  Results already returned stay valid.
         Idempotent."""
         with self._cv:
-            if self._h is None or self._closing:
+            if self._h is None:
+                return
+            if self._closing:  # another thread is closing: wait for it
+                while self._h is not None:
+                    self._cv.wait()
                 return
             self._closing = True
             while self._busy:
                 self._cv.wait()
-            self._h = None
         self._finalizer()  # rsn_close, once
+        with self._cv:
+            self._h = None
+            self._cv.notify_all()
 
     @property
     def closed(self) -> bool:
@@ -249,7 +257,7 @@ class Database:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._h is None else f"dim={self.dim}"
+        state = "closed" if self._h is None or self._closing else f"dim={self.dim}"
         return f"<resonance.Database {self.path!r} {state}>"
 
     # ---- properties ---------------------------------------------------------

@@ -8,7 +8,6 @@ One Filter may be used by any number of threads and searches at once.
 
 from __future__ import annotations
 
-import ctypes
 import json
 from ctypes import byref, c_char_p, c_void_p
 from typing import Any, Iterable, Mapping, Optional, Union

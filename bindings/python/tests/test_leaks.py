@@ -8,7 +8,6 @@ freed memory resident on purpose; the ASan build checks memory errors)."""
 import gc
 import os
 
-import numpy as np
 import pytest
 
 import resonance

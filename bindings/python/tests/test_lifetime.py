@@ -71,6 +71,16 @@ def test_close_waits_for_searches_in_progress(small):
     assert outcome["closed_after"] >= 0 and db.closed
 
 
+def test_close_from_two_threads(small):
+    db = resonance.open(small.path, readonly=True, tiers=["f32", "i8"])
+    threads = [threading.Thread(target=db.close) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert db.closed and not db._finalizer.alive
+
+
 def test_unclosed_handle_is_closed_when_collected(small):
     db = resonance.open(small.path, readonly=True)
     fin = db._finalizer
