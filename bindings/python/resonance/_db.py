@@ -466,6 +466,8 @@ class Database:
         lib = self._lib
         id_list = _id_list(ids)
         n = len(id_list)
+        if n == 0:
+            return 0
         if vectors is not None:
             v = _matrix(vectors, "vectors")
             if v.ndim == 1:

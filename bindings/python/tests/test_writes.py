@@ -67,6 +67,7 @@ def test_upsert_argument_errors(fresh):
         fresh.upsert(["a"], np.ones(8), colour="red")
     with pytest.raises(TypeError):
         fresh.upsert([1.5], np.ones(8))
+    assert fresh.upsert([], []) == 0 and fresh.delete([]) == 0
 
 
 def test_delete(fresh):
