@@ -35,7 +35,7 @@ static const cli_cmd *const commands[] = {
     &cli_cmd_init,     &cli_cmd_import, &cli_cmd_get,    &cli_cmd_list,
     &cli_cmd_edges,    &cli_cmd_stats,  &cli_cmd_check,  &cli_cmd_maintain,
     &cli_cmd_search,   &cli_cmd_embed,  &cli_cmd_generate, &cli_cmd_bench,
-    &cli_cmd_serve,
+    &cli_cmd_serve,    &cli_cmd_cluster_search,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
