@@ -56,7 +56,7 @@ from . import Error, Results
 from . import open as _open
 
 __all__ = ["ShardedIndex", "ShardedResults", "ShardUnavailableError", "ManifestError",
-           "shard_of", "merge_topk", "load_manifest"]
+           "shard_of", "shard_hash", "merge_topk", "load_manifest"]
 
 MANIFEST_VERSION = 1
 FNV_OFFSET = 0xcbf29ce484222325
@@ -85,17 +85,27 @@ class ManifestError(Error):
     """The manifest is unreadable, malformed or does not match its shards."""
 
 
-def shard_of(id: str, shards: int) -> int:
-    """The shard an id belongs to: FNV-1a 64 of its UTF-8 bytes, mod shards.
-
-    The same function as the library's rsn_shard_of and `resonance shard`;
-    it never changes, since the files were split by it."""
-    if shards < 1:
-        raise ValueError("shards must be >= 1")
+def shard_hash(id: str) -> int:
+    """The library's rsn_shard_hash: FNV-1a 64 of the id's UTF-8 bytes, then
+    MurmurHash3's fmix64 finalizer (resonance.h defines it; it never
+    changes, since shard files were split by it)."""
+    m = 0xFFFFFFFFFFFFFFFF
     h = FNV_OFFSET
     for b in id.encode("utf-8"):
-        h = ((h ^ b) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
-    return h % shards
+        h = ((h ^ b) * FNV_PRIME) & m
+    h ^= h >> 33
+    h = (h * 0xff51afd7ed558ccd) & m
+    h ^= h >> 33
+    h = (h * 0xc4ceb9fe1a85ec53) & m
+    return h ^ (h >> 33)
+
+
+def shard_of(id: str, shards: int) -> int:
+    """The shard an id belongs to among `shards`: shard_hash(id) % shards,
+    as the library's rsn_shard_of and `resonance shard` compute it."""
+    if shards < 1:
+        raise ValueError("shards must be >= 1")
+    return shard_hash(id) % shards
 
 
 def load_manifest(manifest: Any) -> Dict[str, Any]:
