@@ -91,12 +91,8 @@ static const char *const app_ddl[] = {
 
 /* resonance's own metadata table, created with CREATE, or when something
  * must be recorded on a writable file that has none. */
-static rsn_store_sql q_meta_create =
-    RSN_STORE_SQL("CREATE TABLE IF NOT EXISTS rsn_meta (key TEXT PRIMARY KEY "
-                  "NOT NULL, value TEXT)");
-static rsn_store_sql q_meta_init =
-    RSN_STORE_SQL("INSERT OR IGNORE INTO rsn_meta (key, value) "
-                  "VALUES ('format_version', '1')");
+static rsn_store_sql q_meta_create = RSN_STORE_SQL(RSN_STORE_META_CREATE);
+static rsn_store_sql q_meta_init = RSN_STORE_SQL(RSN_STORE_META_INIT);
 static rsn_store_sql q_meta_get =
     RSN_STORE_SQL("SELECT value FROM rsn_meta WHERE key = ?1");
 static rsn_store_sql q_meta_set =

@@ -253,6 +253,17 @@ RSN_INTERNAL rsn_status rsn_store_maintain(rsn_store *s, unsigned ops);
 /* Online backup with sqlite3_backup_* to dest (overwritten). */
 RSN_INTERNAL rsn_status rsn_store_backup(rsn_store *s, const char *dest);
 
+/* ---- shards (shard.c) ------------------------------------------------------
+ * rsn_shard_split's work on an open source store (read-only is enough):
+ * the arguments are checked by the caller (shards in 1..RSN_SHARD_MAX,
+ * paths distinct and not the source, info and counts not NULL).  Opens and
+ * ends its own read transaction on s (E_STATE if one is open). */
+RSN_INTERNAL rsn_status rsn_store_shard_split(rsn_store *s, uint32_t shards,
+                                              const char *const *paths,
+                                              const rsn_shard_opts *opts,
+                                              rsn_shard_info *info,
+                                              rsn_shard_counts *counts);
+
 /* ---- change log (changelog.c): sync with other writers -------------------
  * rsn_changes (seq, node_id, op) fed by triggers on nodes, rsn_cursors
  * (handle, seq) for pruning; see changelog.c for the design. */

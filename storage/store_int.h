@@ -19,6 +19,8 @@
  *   stats.c      counts, integrity, maintenance, backup, the health check
  *   sqlfilter.c  filter conditions in SQL: ids by template or raw clause,
  *                the authorizer of raw clauses
+ *   shard.c      splitting a database into shard files; the shard hash
+ *                (public, resonance.h)
  *   fafcas.c     the FAFCAS blob codec (public, resonance.h)
  *   readahead.c  the VFS of loader connections
  */
@@ -229,6 +231,14 @@ RSN_INTERNAL rsn_status rsn__store_need_writable(rsn_store *s,
   "new_value) "
 
 /* ---- schema (schema.c) --------------------------------------------------- */
+/* resonance's own metadata table and its first row, as schema.c creates
+ * them (shard.c creates them the same way in a shard file). */
+#define RSN_STORE_META_CREATE                                                \
+  "CREATE TABLE IF NOT EXISTS rsn_meta (key TEXT PRIMARY KEY NOT NULL, "     \
+  "value TEXT)"
+#define RSN_STORE_META_INIT                                                  \
+  "INSERT OR IGNORE INTO rsn_meta (key, value) VALUES ('format_version', '1')"
+
 /* Number of the four contract tables present (0..4) and whether rsn_meta
  * exists (either pointer may be NULL). */
 RSN_INTERNAL rsn_status rsn__store_schema_probe(rsn_store *s,

@@ -723,6 +723,111 @@ RSN_API rsn_status rsn_maintain(rsn_db *db, unsigned ops);
  * API (overwrites dest_path).  Thread-safe; writes wait; searches go on. */
 RSN_API rsn_status rsn_backup(rsn_db *db, const char *dest_path);
 
+/* ---------------------------------------------------------------------------
+ * Shards: one database split into S files by a stable hash of the node id,
+ * each an ordinary app database that resonance (and the app) opens as it
+ * is.  Searching every shard and merging the per-shard top k by (score
+ * desc, id asc) gives exactly the top k of the whole (README "Shards").
+ *
+ * The hash.  It must never change: shard files, and every program that
+ * routes writes or queries to them (in any language), depend on it.
+ *
+ *   h = 0xcbf29ce484222325                    FNV-1a, 64 bits, over the
+ *   for each byte b of the id (UTF-8):          id's bytes (no terminator)
+ *     h = (h XOR b) * 0x100000001b3 mod 2^64
+ *   h = h XOR (h >> 33)                        then MurmurHash3's fmix64
+ *   h = h * 0xff51afd7ed558ccd mod 2^64          finalizer
+ *   h = h XOR (h >> 33)
+ *   h = h * 0xc4ceb9fe1a85ec53 mod 2^64
+ *   h = h XOR (h >> 33)
+ *   shard = h mod S
+ *
+ * Why the finalizer: modulo 2^k, plain FNV-1a depends only on the low k
+ * bits of each byte, so ids that differ only in higher bits always share a
+ * shard ("note" and "Note" do for every S up to 32).  fmix64 makes every
+ * bit of the input count; it is three shifts and two multiplies in any
+ * language (Python: mask with (1 << 64) - 1).
+ *
+ * Test vectors (tests/test_shard.c checks them; computed in Python):
+ *   id                            rsn_shard_hash        S=2 S=3 S=4 S=7 S=16 S=1000
+ *   ""                            0xefd01f60ba992926      0   2   2   1    6   342
+ *   "a"                           0x82a2a958a9bece5b      1   2   3   1   11   315
+ *   "node-42"                     0x6d450d277743995e      0   0   2   1   14   798
+ *   "note"                        0x5b79326216421d61      1   1   1   0    1     9
+ *   "Note"                        0x15e58a43fc0369ee      0   0   2   2   14   958
+ *   "caf\xc3\xa9" (cafe, e acute) 0xf50b1f8e2c0682e6      0   2   2   5    6   854
+ * ------------------------------------------------------------------------- */
+#define RSN_SHARD_MAX 1024u            /* most shards rsn_shard_split makes   */
+#define RSN_SHARD_HASH "fnv1a64-fmix64" /* the hash's name (rsn_meta, manifest) */
+
+/* The 64-bit hash above of len bytes at id (id may be NULL when len is 0).
+ * Pure: thread-safe, no handle. */
+RSN_API uint64_t rsn_shard_hash(const char *id, size_t len);
+/* The shard of an id among `shards`: rsn_shard_hash(id, len) % shards
+ * (0 when shards is 0 or 1).  Pure. */
+RSN_API uint32_t rsn_shard_of(const char *id, size_t len, uint32_t shards);
+
+typedef struct rsn_shard_counts {
+  int64_t nodes;   /* node rows                                             */
+  int64_t history; /* history rows: the nodes' own (entity_type 'node') and
+                      every other one (edges' rows are in every shard)     */
+  int64_t edges;   /* edge rows: all of the source's, in every shard        */
+} rsn_shard_counts;
+
+typedef struct rsn_shard_info {
+  rsn_shard_counts source;        /* the source's rows, in the snapshot read */
+  uint32_t dim;                   /* recorded in every shard: the source's
+                                     recorded dimension, else the length
+                                     most of its blobs have; 0: none       */
+  char model[RSN_MODEL_MAX + 1];  /* the source's model, "" if none          */
+  int64_t virtual_tables;         /* virtual tables (FTS, R-tree) copied
+                                     whole, as VACUUM copies them: an index
+                                     over nodes still names the other
+                                     shards' rows (rebuild it if it matters) */
+} rsn_shard_info;
+
+typedef struct rsn_shard_opts {
+  rsn_progress_fn progress;       /* optional: phase "shard", node rows read
+                                     of the total (all passes)             */
+  void *progress_ctx;
+} rsn_shard_opts;
+
+/* Split the database at `source` into `shards` files paths[0..shards):
+ * shard i holds the nodes whose rsn_shard_of(id) is i, the history rows of
+ * those nodes (entity_type 'node', by entity_id), and a whole copy of every
+ * other table (edges, the other history rows, ember_state, the app's own
+ * tables); rsn_meta also records shard_index, shard_count and shard_hash
+ * (RSN_SHARD_HASH), and the dimension (see rsn_shard_info.dim).  Each file
+ * has the source's schema (tables, indexes, views, triggers, virtual tables,
+ * page size, encoding, journal mode, user_version) and its rowids; the
+ * change log (rsn_changes, rsn_cursors) starts empty and sqlite_stat1, when
+ * the source has it, is rebuilt with ANALYZE.
+ *
+ * The source is opened read-only and read in one read transaction: every
+ * shard comes from the same snapshot while other connections go on
+ * writing (in WAL mode; in rollback-journal mode a writer's commit waits
+ * for the split, up to its busy timeout).  Up to 32 files are written per
+ * pass over the source.  The output depends only on the source's content
+ * (and the SQLite library): a second split of an unchanged file gives
+ * byte-identical files.
+ *
+ * Files are written as "<path>.rsn-tmp", synced, and renamed over paths[i]
+ * only when all of them are complete; a failure before that removes the
+ * temporary files and leaves every paths[i] as it was (only a rename that
+ * fails, which needs the directory to change under the split, can leave
+ * the earlier ones renamed).  An existing paths[i] is replaced, and a
+ * stale -wal or -shm beside it removed.  counts (optional) receives shards entries; info (optional)
+ * the source's.  Errors: E_INVAL (shards not in 1..RSN_SHARD_MAX, a NULL
+ * or repeated path, a path naming the source), whatever opening the source
+ * returns (E_CANTOPEN, E_NOTDB, E_SCHEMA, E_BUSY ...), E_CANTOPEN or
+ * E_READONLY (a shard file cannot be created), E_IO, E_SQL, E_NOMEM.
+ * Thread-safe (it uses no handle). */
+RSN_API rsn_status rsn_shard_split(const char *source, uint32_t shards,
+                                   const char *const *paths,
+                                   const rsn_shard_opts *opts,
+                                   rsn_shard_info *info,
+                                   rsn_shard_counts *counts);
+
 /* The SQLite library version resonance runs on ("3.40.1"). */
 RSN_API const char *rsn_sqlite_version(void);
 
