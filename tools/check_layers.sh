@@ -16,6 +16,7 @@
 #                      directly: bench/kernel_bench.cc)
 #   service/           embed/include (`resonance serve`: public headers only)
 #   tools/             bench/lib, embed/include, service
+#   bindings/          public headers only (test helpers of the bindings)
 #   tests/             anything (tests may use internal headers)
 #
 # The build enforces the same through each target's include path; this
@@ -24,7 +25,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 declare -A ALLOW=(
@@ -39,6 +40,7 @@ declare -A ALLOW=(
   [bench]="bench bench/lib engine/include embed/include"
   [service]="service engine/include embed/include"
   [tools]="tools bench/lib service engine/include embed/include"
+  [bindings]="engine/include"
 )
 # Files allowed more than their layer.
 declare -A ALLOW_FILE=(
@@ -61,6 +63,7 @@ layer_of() {
     bench/*) echo bench ;;
     service/*) echo service ;;
     tools/*) echo tools ;;
+    bindings/*) echo bindings ;;
     *) echo "" ;;
   esac
 }
@@ -96,7 +99,7 @@ check_tree() {
         bad=1
       fi
     done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" || true)
-  done < <(find common kernels storage engine embed bench service tools -type f \
+  done < <(find common kernels storage engine embed bench service tools bindings -type f \
              \( -name '*.c' -o -name '*.h' -o -name '*.cc' \) 2>/dev/null | sort)
   return $bad
 }
