@@ -138,7 +138,8 @@ def main() -> int:
                 x.close()
         threads = max(1, cores // s)
         lc = LocalCluster(n_workers=s, threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=40)
+                          host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                          worker_dashboard_address="127.0.0.1:0", silence_logs=40)
         client = Client(lc)
         try:
             with cluster.ShardedIndex(client, man, timeout=600, threads=threads) as index:

@@ -310,8 +310,14 @@ class ShardedIndex:
         def send(i):
             return getattr(self._actors[i], method)(*args_of(i))
 
-        futs = {i: send(i) for i in shards}
-        out, failed = {}, {}
+        futs, out, failed = {}, {}, {}
+        for i in shards:  # a lost actor may fail at the call itself
+            try:
+                futs[i] = send(i)
+            except Error:
+                raise
+            except Exception as e:
+                failed[i] = e
         for i, f in futs.items():
             try:
                 out[i] = f.result(timeout=self.timeout)

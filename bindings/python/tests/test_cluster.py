@@ -28,7 +28,8 @@ N, D = 900, 24
 def client():
     from distributed import Client, LocalCluster
     lc = LocalCluster(n_workers=3, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=40)
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      worker_dashboard_address="127.0.0.1:0", silence_logs=40)
     c = Client(lc)
     yield c
     c.close()
@@ -112,7 +113,7 @@ def test_sharded_equals_single(client, source, s, tmp_path):
     rng = np.random.default_rng(s)
     qs = np.concatenate([src.queries, unit_rows(rng, 20, D)])
     filters = [None, {"must": [{"key": "type", "match": {"value": "paper"}}]},
-               {"has_id": ["dup-a", "dup-b", "node-00003", "node-00900"]},
+               {"must": [{"has_id": ["dup-a", "dup-b", "node-00003", "node-00900"]}]},
                {"must": [{"near": {"id": "node-00003", "hops": 2}}]},
                {"must_not": [{"key": "layer", "match": {"value": "edge"}}]}]
     with resonance.open(src.path, readonly=True) as db, \
@@ -157,7 +158,7 @@ def test_tier_search_guarantees(client, source, tmp_path):
             assert (many.scores <= exact.scores).all(), tier
             for q in range(len(qs)):
                 ids = list(many.ids[q])
-                own = db.search(qs[q], k=10, filter={"has_id": ids})
+                own = db.search(qs[q], k=10, filter={"must": [{"has_id": ids}]})
                 got = dict(zip(own.ids[0], own.scores[0]))
                 assert [got[i] for i in ids] == list(many.scores[q]), (tier, q)
 
