@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed", reason="python3-distributed not installed")
+if os.environ.get("RSN_PY_SANITIZED"):
+    pytest.skip("resonance.cluster adds no C: its worker processes are not run under "
+                "the sanitizers (the library's own tests are)", allow_module_level=True)
 
 import resonance  # noqa: E402
 from resonance import cluster  # noqa: E402
