@@ -35,7 +35,7 @@ static const cli_cmd *const commands[] = {
     &cli_cmd_init,     &cli_cmd_import, &cli_cmd_get,    &cli_cmd_list,
     &cli_cmd_edges,    &cli_cmd_stats,  &cli_cmd_check,  &cli_cmd_maintain,
     &cli_cmd_search,   &cli_cmd_embed,  &cli_cmd_generate, &cli_cmd_bench,
-    &cli_cmd_serve,    &cli_cmd_shard,
+    &cli_cmd_serve,    &cli_cmd_shard,  &cli_cmd_cluster_search,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -65,7 +65,7 @@ static void print_main_help(FILE *f) {
           "       resonance --version\n\nCommands:\n",
           rsn_version());
   for (size_t i = 0; i < NCOMMANDS; i++)
-    fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "  %-15s %s\n", commands[i]->name, commands[i]->summary);
   fprintf(f, "\nOptions may come before or after the positional arguments; "
              "'--' ends the options.\n\n%s",
           exit_code_help);

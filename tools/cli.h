@@ -257,6 +257,6 @@ extern const cli_cmd cli_cmd_embed;
 extern const cli_cmd cli_cmd_init, cli_cmd_import, cli_cmd_get, cli_cmd_list,
     cli_cmd_edges, cli_cmd_stats, cli_cmd_check, cli_cmd_maintain,
     cli_cmd_search, cli_cmd_generate, cli_cmd_bench, cli_cmd_serve,
-    cli_cmd_shard;
+    cli_cmd_shard, cli_cmd_cluster_search;
 
 #endif /* RSN_CLI_H */

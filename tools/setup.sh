@@ -12,6 +12,7 @@ PKGS=(build-essential cmake pkg-config git libcurl4-openssl-dev
       libmicrohttpd-dev
       libbenchmark-dev python3-numpy zlib1g-dev libhdf5-dev python3-h5py)
 PKGS+=(python3-pytest python3-venv python3-pip python3-setuptools python3-wheel) # bindings/python tests
+PKGS+=(python3-distributed python3-dask) # resonance.cluster (bindings/python) and its tests
 # Extra packages for the benchmark suite (comparison and plots); python3-venv
 # for tools/bench.sh's venv with PyPI's faiss-cpu (bench/requirements-anchors.txt).
 if [ "${RSN_SETUP_BENCH:-0}" = 1 ]; then
