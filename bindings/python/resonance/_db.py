@@ -435,6 +435,30 @@ class Database:
             self._txn = 0
             self._call(self._lib.rsn_commit)
 
+    @contextlib.contextmanager
+    def _writing(self, n: int) -> Iterator[int]:
+        """The handle for n writes made as one: under the write lock, in a
+        transaction of their own (unless n < 2 or transaction() is open),
+        committed at the end of the block or rolled back if it raises."""
+        lib = self._lib
+        with self._wlock:
+            h = self._enter()
+            try:
+                own = not self._txn and n > 1
+                if own:
+                    _check(lib, lib.rsn_begin(h))
+                try:
+                    yield h
+                    if own:
+                        own = False
+                        _check(lib, lib.rsn_commit(h))
+                except BaseException:
+                    if own:
+                        lib.rsn_rollback(h)
+                    raise
+            finally:
+                self._leave()
+
     def _call(self, fn, *args: Any) -> None:
         h = self._enter()
         try:
@@ -490,33 +514,18 @@ class Database:
             else:
                 cols[key] = [_text(key, val)] * n
         node = _lib.rsn_node()
-        with self._wlock:
-            h = self._enter()
-            try:
-                own = not self._txn and n > 1
-                if own:
-                    _check(lib, lib.rsn_begin(h))
-                try:
-                    for i in range(n):
-                        node.id = id_list[i].encode("utf-8")
-                        for key in _TEXT_COLUMNS:
-                            setattr(node, key, cols[key][i] if key in cols else None)
-                        node.embedding = base + i * row if v is not None else None
-                        node.dim = d
-                        st = lib.rsn_upsert(h, byref(node))
-                        if st:
-                            e = _errors.from_status(lib, st)
-                            e.message = f"row {i} (id {id_list[i]!r}): {e.message}"
-                            raise e
-                    if own:
-                        own = False
-                        _check(lib, lib.rsn_commit(h))
-                except BaseException:
-                    if own:
-                        lib.rsn_rollback(h)
-                    raise
-            finally:
-                self._leave()
+        with self._writing(n) as h:
+            for i in range(n):
+                node.id = id_list[i].encode("utf-8")
+                for key in _TEXT_COLUMNS:
+                    setattr(node, key, cols[key][i] if key in cols else None)
+                node.embedding = base + i * row if v is not None else None
+                node.dim = d
+                st = lib.rsn_upsert(h, byref(node))
+                if st:
+                    e = _errors.from_status(lib, st)
+                    e.message = f"row {i} (id {id_list[i]!r}): {e.message}"
+                    raise e
         return n
 
     def delete(self, ids: Any, missing_ok: bool = False) -> int:
@@ -526,28 +535,13 @@ class Database:
         lib = self._lib
         id_list = _id_list(ids)
         deleted = 0
-        with self._wlock:
-            h = self._enter()
-            try:
-                own = not self._txn and len(id_list) > 1
-                if own:
-                    _check(lib, lib.rsn_begin(h))
-                try:
-                    for i in id_list:
-                        st = lib.rsn_delete(h, i.encode("utf-8"))
-                        if st == _lib.RSN_E_NOTFOUND and missing_ok:
-                            continue
-                        _check(lib, st)
-                        deleted += 1
-                    if own:
-                        own = False
-                        _check(lib, lib.rsn_commit(h))
-                except BaseException:
-                    if own:
-                        lib.rsn_rollback(h)
-                    raise
-            finally:
-                self._leave()
+        with self._writing(len(id_list)) as h:
+            for i in id_list:
+                st = lib.rsn_delete(h, i.encode("utf-8"))
+                if st == _lib.RSN_E_NOTFOUND and missing_ok:
+                    continue
+                _check(lib, st)
+                deleted += 1
         return deleted
 
     def update_meta(self, id: str, meta: Any) -> None:
