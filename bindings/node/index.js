@@ -102,6 +102,16 @@ function toFilter(f) {
   return Filter.parse(f)._native;
 }
 
+/* A promise-returning call reports every failure, argument errors included,
+ * as a rejection, never as a synchronous throw. */
+function promised(start) {
+  try {
+    return start();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 const MODE_SINGLE = 0;
 const MODE_BATCH = 1;
 const MODE_LIKE = 2;
@@ -182,7 +192,7 @@ class Db {
 
   /** Top-k of one query, off the JavaScript thread. */
   search(query, opts) {
-    return native.search(this.#h, MODE_SINGLE, query, ...searchArgs(opts), true);
+    return promised(() => native.search(this.#h, MODE_SINGLE, query, ...searchArgs(opts), true));
   }
   /** Top-k of one query on the calling thread (blocks the event loop). */
   searchSync(query, opts) {
@@ -191,14 +201,14 @@ class Db {
   /** Many queries with the blocked batch kernel: a Float32Array of n x dim
    * floats, or an array of vectors. */
   searchBatch(queries, opts) {
-    return native.search(this.#h, MODE_BATCH, queries, ...searchArgs(opts), true);
+    return promised(() => native.search(this.#h, MODE_BATCH, queries, ...searchArgs(opts), true));
   }
   searchBatchSync(queries, opts) {
     return native.search(this.#h, MODE_BATCH, queries, ...searchArgs(opts), false);
   }
   /** "More like this": the node's stored vector as the query, itself excluded. */
   searchLike(id, opts) {
-    return native.search(this.#h, MODE_LIKE, id, ...searchArgs(opts), true);
+    return promised(() => native.search(this.#h, MODE_LIKE, id, ...searchArgs(opts), true));
   }
   searchLikeSync(id, opts) {
     return native.search(this.#h, MODE_LIKE, id, ...searchArgs(opts), false);

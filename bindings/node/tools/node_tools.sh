@@ -29,6 +29,12 @@ if [ ${#want[@]} -eq 0 ]; then
   echo "node_tools: bun $BUN_VERSION and typescript $TS_VERSION already in $DIR"
   exit 0
 fi
+# An install that failed (offline, registry unreachable) is not retried by
+# every test run: remove $DIR/npm-install.failed to try again.
+if [ -f npm-install.failed ] && [ -z "${RSN_NODE_TOOLS_RETRY:-}" ]; then
+  echo "node_tools: an earlier npm install failed ($DIR/npm-install.failed); remove it to retry" >&2
+  exit 1
+fi
 if ! command -v npm >/dev/null; then
   echo "node_tools: npm not found; cannot install ${want[*]}" >&2
   exit 1
@@ -38,10 +44,12 @@ if ! npm install --no-audit --no-fund --save-exact --fetch-retries 1 --fetch-tim
        "${want[@]}" >npm-install.log 2>&1; then
   echo "node_tools: npm install failed (see $DIR/npm-install.log):" >&2
   tail -5 npm-install.log >&2
+  cp npm-install.log npm-install.failed
   exit 1
 fi
 if ! node_modules/.bin/bun --version >/dev/null 2>&1; then
   echo "node_tools: bun $BUN_VERSION installed but does not run here" >&2
   exit 1
 fi
+rm -f npm-install.failed
 echo "node_tools: bun $(node_modules/.bin/bun --version), typescript $(node -p "require('./node_modules/typescript/package.json').version")"

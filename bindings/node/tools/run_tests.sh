@@ -4,9 +4,11 @@
 #
 #   node  node --test FILE...
 #   bun   bun test FILE... (Bun's runner runs node:test files); the bun
-#         binary is $RSN_BUN, else $RSN_NODE_TOOLS/node_modules/.bin/bun,
-#         installed there first by node_tools.sh when missing.  Exit 77
-#         (ctest: skipped) with the reason when Bun cannot be had.
+#         binary is $RSN_BUN, else $RSN_NODE_TOOLS/node_modules/.bin/bun.
+#         Exit 77 (ctest: skipped) with the reason when there is none.
+# When $RSN_NODE_TOOLS lacks bun or tsc, node_tools.sh installs the pinned
+# npm packages there first (once per build tree); if npm fails, the Bun run
+# and the TypeScript check are skipped with a message, the rest still runs.
 #
 # Environment (ctest sets it): RSN_NODE_ADDON, the built resonance.node;
 # RSN_CLI, the resonance command-line tool; RSN_NODE_TOOLS, where the npm
@@ -15,6 +17,12 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 RUNTIME=${1:?usage: run_tests.sh node|bun FILE...}
 shift
+# The npm tools (bun, typescript), installed once into the build tree.
+if [ -n "${RSN_NODE_TOOLS:-}" ] && { [ ! -x "$RSN_NODE_TOOLS/node_modules/.bin/bun" ] ||
+                                     [ ! -x "$RSN_NODE_TOOLS/node_modules/.bin/tsc" ]; }; then
+  bash "$HERE/node_tools.sh" "$RSN_NODE_TOOLS" || true
+fi
+
 case $RUNTIME in
   node)
     echo "run_tests: node $(node --version), addon ${RSN_NODE_ADDON:-?}"
@@ -24,9 +32,6 @@ case $RUNTIME in
     BUN=${RSN_BUN:-}
     if [ -z "$BUN" ] && [ -n "${RSN_NODE_TOOLS:-}" ]; then
       BUN=$RSN_NODE_TOOLS/node_modules/.bin/bun
-      if [ ! -x "$BUN" ]; then
-        bash "$HERE/node_tools.sh" "$RSN_NODE_TOOLS" || true
-      fi
     fi
     if [ -z "$BUN" ] || ! "$BUN" --version >/dev/null 2>&1; then
       echo "run_tests: SKIPPED under Bun: no bun binary (set RSN_BUN, or let" \
@@ -34,7 +39,7 @@ case $RUNTIME in
       exit 77
     fi
     echo "run_tests: bun $("$BUN" --version), addon ${RSN_NODE_ADDON:-?}"
-    exec "$BUN" test "$@"
+    exec "$BUN" test --timeout 300000 "$@"
     ;;
   *)
     echo "run_tests: unknown runtime $RUNTIME (node or bun)" >&2
