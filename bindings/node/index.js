@@ -112,6 +112,66 @@ function promised(start) {
   }
 }
 
+/* The addon's answer -> the public result (README.md "Results").  The
+ * addon sends hydrated metadata as one flat array, HIT_COLS values per hit
+ * (src/search.c says why); the hit objects are built here. */
+const HIT_COLS = 7;
+function hitsOf(ids, scores, cols, at, base) {
+  const n = ids.length;
+  const out = new Array(n);
+  for (let j = 0; j < n; j++) {
+    const c = (at + j) * HIT_COLS;
+    out[j] = { id: ids[j], score: scores[base + j], type: cols[c], title: cols[c + 1],
+               domain: cols[c + 2], layer: cols[c + 3], date: cols[c + 4], meta: cols[c + 5],
+               summary: cols[c + 6] };
+  }
+  return out;
+}
+
+function single(r) {
+  if (r.cols === undefined)
+    return { ids: r.ids, scores: r.scores, count: r.count, k: r.k, tier: r.tier,
+             approximate: r.approximate, candidates: r.candidates, searchMs: r.searchMs,
+             hydrateMs: r.hydrateMs };
+  return { ids: r.ids, scores: r.scores, hits: hitsOf(r.ids, r.scores, r.cols, 0, 0),
+           count: r.count, k: r.k, tier: r.tier, approximate: r.approximate,
+           candidates: r.candidates, searchMs: r.searchMs, hydrateMs: r.hydrateMs };
+}
+
+function batch(r) {
+  if (r.cols === undefined)
+    return { nq: r.nq, k: r.k, counts: r.counts, ids: r.ids, scores: r.scores, tier: r.tier,
+             approximate: r.approximate, candidates: r.candidates, searchMs: r.searchMs,
+             hydrateMs: r.hydrateMs };
+  const hits = new Array(r.nq);
+  for (let q = 0, at = 0; q < r.nq; q++) {
+    hits[q] = hitsOf(r.ids[q], r.scores, r.cols, at, q * r.k);
+    at += r.ids[q].length;
+  }
+  return { nq: r.nq, k: r.k, counts: r.counts, ids: r.ids, scores: r.scores, hits, tier: r.tier,
+           approximate: r.approximate, candidates: r.candidates, searchMs: r.searchMs,
+           hydrateMs: r.hydrateMs };
+}
+
+/* A plain array of numbers as a Float32Array (a JS loop is far cheaper than
+ * reading elements one by one through Node-API); anything else goes to the
+ * addon as it is, which converts typed arrays and refuses the rest. */
+function vec(v, what) {
+  if (!Array.isArray(v)) return v;
+  const out = new Float32Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    if (typeof x !== 'number') throw fail('E_INVAL', `${what}[${i}] is not a number`);
+    out[i] = x;
+  }
+  return out;
+}
+
+function vecs(v) {
+  if (!Array.isArray(v)) return v;
+  return v.map((x, i) => vec(x, `queries[${i}]`));
+}
+
 const MODE_SINGLE = 0;
 const MODE_BATCH = 1;
 const MODE_LIKE = 2;
@@ -192,26 +252,28 @@ class Db {
 
   /** Top-k of one query, off the JavaScript thread. */
   search(query, opts) {
-    return promised(() => native.search(this.#h, MODE_SINGLE, query, ...searchArgs(opts), true));
+    return promised(() => native.search(this.#h, MODE_SINGLE, vec(query, 'query'),
+                                        ...searchArgs(opts), true).then(single));
   }
   /** Top-k of one query on the calling thread (blocks the event loop). */
   searchSync(query, opts) {
-    return native.search(this.#h, MODE_SINGLE, query, ...searchArgs(opts), false);
+    return single(native.search(this.#h, MODE_SINGLE, vec(query, 'query'), ...searchArgs(opts), false));
   }
   /** Many queries with the blocked batch kernel: a Float32Array of n x dim
    * floats, or an array of vectors. */
   searchBatch(queries, opts) {
-    return promised(() => native.search(this.#h, MODE_BATCH, queries, ...searchArgs(opts), true));
+    return promised(() => native.search(this.#h, MODE_BATCH, vecs(queries), ...searchArgs(opts),
+                                        true).then(batch));
   }
   searchBatchSync(queries, opts) {
-    return native.search(this.#h, MODE_BATCH, queries, ...searchArgs(opts), false);
+    return batch(native.search(this.#h, MODE_BATCH, vecs(queries), ...searchArgs(opts), false));
   }
   /** "More like this": the node's stored vector as the query, itself excluded. */
   searchLike(id, opts) {
-    return promised(() => native.search(this.#h, MODE_LIKE, id, ...searchArgs(opts), true));
+    return promised(() => native.search(this.#h, MODE_LIKE, id, ...searchArgs(opts), true).then(single));
   }
   searchLikeSync(id, opts) {
-    return native.search(this.#h, MODE_LIKE, id, ...searchArgs(opts), false);
+    return single(native.search(this.#h, MODE_LIKE, id, ...searchArgs(opts), false));
   }
 
   /** Insert or replace nodes in one transaction (all or none): an array of
@@ -237,6 +299,17 @@ class Db {
     return native.get(this.#h, id, !!(opts && opts.embedding));
   }
 
+  /** @internal bench/overhead.mjs: the library's own calls timed in C in
+   * this process (microseconds; see src/search.c addon_bench_search). */
+  _benchSearch(batch, queries, k, hydrate, reps = 1) {
+    return native._benchSearch(this.#h, batch ? 1 : 0, queries, k,
+                               hydrate ? 0 : C.SEARCH_NO_HYDRATE, reps);
+  }
+
+  /** @internal bench/overhead.mjs: microseconds the library call took in
+   * the search that settled last (src/search.c addon_last_call_us). */
+  static _lastCallUs() { return native._lastCallUs(); }
+
   stats() { return native.stats(this.#h); }
   check() { return native.check(this.#h); }
   /** Apply what other connections committed; {changed, fullReload, upserted, removed}. */
@@ -248,7 +321,9 @@ class Db {
   close() {
     if (!this.#closing) {
       this.#closing = new Promise((resolve) => {
-        if (native.close(this.#h, resolve)) resolve();
+        // The addon calls back after the last search in flight settled; the
+        // promise resolves after that search's own callbacks have run.
+        if (native.close(this.#h, () => setImmediate(resolve))) resolve();
       });
     }
     return this.#closing;

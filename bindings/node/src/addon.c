@@ -992,6 +992,8 @@ NAPI_MODULE_INIT() {
       {"close", js_close},
       {"state", js_state},
       {"search", addon_search},
+      {"_benchSearch", addon_bench_search},
+      {"_lastCallUs", addon_last_call_us},
       {"upsert", js_upsert},
       {"remove", js_remove},
       {"get", js_get},

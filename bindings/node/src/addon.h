@@ -42,6 +42,9 @@ typedef struct addon_db {
  * addon in several worker threads, each with its own environment. */
 typedef struct addon_state {
   napi_ref error_class; /* index.js's ResonanceError, or NULL before init()  */
+  double last_call_us;  /* wall time of the library call inside the last
+                           search that settled (bench/overhead.mjs pairs it
+                           with the JS call's time: _lastCallUs())         */
 } addon_state;
 
 /* ---- errors (addon.c) ---------------------------------------------------- */
@@ -101,5 +104,9 @@ int addon_get_vector(napi_env env, napi_value v, const char *what, const float *
                      size_t *n, float **owned);
 
 napi_value addon_search(napi_env env, napi_callback_info info);
+/* The library's own calls timed in C, and the time of the library call in
+ * the last search, for bench/overhead.mjs. */
+napi_value addon_bench_search(napi_env env, napi_callback_info info);
+napi_value addon_last_call_us(napi_env env, napi_callback_info info);
 
 #endif /* RSN_NODE_ADDON_H */

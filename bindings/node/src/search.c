@@ -17,10 +17,12 @@
  * Results are always copied out of rsn_results, which is freed before the
  * call returns, so nothing in JavaScript points into C memory.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime for the bench timing loop */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "addon.h"
 
@@ -39,6 +41,18 @@ enum { MODE_SINGLE = 0, MODE_BATCH = 1, MODE_LIKE = 2 };
       return 0;                                                               \
     }                                                                         \
   } while (0)
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* Record the library call's time of a search that settles now. */
+static void set_last_call(napi_env env, double us) {
+  addon_state *s = NULL;
+  if (napi_get_instance_data(env, (void **)&s) == napi_ok && s) s->last_call_us = us;
+}
 
 /* ---- vectors in ---------------------------------------------------------- */
 
@@ -223,6 +237,14 @@ static int get_matrix(napi_env env, napi_value v, rsn_db *db, const float **data
 
 /* ---- results out --------------------------------------------------------- */
 
+/* Hydrated metadata goes out as one flat array, HIT_COLS values per hit
+ * (type, title, domain, layer, date, meta, summary; null for SQL NULL), in
+ * the order of the hits; index.js builds the {id, score, ...} objects from
+ * it.  Measured: creating the objects here (nine named properties each
+ * through Node-API) cost about 3 us per hit under Node, building them in
+ * JavaScript from one array costs a fraction of that. */
+#define HIT_COLS 7
+
 static napi_value str_or_null(napi_env env, const char *s) {
   napi_value v = NULL;
   if (s)
@@ -232,43 +254,23 @@ static napi_value str_or_null(napi_env env, const char *s) {
   return v;
 }
 
-/* One hydrated hit as {id, score, type, title, domain, layer, date, meta,
- * summary} (null for SQL NULL), made with one napi_define_properties. */
-static napi_value hit_to_js(napi_env env, const rsn_hit *h) {
-  napi_value o, score;
-  TRY(napi_create_object(env, &o));
-  TRY(napi_create_double(env, h->score, &score));
-  const char *names[] = {"id", "score", "type", "title", "domain",
-                         "layer", "date", "meta", "summary"};
-  const char *vals[] = {h->id, NULL, h->type, h->title, h->domain,
-                        h->layer, h->date, h->meta, h->summary};
-  napi_property_descriptor d[9];
-  memset(d, 0, sizeof d);
-  for (int i = 0; i < 9; i++) {
-    d[i].utf8name = names[i];
-    d[i].value = i == 1 ? score : str_or_null(env, vals[i]);
-    d[i].attributes = napi_writable | napi_enumerable | napi_configurable;
-    if (!d[i].value) return addon_throw(env, RSN_E_NOMEM, "cannot create a hit");
-  }
-  TRY(napi_define_properties(env, o, 9, d));
-  return o;
-}
-
-/* ids (and hydrated hits) of query q: arrays of count[q] elements. */
-static int query_to_js(napi_env env, const rsn_results *r, size_t q, int hydrated,
-                       napi_value *ids, napi_value *hits) {
+/* ids of query q (an array of count[q] strings); with cols, its hits'
+ * metadata appended to cols from index *at on. */
+static int query_to_js(napi_env env, const rsn_results *r, size_t q, napi_value *ids,
+                       napi_value cols, uint32_t *at) {
   size_t n = r->count[q];
   const rsn_hit *h = r->hits + q * r->k;
   napi_value s;
   TRYI(napi_create_array_with_length(env, n, ids));
-  if (hydrated) TRYI(napi_create_array_with_length(env, n, hits));
   for (size_t j = 0; j < n; j++) {
     TRYI(napi_create_string_utf8(env, h[j].id, NAPI_AUTO_LENGTH, &s));
     TRYI(napi_set_element(env, *ids, (uint32_t)j, s));
-    if (hydrated) {
-      napi_value o = hit_to_js(env, &h[j]);
-      if (!o) return 0;
-      TRYI(napi_set_element(env, *hits, (uint32_t)j, o));
+    if (!cols) continue;
+    const char *v[HIT_COLS] = {h[j].type, h[j].title, h[j].domain, h[j].layer,
+                               h[j].date, h[j].meta,  h[j].summary};
+    for (int c = 0; c < HIT_COLS; c++) {
+      if (!(s = str_or_null(env, v[c]))) return 0;
+      TRYI(napi_set_element(env, cols, (*at)++, s));
     }
   }
   return 1;
@@ -283,65 +285,87 @@ static napi_value new_typed(napi_env env, napi_typedarray_type t, size_t n, size
   return ta;
 }
 
-/* Fields every result has. */
-static int common_to_js(napi_env env, napi_value o, const rsn_results *r) {
-  return addon_set_num(env, o, "k", (double)r->k) &&
-         addon_set_str(env, o, "tier", rsn_tier_name(r->tier)) &&
-         addon_set_bool(env, o, "approximate", r->approximate) &&
-         addon_set_num(env, o, "candidates", (double)r->candidates) &&
-         addon_set_num(env, o, "searchMs", r->search_ms) &&
-         addon_set_num(env, o, "hydrateMs", r->hydrate_ms);
-}
-
-/* One query's answer: {ids: string[], scores: Float32Array, hits?, count,
- * k, tier, approximate, candidates, searchMs, hydrateMs}. */
-static napi_value single_to_js(napi_env env, const rsn_results *r, int hydrated) {
-  napi_value o, ids, hits = NULL, scores;
-  size_t n = r->nq ? r->count[0] : 0;
-  float *sc;
+/* Fields every result has, and `cols` when hydrated; props holds the
+ * type-specific ones already (np of them).  One napi_define_properties. */
+static napi_value finish_obj(napi_env env, const rsn_results *r, napi_property_descriptor *d,
+                             size_t np, napi_value cols) {
+  napi_value o, v[6];
   TRY(napi_create_object(env, &o));
-  if (!(scores = new_typed(env, napi_float32_array, n, sizeof(float), (void **)&sc))) return NULL;
-  for (size_t j = 0; j < n; j++) sc[j] = r->hits[j].score;
-  if (r->nq) {
-    if (!query_to_js(env, r, 0, hydrated, &ids, &hits)) return NULL;
-  } else {
-    TRY(napi_create_array(env, &ids));
-    if (hydrated) TRY(napi_create_array(env, &hits));
-  }
-  if (!addon_set(env, o, "ids", ids) || !addon_set(env, o, "scores", scores) ||
-      (hydrated && !addon_set(env, o, "hits", hits)) ||
-      !addon_set_num(env, o, "count", (double)n) || !common_to_js(env, o, r))
-    return NULL;
+  TRY(napi_create_double(env, (double)r->k, &v[0]));
+  TRY(napi_create_string_utf8(env, rsn_tier_name(r->tier), NAPI_AUTO_LENGTH, &v[1]));
+  TRY(napi_get_boolean(env, r->approximate != 0, &v[2]));
+  TRY(napi_create_double(env, (double)r->candidates, &v[3]));
+  TRY(napi_create_double(env, r->search_ms, &v[4]));
+  TRY(napi_create_double(env, r->hydrate_ms, &v[5]));
+  const char *names[6] = {"k", "tier", "approximate", "candidates", "searchMs", "hydrateMs"};
+  for (int i = 0; i < 6; i++) d[np++] = (napi_property_descriptor){
+      .utf8name = names[i], .value = v[i],
+      .attributes = napi_writable | napi_enumerable | napi_configurable};
+  if (cols)
+    d[np++] = (napi_property_descriptor){
+        .utf8name = "cols", .value = cols,
+        .attributes = napi_writable | napi_enumerable | napi_configurable};
+  TRY(napi_define_properties(env, o, np, d));
   return o;
 }
 
-/* A batch's answer: {nq, k, counts: Uint32Array(nq), scores: Float32Array
- * (nq*k, row-major, NaN past counts[q]), ids: string[nq][counts[q]], hits?:
- * same shape, tier, approximate, candidates, searchMs, hydrateMs}. */
-static napi_value batch_to_js(napi_env env, const rsn_results *r, int hydrated) {
-  napi_value o, ids, hits = NULL, counts, scores, qi, qh = NULL;
-  uint32_t *cn;
+#define PROP(name_, value_)                                                   \
+  (napi_property_descriptor) {                                              \
+    .utf8name = (name_), .value = (value_),                                 \
+    .attributes = napi_writable | napi_enumerable | napi_configurable       \
+  }
+
+/* One query's answer: {ids: string[], scores: Float32Array, count, k,
+ * tier, approximate, candidates, searchMs, hydrateMs, cols?}. */
+static napi_value single_to_js(napi_env env, const rsn_results *r, int hydrated) {
+  napi_value ids, scores, count, cols = NULL;
+  napi_property_descriptor d[10];
+  size_t n = r->nq ? r->count[0] : 0;
+  uint32_t at = 0;
   float *sc;
-  size_t nk = r->nq * r->k;
-  TRY(napi_create_object(env, &o));
+  if (!(scores = new_typed(env, napi_float32_array, n, sizeof(float), (void **)&sc))) return NULL;
+  for (size_t j = 0; j < n; j++) sc[j] = r->hits[j].score;
+  if (hydrated) TRY(napi_create_array_with_length(env, n * HIT_COLS, &cols));
+  if (r->nq) {
+    if (!query_to_js(env, r, 0, &ids, cols, &at)) return NULL;
+  } else {
+    TRY(napi_create_array(env, &ids));
+  }
+  TRY(napi_create_double(env, (double)n, &count));
+  d[0] = PROP("ids", ids);
+  d[1] = PROP("scores", scores);
+  d[2] = PROP("count", count);
+  return finish_obj(env, r, d, 3, cols);
+}
+
+/* A batch's answer: {nq, counts: Uint32Array(nq), scores: Float32Array
+ * (nq*k, row-major, NaN past counts[q]), ids: string[nq][counts[q]], k,
+ * tier, approximate, candidates, searchMs, hydrateMs, cols?}. */
+static napi_value batch_to_js(napi_env env, const rsn_results *r, int hydrated) {
+  napi_value ids, counts, scores, qi, nqv, cols = NULL;
+  napi_property_descriptor d[11];
+  uint32_t *cn, at = 0;
+  float *sc;
+  size_t nk = r->nq * r->k, total = 0;
   if (!(counts = new_typed(env, napi_uint32_array, r->nq, sizeof(uint32_t), (void **)&cn)) ||
       !(scores = new_typed(env, napi_float32_array, nk, sizeof(float), (void **)&sc)))
     return NULL;
+  for (size_t q = 0; q < r->nq; q++) total += r->count[q];
   TRY(napi_create_array_with_length(env, r->nq, &ids));
-  if (hydrated) TRY(napi_create_array_with_length(env, r->nq, &hits));
+  if (hydrated) TRY(napi_create_array_with_length(env, total * HIT_COLS, &cols));
   for (size_t q = 0; q < r->nq; q++) {
     cn[q] = (uint32_t)r->count[q];
     for (size_t j = 0; j < r->k; j++)
       sc[q * r->k + j] = j < r->count[q] ? r->hits[q * r->k + j].score : NAN;
-    if (!query_to_js(env, r, q, hydrated, &qi, &qh)) return NULL;
+    if (!query_to_js(env, r, q, &qi, cols, &at)) return NULL;
     TRY(napi_set_element(env, ids, (uint32_t)q, qi));
-    if (hydrated) TRY(napi_set_element(env, hits, (uint32_t)q, qh));
   }
-  if (!addon_set_num(env, o, "nq", (double)r->nq) || !addon_set(env, o, "counts", counts) ||
-      !addon_set(env, o, "ids", ids) || !addon_set(env, o, "scores", scores) ||
-      (hydrated && !addon_set(env, o, "hits", hits)) || !common_to_js(env, o, r))
-    return NULL;
-  return o;
+  TRY(napi_create_double(env, (double)r->nq, &nqv));
+  d[0] = PROP("nq", nqv);
+  d[1] = PROP("counts", counts);
+  d[2] = PROP("ids", ids);
+  d[3] = PROP("scores", scores);
+  return finish_obj(env, r, d, 4, cols);
 }
 
 static napi_value results_to_js(napi_env env, const rsn_results *r, int mode,
@@ -367,6 +391,7 @@ typedef struct search_job {
   rsn_search_params p;
   rsn_results *res;      /* the answer, freed after its copy to JS           */
   rsn_status st;
+  double call_us;        /* wall time of the library call                    */
   char msg[1024];        /* rsn_errmsg of the worker thread (it is per thread) */
 } search_job;
 
@@ -386,7 +411,9 @@ static rsn_status run(rsn_db *db, int mode, const float *q, size_t nq, uint32_t 
 static void job_execute(napi_env env, void *data) {
   search_job *j = data;
   (void)env;
+  double t0 = now_us();
   j->st = run(j->db, j->mode, j->queries, j->nq, j->dim, j->like_id, &j->p, &j->res);
+  j->call_us = now_us() - t0;
   if (j->st) snprintf(j->msg, sizeof j->msg, "%s", rsn_errmsg(NULL));
 }
 
@@ -406,6 +433,7 @@ static void job_complete(napi_env env, napi_status status, void *data) {
   search_job *j = data;
   addon_db *h = j->h;
   napi_value v = NULL, exc;
+  set_last_call(env, j->call_us);
   if (status != napi_ok) {
     napi_reject_deferred(env, j->deferred, addon_error(env, RSN_E_STATE, "search cancelled"));
   } else if (j->st) {
@@ -438,6 +466,71 @@ static napi_value queue(napi_env env, napi_value handle, napi_value filter, sear
   }
   j->h->inflight++;
   return promise;
+}
+
+/* ---- the C figure for bench/overhead.mjs --------------------------------- */
+
+/* _benchSearch(handle, batch, queries: Float32Array of n x dim, k, flags,
+ * reps) -> Float64Array of microseconds: the library's own calls, timed in
+ * C, in this process, on this thread, against the same arena as the
+ * binding's calls it is compared with.  batch 0: rsn_search of each query
+ * once (n times); 1: rsn_search_batch of all of them, reps times.  Each
+ * time covers the call and rsn_results_free.  For benchmarks only. */
+napi_value addon_bench_search(napi_env env, napi_callback_info info) {
+  size_t argc = 6, nf, nq;
+  napi_value argv[6], out;
+  int64_t batch, k, flags, reps;
+  const float *q;
+  float *owned;
+  double *t;
+  TRY(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6) return addon_throw(env, RSN_E_INVAL, "_benchSearch: expected 6 arguments");
+  addon_db *h = addon_unwrap_db(env, argv[0], 1);
+  if (!h || !addon_get_int(env, argv[1], 0, 0, 1, "batch", &batch) ||
+      !addon_get_int(env, argv[3], 10, 1, 1 << 20, "k", &k) ||
+      !addon_get_int(env, argv[4], 0, 0, 0xFF, "flags", &flags) ||
+      !addon_get_int(env, argv[5], 1, 1, 1 << 20, "reps", &reps) ||
+      !addon_get_vector(env, argv[2], "queries", &q, &nf, &owned))
+    return NULL;
+  uint32_t dim = rsn_db_dim(h->db);
+  nq = dim ? nf / dim : 0;
+  size_t nt = batch ? (size_t)reps : nq;
+  if (!(out = new_typed(env, napi_float64_array, nt, sizeof(double), (void **)&t))) {
+    free(owned);
+    return NULL;
+  }
+  rsn_search_params p;
+  rsn_search_params_init(&p);
+  p.k = (size_t)k;
+  p.flags = (unsigned)flags;
+  for (size_t i = 0; i < nt; i++) {
+    rsn_results *r = NULL;
+    double a = now_us();
+    rsn_status st = batch ? rsn_search_batch(h->db, q, nq, dim, &p, &r)
+                          : rsn_search(h->db, q + i * dim, dim, &p, &r);
+    rsn_results_free(r);
+    t[i] = now_us() - a;
+    if (st) {
+      free(owned);
+      return addon_throw_rsn(env, st, "_benchSearch");
+    }
+  }
+  free(owned);
+  return out;
+}
+
+/* _lastCallUs() -> the wall time, in microseconds, of the library call
+ * (rsn_search, _batch or _like) inside the search that settled last on
+ * this thread's environment.  bench/overhead.mjs subtracts it from the
+ * time of the JavaScript call around it: what remains is the binding's own
+ * cost, call by call, whatever the scan took. */
+napi_value addon_last_call_us(napi_env env, napi_callback_info info) {
+  addon_state *s = NULL;
+  napi_value v;
+  (void)info;
+  TRY(napi_get_instance_data(env, (void **)&s));
+  TRY(napi_create_double(env, s ? s->last_call_us : 0, &v));
+  return v;
 }
 
 /* ---- the entry point ----------------------------------------------------- */
@@ -504,7 +597,9 @@ napi_value addon_search(napi_env env, napi_callback_info info) {
   }
 
   if (!async) {
+    double t0 = now_us();
     rsn_status st = run(h->db, (int)mode, q, nq, dim, like_id, &p, &res);
+    set_last_call(env, now_us() - t0);
     if (st)
       addon_throw_rsn(env, st, NULL);
     else
