@@ -2,14 +2,15 @@
  * csearch.c -- the C side of bench/overhead.mjs: the same searches the
  * binding makes, through the library directly, timed the same way.
  *
- *   rsn_node_cbench DB QUERIES.f32 K WARMUP HYDRATE BATCH_REPS
+ *   rsn_node_cbench DB QUERIES.f32 K WARMUP HYDRATE BATCH_REPS [THREADS]
  *
  * Opens DB read-only (the arena loads at open), reads QUERIES.f32 (raw
  * little-endian float32, the database's dimension per query), runs WARMUP
  * single searches, then times every query once with rsn_search (the clock
  * read around the call and rsn_results_free, as the binding's call covers
  * the search and the copy-out), then times rsn_search_batch of all queries
- * BATCH_REPS times.  HYDRATE 0 searches with RSN_SEARCH_NO_HYDRATE.
+ * BATCH_REPS times.  HYDRATE 0 searches with RSN_SEARCH_NO_HYDRATE;
+ * THREADS (default 0, all cores) is the handle's search threads.
  * Prints one JSON object: the p50 of the single searches in microseconds,
  * the median batch time and its queries per second.  Public header only.
  */
@@ -38,8 +39,8 @@ static double median(double *v, size_t n) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 7) {
-    fprintf(stderr, "usage: %s DB QUERIES.f32 K WARMUP HYDRATE BATCH_REPS\n", argv[0]);
+  if (argc != 7 && argc != 8) {
+    fprintf(stderr, "usage: %s DB QUERIES.f32 K WARMUP HYDRATE BATCH_REPS [THREADS]\n", argv[0]);
     return 2;
   }
   const char *dbpath = argv[1], *qpath = argv[2];
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
   rsn_open_opts o;
   rsn_open_opts_init(&o);
   o.flags = RSN_OPEN_READONLY;
+  o.threads = argc == 8 ? atoi(argv[7]) : 0;
   rsn_db *db = NULL;
   float *q = NULL;
   double *t = NULL, *bt = NULL;

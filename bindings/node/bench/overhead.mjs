@@ -5,7 +5,7 @@
 // of the rounds are reported.
 //
 //   node bench/overhead.mjs --db /work/data/c100k.db [--queries 100] [--k 10]
-//        [--rounds 3] [--batch-reps 5] [--hydrate] [--tiny] [--json]
+//        [--rounds 3] [--batch-reps 5] [--threads T] [--hydrate] [--tiny] [--json]
 //
 // "C" is rsn_search called from C with the clock read around the call plus
 // rsn_results_free, measured two ways: a loop in the addon
@@ -40,13 +40,14 @@ const rsn = require(path.join(HERE, '..', 'index.js'));
 const RUNTIME = process.versions.bun ? 'bun' : 'node';
 
 function args(argv) {
-  const o = { db: [], queries: 100, k: 10, rounds: 3, batchReps: 5, warmup: 10, hydrate: false,
+  const o = { db: [], threads: 0, queries: 100, k: 10, rounds: 3, batchReps: 5, warmup: 10, hydrate: false,
               tiny: false, json: false, child: false, qfile: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => argv[++i];
     if (a === '--db') o.db.push(next());
     else if (a === '--queries') o.queries = Number(next());
+    else if (a === '--threads') o.threads = Number(next());
     else if (a === '--k') o.k = Number(next());
     else if (a === '--rounds') o.rounds = Number(next());
     else if (a === '--batch-reps') o.batchReps = Number(next());
@@ -73,7 +74,7 @@ const median = (v) => {
 
 async function child(o) {
   const t0 = performance.now();
-  const db = rsn.open(o.db[0], { readonly: true });
+  const db = rsn.open(o.db[0], { readonly: true, threads: o.threads });
   const loadMs = performance.now() - t0;
   const d = db.dim;
   const buf = fs.readFileSync(o.qfile);
@@ -198,22 +199,23 @@ function measure(o, file, dir, bun, cbench) {
   fs.writeFileSync(qfile, Buffer.from(q.buffer));
   const self = fileURLToPath(import.meta.url);
   const common = ['--child', '--db', file, '--qfile', qfile, '--k', String(o.k), '--warmup', String(o.warmup),
+                  '--threads', String(o.threads),
                   '--batch-reps', String(o.batchReps), ...(o.hydrate ? ['--hydrate'] : [])];
   const runs = { c: [], node: [], bun: [] };
   for (let r = 0; r < o.rounds; r++) {
     runs.c.push(runJson(cbench, [file, qfile, String(o.k), String(o.warmup), o.hydrate ? '1' : '0',
-                                 String(o.batchReps)]));
+                                 String(o.batchReps), String(o.threads)]));
     runs.node.push(runJson(process.versions.bun ? 'node' : process.execPath,
                            [self, ...common]));
     if (bun) runs.bun.push(runJson(bun, [self, ...common]));
   }
-  return { file, runs };
+  return { file, runs, threads: o.threads };
 }
 
 function summarize(m) {
   const med = (list, key) => (list.length ? median(list.map((x) => x[key])) : null);
   const c = m.runs.c;
-  const out = { file: m.file, rows: c[0].rows, dim: c[0].dim, k: c[0].k, hydrate: c[0].hydrate,
+  const out = { file: m.file, threads: m.threads, rows: c[0].rows, dim: c[0].dim, k: c[0].k, hydrate: c[0].hydrate,
                 queries: c[0].queries, rounds: c.length,
                 c_process: { single_p50_us: med(c, 'single_p50_us'), batch_qps: med(c, 'batch_qps') } };
   for (const rt of ['node', 'bun']) {
@@ -249,6 +251,7 @@ function print(s) {
   const f = (x, d = 1) => (x == null ? '-' : x.toFixed(d));
   const sg = (x, d = 1) => (x >= 0 ? '+' : '') + f(x, d);
   console.log(`\n${s.file}: ${s.rows} rows x ${s.dim}, k = ${s.k}, ${s.hydrate ? 'hydrated' : 'no hydration'}, ` +
+              `threads ${s.threads || 'all cores'}, ` +
               `${s.queries} queries, median of ${s.rounds} rounds`);
   console.log(`  C in its own process (rsn_node_cbench): single p50 ${f(s.c_process.single_p50_us)} us, ` +
               `batch ${f(s.c_process.batch_qps, 0)} QPS`);
