@@ -78,21 +78,21 @@ function openArgs(file, opts) {
   if (opts.noTriggers) flags |= C.OPEN_NO_TRIGGERS;
   if (opts.noHistory) flags |= C.OPEN_NO_HISTORY;
   if (opts.codesOnly) flags |= C.OPEN_CODES_ONLY;
-  return [String(file), flags, opts.dim ?? 0, opts.model ?? null, opts.threads ?? 0,
+  return [file, flags, opts.dim ?? 0, opts.model ?? null, opts.threads ?? 0,
           opts.loadThreads ?? 0, tierMask(opts.tiers)];
 }
 
 /** Open (or with {create: true} create) a database; the arena is loaded
  * before this returns (unless {lazy: true}). */
 function open(file, opts) {
-  return new Db(native.open(...openArgs(file, opts)), String(file));
+  return new Db(native.open(...openArgs(file, opts)), file);
 }
 
 /** open() with the load on libuv's thread pool: the event loop runs on
  * while a large file loads. */
 async function openAsync(file, opts) {
   const args = openArgs(file, opts);
-  return new Db(await native.openAsync(...args), String(file));
+  return new Db(await native.openAsync(...args), file);
 }
 
 /* A filter option: a Filter, a Qdrant-shaped object or its JSON text. */

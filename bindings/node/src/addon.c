@@ -27,22 +27,6 @@
 static const napi_type_tag DB_TAG = {0x9b1f3c2a5d7e4f61ULL, 0x72736e5f64625f31ULL};
 static const napi_type_tag FILTER_TAG = {0x4c8e2d6b1a3f5e70ULL, 0x72736e5f666c7431ULL};
 
-/* Return from a napi_callback when a Node-API call fails. */
-#define TRY(call)                                                             \
-  do {                                                                        \
-    napi_status ns_ = (call);                                                 \
-    if (ns_ != napi_ok) return addon_throw_napi(env, ns_, #call);             \
-  } while (0)
-/* The same inside helpers that return 0 on failure. */
-#define TRYI(call)                                                            \
-  do {                                                                        \
-    napi_status ns_ = (call);                                                 \
-    if (ns_ != napi_ok) {                                                     \
-      addon_throw_napi(env, ns_, #call);                                      \
-      return 0;                                                               \
-    }                                                                         \
-  } while (0)
-
 /* ---- errors -------------------------------------------------------------- */
 
 napi_value addon_error(napi_env env, rsn_status st, const char *msg) {

@@ -47,6 +47,23 @@ typedef struct addon_state {
                            with the JS call's time: _lastCallUs())         */
 } addon_state;
 
+/* Return NULL from a napi_callback when a Node-API call fails, with an
+ * exception thrown (addon_throw_napi). */
+#define TRY(call)                                                             \
+  do {                                                                        \
+    napi_status ns_ = (call);                                                 \
+    if (ns_ != napi_ok) return addon_throw_napi(env, ns_, #call);             \
+  } while (0)
+/* The same inside helpers that return 0 on failure. */
+#define TRYI(call)                                                            \
+  do {                                                                        \
+    napi_status ns_ = (call);                                                 \
+    if (ns_ != napi_ok) {                                                     \
+      addon_throw_napi(env, ns_, #call);                                      \
+      return 0;                                                               \
+    }                                                                         \
+  } while (0)
+
 /* ---- errors (addon.c) ---------------------------------------------------- */
 
 /* A new ResonanceError(message, code, status) where code is

@@ -28,20 +28,6 @@
 
 enum { MODE_SINGLE = 0, MODE_BATCH = 1, MODE_LIKE = 2 };
 
-#define TRY(call)                                                             \
-  do {                                                                        \
-    napi_status ns_ = (call);                                                 \
-    if (ns_ != napi_ok) return addon_throw_napi(env, ns_, #call);             \
-  } while (0)
-#define TRYI(call)                                                            \
-  do {                                                                        \
-    napi_status ns_ = (call);                                                 \
-    if (ns_ != napi_ok) {                                                     \
-      addon_throw_napi(env, ns_, #call);                                      \
-      return 0;                                                               \
-    }                                                                         \
-  } while (0)
-
 static double now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -208,15 +194,15 @@ static int get_matrix(napi_env env, napi_value v, rsn_db *db, const float **data
       free(all);
       return 0;
     }
-    if (i == 0) {
+    if (i == 0) { /* n < 2^32 and d <= 2^16: n * d floats fit a size_t */
       d = len;
-      if (d > RSN_MAX_DIM || (d && n > SIZE_MAX / sizeof(float) / d) ||
-          !(all = alloc_floats(env, (size_t)n * d, "queries"))) {
+      if (d > RSN_MAX_DIM) {
         free(own);
-        if (d > RSN_MAX_DIM) addon_throw(env, RSN_E_DIM, "queries[0] has %zu values", d);
-        else if (!all) return 0;
-        else addon_throw(env, RSN_E_LIMIT, "%u queries of %zu floats", n, d);
-        free(all);
+        addon_throw(env, RSN_E_DIM, "queries[0] has %zu values, more than %u", d, RSN_MAX_DIM);
+        return 0;
+      }
+      if (!(all = alloc_floats(env, (size_t)n * d, "queries"))) {
+        free(own);
         return 0;
       }
     } else if (len != d) {
@@ -428,7 +414,10 @@ static void job_free(napi_env env, search_job *j) {
 }
 
 /* On the JavaScript thread: settle the promise, then let the handle know
- * (which may finish a pending close, after this promise's resolution). */
+ * (which may finish a pending close, after this promise's resolution), and
+ * only then drop the job's reference to the handle object: addon_job_done
+ * may run JavaScript (close's callback), and until the reference is gone
+ * no garbage collection can finalize the handle under it. */
 static void job_complete(napi_env env, napi_status status, void *data) {
   search_job *j = data;
   addon_db *h = j->h;
@@ -447,8 +436,8 @@ static void job_complete(napi_env env, napi_status status, void *data) {
       exc = addon_error(env, RSN_E_NOMEM, "cannot convert the results");
     napi_reject_deferred(env, j->deferred, exc);
   }
-  job_free(env, j);
   addon_job_done(env, h);
+  job_free(env, j);
 }
 
 /* Queue j; on failure free it and throw. */
@@ -557,6 +546,7 @@ napi_value addon_search(napi_env env, napi_callback_info info) {
   addon_db *h = addon_unwrap_db(env, argv[0], 1);
   if (!h) return NULL;
   rsn_search_params_init(&p);
+  TRY(napi_get_value_bool(env, argv[10], &async));
   if (!addon_get_int(env, argv[1], 0, 0, 2, "mode", &mode) ||
       !addon_get_int(env, argv[3], 10, 0, (int64_t)1 << 53, "k", &k) ||
       !addon_get_int(env, argv[4], 0, 0, 0xFF, "flags", &flags) ||
@@ -567,7 +557,6 @@ napi_value addon_search(napi_env env, napi_callback_info info) {
     return NULL;
   p.filter = addon_unwrap_filter(env, argv[6], &fok);
   if (!fok) goto done;
-  TRY(napi_get_value_bool(env, argv[10], &async));
   p.k = (size_t)k;
   p.flags = (unsigned)flags;
   p.min_score = (float)min_score;

@@ -267,6 +267,10 @@ describe(`search (${RUNTIME})`, () => {
     fs.writeFileSync(path.join(dir, 'junk.db'), 'this is not a database'.repeat(100));
     await rejects(() => rsn.open(path.join(dir, 'junk.db')), 'E_NOTDB');
     await rejects(() => rsn.open(data.file, { tiers: ['x'] }), 'E_INVAL');
+    await rejects(() => rsn.open(undefined), 'E_INVAL', /path/);
+    await rejects(() => rsn.openAsync(42), 'E_INVAL', /path/);
+    await rejects(() => db.searchSync(q, 'k=3'), 'E_INVAL');
+    await rejects(() => db.searchSync(q, { minScore: NaN }), 'E_INVAL');
     const e = await rejects(() => db.searchSync(new Float32Array(3)), 'E_DIM');
     assert.equal(e.name, 'ResonanceError');
     assert.equal(e.status, 10);
