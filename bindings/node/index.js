@@ -153,6 +153,50 @@ function batch(r) {
            hydrateMs: r.hydrateMs };
 }
 
+/* Single and like searches with k <= ANSWER_K pass an answer buffer made
+ * here, before the search: the addon writes the numbers into it and
+ * returns only the ids (or [ids, cols]), so that little has to be created
+ * through Node-API right after a large scan, when the caches are cold
+ * (src/search.c single_to_buf).  Layout: count, k, tier, approximate,
+ * candidates, searchMs, hydrateMs, 0, then the scores. */
+const ANSWER_INFO = 8;
+const ANSWER_K = 1024;
+const TIER_NAMES = ['f32', 'f16', 'i8', 'b1'];
+
+/* A sync call reuses its handle's buffer (nothing else runs meanwhile);
+ * an async one has its own, since several may be in flight. */
+function answerBuf(args, reuse) {
+  const k = args[0];
+  if (!(Number.isInteger(k) && k >= 1 && k <= ANSWER_K)) return null;
+  return reuse || new Float64Array(ANSWER_INFO + k);
+}
+
+function fromAnswer(buf, ret, flags) {
+  const n = buf[0];
+  const scores = new Float32Array(n);
+  for (let j = 0; j < n; j++) scores[j] = buf[ANSWER_INFO + j];
+  if (flags & C.SEARCH_NO_HYDRATE)
+    return { ids: ret, scores, count: n, k: buf[1], tier: TIER_NAMES[buf[2]],
+             approximate: buf[3] === 1, candidates: buf[4], searchMs: buf[5], hydrateMs: buf[6] };
+  const ids = ret[0];
+  return { ids, scores, hits: hitsOf(ids, scores, ret[1], 0, 0), count: n, k: buf[1],
+           tier: TIER_NAMES[buf[2]], approximate: buf[3] === 1, candidates: buf[4],
+           searchMs: buf[5], hydrateMs: buf[6] };
+}
+
+/* One query (mode single or like): the answer-buffer path when k allows;
+ * `reuse` is the handle's buffer for sync calls. */
+function one(h, mode, input, opts, isAsync, reuse) {
+  const args = searchArgs(opts);
+  const buf = answerBuf(args, reuse);
+  if (!buf) {
+    const r = native.search(h, mode, input, ...args, isAsync, null);
+    return isAsync ? r.then(single) : single(r);
+  }
+  const r = native.search(h, mode, input, ...args, isAsync, buf);
+  return isAsync ? r.then((x) => fromAnswer(buf, x, args[1])) : fromAnswer(buf, r, args[1]);
+}
+
 /* A plain array of numbers as a Float32Array (a JS loop is far cheaper than
  * reading elements one by one through Node-API); anything else goes to the
  * addon as it is, which converts typed arrays and refuses the rest. */
@@ -236,6 +280,7 @@ function columnsToNodes(c) {
 class Db {
   #h;
   #closing = null;
+  #answer = new Float64Array(ANSWER_INFO + ANSWER_K); /* for sync searches */
 
   /** @internal use open() */
   constructor(handle, file) {
@@ -252,28 +297,27 @@ class Db {
 
   /** Top-k of one query, off the JavaScript thread. */
   search(query, opts) {
-    return promised(() => native.search(this.#h, MODE_SINGLE, vec(query, 'query'),
-                                        ...searchArgs(opts), true).then(single));
+    return promised(() => one(this.#h, MODE_SINGLE, vec(query, 'query'), opts, true));
   }
   /** Top-k of one query on the calling thread (blocks the event loop). */
   searchSync(query, opts) {
-    return single(native.search(this.#h, MODE_SINGLE, vec(query, 'query'), ...searchArgs(opts), false));
+    return one(this.#h, MODE_SINGLE, vec(query, 'query'), opts, false, this.#answer);
   }
   /** Many queries with the blocked batch kernel: a Float32Array of n x dim
    * floats, or an array of vectors. */
   searchBatch(queries, opts) {
     return promised(() => native.search(this.#h, MODE_BATCH, vecs(queries), ...searchArgs(opts),
-                                        true).then(batch));
+                                        true, null).then(batch));
   }
   searchBatchSync(queries, opts) {
-    return batch(native.search(this.#h, MODE_BATCH, vecs(queries), ...searchArgs(opts), false));
+    return batch(native.search(this.#h, MODE_BATCH, vecs(queries), ...searchArgs(opts), false, null));
   }
   /** "More like this": the node's stored vector as the query, itself excluded. */
   searchLike(id, opts) {
-    return promised(() => native.search(this.#h, MODE_LIKE, id, ...searchArgs(opts), true).then(single));
+    return promised(() => one(this.#h, MODE_LIKE, id, opts, true));
   }
   searchLikeSync(id, opts) {
-    return single(native.search(this.#h, MODE_LIKE, id, ...searchArgs(opts), false));
+    return one(this.#h, MODE_LIKE, id, opts, false, this.#answer);
   }
 
   /** Insert or replace nodes in one transaction (all or none): an array of

@@ -354,10 +354,71 @@ static napi_value batch_to_js(napi_env env, const rsn_results *r, int hydrated) 
   return finish_obj(env, r, d, 4, cols);
 }
 
+/* One query's answer into an answer buffer made by index.js before the call
+ * (a Float64Array of ANSWER_INFO + k): count, k, tier, approximate,
+ * candidates, searchMs, hydrateMs, 0, then the count scores.  Returns the
+ * ids, or [ids, cols] when hydrated.
+ *
+ * Why: right after a large scan the caches hold the arena, not the
+ * JavaScript engine, and everything the binding does then is slow (at
+ * 100,000 x 384 single_to_js took ~90 us under Node where it takes ~3 us
+ * warm, a third of it creating the scores' ArrayBuffer and a third the
+ * result object).  Writing numbers into memory allocated before the scan,
+ * and leaving the object to JavaScript, touches far less. */
+#define ANSWER_INFO 8
+
+static napi_value single_to_buf(napi_env env, const rsn_results *r, int hydrated, double *buf) {
+  napi_value ids, cols = NULL, pair;
+  size_t n = r->nq ? r->count[0] : 0;
+  uint32_t at = 0;
+  buf[0] = (double)n;
+  buf[1] = (double)r->k;
+  buf[2] = (double)r->tier;
+  buf[3] = r->approximate ? 1 : 0;
+  buf[4] = (double)r->candidates;
+  buf[5] = r->search_ms;
+  buf[6] = r->hydrate_ms;
+  buf[7] = 0;
+  for (size_t j = 0; j < n; j++) buf[ANSWER_INFO + j] = r->hits[j].score;
+  if (hydrated) TRY(napi_create_array_with_length(env, n * HIT_COLS, &cols));
+  if (r->nq) {
+    if (!query_to_js(env, r, 0, &ids, cols, &at)) return NULL;
+  } else {
+    TRY(napi_create_array(env, &ids));
+  }
+  if (!hydrated) return ids;
+  TRY(napi_create_array_with_length(env, 2, &pair));
+  TRY(napi_set_element(env, pair, 0, ids));
+  TRY(napi_set_element(env, pair, 1, cols));
+  return pair;
+}
+
+/* The answer buffer passed as `buf` (undefined/null: none): its memory in
+ * *out, checked to hold ANSWER_INFO + k doubles.  0 after throwing. */
+static int get_answer_buf(napi_env env, napi_value v, size_t k, double **out) {
+  bool is = false;
+  napi_typedarray_type t;
+  size_t len;
+  void *data;
+  napi_valuetype vt;
+  *out = NULL;
+  TRYI(napi_typeof(env, v, &vt));
+  if (vt == napi_undefined || vt == napi_null) return 1;
+  TRYI(napi_is_typedarray(env, v, &is));
+  if (is) TRYI(napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL));
+  if (!is || t != napi_float64_array || len < ANSWER_INFO + k) {
+    addon_throw(env, RSN_E_INVAL, "answer buffer must be a Float64Array of %d + k", ANSWER_INFO);
+    return 0;
+  }
+  *out = data;
+  return 1;
+}
+
 static napi_value results_to_js(napi_env env, const rsn_results *r, int mode,
-                                const rsn_search_params *p) {
+                                const rsn_search_params *p, double *buf) {
   int hydrated = !(p->flags & RSN_SEARCH_NO_HYDRATE);
-  return mode == MODE_BATCH ? batch_to_js(env, r, hydrated) : single_to_js(env, r, hydrated);
+  if (mode == MODE_BATCH) return batch_to_js(env, r, hydrated);
+  return buf ? single_to_buf(env, r, hydrated, buf) : single_to_js(env, r, hydrated);
 }
 
 /* ---- async --------------------------------------------------------------- */
@@ -367,6 +428,7 @@ typedef struct search_job {
   napi_deferred deferred;
   napi_ref db_ref;       /* the handle object: keeps h alive while in flight */
   napi_ref filter_ref;   /* the filter object (keeps p.filter alive), or NULL */
+  napi_ref buf_ref;      /* index.js's answer buffer (single_to_buf), or NULL */
   addon_db *h;
   rsn_db *db;            /* h->db when queued; close waits for this job      */
   int mode;
@@ -407,10 +469,23 @@ static void job_free(napi_env env, search_job *j) {
   if (j->work) napi_delete_async_work(env, j->work);
   if (j->db_ref) napi_delete_reference(env, j->db_ref);
   if (j->filter_ref) napi_delete_reference(env, j->filter_ref);
+  if (j->buf_ref) napi_delete_reference(env, j->buf_ref);
   rsn_results_free(j->res);
   free(j->queries);
   free(j->like_id);
   free(j);
+}
+
+/* The job's answer in JS values (its answer buffer, if any, is read again:
+ * it stays alive through buf_ref, and only index.js ever sees it). */
+static napi_value job_results(napi_env env, search_job *j) {
+  double *buf = NULL;
+  napi_value b;
+  if (j->buf_ref) {
+    TRY(napi_get_reference_value(env, j->buf_ref, &b));
+    if (!get_answer_buf(env, b, j->p.k, &buf)) return NULL;
+  }
+  return results_to_js(env, j->res, j->mode, &j->p, buf);
 }
 
 /* On the JavaScript thread: settle the promise, then let the handle know
@@ -427,7 +502,7 @@ static void job_complete(napi_env env, napi_status status, void *data) {
     napi_reject_deferred(env, j->deferred, addon_error(env, RSN_E_STATE, "search cancelled"));
   } else if (j->st) {
     napi_reject_deferred(env, j->deferred, addon_error(env, j->st, j->msg));
-  } else if ((v = results_to_js(env, j->res, j->mode, &j->p))) {
+  } else if ((v = job_results(env, j))) {
     napi_resolve_deferred(env, j->deferred, v);
   } else {
     bool pending = false;
@@ -441,10 +516,12 @@ static void job_complete(napi_env env, napi_status status, void *data) {
 }
 
 /* Queue j; on failure free it and throw. */
-static napi_value queue(napi_env env, napi_value handle, napi_value filter, search_job *j) {
+static napi_value queue(napi_env env, napi_value handle, napi_value filter, napi_value buf,
+                        search_job *j) {
   napi_value promise, name;
   if (napi_create_reference(env, handle, 1, &j->db_ref) != napi_ok ||
       (filter && napi_create_reference(env, filter, 1, &j->filter_ref) != napi_ok) ||
+      (buf && napi_create_reference(env, buf, 1, &j->buf_ref) != napi_ok) ||
       napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
       napi_create_string_utf8(env, "resonance.search", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work) !=
@@ -525,10 +602,13 @@ napi_value addon_last_call_us(napi_env env, napi_callback_info info) {
 /* ---- the entry point ----------------------------------------------------- */
 
 /* search(handle, mode, input, k, flags, minScore, filter, tier, oversample,
- * threads, async) -> result, or a Promise of it when async. */
+ * threads, async, buf) -> result, or a Promise of it when async.  With an
+ * answer buffer (single and like searches; see single_to_buf) the result
+ * is the ids (or [ids, cols]) and the rest is in the buffer. */
 napi_value addon_search(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value argv[11], ret = NULL;
+  size_t argc = 12;
+  napi_value argv[12], ret = NULL;
+  double *buf = NULL;
   int64_t mode, k, flags, oversample, threads;
   double min_score;
   bool async = false;
@@ -542,7 +622,7 @@ napi_value addon_search(napi_env env, napi_callback_info info) {
   rsn_results *res = NULL;
 
   TRY(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 11) return addon_throw(env, RSN_E_INVAL, "search: expected 11 arguments");
+  if (argc < 12) return addon_throw(env, RSN_E_INVAL, "search: expected 12 arguments");
   addon_db *h = addon_unwrap_db(env, argv[0], 1);
   if (!h) return NULL;
   rsn_search_params_init(&p);
@@ -556,7 +636,11 @@ napi_value addon_search(napi_env env, napi_callback_info info) {
       !addon_get_string(env, argv[7], 1, "tier", &tier_name))
     return NULL;
   p.filter = addon_unwrap_filter(env, argv[6], &fok);
-  if (!fok) goto done;
+  if (!fok || !get_answer_buf(env, argv[11], (size_t)k, &buf)) goto done;
+  if (buf && mode == MODE_BATCH) {
+    addon_throw(env, RSN_E_INVAL, "a batch takes no answer buffer");
+    goto done;
+  }
   p.k = (size_t)k;
   p.flags = (unsigned)flags;
   p.min_score = (float)min_score;
@@ -592,7 +676,7 @@ napi_value addon_search(napi_env env, napi_callback_info info) {
     if (st)
       addon_throw_rsn(env, st, NULL);
     else
-      ret = results_to_js(env, res, (int)mode, &p);
+      ret = results_to_js(env, res, (int)mode, &p, buf);
     goto done;
   }
 
@@ -622,7 +706,7 @@ napi_value addon_search(napi_env env, napi_callback_info info) {
       memcpy(j->queries, q, nf * sizeof(float));
     }
   }
-  ret = queue(env, argv[0], p.filter ? argv[6] : NULL, j);
+  ret = queue(env, argv[0], p.filter ? argv[6] : NULL, buf ? argv[11] : NULL, j);
 
 done:
   rsn_results_free(res);

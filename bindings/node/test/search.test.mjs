@@ -145,6 +145,28 @@ describe(`search (${RUNTIME})`, () => {
     }
   });
 
+  test('k above 1024 (no answer buffer: the result object comes from C) answers the same', async () => {
+    const q = row(queries, D, 7);
+    for (const hydrate of [true, false]) {
+      const big = db.searchSync(q, { k: 1500, hydrate });
+      const small = db.searchSync(q, { k: 1000, hydrate });
+      const bigA = await db.search(q, { k: 1500, hydrate });
+      const smallA = await db.search(q, { k: 1000, hydrate });
+      assert.deepEqual(Object.keys(big), Object.keys(small));
+      assert.deepEqual(Object.keys(bigA), Object.keys(small));
+      assert.deepEqual(big.ids.slice(0, 1000), small.ids);
+      assert.deepEqual(big.scores.subarray(0, 1000), small.scores);
+      assert.deepEqual(bigA.ids, big.ids);
+      assert.deepEqual(smallA.ids, small.ids);
+      if (hydrate) assert.deepEqual(big.hits.slice(0, 1000), small.hits);
+      const likeBig = db.searchLikeSync(data.ids[3], { k: 1500, hydrate });
+      const likeSmall = await db.searchLike(data.ids[3], { k: 1000, hydrate });
+      assert.deepEqual(likeBig.ids.slice(0, 1000), likeSmall.ids);
+      assert.equal(big.k, 1500);
+      assert.equal(small.k, 1000);
+    }
+  });
+
   test('result layout: a single query, hydration, k > N, padding, minScore', () => {
     const q = row(queries, D, 1);
     const r = db.searchSync(q, { k: 4 });
