@@ -8,8 +8,9 @@
  * "Bindings"); the ergonomic API (option objects, defaults, the Db and
  * Filter classes) is bindings/node/index.js over the flat functions here.
  *
- *   addon.c   module init, errors, the handle (open, close, lifetime),
- *             writes, reads, stats, check, refresh, filters
+ *   addon.c   module init, errors, values, the handle (open, close,
+ *             lifetime)
+ *   data.c    writes, reads, stats, check, refresh, filters
  *   search.c  query conversion, sync and async searches, results to JS
  *
  * Threads.  Every function here runs on the JavaScript thread except the
@@ -86,7 +87,7 @@ napi_value addon_throw_napi(napi_env env, napi_status ns, const char *what);
  * E_STATE if it is closed (when open_only).  NULL after throwing. */
 addon_db *addon_unwrap_db(napi_env env, napi_value v, int open_only);
 /* The rsn_filter behind a filter object (NULL for undefined/null, with
- * *ok = 1); throws E_INVAL and sets *ok = 0 for anything else. */
+ * *ok = 1); throws E_INVAL and sets *ok = 0 for anything else (data.c). */
 rsn_filter *addon_unwrap_filter(napi_env env, napi_value v, int *ok);
 /* A JS string as a new NUL-terminated UTF-8 copy in *out (free()); null or
  * undefined give *out = NULL when nullable.  Throws E_INVAL (naming `what`)
@@ -110,6 +111,35 @@ int addon_set_bool(napi_env env, napi_value obj, const char *name, int b);
 /* Called on the JavaScript thread when an async job on h settles: drops the
  * in-flight count and, after the last one, finishes a pending close(). */
 void addon_job_done(napi_env env, addon_db *h);
+
+/* A JS null or undefined (or a missing argument)? */
+int addon_is_nullish(napi_env env, napi_value v);
+/* napi_value for a C string, or null for NULL (NULL after a failure). */
+napi_value addon_str_or_null(napi_env env, const char *s);
+/* Is v an object carrying type tag `tag`? */
+int addon_is_tagged(napi_env env, napi_value v, const napi_type_tag *tag);
+
+/* ---- nodes, the database, filters (data.c) -------------------------------- */
+
+/* upsert(handle, nodes[]) -> count; remove(handle, ids[]) -> count; each one
+ * transaction, all or nothing. */
+napi_value addon_upsert(napi_env env, napi_callback_info info);
+napi_value addon_remove(napi_env env, napi_callback_info info);
+/* get(handle, id, withEmbedding) -> node or null. */
+napi_value addon_get(napi_env env, napi_callback_info info);
+/* stats, check, refresh (handle) -> plain objects of the C structs. */
+napi_value addon_stats(napi_env env, napi_callback_info info);
+napi_value addon_check(napi_env env, napi_callback_info info);
+napi_value addon_refresh(napi_env env, napi_callback_info info);
+/* Filter objects: parse(json), where(sql, params), ids(ids), near(id, hops,
+ * edgeType, direction), and(a, b), or(a, b), not(a). */
+napi_value addon_filter_parse(napi_env env, napi_callback_info info);
+napi_value addon_filter_where(napi_env env, napi_callback_info info);
+napi_value addon_filter_ids(napi_env env, napi_callback_info info);
+napi_value addon_filter_near(napi_env env, napi_callback_info info);
+napi_value addon_filter_and(napi_env env, napi_callback_info info);
+napi_value addon_filter_or(napi_env env, napi_callback_info info);
+napi_value addon_filter_not(napi_env env, napi_callback_info info);
 
 /* ---- vectors and search (search.c) --------------------------------------- */
 

@@ -231,15 +231,6 @@ static int get_matrix(napi_env env, napi_value v, rsn_db *db, const float **data
  * JavaScript from one array costs a fraction of that. */
 #define HIT_COLS 7
 
-static napi_value str_or_null(napi_env env, const char *s) {
-  napi_value v = NULL;
-  if (s)
-    napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
-  else
-    napi_get_null(env, &v);
-  return v;
-}
-
 /* ids of query q (an array of count[q] strings); with cols, its hits'
  * metadata appended to cols from index *at on. */
 static int query_to_js(napi_env env, const rsn_results *r, size_t q, napi_value *ids,
@@ -255,7 +246,7 @@ static int query_to_js(napi_env env, const rsn_results *r, size_t q, napi_value 
     const char *v[HIT_COLS] = {h[j].type, h[j].title, h[j].domain, h[j].layer,
                                h[j].date, h[j].meta,  h[j].summary};
     for (int c = 0; c < HIT_COLS; c++) {
-      if (!(s = str_or_null(env, v[c]))) return 0;
+      if (!(s = addon_str_or_null(env, v[c]))) return 0;
       TRYI(napi_set_element(env, cols, (*at)++, s));
     }
   }
