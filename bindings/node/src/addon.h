@@ -11,7 +11,8 @@
  *   addon.c   module init, errors, values, the handle (open, close,
  *             lifetime)
  *   data.c    writes, reads, stats, check, refresh, filters
- *   search.c  query conversion, sync and async searches, results to JS
+ *   search.c  query conversion, sync and async searches, bench timings
+ *   results.c rsn_results into JS values
  *
  * Threads.  Every function here runs on the JavaScript thread except the
  * execute callbacks of async work (search.c, addon.c open_execute), which
@@ -140,6 +141,25 @@ napi_value addon_filter_near(napi_env env, napi_callback_info info);
 napi_value addon_filter_and(napi_env env, napi_callback_info info);
 napi_value addon_filter_or(napi_env env, napi_callback_info info);
 napi_value addon_filter_not(napi_env env, napi_callback_info info);
+
+/* ---- results (results.c) ------------------------------------------------ */
+
+enum { MODE_SINGLE = 0, MODE_BATCH = 1, MODE_LIKE = 2 }; /* search()'s modes */
+#define ANSWER_INFO 8 /* numbers before the scores in an answer buffer       */
+
+/* A new typed array of n elements of `size` bytes; *mem is its memory. */
+napi_value addon_new_typed(napi_env env, napi_typedarray_type t, size_t n, size_t size,
+                           void **mem);
+/* The answer buffer passed as `v` (undefined/null: none, *out = NULL): its
+ * memory in *out, checked to be a Float64Array of ANSWER_INFO + k.  0 after
+ * throwing E_INVAL. */
+int addon_get_answer_buf(napi_env env, napi_value v, size_t k, double **out);
+/* The JS value of r for a search in `mode` with params p: a batch's result
+ * object; a single query's result object, or (buf not NULL) its numbers
+ * written into buf and its ids (or [ids, cols] when hydrated) returned.
+ * NULL after throwing. */
+napi_value addon_results_to_js(napi_env env, const rsn_results *r, int mode,
+                               const rsn_search_params *p, double *buf);
 
 /* ---- vectors and search (search.c) --------------------------------------- */
 
