@@ -16,7 +16,8 @@
 #                      directly: bench/kernel_bench.cc)
 #   service/           embed/include (`resonance serve`: public headers only)
 #   tools/             bench/lib, embed/include, service
-#   bindings/          public headers only (test helpers of the bindings)
+#   bindings/node/     itself (the Node-API addon: public headers only)
+#   bindings/          public headers only (the other bindings' C: test helpers)
 #   tests/             anything (tests may use internal headers)
 #
 # The build enforces the same through each target's include path; this
@@ -25,7 +26,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 declare -A ALLOW=(
@@ -40,13 +41,15 @@ declare -A ALLOW=(
   [bench]="bench bench/lib engine/include embed/include"
   [service]="service engine/include embed/include"
   [tools]="tools bench/lib service engine/include embed/include"
+  [bindings/node]="bindings/node engine/include"
   [bindings]="engine/include"
 )
 # Files allowed more than their layer.
 declare -A ALLOW_FILE=(
   [bench/kernel_bench.cc]="bench engine/include kernels common"
 )
-LAYERS=(engine/include embed/include common kernels storage engine embed bench/lib bench service tools)
+LAYERS=(engine/include embed/include common kernels storage engine embed bench/lib bench service tools
+        bindings/node bindings)
 
 # The layer a path belongs to, or "" (tests/ and anything else: unchecked).
 layer_of() {
@@ -63,6 +66,7 @@ layer_of() {
     bench/*) echo bench ;;
     service/*) echo service ;;
     tools/*) echo tools ;;
+    bindings/node/*) echo bindings/node ;;
     bindings/*) echo bindings ;;
     *) echo "" ;;
   esac
@@ -109,6 +113,7 @@ self_test() {
   local tmp caught=1
   tmp=$(mktemp -d)
   cp -r common kernels storage engine embed bench service tools "$tmp"/
+  if [[ -d bindings ]]; then cp -r bindings "$tmp"/; fi
   printf '#include "db_int.h"\n' >> "$tmp/kernels/kern.h"
   if (cd "$tmp" && check_tree 2>/dev/null); then caught=0; fi
   rm -rf "$tmp"
@@ -117,6 +122,19 @@ self_test() {
     return 1
   fi
   echo "check_layers self-test: an upward include (kernels -> engine) is caught"
+  if [[ -d bindings/node ]]; then # and one from the addon into the engine's internals
+    tmp=$(mktemp -d)
+    cp -r common kernels storage engine embed bench service tools bindings "$tmp"/
+    printf '#include "db_int.h"\n' >> "$tmp/bindings/node/src/addon.h"
+    caught=1
+    if (cd "$tmp" && check_tree 2>/dev/null); then caught=0; fi
+    rm -rf "$tmp"
+    if (( ! caught )); then
+      echo "check_layers self-test: an upward include (bindings/node -> engine) was NOT caught" >&2
+      return 1
+    fi
+    echo "check_layers self-test: an upward include (bindings/node -> engine) is caught"
+  fi
 }
 
 main() {
@@ -132,7 +150,7 @@ main() {
   cd "${1:-$(dirname "$0")/..}"
   if (( self )); then self_test; fi
   if check_tree; then
-    echo "check_layers: every #include points down (common <- kernels, storage <- engine <- embed, bench/lib <- bench, tools; engine <- service <- tools)"
+    echo "check_layers: every #include points down (common <- kernels, storage <- engine <- embed, bench/lib <- bench, tools; engine <- service <- tools; engine/include <- bindings/node)"
   else
     exit 1
   fi

@@ -26,6 +26,14 @@ if [ "${RSN_SETUP_FUZZ:-0}" = 1 ]; then
   PKGS+=(clang-15 libfuzzer-15-dev llvm-15)
 fi
 
+# bindings/node (the Node-API addon) builds against node_api.h.  Node's own
+# packages ship it in /usr/include/node; with Debian's nodejs 18 it comes
+# from libnode-dev.  Only when it is missing, so a Node installed otherwise
+# (NodeSource's, with its headers) is left alone.
+if [ ! -f /usr/include/node/node_api.h ] && [ ! -f /usr/local/include/node/node_api.h ]; then
+  PKGS+=(nodejs libnode-dev)
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
