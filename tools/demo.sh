@@ -2,7 +2,9 @@
 # tools/demo.sh -- set up, build, and run resonance's main job on a built-in
 # default: a deterministic generated corpus (5,000 nodes with metadata and
 # 384-dimensional unit vectors, 16 clusters) imported into demo/demo.db,
-# then stats, an integrity/vector check, and real searches with timings.
+# then stats, an integrity/vector check, and real searches with timings;
+# the same database over HTTP, by text, from Python and JavaScript, and
+# split into shards searched on a local Dask cluster.
 # Idempotent: rebuilds incrementally and recreates the demo database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,5 +90,23 @@ $R import demo/notes.db demo/notes.jsonl --embed --provider ollama \
 $R search demo/notes.db --text "why do tides follow the moon" -k 2 \
    --provider ollama --embed-url "$EMBED_URL" --embed-model demo-ngram
 exec 9>&-   # the service exits when its stdin closes
+
+step "Python: the app's searchByVector from numpy, checked against the app's own loop (bindings/python)"
+export RESONANCE_LIB=$PWD/build-release/libresonance.so
+PYTHONPATH=bindings/python /usr/bin/python3 bindings/python/examples/app_search.py \
+   demo/demo.db --id node-000007 --limit 3 --check
+
+step "JavaScript: the app's VectorEngine.searchByVector as a drop-in (bindings/node, Node-API)"
+if [ -f build-release/bindings/node/resonance.node ]; then
+  RSN_NODE_ADDON=$PWD/build-release/bindings/node/resonance.node \
+    node bindings/node/examples/vector_engine.mjs demo/demo.db node-000007 3
+else
+  echo "skipped: the addon was not built (no node_api.h; tools/setup.sh installs it)"
+fi
+
+step "shards: split into 3 by id hash, searched on a local Dask cluster, merged exactly"
+$R shard demo/demo.db --shards 3 --out demo/shards --force
+PYTHONPATH=bindings/python /usr/bin/python3 bindings/python/examples/cluster_search.py \
+   demo/shards/manifest.json demo/demo.db demo/queries.f32 -k 3
 
 step "demo finished"
