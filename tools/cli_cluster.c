@@ -32,21 +32,23 @@
 #define RSN_PYTHON_DEFAULT "python3"
 #endif
 
+static const char py_dir[] = RSN_PY_DIR, lib_file[] = RSN_LIB_FILE;
+
 /* PYTHONPATH = RSN_PY_DIR[:old]; RESONANCE_LIB = the build's library when
  * unset.  Returns 0, or -1 without memory. */
 static int python_env(void) {
-  if (RSN_PY_DIR[0] && access(RSN_PY_DIR, F_OK) == 0) {
+  if (py_dir[0] && access(py_dir, F_OK) == 0) {
     const char *old = getenv("PYTHONPATH");
-    size_t n = strlen(RSN_PY_DIR) + (old ? strlen(old) + 1 : 0) + 1;
+    size_t n = strlen(py_dir) + (old ? strlen(old) + 1 : 0) + 1;
     char *p = malloc(n);
     if (!p) return -1;
-    snprintf(p, n, "%s%s%s", RSN_PY_DIR, old && *old ? ":" : "", old ? old : "");
+    snprintf(p, n, "%s%s%s", py_dir, old && *old ? ":" : "", old ? old : "");
     int rc = setenv("PYTHONPATH", p, 1);
     free(p);
     if (rc) return -1;
   }
-  if (!getenv("RESONANCE_LIB") && RSN_LIB_FILE[0] && access(RSN_LIB_FILE, R_OK) == 0)
-    if (setenv("RESONANCE_LIB", RSN_LIB_FILE, 1)) return -1;
+  if (!getenv("RESONANCE_LIB") && lib_file[0] && access(lib_file, R_OK) == 0)
+    if (setenv("RESONANCE_LIB", lib_file, 1)) return -1;
   return 0;
 }
 
