@@ -12,12 +12,14 @@ in --work for the next run), then times one batch of B queries, median of
   dask     ShardedIndex on a LocalCluster of S worker processes (1 thread
            each, the shards' searches sharing this machine's cores)
 
-The Dask overhead per batch is dask - inproc.  This machine has few cores,
-so S workers share them: S machines are simulated, not measured.  What is
-measured is each shard's own batch time with the whole machine to itself
-(t_i), the merge, and the Dask overhead; the model for S machines is
+The Dask overhead per batch is dask - inproc; on a machine with fewer cores
+than S it also holds the S workers' contention for them.  So S machines
+are simulated, not measured: what is measured is each shard's own batch
+time with the whole machine to itself (t_i), the merge, and the Dask path
+alone (rpc: a call to every actor carrying the batch and doing nothing);
+the model for S machines is
 
-  latency(S)    = max_i t_i + merge(S) + overhead(S) + rtt + bytes(S) / net
+  latency(S)    = max_i t_i + merge(S) + rpc(S) + rtt + bytes(S) / net
   throughput(S) = B / latency(S)   (one batch at a time)
 
 with max_i t_i ~ t_single / S for S beyond the measured points, rtt and net
@@ -148,31 +150,33 @@ def main() -> int:
                              (got.ids == want.ids).all() and
                              got.scores.tobytes() == want.scores.tobytes())
                 t_dask = median_time(lambda: index.search(q, k=a.k), a.reps)
+                t_rpc = median_time(lambda: index.ping(q), max(a.reps, 20))
         finally:
             client.close()
             lc.close()
         over = t_dask - t_inproc
         row = {"S": s, "t_single_ms": t_single * 1e3, "t_shard_ms": [t * 1e3 for t in per],
                "t_merge_ms": t_merge * 1e3, "t_inproc_ms": t_inproc * 1e3,
-               "t_dask_ms": t_dask * 1e3, "overhead_ms": over * 1e3,
+               "t_dask_ms": t_dask * 1e3, "overhead_ms": over * 1e3, "rpc_ms": t_rpc * 1e3,
                "qps_dask": a.batch / t_dask, "qps_inproc": a.batch / t_inproc,
                "qps_single": a.batch / t_single, "exact": exact, "worker_threads": threads}
         rows.append(row)
         log(f"S={s}: shards {', '.join(f'{t * 1e3:.1f}' for t in per)} ms, merge "
             f"{t_merge * 1e3:.2f} ms, in-process {t_inproc * 1e3:.1f} ms, dask "
-            f"{t_dask * 1e3:.1f} ms (overhead {over * 1e3:+.1f} ms), exact={exact}")
+            f"{t_dask * 1e3:.1f} ms (overhead {over * 1e3:+.1f} ms; round trip with the "
+            f"queries {t_rpc * 1e3:.2f} ms), exact={exact}")
 
     # the model for S machines
     bytes_q = a.batch * d * 4
     bytes_r = a.batch * a.k * (4 + 24)
     net = a.net_gbps * 1e9 / 8
-    over_fit = max(0.0, max(r["overhead_ms"] for r in rows) / 1e3)  # beyond the measured S
+    over_fit = max(r["rpc_ms"] for r in rows) / 1e3  # beyond the measured S
     model = []
     for s in sorted(set(shards + [1, 2, 4, 8, 16, 32])):
         meas = next((r for r in rows if r["S"] == s), None)
         scan = max(meas["t_shard_ms"]) / 1e3 if meas else t_single / s
         merge = meas["t_merge_ms"] / 1e3 if meas else rows[-1]["t_merge_ms"] / 1e3 * s / rows[-1]["S"]
-        over = max(0.0, meas["overhead_ms"] / 1e3) if meas else over_fit
+        over = meas["rpc_ms"] / 1e3 if meas else over_fit
         lat = scan + merge + over + a.rtt_ms / 1e3 + (bytes_q + s * bytes_r) / net
         model.append({"S": s, "scan_ms": scan * 1e3, "merge_ms": merge * 1e3,
                       "overhead_ms": over * 1e3,
@@ -180,19 +184,21 @@ def main() -> int:
 
     print(f"\n{n} rows x {d}, batch of {a.batch}, k = {a.k}, median of {a.reps}, {cores} cores")
     print(f"single database in-process: {t_single * 1e3:.1f} ms a batch = {a.batch / t_single:.1f} q/s\n")
-    print("| S | slowest shard alone | merge | in-process, S files | Dask | Dask overhead | Dask q/s | exact |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| S | slowest shard alone | merge | in-process, S files | Dask | Dask - in-process | "
+          "Dask round trip alone | Dask q/s | exact |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['S']} | {max(r['t_shard_ms']):.1f} ms | {r['t_merge_ms']:.2f} ms | "
               f"{r['t_inproc_ms']:.1f} ms | {r['t_dask_ms']:.1f} ms | {r['overhead_ms']:+.1f} ms "
-              f"({r['t_dask_ms'] / r['t_inproc_ms']:.2f}x) | {r['qps_dask']:.1f} | {r['exact']} |")
-    print(f"\nmodel for S machines (Dask overhead as measured at S, else "
-          f"{over_fit * 1e3:.1f} ms; rtt {a.rtt_ms} ms, {a.net_gbps} Gb/s):\n")
-    print("| S | scan | merge | overhead | latency | q/s | scan from |")
+              f"({r['t_dask_ms'] / r['t_inproc_ms']:.2f}x) | {r['rpc_ms']:.2f} ms | "
+              f"{r['qps_dask']:.1f} | {r['exact']} |")
+    print(f"\nmodel for S machines (Dask round trip as measured at S, else "
+          f"{over_fit * 1e3:.2f} ms; rtt {a.rtt_ms} ms, {a.net_gbps} Gb/s):\n")
+    print("| S | scan | merge | Dask round trip | latency | q/s | scan from |")
     print("|---|---|---|---|---|---|---|")
     for m_ in model:
         print(f"| {m_['S']} | {m_['scan_ms']:.1f} ms | {m_['merge_ms']:.2f} ms | "
-              f"{m_['overhead_ms']:.1f} ms | "
+              f"{m_['overhead_ms']:.2f} ms | "
               f"{m_['latency_ms']:.1f} ms | {m_['qps']:.1f} | "
               f"{'measured shard' if m_['measured_scan'] else 'single / S'} |")
     out = {"n": n, "dim": d, "batch": a.batch, "k": a.k, "reps": a.reps, "cores": cores,
@@ -217,7 +223,7 @@ def plot(dirname: str, rows, model, out) -> None:
             f.write(f"{m['S']} {m['latency_ms']:.3f} {m['qps']:.3f}\n")
     with open(pdat, "w") as f:
         for r in rows:
-            sim = max(r["t_shard_ms"]) + r["t_merge_ms"] + r["overhead_ms"]
+            sim = max(r["t_shard_ms"]) + r["t_merge_ms"] + r["rpc_ms"]
             f.write(f"{r['S']} {r['t_dask_ms']:.3f} {sim:.3f}\n")
     png = os.path.join(dirname, "cluster_model.png")
     script = f"""set terminal pngcairo size 900,560
@@ -229,7 +235,7 @@ set logscale xy
 set key top right
 set grid
 plot '{mdat}' using 1:2 with linespoints title 'model: S machines (rtt {out['rtt_ms']} ms)', \\
-     '{pdat}' using 1:3 with points pt 7 ps 1.5 title 'measured: slowest shard alone + merge + Dask overhead', \\
+     '{pdat}' using 1:3 with points pt 7 ps 1.5 title 'measured: slowest shard alone + merge + Dask round trip', \\
      '{pdat}' using 1:2 with points pt 5 ps 1.5 title 'measured: S workers sharing {out['cores']} cores'
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=True)

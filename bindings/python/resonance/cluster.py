@@ -188,6 +188,11 @@ class _Shard:
     def pid(self) -> int:
         return os.getpid()
 
+    def ping(self, payload: Any) -> int:
+        """Nothing but the round trip (and the payload's transfer), for
+        measuring what the Dask path itself costs (bench_cluster.py)."""
+        return getattr(payload, "nbytes", 0)
+
     def close(self) -> None:
         self.db.close()
 
@@ -422,6 +427,11 @@ class ShardedIndex:
         return done
 
     # ---- the rest ---------------------------------------------------------------
+
+    def ping(self, payload: Any = None) -> None:
+        """A round trip to every shard at once, carrying payload (e.g. a batch
+        of queries) and doing nothing with it: the Dask path's own cost."""
+        self._call_all(range(self.count), "ping", lambda i: (payload,))
 
     def rows(self) -> List[int]:
         """Rows loaded in each shard."""
