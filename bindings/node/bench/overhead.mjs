@@ -59,7 +59,15 @@ function args(argv) {
     else if (a === '--qfile') o.qfile = next();
     else if (a === '--cbench') o.cbench = next();
     else if (a === '--bun') o.bun = next();
-    else throw new Error(`overhead.mjs: unknown argument ${a}`);
+    else if (a === '--help' || a === '-h') {
+      const src = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
+      const end = src.findIndex((l) => !l.startsWith('//'));
+      process.stdout.write(src.slice(0, end).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') +
+                           '\nOptions: --db FILE (repeatable), --queries N, --k K, --rounds R, ' +
+                           '--batch-reps N, --warmup N,\n  --threads T, --hydrate, --tiny, --json, ' +
+                           '--cbench PATH (rsn_node_cbench), --bun PATH\n');
+      process.exit(0);
+    } else throw new Error(`overhead.mjs: unknown argument ${a} (--help lists them)`);
   }
   return o;
 }
