@@ -23,6 +23,12 @@
  * micro-batched answer equals the single one (tests/test_serve.c checks).
  * If the batch call fails, each job is run on its own, so every request
  * gets its own error.
+ *
+ * Text searches.  An HTTP thread queues a {"text": ...} search on a list of
+ * its own; one of opts.embed_workers embedding threads embeds it (the
+ * service may take a while, and no HTTP or search thread waits for it),
+ * then queues the vector search it became like any other, so it is
+ * micro-batched too.  At stop the workers wait for texts being embedded.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "srv_int.h"
@@ -166,7 +172,9 @@ static void *worker(void *arg) {
   if (max < 1) max = 1;
   pthread_mutex_lock(&q->mu);
   for (;;) {
-    while (!q->head && !q->stop) pthread_cond_wait(&q->work, &q->mu);
+    /* At stop, texts being embedded still come: wait for them too. */
+    while (!q->head && !(q->stop && !q->thead && !q->embedding))
+      pthread_cond_wait(&q->work, &q->mu);
     if (!q->head) break;
     srv_group g;
     g.n = 0;
@@ -199,6 +207,82 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* Give a counted job (q->waiting includes it) to the search workers: into
+ * a gathering group with its key, else at the queue's tail (q->mu held). */
+static void enqueue(srv_queue *q, srv_job *j) {
+  j->t_enq = srv_now();
+  if (batchable(j))
+    for (int i = 0; i < q->nthreads; i++) {
+      srv_group *g = q->open[i];
+      if (g && g->n < g->max && same_key(g->jobs[0]->req, j->req)) {
+        g->jobs[g->n++] = j;
+        pthread_cond_broadcast(&q->joined);
+        return;
+      }
+    }
+  if (q->tail) q->tail->next = j;
+  else q->head = j;
+  q->tail = j;
+  pthread_cond_signal(&q->work);
+}
+
+/* Turn a text search into a vector search: embed it (the service may take
+ * a while: this is why it happens here, not on an HTTP thread).  Returns
+ * 0, or 1 with *e set. */
+static int embed_job(rsn_srv *s, srv_job *j, srv_err *e) {
+  srv_search_req *req = j->req;
+  float *v;
+  if (srv_embed_text(s, req->text, &v, &req->dim, e)) return 1;
+  req->vecs = v; /* owned by req from here */
+  req->kind = SRV_Q_VECTOR;
+  req->nq = 1;
+  uint32_t dim = rsn_db_dim(s->db);
+  if (dim && req->dim != dim) {
+    srv_err_status(e, RSN_E_DIM, "text", NULL);
+    snprintf(e->msg, sizeof e->msg, "the embedding of the text has dimension "
+             "%u but the database has dimension %u", req->dim, dim);
+    return 1;
+  }
+  return 0;
+}
+
+/* An embedding thread: takes texts, embeds them, and queues the vector
+ * searches they became; exits at stop once no text is left. */
+static void *embedder(void *arg) {
+  rsn_srv *s = arg;
+  srv_queue *q = &s->q;
+  pthread_mutex_lock(&q->mu);
+  for (;;) {
+    while (!q->thead && !q->stop) pthread_cond_wait(&q->text, &q->mu);
+    srv_job *j = q->thead;
+    if (!j) break;
+    q->thead = j->next;
+    if (!q->thead) q->ttail = NULL;
+    j->next = NULL;
+    q->embedding++;
+    pthread_mutex_unlock(&q->mu);
+    srv_err e;
+    int bad = embed_job(s, j, &e);
+    pthread_mutex_lock(&q->mu);
+    q->embedding--;
+    if (bad) {
+      q->waiting--;
+      pthread_cond_broadcast(&q->work); /* a stopping worker may wait on us */
+      pthread_mutex_unlock(&q->mu);
+      j->http = e.http;
+      j->retry_after = e.retry_after;
+      j->body = srv_error_body(&e);
+      finish(j);
+      pthread_mutex_lock(&q->mu);
+    } else {
+      enqueue(q, j);
+      pthread_cond_broadcast(&q->work);
+    }
+  }
+  pthread_mutex_unlock(&q->mu);
+  return NULL;
+}
+
 int srv_queue_start(rsn_srv *s) {
   srv_queue *q = &s->q;
   pthread_condattr_t ca;
@@ -208,6 +292,7 @@ int srv_queue_start(rsn_srv *s) {
   pthread_mutex_init(&q->mu, NULL);
   pthread_cond_init(&q->work, NULL);
   pthread_cond_init(&q->joined, &ca);
+  pthread_cond_init(&q->text, NULL);
   pthread_condattr_destroy(&ca);
   q->started = 1;
   q->open = calloc((size_t)n, sizeof *q->open);
@@ -220,7 +305,15 @@ int srv_queue_start(rsn_srv *s) {
     if (pthread_create(&q->threads[i], NULL, worker, &q->workers[i]) != 0) break;
     q->nthreads++;
   }
-  return q->nthreads == n ? 0 : -1;
+  if (q->nthreads != n) return -1;
+  int ne = s->o.embedder ? (s->o.embed_workers > 0 ? s->o.embed_workers : 1) : 0;
+  q->ethreads = ne ? calloc((size_t)ne, sizeof *q->ethreads) : NULL;
+  if (ne && !q->ethreads) return -1;
+  for (int i = 0; i < ne; i++) {
+    if (pthread_create(&q->ethreads[i], NULL, embedder, s) != 0) break;
+    q->nethreads++;
+  }
+  return q->nethreads == ne ? 0 : -1;
 }
 
 int srv_queue_push(rsn_srv *s, srv_job *j, srv_err *e) {
@@ -238,22 +331,15 @@ int srv_queue_push(rsn_srv *s, srv_job *j, srv_err *e) {
                        s->o.queue);
   }
   q->waiting++;
-  j->t_enq = srv_now();
   j->next = NULL;
-  if (batchable(j))
-    for (int i = 0; i < q->nthreads; i++) {
-      srv_group *g = q->open[i];
-      if (g && g->n < g->max && same_key(g->jobs[0]->req, j->req)) {
-        g->jobs[g->n++] = j;
-        pthread_cond_broadcast(&q->joined);
-        pthread_mutex_unlock(&q->mu);
-        return 0;
-      }
-    }
-  if (q->tail) q->tail->next = j;
-  else q->head = j;
-  q->tail = j;
-  pthread_cond_signal(&q->work);
+  if (j->req->kind == SRV_Q_TEXT) { /* first to an embedding thread */
+    if (q->ttail) q->ttail->next = j;
+    else q->thead = j;
+    q->ttail = j;
+    pthread_cond_signal(&q->text);
+  } else {
+    enqueue(q, j);
+  }
   pthread_mutex_unlock(&q->mu);
   return 0;
 }
@@ -264,13 +350,18 @@ void srv_queue_stop(rsn_srv *s, int abort) {
   if (!q->started) return;
   pthread_mutex_lock(&q->mu);
   q->stop = 1;
-  if (abort) {
+  if (abort) { /* the queued searches and the texts not yet taken */
+    if (q->ttail) {
+      q->ttail->next = q->head;
+      q->head = q->thead;
+    }
     cut = q->head;
     for (srv_job *j = cut; j; j = j->next) q->waiting--;
-    q->head = q->tail = NULL;
+    q->head = q->tail = q->thead = q->ttail = NULL;
   }
   pthread_cond_broadcast(&q->work);
   pthread_cond_broadcast(&q->joined);
+  pthread_cond_broadcast(&q->text);
   pthread_mutex_unlock(&q->mu);
   while (cut) {
     srv_job *next = cut->next;
@@ -278,6 +369,8 @@ void srv_queue_stop(rsn_srv *s, int abort) {
              "was still queued at the drain deadline");
     cut = next;
   }
+  for (int i = 0; i < q->nethreads; i++) pthread_join(q->ethreads[i], NULL);
+  q->nethreads = 0;
   for (int i = 0; i < q->nthreads; i++) pthread_join(q->threads[i], NULL);
   q->nthreads = 0;
 }
@@ -286,10 +379,12 @@ void srv_queue_free(rsn_srv *s) {
   srv_queue *q = &s->q;
   if (!q->started) return;
   free(q->threads);
+  free(q->ethreads);
   free(q->workers);
   free(q->open);
   pthread_cond_destroy(&q->work);
   pthread_cond_destroy(&q->joined);
+  pthread_cond_destroy(&q->text);
   pthread_mutex_destroy(&q->mu);
   memset(q, 0, sizeof *q);
 }

@@ -166,20 +166,12 @@ static int handle_search(rsn_srv *s, const srv_match *m,
   if (srv_parse_search(body, len, m->route == SRV_R_SEARCH_BATCH, &s->lim,
                        rsn_db_dim(s->db), req, &e))
     return reply_err(rep, &e);
-  if (req->kind == SRV_Q_TEXT) {
-    float *v;
-    if (srv_embed_text(s, req->text, &v, &req->dim, &e))
-      return reply_err(rep, &e);
-    req->vecs = v; /* owned by req from here */
-    req->kind = SRV_Q_VECTOR;
-    req->nq = 1;
-    uint32_t dim = rsn_db_dim(s->db);
-    if (dim && req->dim != dim) {
-      srv_err_status(&e, RSN_E_DIM, "text", NULL);
-      snprintf(e.msg, sizeof e.msg, "the embedding of the text has dimension "
-               "%u but the database has dimension %u", req->dim, dim);
-      return reply_err(rep, &e);
-    }
+  /* A text is embedded by an embedding thread (batch.c), not here: the
+   * service may take a while, and this thread serves other connections. */
+  if (req->kind == SRV_Q_TEXT && !s->o.embedder) {
+    srv_err_set(&e, SE_NOT_SUPPORTED, "text search needs an embedding service: "
+                "start serve with --embed-url (see resonance serve --help)");
+    return reply_err(rep, &e);
   }
   /* Suspend before queueing: a worker may finish and resume at once. */
   MHD_suspend_connection(conn);

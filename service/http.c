@@ -35,6 +35,7 @@ void rsn_srv_opts_init(rsn_srv_opts *o) {
   o->max_conn = 1024;
   o->queue = 1024;
   o->batch_window_us = 500;
+  o->embed_workers = 4;
   o->batch_max = 64;
   o->microbatch = 1;
   o->refresh_ms = 1000;

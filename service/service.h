@@ -66,6 +66,8 @@ typedef struct rsn_srv_opts {
                                the server (rsn_srv_stop first)               */
   int allow_model_mismatch; /* with embedder: start even when the database
                                records another model than the embedder's    */
+  int embed_workers;        /* with embedder: threads that embed the texts of
+                               searches, off the HTTP threads (4)            */
 } rsn_srv_opts;
 
 void rsn_srv_opts_init(rsn_srv_opts *o);

@@ -202,6 +202,13 @@ typedef struct srv_queue {
   size_t waiting;           /* jobs queued or gathering (mu)                 */
   size_t running;           /* jobs being searched (mu)                      */
   int stop;                 /* 1: workers exit once the queue is empty (mu)  */
+  /* Text searches wait here for an embedding thread, then join the queue
+   * above as vector searches (so they are micro-batched too). */
+  struct srv_job *thead, *ttail; /* texts waiting to be embedded (mu)        */
+  size_t embedding;         /* texts an embedding thread holds now (mu)      */
+  pthread_cond_t text;      /* a text was queued, or stop                    */
+  pthread_t *ethreads;      /* the embedding threads                         */
+  int nethreads;
   pthread_t *threads;
   struct srv_worker *workers; /* each thread's argument                      */
   int nthreads;

@@ -22,8 +22,9 @@
  *   - the API key reaches the server (else 401), and no message ever holds
  *     it, even when the service echoes it;
  *   - CLI: search --text finds the node whose text it is, and so does
- *     `resonance serve` with an embedding service (which refuses to start
- *     on a database of another model); a database of
+ *     `resonance serve` with an embedding service (texts embedded off the
+ *     HTTP threads, four at once sharing scans; it refuses to start on a
+ *     database of another model); a database of
  *     another model is refused (exit 4) unless --allow-model-mismatch;
  *     import --embed writes exactly the vectors `embed` prints; a service
  *     failing mid-import leaves only whole committed batches, and
@@ -749,9 +750,13 @@ static pid_t spawn_serve(const char *db, const char *model, char *srv_url,
                          size_t len, int *out_fd) {
   int out[2];
   assert_int_equal(pipe(out), 0);
+  /* --batch-hold: text searches, once embedded, wait 2 s (or for 4 of
+   * them) in the micro-batcher, so concurrent ones must share a scan */
   char *const argv[] = {"resonance", "serve", (char *)db, "--port", "0",
                         "--provider", "ollama", "--embed-url", base,
-                        "--embed-model", (char *)model, NULL};
+                        "--embed-model", (char *)model, "--embed-workers", "4",
+                        "--batch-hold", "--batch-window-us", "2000000",
+                        "--batch-max", "4", NULL};
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
@@ -778,15 +783,24 @@ static void serve_text_queries(void **state) {
   int fd;
   pid_t pid = spawn_serve(db, "test-ngram", srv, sizeof srv, &fd);
   assert_non_null(strstr(srv, "http://127.0.0.1:"));
-  /* wait for the arena, then ask by text */
-  snprintf(cmd, sizeof cmd, "python3 -c \"import json,time,urllib.request as u\n"
+  /* wait for the arena, then ask by text: one query alone, then four at
+   * once (embedded by the embedding threads, then micro-batched) */
+  snprintf(cmd, sizeof cmd, "python3 -c \"import json,time,threading,"
+           "urllib.request as u\n"
            "for _ in range(200):\n"
            "  try:\n    u.urlopen('%s/readyz'); break\n"
            "  except Exception: time.sleep(0.05)\n"
-           "r=u.Request('%s/v1/search', data=json.dumps({'text': 'note number 42 "
-           "is about topic 0', 'k': 2}).encode(), headers={'Content-Type': "
-           "'application/json'})\n"
-           "print(u.urlopen(r).read().decode())\"", srv, srv);
+           "def ask(i, out):\n"
+           "  r=u.Request('%s/v1/search', data=json.dumps({'text': 'note number %%d "
+           "is about topic %%d' %% (i, i %% 7), 'k': 2}).encode(), headers="
+           "{'Content-Type': 'application/json'})\n"
+           "  out[i]=json.loads(u.urlopen(r).read().decode())\n"
+           "out={}\n"
+           "ask(42, out)\n"
+           "ts=[threading.Thread(target=ask, args=(i, out)) for i in (3, 5, 8, 13)]\n"
+           "[t.start() for t in ts]; [t.join() for t in ts]\n"
+           "print(json.dumps({str(i): [o['hits'][0]['id'], o['batched']] for i, o "
+           "in out.items()}))\"", srv, srv);
   int rc = tu_run(cmd, &out, 1);
   kill(pid, SIGTERM); /* stop it before any assertion can leave it running */
   int ws;
@@ -795,8 +809,20 @@ static void serve_text_queries(void **state) {
   json_t *j = rc == 0 ? json_loads(out, 0, NULL) : NULL;
   if (!j) fail_msg("serve answered (%d): %s", rc, out);
   free(out);
-  json_t *top = json_array_get(json_object_get(j, "hits"), 0);
-  assert_string_equal(json_string_value(json_object_get(top, "id")), "n42");
+  static const int asked[] = {42, 3, 5, 8, 13};
+  json_int_t most = 0;
+  for (size_t i = 0; i < sizeof asked / sizeof *asked; i++) {
+    char key[8], want[8];
+    snprintf(key, sizeof key, "%d", asked[i]);
+    snprintf(want, sizeof want, "n%d", asked[i]);
+    json_t *a = json_object_get(j, key);
+    assert_non_null(a);
+    assert_string_equal(json_string_value(json_array_get(a, 0)), want);
+    json_int_t b = json_integer_value(json_array_get(a, 1));
+    if (asked[i] == 42) assert_int_equal(b, 1); /* alone: its own scan */
+    else most = b > most ? b : most;
+  }
+  assert_true(most >= 2); /* the four texts shared scans */
   json_decref(j);
   assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
   /* another model than the database's: serve refuses to start (exit 4) */

@@ -90,6 +90,9 @@ static int parse_opts(const cli_args *a, rsn_srv_opts *o) {
     o->batch_window_us = (unsigned)v;
   v = o->batch_max;
   if (!rc && !(rc = cli_opt_u64(a, "batch-max", 1, 256, &v))) o->batch_max = (size_t)v;
+  v = (uint64_t)o->embed_workers;
+  if (!rc && !(rc = cli_opt_u64(a, "embed-workers", 1, 256, &v)))
+    o->embed_workers = (int)v;
   v = o->refresh_ms;
   if (!rc && !(rc = cli_opt_u64(a, "refresh-ms", 0, 3600000, &v))) o->refresh_ms = (unsigned)v;
   if (!rc) rc = cli_opt_double(a, "drain", 0, 3600, &o->drain_s);
@@ -221,6 +224,8 @@ static const cli_opt serve_opts[] = {
     {"batch-window-us", 0, "US", "micro-batch window (default 500)"},
     {"batch-max", 0, "N", "micro-batch size that runs at once (default 64, "
                           "at most 256)"},
+    {"embed-workers", 0, "N", "threads that embed text queries, off the HTTP "
+                              "threads (default 4)"},
     {"batch-hold", 0, NULL, "a single search waits the window for company "
                             "even on an idle server (throughput over "
                             "latency)"},
