@@ -475,16 +475,6 @@ typedef struct dest {
   rsn_shard_counts *cnt;  /* where its rows are counted                 */
 } dest;
 
-/* Remove path and its SQLite side files (best effort). */
-static void unlink_db(const char *path) {
-  static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
-  char p[4200];
-  for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
-    snprintf(p, sizeof p, "%s%s", path, sfx[i]);
-    unlink(p);
-  }
-}
-
 /* A failure on a shard's connection, with its SQLite message. */
 static rsn_status dest_err(const dest *d, int rc, const char *what) {
   return rsn__err(rsn__store_status(rc), "shard %u (%s): %s: %s", d->index,
@@ -501,7 +491,7 @@ static rsn_status dest_exec(dest *d, const char *sql, const char *what) {
 static rsn_status dest_open(dest *d, const plan *p) {
   char sql[512];
   rsn_status st;
-  unlink_db(d->tmp);
+  rsn__store_unlink_db(d->tmp);
   int rc = sqlite3_open_v2(d->tmp, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
   if (rc != SQLITE_OK)
     return rsn__err(rsn__store_status(rc), "shard %u: cannot create %s: %s", d->index,
@@ -816,7 +806,7 @@ cleanup:
   if (in_read) rsn_store_read_end(s);
   if (st != RSN_OK && tmp)
     for (uint32_t i = 0; i < shards; i++)
-      if (tmp[i]) unlink_db(tmp[i]);
+      if (tmp[i]) rsn__store_unlink_db(tmp[i]);
   if (tmp)
     for (uint32_t i = 0; i < shards; i++) rsn__free(tmp[i]);
   rsn__free(tmp);

@@ -134,8 +134,7 @@ cleanup:
   return st;
 }
 
-/* Remove path and its SQLite side files (best effort). */
-static void unlink_db(const char *path) {
+void rsn__store_unlink_db(const char *path) {
   static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
   char p[4200];
   for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
@@ -169,7 +168,7 @@ rsn_status rsn_store_backup(rsn_store *s, const char *dest) {
   }
   if ((size_t)snprintf(tmp, sizeof tmp, "%s.rsn-tmp", dest) >= sizeof tmp)
     return rsn__err(RSN_E_INVAL, "backup: path too long");
-  unlink_db(tmp);
+  rsn__store_unlink_db(tmp);
   rc = sqlite3_open_v2(tmp, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                        NULL);
   if (rc != SQLITE_OK) {
@@ -208,7 +207,7 @@ cleanup:
       st = rsn__err(RSN_E_IO, "backup: cannot rename %s to %s: %s", tmp, dest,
                     strerror(errno));
   }
-  if (st != RSN_OK) unlink_db(tmp);
+  if (st != RSN_OK) rsn__store_unlink_db(tmp);
   return st;
 }
 

@@ -117,6 +117,9 @@ RSN_INTERNAL rsn_status rsn__store_lookup(rsn_store *s, rsn_store_sql *q,
                                           sqlite3_stmt **out, int *found);
 /* Reset and clear the bindings of a cached statement (NULL is a no-op). */
 RSN_INTERNAL void rsn__store_stmt_done(sqlite3_stmt *st);
+/* Remove a database file and its SQLite side files, best effort (stats.c;
+ * a failed backup's and a failed shard split's temporary files). */
+RSN_INTERNAL void rsn__store_unlink_db(const char *path);
 /* One step of a bound statement that needs no more (a write, BEGIN, a
  * pin): a row or the end is success, anything else is mapped with `what`. */
 RSN_INTERNAL rsn_status rsn__store_step(rsn_store *s, sqlite3_stmt *q,

@@ -81,20 +81,26 @@ static void exec(sqlite3 *db, const char *fmt, ...) {
   assert_int_equal(rc, SQLITE_OK);
 }
 
+/* The statement of a printf-formatted query, prepared (asserted). */
+static sqlite3_stmt *q_prepare(sqlite3 *db, const char *fmt, va_list ap) {
+  char *sql = sqlite3_vmprintf(fmt, ap);
+  sqlite3_stmt *q = NULL;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
+  if (rc != SQLITE_OK) print_error("%s: %s\n", sql, sqlite3_errmsg(db));
+  sqlite3_free(sql);
+  assert_int_equal(rc, SQLITE_OK);
+  return q;
+}
+
 /* The one integer a query returns. */
 static int64_t q_int(sqlite3 *db, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *sql = sqlite3_vmprintf(fmt, ap);
+  sqlite3_stmt *q = q_prepare(db, fmt, ap);
   va_end(ap);
-  sqlite3_stmt *q = NULL;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
-  if (rc != SQLITE_OK) print_error("%s: %s\n", sql, sqlite3_errmsg(db));
-  assert_int_equal(rc, SQLITE_OK);
   assert_int_equal(sqlite3_step(q), SQLITE_ROW);
   int64_t v = sqlite3_column_int64(q, 0);
   sqlite3_finalize(q);
-  sqlite3_free(sql);
   return v;
 }
 
@@ -102,17 +108,12 @@ static int64_t q_int(sqlite3 *db, const char *fmt, ...) {
 static char *q_text(sqlite3 *db, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *sql = sqlite3_vmprintf(fmt, ap);
+  sqlite3_stmt *q = q_prepare(db, fmt, ap);
   va_end(ap);
-  sqlite3_stmt *q = NULL;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
-  if (rc != SQLITE_OK) print_error("%s: %s\n", sql, sqlite3_errmsg(db));
-  assert_int_equal(rc, SQLITE_OK);
   char *out = NULL;
   if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
     out = strdup((const char *)sqlite3_column_text(q, 0));
   sqlite3_finalize(q);
-  sqlite3_free(sql);
   return out;
 }
 
@@ -877,19 +878,6 @@ static void cli_expect(fixture *f, int want, const char *args, const char *needl
   free(out);
 }
 
-static char *read_file(const char *path) {
-  FILE *fp = fopen(path, "rb");
-  assert_non_null(fp);
-  fseek(fp, 0, SEEK_END);
-  long len = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *buf = malloc((size_t)len + 1);
-  assert_int_equal(fread(buf, 1, (size_t)len, fp), (size_t)len);
-  buf[len] = '\0';
-  fclose(fp);
-  return buf;
-}
-
 static void test_shard_cli(void **state) {
   fixture *f = *state;
   char path[4300];
@@ -899,7 +887,8 @@ static void test_shard_cli(void **state) {
 
   /* The manifest: what it says is what is there. */
   snprintf(path, sizeof path, "%s/out/manifest.json", f->dir);
-  char *man = read_file(path);
+  char *man = tu_read_text(path);
+  assert_non_null(man);
   sqlite3 *m = mem_db();
   sqlite3_stmt *q = NULL;
   assert_int_equal(sqlite3_prepare_v2(m, "SELECT json_valid(?1), json_extract(?1, '$.format'), "
@@ -959,7 +948,8 @@ static void test_shard_cli(void **state) {
   cli_expect(f, 2, "shard src.db --shards 3 --out out", "--force");
   cli_expect(f, 0, "shard src.db --shards 3 --out out --force --json", "\"sha256\"");
   snprintf(path, sizeof path, "%s/out/manifest.json", f->dir);
-  char *man2 = read_file(path);
+  char *man2 = tu_read_text(path);
+  assert_non_null(man2);
   assert_string_equal(man, man2);
   free(man2);
   free(man);

@@ -60,26 +60,14 @@ static int teardown(void **state) {
   return 0;
 }
 
-static char *read_text(const char *path) {
-  FILE *fp = fopen(path, "rb");
-  assert_non_null(fp);
-  fseek(fp, 0, SEEK_END);
-  long len = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  char *buf = malloc((size_t)len + 1);
-  assert_int_equal(fread(buf, 1, (size_t)len, fp), (size_t)len);
-  buf[len] = '\0';
-  fclose(fp);
-  return buf;
-}
-
 static void node_id(char *buf, size_t len, int i) { snprintf(buf, len, "node-%06d", i); }
 
 /* The app's file as the app writes it: its schema, no rsn_ tables. */
 static void make_app_db(const char *path, const char *journal_mode) {
   sqlite3 *h;
   assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-  char *ddl = read_text(RSN_SOURCE_DIR "/tests/fixtures/app_schema.sql");
+  char *ddl = tu_read_text(RSN_SOURCE_DIR "/tests/fixtures/app_schema.sql");
+  assert_non_null(ddl);
   char pragma[64];
   snprintf(pragma, sizeof pragma, "PRAGMA journal_mode=%s", journal_mode);
   assert_int_equal(sqlite3_exec(h, pragma, NULL, NULL, NULL), SQLITE_OK);

@@ -101,19 +101,34 @@ int tu_write_file(const char *path, const void *data, size_t len) {
   return (fclose(f) == 0 && w == len) ? 0 : -1;
 }
 
-void *tu_read_words(const char *path, size_t *count) {
+/* The whole file, malloc'd with 4 spare bytes after it; NULL if unreadable. */
+static char *read_all(const char *path, size_t *bytes) {
   FILE *fp = fopen(path, "rb");
   if (!fp) return NULL;
   fseek(fp, 0, SEEK_END);
-  long bytes = ftell(fp);
+  long len = ftell(fp);
   fseek(fp, 0, SEEK_SET);
-  void *v = bytes >= 0 ? malloc((size_t)bytes + 4) : NULL;
-  if (v && fread(v, 1, (size_t)bytes, fp) != (size_t)bytes) {
+  char *v = len >= 0 ? malloc((size_t)len + 4) : NULL;
+  if (v && fread(v, 1, (size_t)len, fp) != (size_t)len) {
     free(v);
     v = NULL;
   }
   fclose(fp);
-  *count = v ? (size_t)bytes / 4 : 0;
+  *bytes = v ? (size_t)len : 0;
+  return v;
+}
+
+void *tu_read_words(const char *path, size_t *count) {
+  size_t bytes;
+  void *v = read_all(path, &bytes);
+  *count = bytes / 4;
+  return v;
+}
+
+char *tu_read_text(const char *path) {
+  size_t bytes;
+  char *v = read_all(path, &bytes);
+  if (v) v[bytes] = '\0';
   return v;
 }
 

@@ -37,6 +37,8 @@ int tu_write_file(const char *path, const void *data, size_t len);
 /* A whole file of 4-byte words (float32 or int32, as ../shared/data holds
  * them): malloc'd, *count words; NULL if it cannot be read. */
 void *tu_read_words(const char *path, size_t *count);
+/* The whole file as a NUL-terminated string, malloc'd; NULL if unreadable. */
+char *tu_read_text(const char *path);
 /* Is the directory present?  For tests that need ../shared/data. */
 int tu_dir_exists(const char *path);
 

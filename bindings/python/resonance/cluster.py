@@ -58,7 +58,6 @@ from . import open as _open
 __all__ = ["ShardedIndex", "ShardedResults", "ShardUnavailableError", "ManifestError",
            "shard_of", "shard_hash", "merge_topk", "load_manifest"]
 
-MANIFEST_VERSION = 1
 FNV_OFFSET = 0xcbf29ce484222325
 FNV_PRIME = 0x100000001b3
 
@@ -274,7 +273,8 @@ class ShardedIndex:
         self.dim = self.manifest.get("dim")
         self._mu = threading.Lock()
         self._actors: List[Any] = [None] * self.count
-        self._futures: List[Any] = [None] * self.count
+        self._futures: List[Any] = [None] * self.count  # keep the actors alive
+        self._where: Dict[int, str] = {}  # the worker each shard was put on
         self.restarts = 0
         missing = [s for s in self.manifest["shards"] if not os.path.exists(s["file"])]
         if missing:
@@ -305,7 +305,6 @@ class ShardedIndex:
         with self._mu:
             self._actors[i] = actor
             self._futures[i] = fut
-            self._where = getattr(self, "_where", {})
             self._where[i] = w
 
     def _call_all(self, shards: Sequence[int], method: str, args_of, partial: bool = False):
