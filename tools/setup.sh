@@ -33,6 +33,11 @@ fi
 if [ ! -f /usr/include/node/node_api.h ] && [ ! -f /usr/local/include/node/node_api.h ]; then
   PKGS+=(nodejs libnode-dev)
 fi
+# npm installs the pinned bun and typescript the node tests run under
+# (bindings/node/tools/node_tools.sh); NodeSource's nodejs carries its own.
+if ! command -v npm >/dev/null; then
+  PKGS+=(npm)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
